@@ -1,0 +1,55 @@
+// Sign-binarize and bit-pack along the last axis (f32 -> b1), and unpack (b1 -> f32).
+// The bit convention is src/bitpack.ts's: bit = (x < 0), so 0 is +1 and 1 is -1, sign(0) = +1;
+// 32 values per u32 word, least significant bit first; ceil(cols/32) words per row; pad bits 0.
+// Work is indexed flat, wid.x + wid.y * num_workgroups.x, so grids past 65535 fold into 2D.
+
+struct Params {
+  rows: u32,
+  cols: u32,
+  words_per_row: u32,
+}
+
+override WORKGROUP_SIZE: u32 = 64;
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> values: array<f32>;
+@group(0) @binding(2) var<storage, read_write> packed: array<u32>;
+@group(0) @binding(3) var<storage, read> bits: array<u32>;
+@group(0) @binding(4) var<storage, read_write> unpacked: array<f32>;
+
+fn flat_index(wid: vec3u, nwg: vec3u, lid: u32) -> u32 {
+  return (wid.x + wid.y * nwg.x) * WORKGROUP_SIZE + lid;
+}
+
+// One invocation per output word: packs up to 32 values of one row.
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn pack(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32) {
+  let i = flat_index(wid, nwg, lid);
+  if (i >= params.rows * params.words_per_row) {
+    return;
+  }
+  let row = i / params.words_per_row;
+  let first = (i % params.words_per_row) * 32u;
+  let count = min(32u, params.cols - first);
+  let base = row * params.cols + first;
+  var word = 0u;
+  for (var j = 0u; j < count; j++) {
+    word |= select(0u, 1u << j, values[base + j] < 0.0);
+  }
+  packed[i] = word;
+}
+
+// One invocation per output value.
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn unpack(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+          @builtin(local_invocation_index) lid: u32) {
+  let i = flat_index(wid, nwg, lid);
+  if (i >= params.rows * params.cols) {
+    return;
+  }
+  let row = i / params.cols;
+  let col = i % params.cols;
+  let word = bits[row * params.words_per_row + col / 32u];
+  unpacked[i] = select(1.0, -1.0, ((word >> (col % 32u)) & 1u) == 1u);
+}

@@ -1,0 +1,206 @@
+// The runtime: one device with its kernel cache and buffer pool, tensor creation and read-back,
+// and `run`, which records GPU work under a label and turns any error into one that names it.
+import { acquireDevice, describeAdapter, type AdapterSummary, type GpuFeatureSet, type RequestDeviceOptions } from './device.js';
+import { BufferPool } from './buffer-pool.js';
+import { KernelCache, type BindingValues, type Kernel, type KernelSpec } from './kernel.js';
+import { DeviceLostError, GpuKernelError, LimitError, ShapeError } from './errors.js';
+import { Tensor, checkShape, storageWords, type DType, type HostArray, type Shape } from '../tensor.js';
+
+export type Grid = readonly [number, number, number];
+
+/** Collects the dispatches of one `run`, and the transient buffers to free after submission. */
+export class Recorder {
+  readonly owned: GPUBuffer[] = [];
+  constructor(
+    private readonly device: GPUDevice,
+    readonly pass: GPUComputePassEncoder,
+  ) {}
+
+  dispatch(kernel: Kernel, bindings: BindingValues, grid: Grid): void {
+    const { bindGroups, owned } = kernel.bind(this.device, bindings);
+    this.owned.push(...owned);
+    kernel.encode(this.pass, bindGroups, grid);
+  }
+}
+
+export interface RunOptions {
+  timestampWrites?: GPUComputePassTimestampWrites;
+}
+
+export class Gpu {
+  readonly pool: BufferPool;
+  readonly kernels: KernelCache;
+  private lost: GPUDeviceLostInfo | null = null;
+  private readonly uncaptured: GPUError[] = [];
+
+  private constructor(
+    readonly device: GPUDevice,
+    readonly adapter: AdapterSummary,
+    readonly features: GpuFeatureSet,
+  ) {
+    this.pool = new BufferPool(device);
+    this.kernels = new KernelCache(device);
+    device.lost.then((info) => {
+      this.lost = info;
+    });
+    device.onuncapturederror = (event: GPUUncapturedErrorEvent) => {
+      this.uncaptured.push(event.error);
+    };
+  }
+
+  /** Acquires a device (browser or Node, with the SwiftShader fallback in Node). */
+  static async create(options: RequestDeviceOptions = {}): Promise<Gpu> {
+    const { device, adapter, features } = await acquireDevice(options);
+    return new Gpu(device, adapter, features);
+  }
+
+  get limits(): GPUSupportedLimits {
+    return this.device.limits;
+  }
+
+  describe(): string {
+    return describeAdapter(this.adapter);
+  }
+
+  /** Compiles (once) and returns the kernel for a shader entry point and its override constants. */
+  kernel(spec: KernelSpec): Promise<Kernel> {
+    this.assertAlive();
+    return this.kernels.get(spec);
+  }
+
+  /** A new tensor with undefined contents, from the pool. */
+  tensor(shape: Shape, dtype: DType, label = 'tensor'): Tensor {
+    this.assertAlive();
+    checkShape(shape, `${label}: shape`);
+    const bytes = storageWords(shape, dtype) * 4;
+    const limit = Math.min(this.limits.maxStorageBufferBindingSize, this.limits.maxBufferSize);
+    if (bytes > limit) {
+      throw new LimitError(
+        `${label}: ${dtype}[${shape.join(', ')}] needs ${bytes} bytes, over this device's storage buffer limit of ` +
+          `${limit} bytes (maxStorageBufferBindingSize/maxBufferSize). Split the work (a smaller batch) or use a device with larger limits.`,
+      );
+    }
+    return new Tensor(this, this.pool.acquire(bytes, label), [...shape], dtype, label);
+  }
+
+  /** Uploads host data as a new tensor. For `b1`, `data` holds the packed words. */
+  upload(data: HostArray, shape: Shape, dtype: DType, label = 'tensor'): Tensor {
+    const t = this.tensor(shape, dtype, label);
+    const words = storageWords(shape, dtype);
+    if (data.length !== words) {
+      throw new ShapeError(`${label}: ${dtype}[${shape.join(', ')}] needs ${words} ${dtype === 'b1' ? 'packed words' : 'values'}, got ${data.length}`);
+    }
+    this.write(t, data);
+    return t;
+  }
+
+  /** Overwrites a tensor's storage from host data (same length as its storage). */
+  write(t: Tensor, data: HostArray): void {
+    this.assertAlive();
+    t.assertLive();
+    if (data.byteLength !== t.byteLength) throw new ShapeError(`${t.label}: write of ${data.byteLength} bytes into ${t.byteLength}`);
+    this.device.queue.writeBuffer(t.buffer, 0, data.buffer, data.byteOffset, data.byteLength);
+  }
+
+  /** Copies a tensor's storage back to the host. */
+  async read(t: Tensor): Promise<HostArray> {
+    this.assertAlive();
+    t.assertLive();
+    const bytes = t.byteLength;
+    const staging = this.device.createBuffer({ label: `${t.label}.readback`, size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    try {
+      const encoder = this.device.createCommandEncoder({ label: `${t.label}.readback` });
+      encoder.copyBufferToBuffer(t.buffer, 0, staging, 0, bytes);
+      this.device.queue.submit([encoder.finish()]);
+      try {
+        await staging.mapAsync(GPUMapMode.READ);
+      } catch (err) {
+        this.assertAlive();
+        throw new GpuKernelError(`${t.label}.readback`, (err as Error).message);
+      }
+      const copy = staging.getMappedRange().slice(0);
+      staging.unmap();
+      this.throwUncaptured();
+      return t.dtype === 'f32' ? new Float32Array(copy) : t.dtype === 'i32' ? new Int32Array(copy) : new Uint32Array(copy);
+    } finally {
+      staging.destroy();
+    }
+  }
+
+  /**
+   * Records GPU work into one compute pass and submits it. Validation and out-of-memory errors
+   * become a GpuKernelError naming `label` (and Dawn's message names the kernel's pipeline).
+   */
+  async run(label: string, record: (rec: Recorder) => void, options: RunOptions = {}): Promise<void> {
+    this.assertAlive();
+    this.throwUncaptured();
+    const device = this.device;
+    device.pushErrorScope('out-of-memory');
+    device.pushErrorScope('validation');
+    let rec: Recorder | undefined;
+    let thrown: unknown;
+    try {
+      const encoder = device.createCommandEncoder({ label });
+      const pass = encoder.beginComputePass({ label, timestampWrites: options.timestampWrites });
+      rec = new Recorder(device, pass);
+      try {
+        record(rec);
+      } finally {
+        pass.end();
+      }
+      device.queue.submit([encoder.finish({ label })]);
+    } catch (err) {
+      thrown = err;
+    }
+    const validation = await device.popErrorScope();
+    const oom = await device.popErrorScope();
+    for (const b of rec?.owned ?? []) b.destroy();
+    if (thrown) throw thrown;
+    const error = validation ?? oom;
+    if (error) throw new GpuKernelError(label, error.message);
+    this.assertAlive();
+  }
+
+  /** Waits until the GPU has finished all submitted work. */
+  async sync(): Promise<void> {
+    this.assertAlive();
+    await this.device.queue.onSubmittedWorkDone();
+    this.assertAlive();
+  }
+
+  /**
+   * A dispatch grid for `total` workgroups, folded into (x, y) when it exceeds the per-dimension
+   * limit (65535). Kernels recover the flat index as wid.x + wid.y * num_workgroups.x and stop at
+   * `total`. Refused with a LimitError if even x*y cannot hold it.
+   */
+  grid(total: number, what: string): Grid {
+    const max = this.limits.maxComputeWorkgroupsPerDimension;
+    if (total <= max) return [Math.max(1, total), 1, 1];
+    const y = Math.ceil(total / max);
+    if (y > max) {
+      throw new LimitError(`${what}: ${total} workgroups exceed ${max} x ${max}; split the work into smaller calls`);
+    }
+    return [Math.ceil(total / y), y, 1];
+  }
+
+  /** Releases pooled buffers and the device. The Gpu cannot be used afterwards. */
+  destroy(): void {
+    this.pool.trim();
+    this.device.destroy();
+  }
+
+  private assertAlive(): void {
+    if (this.lost) {
+      const why = this.lost.reason === 'destroyed' ? 'it was destroyed' : `reason: ${this.lost.reason}`;
+      throw new DeviceLostError(
+        `the GPU device was lost (${why}) ${this.lost.message ? `: ${this.lost.message}` : ''}. ` +
+          'Its tensors and kernels are gone: create a new Gpu with Gpu.create() and upload again.',
+      );
+    }
+  }
+
+  private throwUncaptured(): void {
+    const error = this.uncaptured.shift();
+    if (error) throw new GpuKernelError('uncaptured GPU error', error.message);
+  }
+}

@@ -1,0 +1,11 @@
+// webgpu-bnn: the public API.
+export * from './bitpack.js';
+export { Gpu, Recorder, type Grid, type RunOptions } from './gpu/context.js';
+export { acquireDevice, describeAdapter, SWIFTSHADER_ICD, type AdapterSummary, type GpuFeatureSet, type RequestDeviceOptions } from './gpu/device.js';
+export { Kernel, KernelCache, type KernelSpec, type BindingValues, type UniformValues, type OverrideValues } from './gpu/kernel.js';
+export { BufferPool, sizeClass } from './gpu/buffer-pool.js';
+export * from './gpu/errors.js';
+export { Tensor, storageWords, elementCount, type DType, type Shape, type HostArray } from './tensor.js';
+export { pack, unpack, type BitpackOptions } from './ops/bitpack.js';
+export { binaryGemm, binaryGemmReference, thresholdsFromAffine, type BinaryGemmEpilogue, type BinaryGemmOptions, type BinaryGemmReferenceEpilogue } from './ops/gemm-binary.js';
+export { defaultGemmTuning, type GemmTuning } from './ops/gemm-tuning.js';

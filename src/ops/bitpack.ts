@@ -1,0 +1,52 @@
+// Sign-binarize and bit-pack along the last axis (f32 -> b1) and unpack (b1 -> f32), on the GPU
+// (shaders/bitpack.wgsl). The CPU references are the convention module's packRows/unpackRows.
+import { wordsPerRow } from '../bitpack.js';
+import type { Gpu } from '../gpu/context.js';
+import { ShapeError } from '../gpu/errors.js';
+import { Tensor, elementCount } from '../tensor.js';
+import { expectOut } from './check.js';
+
+export { packRows as packReference, unpackRows as unpackReference } from '../bitpack.js';
+
+export interface BitpackOptions {
+  out?: Tensor;
+  label?: string;
+  workgroupSize?: number;
+}
+
+function rowsCols(op: string, t: Tensor, dtype: 'f32' | 'b1') {
+  if (!(t instanceof Tensor)) throw new ShapeError(`${op}: input must be a Tensor`);
+  t.assertLive();
+  if (t.dtype !== dtype) throw new ShapeError(`${op}: input must be ${dtype}, got ${t}`);
+  const cols = t.shape[t.shape.length - 1];
+  return { rows: elementCount(t.shape) / cols, cols };
+}
+
+/** sign(x) of every value, packed 32 per word along the last axis: f32[..., n] -> b1[..., n]. */
+export async function pack(gpu: Gpu, x: Tensor, options: BitpackOptions = {}): Promise<Tensor> {
+  const { rows, cols } = rowsCols('pack', x, 'f32');
+  expectOut('pack', options.out, 'b1', x.shape);
+  const label = options.label ?? `pack[${x.shape.join('x')}]`;
+  const wg = options.workgroupSize ?? 64;
+  const kernel = await gpu.kernel({ shader: 'bitpack', entryPoint: 'pack', constants: { WORKGROUP_SIZE: wg } });
+  const out = options.out ?? gpu.tensor(x.shape, 'b1', `${label}.out`);
+  const words = rows * wordsPerRow(cols);
+  const grid = gpu.grid(Math.ceil(words / wg), label);
+  const params = { rows, cols, words_per_row: wordsPerRow(cols) };
+  await gpu.run(label, (rec) => rec.dispatch(kernel, { params, values: x, packed: out }, grid));
+  return out;
+}
+
+/** The +-1 values of a b1 tensor as floats: b1[..., n] -> f32[..., n]. */
+export async function unpack(gpu: Gpu, x: Tensor, options: BitpackOptions = {}): Promise<Tensor> {
+  const { rows, cols } = rowsCols('unpack', x, 'b1');
+  expectOut('unpack', options.out, 'f32', x.shape);
+  const label = options.label ?? `unpack[${x.shape.join('x')}]`;
+  const wg = options.workgroupSize ?? 64;
+  const kernel = await gpu.kernel({ shader: 'bitpack', entryPoint: 'unpack', constants: { WORKGROUP_SIZE: wg } });
+  const out = options.out ?? gpu.tensor(x.shape, 'f32', `${label}.out`);
+  const grid = gpu.grid(Math.ceil((rows * cols) / wg), label);
+  const params = { rows, cols, words_per_row: wordsPerRow(cols) };
+  await gpu.run(label, (rec) => rec.dispatch(kernel, { params, bits: x, unpacked: out }, grid));
+  return out;
+}

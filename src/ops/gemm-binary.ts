@@ -1,0 +1,148 @@
+// XNOR-popcount GEMM (shaders/gemm_binary.wgsl): C[M,N] = A[M,K] . B[N,K]^T over +-1 values,
+// with the epilogue fused: i32, f32 affine (dot*scale+bias), or integer threshold straight to b1.
+// Beside the launcher: its plain CPU reference and the folding of an affine map into thresholds.
+import { binaryDot, wordsPerRow } from '../bitpack.js';
+import type { Gpu } from '../gpu/context.js';
+import { ShapeError } from '../gpu/errors.js';
+import type { Tensor } from '../tensor.js';
+import { expectOut, expectTensor, expectVector } from './check.js';
+import { GEMM_OUTPUTS_PER_INVOCATION, defaultGemmTuning, gemmConstants, type GemmTuning } from './gemm-tuning.js';
+
+export type BinaryGemmEpilogue =
+  | { kind: 'i32' }
+  /** f32 out = dot * scale[n] + bias[n]; scale and bias are f32[N]. */
+  | { kind: 'affine'; scale: Tensor; bias: Tensor }
+  /** b1 out: bit set (-1) where dot < threshold[n], or dot > threshold[n] where flip[n] != 0. i32[N], u32[N]. */
+  | { kind: 'threshold'; threshold: Tensor; flip: Tensor };
+
+export interface BinaryGemmOptions {
+  epilogue?: BinaryGemmEpilogue;
+  /** Write here instead of a new tensor (i32/f32 [M,N], or b1 [M,N] for the threshold epilogue). */
+  out?: Tensor;
+  tuning?: GemmTuning;
+  label?: string;
+}
+
+const OP = 'binaryGemm';
+
+/** C = A . B^T for b1 A[M,K] and b1 B[N,K] (both packed along K). */
+export async function binaryGemm(gpu: Gpu, a: Tensor, b: Tensor, options: BinaryGemmOptions = {}): Promise<Tensor> {
+  const [M, K] = expectTensor(OP, 'a', a, 'b1', 2);
+  const [N, Kb] = expectTensor(OP, 'b', b, 'b1', 2);
+  if (K !== Kb) throw new ShapeError(`${OP}: a is [${M}, ${K}] and b is [${N}, ${Kb}]: both must have the same K (C = A . B^T)`);
+  const epilogue = options.epilogue ?? { kind: 'i32' };
+  const tuning = options.tuning ?? defaultGemmTuning(gpu);
+  const tileM = tuning.wgY * GEMM_OUTPUTS_PER_INVOCATION;
+  const tileN = tuning.wgX * GEMM_OUTPUTS_PER_INVOCATION;
+
+  const extra: Record<string, Tensor> = {};
+  let entryPoint: string;
+  let outDtype: 'i32' | 'f32' | 'b1';
+  let outName: string;
+  switch (epilogue.kind) {
+    case 'i32':
+      [entryPoint, outDtype, outName] = ['gemm_i32', 'i32', 'out_i32'];
+      break;
+    case 'affine':
+      expectVector(OP, 'epilogue.scale', epilogue.scale, 'f32', N);
+      expectVector(OP, 'epilogue.bias', epilogue.bias, 'f32', N);
+      [entryPoint, outDtype, outName] = ['gemm_affine_f32', 'f32', 'out_f32'];
+      Object.assign(extra, { scale: epilogue.scale, bias: epilogue.bias });
+      break;
+    case 'threshold':
+      expectVector(OP, 'epilogue.threshold', epilogue.threshold, 'i32', N);
+      expectVector(OP, 'epilogue.flip', epilogue.flip, 'u32', N);
+      if (tileN % 32 !== 0) throw new ShapeError(`${OP}: the threshold epilogue needs 4*tuning.wgX to be a multiple of 32, got ${tileN}`);
+      [entryPoint, outDtype, outName] = ['gemm_threshold_b1', 'b1', 'out_b1'];
+      Object.assign(extra, { threshold: epilogue.threshold, flip: epilogue.flip });
+      break;
+    default:
+      throw new ShapeError(`${OP}: unknown epilogue ${(epilogue as { kind: string }).kind}; use 'i32', 'affine' or 'threshold'`);
+  }
+  expectOut(OP, options.out, outDtype, [M, N]);
+  const label = options.label ?? `${OP}[${M}x${N}x${K}].${epilogue.kind}`;
+  const kernel = await gpu.kernel({ shader: 'gemm_binary', entryPoint, constants: gemmConstants(gpu, OP, tuning) });
+  const out = options.out ?? gpu.tensor([M, N], outDtype, `${label}.out`);
+  const tilesN = Math.ceil(N / tileN);
+  const tiles = tilesN * Math.ceil(M / tileM);
+  const params = { M, N, K, k_words: wordsPerRow(K), n_words: wordsPerRow(N), tiles_n: tilesN, tiles };
+  const grid = gpu.grid(tiles, label);
+  await gpu.run(label, (rec) => rec.dispatch(kernel, { params, a, b, [outName]: out, ...extra }, grid));
+  return out;
+}
+
+/** Host-side epilogue data for the reference. */
+export type BinaryGemmReferenceEpilogue =
+  | { kind: 'i32' }
+  | { kind: 'affine'; scale: Float32Array; bias: Float32Array }
+  | { kind: 'threshold'; threshold: Int32Array; flip: Uint32Array };
+
+/**
+ * Plain CPU reference of binaryGemm: packed A[M,K] and B[N,K] in, i32 or f32 [M,N], or packed
+ * b1 [M, ceil(N/32) words] out.
+ */
+export function binaryGemmReference(
+  a: Uint32Array,
+  b: Uint32Array,
+  M: number,
+  N: number,
+  K: number,
+  epilogue: BinaryGemmReferenceEpilogue = { kind: 'i32' },
+): Int32Array | Float32Array | Uint32Array {
+  const dots = new Int32Array(M * N);
+  for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) dots[m * N + n] = binaryDot(a, m, b, n, K);
+  if (epilogue.kind === 'i32') return dots;
+  if (epilogue.kind === 'affine') {
+    return Float32Array.from(dots, (d, i) => d * epilogue.scale[i % N] + epilogue.bias[i % N]);
+  }
+  const nw = wordsPerRow(N);
+  const out = new Uint32Array(M * nw);
+  for (let m = 0; m < M; m++) {
+    for (let n = 0; n < N; n++) {
+      const d = dots[m * N + n];
+      const t = epilogue.threshold[n];
+      if (epilogue.flip[n] ? d > t : d < t) out[m * nw + (n >>> 5)] |= 1 << (n & 31);
+    }
+  }
+  return out;
+}
+
+const I32_MIN = -0x80000000;
+const I32_MAX = 0x7fffffff;
+
+/**
+ * Folds `y = dot * scale[n] + bias[n]; bit = y < 0` into integer thresholds for the threshold
+ * epilogue, exactly over integer dots: scale > 0 sets the bit where dot < t; scale < 0 where
+ * dot > t (flip); scale 0 (a constant channel) always or never. NaN never sets the bit.
+ */
+export function thresholdsFromAffine(scale: ArrayLike<number>, bias: ArrayLike<number>): { threshold: Int32Array; flip: Uint32Array } {
+  if (scale.length !== bias.length) throw new ShapeError(`thresholdsFromAffine: ${scale.length} scales but ${bias.length} biases`);
+  const n = scale.length;
+  const threshold = new Int32Array(n);
+  const flip = new Uint32Array(n);
+  const clamp = (x: number) => Math.min(I32_MAX, Math.max(I32_MIN, x));
+  for (let i = 0; i < n; i++) {
+    const s = scale[i];
+    const c = bias[i];
+    const negative = (d: number) => d * s + c < 0;
+    if (Number.isNaN(s) || Number.isNaN(c)) {
+      threshold[i] = I32_MIN; // dot < I32_MIN never holds
+    } else if (s === 0) {
+      threshold[i] = c < 0 ? I32_MAX : I32_MIN;
+    } else if (s > 0) {
+      // Smallest t with t*s + c >= 0: the bit is set exactly for dot < t.
+      let t = clamp(Math.ceil(-c / s));
+      while (t > I32_MIN && !negative(t - 1)) t--;
+      while (t < I32_MAX && negative(t)) t++;
+      threshold[i] = t;
+    } else {
+      // Largest t with t*s + c >= 0: the bit is set exactly for dot > t.
+      let t = clamp(Math.floor(-c / s));
+      while (t < I32_MAX && !negative(t + 1)) t++;
+      while (t > I32_MIN && negative(t)) t--;
+      threshold[i] = t;
+      flip[i] = 1;
+    }
+  }
+  return { threshold, flip };
+}
