@@ -8,4 +8,6 @@ export * from './gpu/errors.js';
 export { Tensor, storageWords, elementCount, type DType, type Shape, type HostArray } from './tensor.js';
 export { pack, unpack, type BitpackOptions } from './ops/bitpack.js';
 export { binaryGemm, binaryGemmReference, thresholdsFromAffine, type BinaryGemmEpilogue, type BinaryGemmOptions, type BinaryGemmReferenceEpilogue } from './ops/gemm-binary.js';
-export { defaultGemmTuning, type GemmTuning } from './ops/gemm-tuning.js';
+export { gemmF32, gemmF32Reference, type GemmOptions } from './ops/gemm-f32.js';
+export { binaryFloatGemm, binaryFloatGemmReference } from './ops/gemm-binary-float.js';
+export { defaultGemmTuning, type GemmTuning, type GemmKind } from './ops/gemm-tiling.js';

@@ -5,8 +5,8 @@ import { binaryDot, wordsPerRow } from '../bitpack.js';
 import type { Gpu } from '../gpu/context.js';
 import { ShapeError } from '../gpu/errors.js';
 import type { Tensor } from '../tensor.js';
-import { expectOut, expectTensor, expectVector } from './check.js';
-import { GEMM_OUTPUTS_PER_INVOCATION, defaultGemmTuning, gemmConstants, type GemmTuning } from './gemm-tuning.js';
+import { expectTensor, expectVector } from './check.js';
+import { GEMM_OUTPUTS_PER_INVOCATION, defaultGemmTuning, runTiledGemm, type GemmTuning } from './gemm-tiling.js';
 
 export type BinaryGemmEpilogue =
   | { kind: 'i32' }
@@ -31,11 +31,8 @@ export async function binaryGemm(gpu: Gpu, a: Tensor, b: Tensor, options: Binary
   const [N, Kb] = expectTensor(OP, 'b', b, 'b1', 2);
   if (K !== Kb) throw new ShapeError(`${OP}: a is [${M}, ${K}] and b is [${N}, ${Kb}]: both must have the same K (C = A . B^T)`);
   const epilogue = options.epilogue ?? { kind: 'i32' };
-  const tuning = options.tuning ?? defaultGemmTuning(gpu);
-  const tileM = tuning.wgY * GEMM_OUTPUTS_PER_INVOCATION;
-  const tileN = tuning.wgX * GEMM_OUTPUTS_PER_INVOCATION;
-
-  const extra: Record<string, Tensor> = {};
+  const tuning = options.tuning ?? defaultGemmTuning(gpu, 'binary');
+  const inputs: Record<string, Tensor> = { a, b };
   let entryPoint: string;
   let outDtype: 'i32' | 'f32' | 'b1';
   let outName: string;
@@ -47,28 +44,36 @@ export async function binaryGemm(gpu: Gpu, a: Tensor, b: Tensor, options: Binary
       expectVector(OP, 'epilogue.scale', epilogue.scale, 'f32', N);
       expectVector(OP, 'epilogue.bias', epilogue.bias, 'f32', N);
       [entryPoint, outDtype, outName] = ['gemm_affine_f32', 'f32', 'out_f32'];
-      Object.assign(extra, { scale: epilogue.scale, bias: epilogue.bias });
+      Object.assign(inputs, { scale: epilogue.scale, bias: epilogue.bias });
       break;
     case 'threshold':
       expectVector(OP, 'epilogue.threshold', epilogue.threshold, 'i32', N);
       expectVector(OP, 'epilogue.flip', epilogue.flip, 'u32', N);
-      if (tileN % 32 !== 0) throw new ShapeError(`${OP}: the threshold epilogue needs 4*tuning.wgX to be a multiple of 32, got ${tileN}`);
+      if ((tuning.wgX * GEMM_OUTPUTS_PER_INVOCATION) % 32 !== 0) {
+        throw new ShapeError(`${OP}: the threshold epilogue needs 4*tuning.wgX to be a multiple of 32, got wgX = ${tuning.wgX}`);
+      }
       [entryPoint, outDtype, outName] = ['gemm_threshold_b1', 'b1', 'out_b1'];
-      Object.assign(extra, { threshold: epilogue.threshold, flip: epilogue.flip });
+      Object.assign(inputs, { threshold: epilogue.threshold, flip: epilogue.flip });
       break;
     default:
       throw new ShapeError(`${OP}: unknown epilogue ${(epilogue as { kind: string }).kind}; use 'i32', 'affine' or 'threshold'`);
   }
-  expectOut(OP, options.out, outDtype, [M, N]);
-  const label = options.label ?? `${OP}[${M}x${N}x${K}].${epilogue.kind}`;
-  const kernel = await gpu.kernel({ shader: 'gemm_binary', entryPoint, constants: gemmConstants(gpu, OP, tuning) });
-  const out = options.out ?? gpu.tensor([M, N], outDtype, `${label}.out`);
-  const tilesN = Math.ceil(N / tileN);
-  const tiles = tilesN * Math.ceil(M / tileM);
-  const params = { M, N, K, k_words: wordsPerRow(K), n_words: wordsPerRow(N), tiles_n: tilesN, tiles };
-  const grid = gpu.grid(tiles, label);
-  await gpu.run(label, (rec) => rec.dispatch(kernel, { params, a, b, [outName]: out, ...extra }, grid));
-  return out;
+  return runTiledGemm(gpu, {
+    op: OP,
+    kind: 'binary',
+    shader: 'gemm_binary',
+    entryPoint,
+    M,
+    N,
+    K,
+    outDtype,
+    outName,
+    inputs,
+    extraParams: { k_words: wordsPerRow(K), n_words: wordsPerRow(N) },
+    out: options.out,
+    tuning,
+    label: options.label ?? `${OP}[${M}x${N}x${K}].${epilogue.kind}`,
+  });
 }
 
 /** Host-side epilogue data for the reference. */

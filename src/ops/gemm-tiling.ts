@@ -1,0 +1,77 @@
+// What the three GEMM kernels share: their tile and workgroup settings (`override` constants),
+// defaults per kind of adapter, and the launch of one tiled GEMM over a flat grid of tiles.
+// CPU adapters (SwiftShader) run faster reading operands straight from storage; GPUs need
+// workgroup-memory tiles. bench/gemm-variants.ts measures the alternatives.
+import type { Gpu } from '../gpu/context.js';
+import { ShapeError } from '../gpu/errors.js';
+import type { ShaderName } from '../generated/shaders.js';
+import type { BufferLike } from '../gpu/kernel.js';
+import type { DType, Tensor } from '../tensor.js';
+import { expectOut } from './check.js';
+
+export interface GemmTuning {
+  /** Invocations along N and M; each computes 4 x 4 outputs, so a tile is 4*wgY x 4*wgX. */
+  wgX: number;
+  wgY: number;
+  /** K per step, in the kernel's unit: 128-bit vectors (binary), vec4 of floats (fp32), packed words (binary x float). */
+  tileK: number;
+  /** Stage operand tiles through workgroup memory (GPUs), or read storage directly (CPUs). */
+  useWorkgroupTiles: boolean;
+}
+
+export type GemmKind = 'binary' | 'f32' | 'binaryFloat';
+
+export function defaultGemmTuning(gpu: Gpu, kind: GemmKind = 'binary'): GemmTuning {
+  const tileK = kind === 'f32' ? 4 : kind === 'binary' ? 2 : 1;
+  return gpu.adapter.isSoftware
+    ? { wgX: 8, wgY: 8, tileK, useWorkgroupTiles: false }
+    : { wgX: 16, wgY: 16, tileK, useWorkgroupTiles: true };
+}
+
+/** Outputs per invocation along M and along N (the kernels' `R`). */
+export const GEMM_OUTPUTS_PER_INVOCATION = 4;
+
+const TILE_K_CONSTANT: Record<GemmKind, string> = { binary: 'TILE_K_VEC', f32: 'TILE_K_VEC', binaryFloat: 'TILE_K_WORDS' };
+
+export interface TiledGemmLaunch {
+  op: string;
+  kind: GemmKind;
+  shader: ShaderName;
+  entryPoint: string;
+  M: number;
+  N: number;
+  K: number;
+  outDtype: DType;
+  /** Binding name of the output in the shader. */
+  outName: string;
+  /** Operand and epilogue bindings, by name. */
+  inputs: Record<string, BufferLike>;
+  /** Uniform members beyond M, N, K, tiles_n and tiles that the shader's params declare. */
+  extraParams?: Record<string, number>;
+  out?: Tensor;
+  tuning?: GemmTuning;
+  label: string;
+}
+
+/** Checks the tuning, compiles (once) and runs one tiled GEMM; returns its output tensor. */
+export async function runTiledGemm(gpu: Gpu, g: TiledGemmLaunch): Promise<Tensor> {
+  const t = g.tuning ?? defaultGemmTuning(gpu, g.kind);
+  for (const [k, v] of [['wgX', t.wgX], ['wgY', t.wgY], ['tileK', t.tileK]] as const) {
+    if (!Number.isInteger(v) || v < 1) throw new ShapeError(`${g.op}: tuning.${k} must be a positive integer, got ${v}`);
+  }
+  if (t.wgX * t.wgY > gpu.limits.maxComputeInvocationsPerWorkgroup) {
+    throw new ShapeError(
+      `${g.op}: workgroup ${t.wgX}x${t.wgY} exceeds this device's maxComputeInvocationsPerWorkgroup ${gpu.limits.maxComputeInvocationsPerWorkgroup}`,
+    );
+  }
+  expectOut(g.op, g.out, g.outDtype, [g.M, g.N]);
+  const constants = { WG_X: t.wgX, WG_Y: t.wgY, [TILE_K_CONSTANT[g.kind]]: t.tileK, USE_WORKGROUP_TILES: t.useWorkgroupTiles };
+  const kernel = await gpu.kernel({ shader: g.shader, entryPoint: g.entryPoint, constants });
+  const out = g.out ?? gpu.tensor([g.M, g.N], g.outDtype, `${g.label}.out`);
+  const tilesN = Math.ceil(g.N / (t.wgX * GEMM_OUTPUTS_PER_INVOCATION));
+  const tiles = tilesN * Math.ceil(g.M / (t.wgY * GEMM_OUTPUTS_PER_INVOCATION));
+  const params = { M: g.M, N: g.N, K: g.K, tiles_n: tilesN, tiles, ...g.extraParams };
+  const grid = gpu.grid(tiles, g.label);
+  await gpu.run(g.label, (rec) => rec.dispatch(kernel, { params, ...g.inputs, [g.outName]: out }, grid));
+  return out;
+}
