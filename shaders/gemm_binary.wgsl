@@ -46,12 +46,17 @@ var<workgroup> tile_a: array<vec4u, TILE_M * TILE_K_VEC>;
 var<workgroup> tile_b: array<vec4u, TILE_N * TILE_K_VEC>;
 var<workgroup> tile_bits: array<atomic<u32>, TILE_M * TILE_N / 32>;
 
-// This invocation's tile origin and its count of mismatching bits per output.
-var<private> m0: u32;
-var<private> n0: u32;
-var<private> mismatches: array<array<u32, R>, R>;
+// Mismatching bits (popcount of a xor b) of an invocation's 4 x 4 outputs: row i of its block in
+// r<i>, column j in component j. Named vectors, not arrays: indexed arrays land in memory on CPU
+// adapters, whose JITs do not unroll loops.
+struct Block {
+  r0: vec4u,
+  r1: vec4u,
+  r2: vec4u,
+  r3: vec4u,
+}
 
-// Words w..w+3 of a packed row starting at `base`, zero past the row's end (the pad convention).
+// Words w..w+3 of row `row` of A, zero past the row's end or past the last row (the pad convention).
 fn row_words_a(row: u32, w: u32) -> vec4u {
   if (row >= params.M) {
     return vec4u(0u);
@@ -82,9 +87,16 @@ fn row_words_b(row: u32, w: u32) -> vec4u {
   return v;
 }
 
-fn accumulate(tile: u32, tx: u32, ty: u32, lid: u32) {
-  m0 = (tile / params.tiles_n) * TILE_M;
-  n0 = (tile % params.tiles_n) * TILE_N;
+// Mismatches of one row of A against four rows of B, 128 bits each.
+fn mismatches(a: vec4u, b0: vec4u, b1: vec4u, b2: vec4u, b3: vec4u) -> vec4u {
+  let one = vec4u(1u);
+  return vec4u(dot(countOneBits(a ^ b0), one), dot(countOneBits(a ^ b1), one),
+               dot(countOneBits(a ^ b2), one), dot(countOneBits(a ^ b3), one));
+}
+
+// The main loop: popcounts of the block at rows m0 + ty + i*WG_Y, columns n0 + tx + j*WG_X.
+fn accumulate(m0: u32, n0: u32, tx: u32, ty: u32, lid: u32) -> Block {
+  var acc: Block;
   let k_vecs = (params.k_words + 3u) / 4u;
   for (var kv0 = 0u; kv0 < k_vecs; kv0 += TILE_K_VEC) {
     if (USE_WORKGROUP_TILES) {
@@ -97,31 +109,50 @@ fn accumulate(tile: u32, tx: u32, ty: u32, lid: u32) {
       workgroupBarrier();
     }
     for (var v = 0u; v < TILE_K_VEC; v++) {
-      var av: array<vec4u, R>;
-      var bv: array<vec4u, R>;
-      for (var i = 0u; i < R; i++) {
-        if (USE_WORKGROUP_TILES) {
-          av[i] = tile_a[(ty + i * WG_Y) * TILE_K_VEC + v];
-          bv[i] = tile_b[(tx + i * WG_X) * TILE_K_VEC + v];
-        } else {
-          av[i] = row_words_a(m0 + ty + i * WG_Y, (kv0 + v) * 4u);
-          bv[i] = row_words_b(n0 + tx + i * WG_X, (kv0 + v) * 4u);
-        }
+      var a0: vec4u; var a1: vec4u; var a2: vec4u; var a3: vec4u;
+      var b0: vec4u; var b1: vec4u; var b2: vec4u; var b3: vec4u;
+      if (USE_WORKGROUP_TILES) {
+        a0 = tile_a[ty * TILE_K_VEC + v];
+        a1 = tile_a[(ty + WG_Y) * TILE_K_VEC + v];
+        a2 = tile_a[(ty + 2u * WG_Y) * TILE_K_VEC + v];
+        a3 = tile_a[(ty + 3u * WG_Y) * TILE_K_VEC + v];
+        b0 = tile_b[tx * TILE_K_VEC + v];
+        b1 = tile_b[(tx + WG_X) * TILE_K_VEC + v];
+        b2 = tile_b[(tx + 2u * WG_X) * TILE_K_VEC + v];
+        b3 = tile_b[(tx + 3u * WG_X) * TILE_K_VEC + v];
+      } else {
+        let w = (kv0 + v) * 4u;
+        a0 = row_words_a(m0 + ty, w);
+        a1 = row_words_a(m0 + ty + WG_Y, w);
+        a2 = row_words_a(m0 + ty + 2u * WG_Y, w);
+        a3 = row_words_a(m0 + ty + 3u * WG_Y, w);
+        b0 = row_words_b(n0 + tx, w);
+        b1 = row_words_b(n0 + tx + WG_X, w);
+        b2 = row_words_b(n0 + tx + 2u * WG_X, w);
+        b3 = row_words_b(n0 + tx + 3u * WG_X, w);
       }
-      for (var i = 0u; i < R; i++) {
-        for (var j = 0u; j < R; j++) {
-          mismatches[i][j] += dot(countOneBits(av[i] ^ bv[j]), vec4u(1u));
-        }
-      }
+      acc.r0 += mismatches(a0, b0, b1, b2, b3);
+      acc.r1 += mismatches(a1, b0, b1, b2, b3);
+      acc.r2 += mismatches(a2, b0, b1, b2, b3);
+      acc.r3 += mismatches(a3, b0, b1, b2, b3);
     }
     if (USE_WORKGROUP_TILES) {
       workgroupBarrier();
     }
   }
+  return acc;
 }
 
-fn dot_pm1(i: u32, j: u32) -> i32 {
-  return i32(params.K) - 2 * i32(mismatches[i][j]);
+// The +-1 dot products of row i of the block: K - 2 * mismatches.
+fn dots(acc: Block, i: u32) -> vec4i {
+  var m: vec4u;
+  switch (i) {
+    case 0u: { m = acc.r0; }
+    case 1u: { m = acc.r1; }
+    case 2u: { m = acc.r2; }
+    default: { m = acc.r3; }
+  }
+  return vec4i(i32(params.K)) - 2 * vec4i(m);
 }
 
 @compute @workgroup_size(WG_X, WG_Y)
@@ -131,13 +162,16 @@ fn gemm_i32(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec
   if (tile >= params.tiles) {
     return;
   }
-  accumulate(tile, lid3.x, lid3.y, lid);
+  let m0 = (tile / params.tiles_n) * TILE_M;
+  let n0 = (tile % params.tiles_n) * TILE_N;
+  let acc = accumulate(m0, n0, lid3.x, lid3.y, lid);
   for (var i = 0u; i < R; i++) {
+    let d = dots(acc, i);
     for (var j = 0u; j < R; j++) {
       let m = m0 + lid3.y + i * WG_Y;
       let n = n0 + lid3.x + j * WG_X;
       if (m < params.M && n < params.N) {
-        out_i32[m * params.N + n] = dot_pm1(i, j);
+        out_i32[m * params.N + n] = d[j];
       }
     }
   }
@@ -150,13 +184,16 @@ fn gemm_affine_f32(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) n
   if (tile >= params.tiles) {
     return;
   }
-  accumulate(tile, lid3.x, lid3.y, lid);
+  let m0 = (tile / params.tiles_n) * TILE_M;
+  let n0 = (tile % params.tiles_n) * TILE_N;
+  let acc = accumulate(m0, n0, lid3.x, lid3.y, lid);
   for (var i = 0u; i < R; i++) {
+    let d = dots(acc, i);
     for (var j = 0u; j < R; j++) {
       let m = m0 + lid3.y + i * WG_Y;
       let n = n0 + lid3.x + j * WG_X;
       if (m < params.M && n < params.N) {
-        out_f32[m * params.N + n] = f32(dot_pm1(i, j)) * scale[n] + bias[n];
+        out_f32[m * params.N + n] = f32(d[j]) * scale[n] + bias[n];
       }
     }
   }
@@ -170,15 +207,18 @@ fn gemm_threshold_b1(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups)
   if (tile >= params.tiles) {
     return;
   }
-  accumulate(tile, lid3.x, lid3.y, lid);
+  let m0 = (tile / params.tiles_n) * TILE_M;
+  let n0 = (tile % params.tiles_n) * TILE_N;
+  let acc = accumulate(m0, n0, lid3.x, lid3.y, lid);
   let tile_words = TILE_N / 32u;
   for (var i = 0u; i < R; i++) {
+    let dv = dots(acc, i);
     for (var j = 0u; j < R; j++) {
       let r = lid3.y + i * WG_Y;
       let c = lid3.x + j * WG_X;
       let n = n0 + c;
       if (m0 + r < params.M && n < params.N) {
-        let d = dot_pm1(i, j);
+        let d = dv[j];
         let t = threshold[n];
         if (select((d < t), (d > t), flip[n] != 0u)) {
           atomicOr(&tile_bits[r * tile_words + c / 32u], 1u << (c % 32u));

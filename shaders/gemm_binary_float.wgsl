@@ -62,6 +62,17 @@ fn sign_masks(word: u32, q: u32) -> vec4u {
   return ((vec4u(word >> (4u * q)) >> vec4u(0u, 1u, 2u, 3u)) & vec4u(1u)) << vec4u(31u);
 }
 
+// Four values of A with the signs of four rows of B applied (an xor of the sign bit, no multiply).
+fn signed_terms(a: vec4f, s0: vec4u, s1: vec4u, s2: vec4u, s3: vec4u) -> mat4x4f {
+  let bits = bitcast<vec4u>(a);
+  return mat4x4f(bitcast<vec4f>(bits ^ s0), bitcast<vec4f>(bits ^ s1), bitcast<vec4f>(bits ^ s2), bitcast<vec4f>(bits ^ s3));
+}
+
+fn column_sums(m: mat4x4f) -> vec4f {
+  let s = transpose(m); // s[k][j] = m[j][k]
+  return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
 @compute @workgroup_size(WG_X, WG_Y)
 fn gemm_binary_float(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                      @builtin(local_invocation_id) lid3: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -73,7 +84,12 @@ fn gemm_binary_float(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups)
   let n0 = (tile % params.tiles_n) * TILE_N;
   let tx = lid3.x;
   let ty = lid3.y;
-  var acc: array<array<vec4f, R>, R>;
+  // Partial sums of row i of the invocation's 4 x 4 block in acc<i>: column j holds four partial
+  // sums of output (i, j). Named, not arrays: indexed arrays land in memory on CPU adapters.
+  var acc0: mat4x4f;
+  var acc1: mat4x4f;
+  var acc2: mat4x4f;
+  var acc3: mat4x4f;
   let a_vecs = TILE_K_WORDS * VECS_PER_WORD;
   for (var w0 = 0u; w0 < params.k_words; w0 += TILE_K_WORDS) {
     if (USE_WORKGROUP_TILES) {
@@ -86,42 +102,51 @@ fn gemm_binary_float(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups)
       workgroupBarrier();
     }
     for (var w = 0u; w < TILE_K_WORDS; w++) {
-      var bw: array<u32, R>;
-      for (var j = 0u; j < R; j++) {
-        if (USE_WORKGROUP_TILES) {
-          bw[j] = tile_b[(tx + j * WG_X) * TILE_K_WORDS + w];
-        } else {
-          bw[j] = word_b(n0 + tx + j * WG_X, w0 + w);
-        }
+      var bw: vec4u; // one packed word of each of the block's 4 rows of B
+      if (USE_WORKGROUP_TILES) {
+        bw = vec4u(tile_b[tx * TILE_K_WORDS + w], tile_b[(tx + WG_X) * TILE_K_WORDS + w],
+                   tile_b[(tx + 2u * WG_X) * TILE_K_WORDS + w], tile_b[(tx + 3u * WG_X) * TILE_K_WORDS + w]);
+      } else {
+        bw = vec4u(word_b(n0 + tx, w0 + w), word_b(n0 + tx + WG_X, w0 + w),
+                   word_b(n0 + tx + 2u * WG_X, w0 + w), word_b(n0 + tx + 3u * WG_X, w0 + w));
       }
       for (var q = 0u; q < VECS_PER_WORD; q++) {
-        var av: array<vec4u, R>;
-        for (var i = 0u; i < R; i++) {
-          if (USE_WORKGROUP_TILES) {
-            av[i] = bitcast<vec4u>(tile_a[(ty + i * WG_Y) * a_vecs + w * VECS_PER_WORD + q]);
-          } else {
-            av[i] = bitcast<vec4u>(row_vec_a(m0 + ty + i * WG_Y, ((w0 + w) * VECS_PER_WORD + q) * 4u));
-          }
+        var a0: vec4f; var a1: vec4f; var a2: vec4f; var a3: vec4f;
+        if (USE_WORKGROUP_TILES) {
+          let at = w * VECS_PER_WORD + q;
+          a0 = tile_a[ty * a_vecs + at];
+          a1 = tile_a[(ty + WG_Y) * a_vecs + at];
+          a2 = tile_a[(ty + 2u * WG_Y) * a_vecs + at];
+          a3 = tile_a[(ty + 3u * WG_Y) * a_vecs + at];
+        } else {
+          let k = ((w0 + w) * VECS_PER_WORD + q) * 4u;
+          a0 = row_vec_a(m0 + ty, k);
+          a1 = row_vec_a(m0 + ty + WG_Y, k);
+          a2 = row_vec_a(m0 + ty + 2u * WG_Y, k);
+          a3 = row_vec_a(m0 + ty + 3u * WG_Y, k);
         }
-        for (var j = 0u; j < R; j++) {
-          let signs = sign_masks(bw[j], q);
-          for (var i = 0u; i < R; i++) {
-            acc[i][j] += bitcast<vec4f>(av[i] ^ signs);
-          }
-        }
+        let s0 = sign_masks(bw.x, q);
+        let s1 = sign_masks(bw.y, q);
+        let s2 = sign_masks(bw.z, q);
+        let s3 = sign_masks(bw.w, q);
+        acc0 += signed_terms(a0, s0, s1, s2, s3);
+        acc1 += signed_terms(a1, s0, s1, s2, s3);
+        acc2 += signed_terms(a2, s0, s1, s2, s3);
+        acc3 += signed_terms(a3, s0, s1, s2, s3);
       }
     }
     if (USE_WORKGROUP_TILES) {
       workgroupBarrier();
     }
   }
+  // acc[i][j]: the sum of output (i, j).
+  let acc = mat4x4f(column_sums(acc0), column_sums(acc1), column_sums(acc2), column_sums(acc3));
   for (var i = 0u; i < R; i++) {
     for (var j = 0u; j < R; j++) {
       let m = m0 + ty + i * WG_Y;
       let n = n0 + tx + j * WG_X;
       if (m < params.M && n < params.N) {
-        let s = acc[i][j];
-        out[m * params.N + n] = (s.x + s.y) + (s.z + s.w);
+        out[m * params.N + n] = acc[i][j];
       }
     }
   }

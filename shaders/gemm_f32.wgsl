@@ -4,7 +4,7 @@
 // Same structure and tuning knobs as gemm_binary.wgsl: a workgroup computes a TILE_M x TILE_N
 // tile, an invocation R x R outputs strided by the workgroup size; K advances TILE_K_VEC x 4
 // floats per step, staged through workgroup memory as vec4<f32> (or read straight from storage
-// with USE_WORKGROUP_TILES = false); each vec4 pair is one dot(): four multiply-adds.
+// with USE_WORKGROUP_TILES = false); a 4 x 4 block takes four matrix-vector multiply-adds per K step.
 
 struct Params {
   M: u32,
@@ -72,7 +72,12 @@ fn gemm_f32(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec
   let n0 = (tile % params.tiles_n) * TILE_N;
   let tx = lid3.x;
   let ty = lid3.y;
-  var acc: array<array<f32, R>, R>;
+  // Row i of the invocation's 4 x 4 block in acc<i>, column j in component j. Named vectors, not
+  // arrays: indexed arrays land in memory on CPU adapters, whose JITs do not unroll loops.
+  var acc0: vec4f;
+  var acc1: vec4f;
+  var acc2: vec4f;
+  var acc3: vec4f;
   let k_vecs = (params.K + 3u) / 4u;
   for (var kv0 = 0u; kv0 < k_vecs; kv0 += TILE_K_VEC) {
     if (USE_WORKGROUP_TILES) {
@@ -85,27 +90,36 @@ fn gemm_f32(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec
       workgroupBarrier();
     }
     for (var v = 0u; v < TILE_K_VEC; v++) {
-      var av: array<vec4f, R>;
-      var bv: array<vec4f, R>;
-      for (var i = 0u; i < R; i++) {
-        if (USE_WORKGROUP_TILES) {
-          av[i] = tile_a[(ty + i * WG_Y) * TILE_K_VEC + v];
-          bv[i] = tile_b[(tx + i * WG_X) * TILE_K_VEC + v];
-        } else {
-          av[i] = row_vec_a(m0 + ty + i * WG_Y, (kv0 + v) * 4u);
-          bv[i] = row_vec_b(n0 + tx + i * WG_X, (kv0 + v) * 4u);
-        }
+      var a0: vec4f; var a1: vec4f; var a2: vec4f; var a3: vec4f;
+      var b: mat4x4f; // column j: 4 values along K of row n0 + tx + j*WG_X of B
+      if (USE_WORKGROUP_TILES) {
+        a0 = tile_a[ty * TILE_K_VEC + v];
+        a1 = tile_a[(ty + WG_Y) * TILE_K_VEC + v];
+        a2 = tile_a[(ty + 2u * WG_Y) * TILE_K_VEC + v];
+        a3 = tile_a[(ty + 3u * WG_Y) * TILE_K_VEC + v];
+        b = mat4x4f(tile_b[tx * TILE_K_VEC + v], tile_b[(tx + WG_X) * TILE_K_VEC + v],
+                    tile_b[(tx + 2u * WG_X) * TILE_K_VEC + v], tile_b[(tx + 3u * WG_X) * TILE_K_VEC + v]);
+      } else {
+        let k = (kv0 + v) * 4u;
+        a0 = row_vec_a(m0 + ty, k);
+        a1 = row_vec_a(m0 + ty + WG_Y, k);
+        a2 = row_vec_a(m0 + ty + 2u * WG_Y, k);
+        a3 = row_vec_a(m0 + ty + 3u * WG_Y, k);
+        b = mat4x4f(row_vec_b(n0 + tx, k), row_vec_b(n0 + tx + WG_X, k),
+                    row_vec_b(n0 + tx + 2u * WG_X, k), row_vec_b(n0 + tx + 3u * WG_X, k));
       }
-      for (var i = 0u; i < R; i++) {
-        for (var j = 0u; j < R; j++) {
-          acc[i][j] += dot(av[i], bv[j]);
-        }
-      }
+      // (bt * a)[j] = sum_k b[j][k] * a[k]: four vec4 multiply-adds per row, no horizontal sums.
+      let bt = transpose(b);
+      acc0 += bt * a0;
+      acc1 += bt * a1;
+      acc2 += bt * a2;
+      acc3 += bt * a3;
     }
     if (USE_WORKGROUP_TILES) {
       workgroupBarrier();
     }
   }
+  let acc = mat4x4f(acc0, acc1, acc2, acc3); // acc[i][j]
   for (var i = 0u; i < R; i++) {
     for (var j = 0u; j < R; j++) {
       let m = m0 + ty + i * WG_Y;
