@@ -1,0 +1,256 @@
+// The package as users get it: `npm pack` (prepack builds), install the tarball into a scratch
+// project outside the repo, then use it (a) from a plain Node ESM script and (b) from a page
+// bundled by Vite with default settings, run in headless Chromium. Both check GPU results
+// (pack, then XNOR-popcount GEMM) against the CPU references bit for bit. No adapter = failure.
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Browser } from 'puppeteer-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium, startStaticServer, type StaticServer } from './helpers/browser.js';
+
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const VITE_VERSION: string = JSON.parse(readFileSync(join(REPO, 'node_modules/vite/package.json'), 'utf8')).version;
+const TIMEOUT = 240_000;
+
+/** What both checks print or show: one JSON object. */
+interface CheckResult {
+  ok: boolean;
+  error?: string;
+  adapter?: string;
+  backend?: string;
+  cases?: { M: number; N: number; K: number; packMismatches: number; gemmMismatches: number; distinctValues: number }[];
+  ms?: number;
+}
+
+// The check itself, shared by the Node script and the page: random floats (seeded, with zeros and
+// -0 in them) -> f32 tensors -> GPU pack -> binaryGemm, against packRows and binaryGemmReference.
+const CHECK_JS = `
+export async function runCheck(bnn) {
+  const t0 = performance.now();
+  const gpu = await bnn.Gpu.create();
+  try {
+    const cases = [];
+    for (const [M, N, K, seed] of [[37, 45, 300, 1], [64, 96, 1024, 2], [5, 3, 31, 3]]) {
+      let s = seed >>> 0;
+      const rand = () => ((s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0) / 2 ** 32) * 2 - 1;
+      const af = Float32Array.from({ length: M * K }, rand);
+      const bf = Float32Array.from({ length: N * K }, rand);
+      af[0] = 0; af[1] = -0; bf[0] = -0; bf[1] = 0;
+      const a = await bnn.pack(gpu, gpu.upload(af, [M, K], 'f32', 'a'));
+      const b = await bnn.pack(gpu, gpu.upload(bf, [N, K], 'f32', 'b'));
+      const aRef = bnn.packRows(af, M, K);
+      const bRef = bnn.packRows(bf, N, K);
+      const aWords = await a.read();
+      const bWords = await b.read();
+      const c = await bnn.binaryGemm(gpu, a, b);
+      const got = await c.read();
+      const want = bnn.binaryGemmReference(aRef, bRef, M, N, K);
+      const diff = (x, y) => (x.length !== y.length ? Infinity : x.reduce((n, v, i) => n + (v !== y[i] ? 1 : 0), 0));
+      cases.push({
+        M, N, K,
+        packMismatches: diff(aWords, aRef) + diff(bWords, bRef),
+        gemmMismatches: got instanceof Int32Array ? diff(got, want) : Infinity,
+        distinctValues: new Set(want).size,
+      });
+    }
+    const ok = cases.every((c) => c.packMismatches === 0 && c.gemmMismatches === 0 && c.distinctValues > 1);
+    return { ok, adapter: gpu.describe(), backend: gpu.adapter.backend, cases, ms: Math.round(performance.now() - t0) };
+  } finally {
+    gpu.destroy();
+  }
+}
+`;
+
+const NODE_SCRIPT = `
+import * as bnn from 'webgpu-bnn';
+import { runCheck } from './check.js';
+let result;
+try {
+  result = await runCheck(bnn);
+} catch (err) {
+  result = { ok: false, error: String(err && err.stack || err) };
+}
+console.log(JSON.stringify(result));
+process.exitCode = result.ok ? 0 : 1;
+`;
+
+const INDEX_HTML = `<!doctype html>
+<html>
+  <head><meta charset="utf-8"><title>webgpu-bnn package check</title></head>
+  <body>
+    <pre id="out">running...</pre>
+    <script type="module" src="./main.js"></script>
+  </body>
+</html>
+`;
+
+const MAIN_JS = `
+import * as bnn from 'webgpu-bnn';
+import { runCheck } from './check.js';
+runCheck(bnn)
+  .catch((err) => ({ ok: false, error: String((err && err.stack) || err) }))
+  .then((result) => {
+    const text = JSON.stringify(result);
+    document.getElementById('out').textContent = text;
+    document.body.dataset.result = text;
+  });
+`;
+
+/** The environment without what an enclosing `npm test` set for the repo (npm_config_local_prefix & co). */
+function childEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' };
+  for (const key of Object.keys(env)) {
+    if (/^npm_(package|lifecycle)_|^npm_config_(local_prefix|prefix|global_prefix)$|^npm_command$|^INIT_CWD$/i.test(key)) delete env[key];
+  }
+  return env;
+}
+
+interface Ran {
+  code: number | string | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command to completion (or `timeout` ms, then SIGTERM) and resolves with its exit code and output. */
+function run(cmd: string, args: string[], cwd: string, timeout = TIMEOUT): Promise<Ran> {
+  return new Promise((ok) => {
+    execFile(cmd, args, { cwd, env: childEnv(), timeout, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+      const code = err ? ((err as { code?: number | string }).code ?? (err as { signal?: string }).signal ?? 'error') : 0;
+      ok({ code, stdout, stderr });
+    });
+  });
+}
+
+/** Like run, but rejects with the output's tail unless the command succeeded. */
+async function sh(cmd: string, args: string[], cwd: string): Promise<Ran> {
+  const r = await run(cmd, args, cwd);
+  if (r.code !== 0) {
+    const tail = `${r.stdout}\n${r.stderr}`.trim().split('\n').slice(-40).join('\n');
+    throw new Error(`\`${cmd} ${args.join(' ')}\` in ${cwd} failed (exit ${r.code}):\n${tail}`);
+  }
+  return r;
+}
+
+describe('the npm package, installed from its tarball', () => {
+  let work = '';
+  let project = '';
+  const timings: Record<string, number> = {};
+  const timed = async <T>(name: string, f: () => Promise<T>): Promise<T> => {
+    const t0 = performance.now();
+    try {
+      return await f();
+    } finally {
+      timings[name] = Math.round(performance.now() - t0);
+    }
+  };
+
+  beforeAll(async () => {
+    work = mkdtempSync(join(tmpdir(), 'bnn-package-test-'));
+    const packDir = join(work, 'pack');
+    project = join(work, 'project');
+    for (const dir of [packDir, project]) mkdirSync(dir);
+
+    // prepack runs the build; the tarball goes to packDir, not into the repo.
+    await timed('npm pack', () => sh('npm', ['pack', '--pack-destination', packDir], REPO));
+    const tarballs = readdirSync(packDir).filter((f) => f.endsWith('.tgz'));
+    expect(tarballs, 'npm pack made one tarball').toHaveLength(1);
+    const tarball = join(packDir, tarballs[0]);
+
+    writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'bnn-scratch', private: true, type: 'module' }, null, 2));
+    writeFileSync(join(project, 'check.js'), CHECK_JS);
+    writeFileSync(join(project, 'check-node.mjs'), NODE_SCRIPT);
+    writeFileSync(join(project, 'index.html'), INDEX_HTML);
+    writeFileSync(join(project, 'main.js'), MAIN_JS);
+    // Only the npm registry (through the usual cache) is needed: webgpu (dawn.node inside), wgsl_reflect, vite.
+    await timed('npm install', () =>
+      sh('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball, `vite@${VITE_VERSION}`], project),
+    );
+  }, TIMEOUT);
+
+  afterAll(() => {
+    console.log(`package test timings (ms): ${JSON.stringify(timings)}`);
+    if (work) rmSync(work, { recursive: true, force: true, maxRetries: 3 });
+  });
+
+  it('the tarball holds the built library and no sources or tests', async () => {
+    const pkg = JSON.parse(readFileSync(join(project, 'node_modules/webgpu-bnn/package.json'), 'utf8'));
+    const files = readdirSync(join(project, 'node_modules/webgpu-bnn/dist'), { recursive: true }).map(String);
+    expect(files).toContain('index.js');
+    expect(files).toContain('index.d.ts');
+    expect(pkg.exports['.'].import).toBe('./dist/index.js');
+    const top = readdirSync(join(project, 'node_modules/webgpu-bnn'));
+    expect(top).not.toContain('test');
+    expect(top).not.toContain('src');
+  });
+
+  it(
+    'works from a plain Node ESM script',
+    async () => {
+      const { code, stdout, stderr } = await timed('node check', () => run('node', ['check-node.mjs'], project, 120_000));
+      const last = stdout.trim().split('\n').pop() ?? '';
+      let result: CheckResult;
+      try {
+        result = JSON.parse(last);
+      } catch {
+        throw new Error(`the Node check (exit ${code}) printed no JSON result:\n${stdout}\n${stderr}`);
+      }
+      console.log(`node: ${last}`);
+      if (stderr.trim()) console.log(`node stderr: ${stderr.trim()}`);
+      expect(result.error, 'the Node check threw').toBeUndefined();
+      expect(result.backend).toMatch(/^node/);
+      expect(result.cases).toHaveLength(3);
+      expect(result.ok, last).toBe(true);
+      expect(code, 'the Node script exits by itself, with status 0').toBe(0);
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'works bundled by Vite (default settings, no plugin) in headless Chromium',
+    async () => {
+      const build = await timed('vite build', () => sh('npx', ['--no', 'vite', 'build'], project));
+      const buildLog = `${build.stdout}\n${build.stderr}`;
+      console.log(`vite build output:\n${buildLog.trim()}`);
+      // The Node-only paths (Dawn's `webgpu` package, node:fs) must stay out of the browser bundle,
+      // and Vite must not need to warn about them.
+      expect(buildLog).not.toMatch(/externalized for browser compatibility/i);
+      const assets = readdirSync(join(project, 'dist/assets')).filter((f) => f.endsWith('.js'));
+      expect(assets.length).toBeGreaterThan(0);
+      for (const f of assets) expect(readFileSync(join(project, 'dist/assets', f), 'utf8')).not.toContain('dawn.node');
+
+      let server: StaticServer | undefined;
+      let browser: Browser | undefined;
+      const pageLog: string[] = [];
+      try {
+        server = await startStaticServer(join(project, 'dist'));
+        browser = await launchChromium();
+        const page = await browser.newPage();
+        page.on('console', (m) => pageLog.push(`console.${m.type()}: ${m.text()}`));
+        page.on('pageerror', (e) => pageLog.push(`pageerror: ${(e as Error).message}`));
+        page.on('requestfailed', (r) => pageLog.push(`requestfailed: ${r.url()} ${r.failure()?.errorText}`));
+        const text = await timed('chromium check', async () => {
+          await page.goto(server!.url, { waitUntil: 'load' });
+          await page
+            .waitForFunction(() => document.body?.dataset.result !== undefined, { timeout: 180_000, polling: 100 })
+            .catch((err: Error) => {
+              throw new Error(`the page wrote no result (${err.message}); page log:\n${pageLog.join('\n')}`);
+            });
+          return page.evaluate(() => document.body.dataset.result as string);
+        });
+        console.log(`chromium: ${text}`);
+        const result: CheckResult = JSON.parse(text);
+        expect(result.error, `the page's check threw; page log:\n${pageLog.join('\n')}`).toBeUndefined();
+        expect(result.backend).toBe('browser');
+        expect(result.cases).toHaveLength(3);
+        expect(result.ok, text).toBe(true);
+      } finally {
+        await browser?.close();
+        await server?.close();
+      }
+    },
+    TIMEOUT,
+  );
+});
