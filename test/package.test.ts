@@ -3,7 +3,7 @@
 // bundled by Vite with default settings, run in headless Chromium. Both check GPU results
 // (pack, then XNOR-popcount GEMM) against the CPU references bit for bit. No adapter = failure.
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -175,13 +175,15 @@ describe('the npm package, installed from its tarball', () => {
     if (work) rmSync(work, { recursive: true, force: true, maxRetries: 3 });
   });
 
-  it('the tarball holds the built library and no sources or tests', async () => {
-    const pkg = JSON.parse(readFileSync(join(project, 'node_modules/webgpu-bnn/package.json'), 'utf8'));
-    const files = readdirSync(join(project, 'node_modules/webgpu-bnn/dist'), { recursive: true }).map(String);
-    expect(files).toContain('index.js');
-    expect(files).toContain('index.d.ts');
-    expect(pkg.exports['.'].import).toBe('./dist/index.js');
-    const top = readdirSync(join(project, 'node_modules/webgpu-bnn'));
+  it('the tarball holds the built entry points and no sources or tests', () => {
+    const dir = join(project, 'node_modules/webgpu-bnn');
+    const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
+    const entry = pkg.exports?.['.'] ?? {};
+    for (const file of [entry.import, entry.types, pkg.main, pkg.types]) {
+      expect(file, 'package.json names its entry points').toMatch(/^\.\/dist\//);
+      expect(existsSync(join(dir, file)), `${file} is in the tarball`).toBe(true);
+    }
+    const top = readdirSync(dir);
     expect(top).not.toContain('test');
     expect(top).not.toContain('src');
   });
