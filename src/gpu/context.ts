@@ -3,6 +3,7 @@
 import { acquireDevice, describeAdapter, type AdapterSummary, type GpuFeatureSet, type RequestDeviceOptions } from './device.js';
 import { BufferPool } from './buffer-pool.js';
 import { KernelCache, type BindingValues, type Kernel, type KernelSpec } from './kernel.js';
+import { GpuTimer } from './timer.js';
 import { DeviceLostError, GpuKernelError, LimitError, ShapeError } from './errors.js';
 import { Tensor, checkShape, storageWords, type DType, type HostArray, type Shape } from '../tensor.js';
 
@@ -30,6 +31,8 @@ export interface RunOptions {
 export class Gpu {
   readonly pool: BufferPool;
   readonly kernels: KernelCache;
+  /** While set, every run records its GPU time here (see startTimer). */
+  private timer: GpuTimer | null = null;
   private lost: GPUDeviceLostInfo | null = null;
   private readonly uncaptured: GPUError[] = [];
 
@@ -141,7 +144,8 @@ export class Gpu {
     let thrown: unknown;
     try {
       const encoder = device.createCommandEncoder({ label });
-      const pass = encoder.beginComputePass({ label, timestampWrites: options.timestampWrites });
+      const timestampWrites = options.timestampWrites ?? this.timer?.next(label);
+      const pass = encoder.beginComputePass({ label, timestampWrites });
       rec = new Recorder(device, pass);
       try {
         record(rec);
@@ -159,6 +163,22 @@ export class Gpu {
     const error = validation ?? oom;
     if (error) throw new GpuKernelError(label, error.message);
     this.assertAlive();
+  }
+
+  /**
+   * Starts timing every later `run` on the GPU with timestamp queries; returns null when the
+   * adapter lacks 'timestamp-query'. Read durations with `timer.read()`; stop with stopTimer().
+   */
+  startTimer(capacity = 256): GpuTimer | null {
+    if (!this.features.timestampQuery) return null;
+    this.stopTimer();
+    this.timer = new GpuTimer(this.device, capacity);
+    return this.timer;
+  }
+
+  stopTimer(): void {
+    this.timer?.destroy();
+    this.timer = null;
   }
 
   /** Waits until the GPU has finished all submitted work. */

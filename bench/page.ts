@@ -1,0 +1,22 @@
+// The benchmark page's module (dist/bench/page.js): the same benchmark code as in Node, on the
+// page's navigator.gpu. bench/browser.ts serves it and calls window.bnnRunBench through puppeteer.
+import { Gpu } from '../src/gpu/context.js';
+import { benchGemm, type GemmBenchOptions } from './gemm.js';
+
+declare global {
+  interface Window {
+    bnnRunBench(name: string, options: GemmBenchOptions): Promise<unknown>;
+    bnnProgress?(line: string): void;
+  }
+}
+
+window.bnnRunBench = async (name, options) => {
+  const gpu = await Gpu.create({ log: (line) => window.bnnProgress?.(line) });
+  try {
+    if (name !== 'gemm') throw new Error(`no browser benchmark named '${name}'`);
+    return await benchGemm(gpu, { ...options, onProgress: (line) => window.bnnProgress?.(line) });
+  } finally {
+    gpu.destroy();
+  }
+};
+document.body.dataset.ready = '1';

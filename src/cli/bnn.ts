@@ -1,0 +1,151 @@
+#!/usr/bin/env node
+// The `bnn` command: adapter info, benchmarks (Node or headless Chromium), and the demo.
+import { writeFileSync } from 'node:fs';
+import { Gpu } from '../gpu/context.js';
+import { DEFAULT_GEMM_SHAPES, benchGemm, gemmMarkdown, type GemmBenchOptions, type GemmBenchReport, type GemmShape } from '../../bench/gemm.js';
+
+const USAGE = `usage: bnn <command> [options]
+
+commands:
+  info [--json]                 the WebGPU adapter this machine gives, its features and limits
+  bench gemm [options]          binary XNOR-popcount GEMM vs fp32 GEMM, same device, same run
+      --shapes MxNxK,...        shapes (default ${DEFAULT_GEMM_SHAPES.map((s) => s.join('x')).join(',')})
+      --large                   also run shapes too slow for a software adapter (skipped there by default)
+      --reps N --warmup N       timed repetitions (median reported) and warm-up runs
+      --browser                 run in headless Chromium (puppeteer-core, system Chromium) instead of Node
+      --json                    print the report as JSON      --out FILE   also write the JSON report to FILE
+  demo                          the main job: adapter info, then the GEMM benchmark (default shapes)
+  help                          this text
+`;
+
+class UsageError extends Error {}
+
+interface Flags {
+  positional: string[];
+  values: Map<string, string>;
+  switches: Set<string>;
+}
+
+const VALUE_FLAGS = new Set(['shapes', 'reps', 'warmup', 'out']);
+
+function parse(argv: string[]): Flags {
+  const flags: Flags = { positional: [], values: new Map(), switches: new Set() };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (!arg.startsWith('--')) {
+      flags.positional.push(arg);
+      continue;
+    }
+    const [name, inline] = arg.slice(2).split('=', 2);
+    if (VALUE_FLAGS.has(name)) {
+      const value = inline ?? argv[++i];
+      if (value === undefined) throw new UsageError(`--${name} needs a value`);
+      flags.values.set(name, value);
+    } else {
+      flags.switches.add(name);
+    }
+  }
+  return flags;
+}
+
+function parseShapes(text: string): GemmShape[] {
+  return text.split(',').map((s) => {
+    const dims = s.trim().toLowerCase().split('x').map(Number);
+    if (dims.length !== 3 || dims.some((d) => !Number.isInteger(d) || d < 1)) {
+      throw new UsageError(`bad shape '${s}': write MxNxK with positive integers, e.g. 300x512x784`);
+    }
+    return dims as unknown as GemmShape;
+  });
+}
+
+function positiveInt(flags: Flags, name: string): number | undefined {
+  const v = flags.values.get(name);
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${name} must be a positive integer, got '${v}'`);
+  return n;
+}
+
+async function info(flags: Flags): Promise<void> {
+  const gpu = await Gpu.create({ log: null });
+  try {
+    const limits: Record<string, number> = {};
+    for (const key of [
+      'maxStorageBufferBindingSize',
+      'maxBufferSize',
+      'maxComputeWorkgroupStorageSize',
+      'maxComputeInvocationsPerWorkgroup',
+      'maxComputeWorkgroupSizeX',
+      'maxComputeWorkgroupsPerDimension',
+    ]) {
+      limits[key] = (gpu.limits as unknown as Record<string, number>)[key];
+    }
+    const report = { adapter: gpu.adapter, name: gpu.describe(), features: gpu.features, limits };
+    if (flags.switches.has('json')) {
+      console.log(JSON.stringify(report, null, 2));
+      return;
+    }
+    console.log(`adapter:  ${report.name}`);
+    console.log(`features: ${Object.entries(gpu.features).map(([k, v]) => `${k} ${v ? 'yes' : 'no'}`).join(', ')}`);
+    for (const [k, v] of Object.entries(limits)) console.log(`${k.padEnd(36)} ${v}`);
+  } finally {
+    gpu.destroy();
+  }
+}
+
+async function benchGemmCommand(flags: Flags): Promise<void> {
+  const json = flags.switches.has('json');
+  const options: GemmBenchOptions = {
+    shapes: flags.values.has('shapes') ? parseShapes(flags.values.get('shapes')!) : undefined,
+    large: flags.switches.has('large'),
+    reps: positiveInt(flags, 'reps'),
+    warmup: flags.values.has('warmup') ? Number(flags.values.get('warmup')) : undefined,
+  };
+  const progress = (line: string) => console.error(line);
+  let report: GemmBenchReport;
+  if (flags.switches.has('browser')) {
+    const { benchInBrowser } = await import('../../bench/browser.js');
+    report = await benchInBrowser('gemm', options, progress);
+  } else {
+    const gpu = await Gpu.create({ log: progress });
+    try {
+      report = await benchGemm(gpu, { ...options, onProgress: progress });
+    } finally {
+      gpu.destroy();
+    }
+  }
+  const out = flags.values.get('out');
+  if (out) writeFileSync(out, JSON.stringify(report, null, 2) + '\n');
+  console.log(json ? JSON.stringify(report, null, 2) : gemmMarkdown(report));
+}
+
+async function main(argv: string[]): Promise<void> {
+  const flags = parse(argv);
+  const [command, sub] = flags.positional;
+  switch (command) {
+    case 'info':
+      return info(flags);
+    case 'bench':
+      if (sub === 'gemm') return benchGemmCommand(flags);
+      throw new UsageError(sub ? `no benchmark named '${sub}' (there is: gemm)` : 'bench needs a benchmark name: bnn bench gemm');
+    case 'demo':
+      await info(flags);
+      console.log('');
+      return benchGemmCommand(flags);
+    case undefined:
+    case 'help':
+      console.log(USAGE);
+      return;
+    default:
+      throw new UsageError(`unknown command '${command}'`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  () => process.exit(0), // Dawn's instance keeps the process alive otherwise
+  (err: unknown) => {
+    if (err instanceof UsageError) console.error(`bnn: ${err.message}\n\n${USAGE}`);
+    else console.error(`bnn: ${(err as Error).stack ?? err}`);
+    process.exit(err instanceof UsageError ? 2 : 1);
+  },
+);
