@@ -1,6 +1,6 @@
 // Build step: turns shaders/*.wgsl into src/generated/shaders.ts, a plain TypeScript module of
 // strings, so the library's WGSL reaches users (Node, any bundler, none) with no loader plugin.
-import { readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -17,6 +17,10 @@ const out = [
   'export type ShaderName = keyof typeof shaderSources;',
   '',
 ].join('\n');
-mkdirSync(join(root, 'src', 'generated'), { recursive: true });
-writeFileSync(join(root, 'src', 'generated', 'shaders.ts'), out);
-console.log(`embedded ${files.length} shaders into src/generated/shaders.ts`);
+const target = join(root, 'src', 'generated', 'shaders.ts');
+// Written only when it changes: tests running beside a build keep importing a stable file.
+if (!existsSync(target) || readFileSync(target, 'utf8') !== out) {
+  mkdirSync(dirname(target), { recursive: true });
+  writeFileSync(target, out);
+  console.log(`embedded ${files.length} shaders into src/generated/shaders.ts`);
+}

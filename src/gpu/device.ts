@@ -153,7 +153,7 @@ async function loadDawn(): Promise<{ create(flags: string[]): GPU; globals: obje
   const specifier = 'webgpu';
   let mod: { create(flags: string[]): GPU; globals: object };
   try {
-    mod = await import(/* @vite-ignore */ specifier);
+    mod = await import(/* @vite-ignore */ /* webpackIgnore: true */ specifier);
   } catch (err) {
     throw new WebGpuUnavailableError(
       `cannot load the \`webgpu\` package (Dawn for Node): ${(err as Error).message}. Fix: npm install webgpu`,
