@@ -14,6 +14,8 @@ commands:
       --reps N --warmup N       timed repetitions (median reported) and warm-up runs
       --browser                 run in headless Chromium (puppeteer-core, system Chromium) instead of Node
       --json                    print the report as JSON      --out FILE   also write the JSON report to FILE
+  bench gemm-variants [--shapes MxNxK] [--reps N]
+                                each tuning variant of the binary and fp32 GEMM, checked then timed
   demo                          the main job: adapter info, then the GEMM benchmark (default shapes)
   help                          this text
 `;
@@ -119,6 +121,21 @@ async function benchGemmCommand(flags: Flags): Promise<void> {
   console.log(json ? JSON.stringify(report, null, 2) : gemmMarkdown(report));
 }
 
+async function benchVariantsCommand(flags: Flags): Promise<void> {
+  const { benchGemmVariants } = await import('../../bench/gemm-variants.js');
+  const [shape] = flags.values.has('shapes') ? parseShapes(flags.values.get('shapes')!) : [[512, 512, 512] as const];
+  const gpu = await Gpu.create({ log: (line) => console.error(line) });
+  try {
+    const r = await benchGemmVariants(gpu, shape, { reps: positiveInt(flags, 'reps'), onProgress: (line) => console.error(line) });
+    if (flags.switches.has('json')) return console.log(JSON.stringify(r, null, 2));
+    console.log(`Device: ${r.adapterName}; shape ${shape.join(' x ')}\n`);
+    console.log('| kind | variant | ms (median) | G-ops/s |\n|---|---|---:|---:|');
+    for (const x of r.rows) console.log(`| ${x.kind} | ${x.variant} | ${x.medianMs.toFixed(1)} | ${x.rate.toFixed(3)} |`);
+  } finally {
+    gpu.destroy();
+  }
+}
+
 async function main(argv: string[]): Promise<void> {
   const flags = parse(argv);
   const [command, sub] = flags.positional;
@@ -127,7 +144,8 @@ async function main(argv: string[]): Promise<void> {
       return info(flags);
     case 'bench':
       if (sub === 'gemm') return benchGemmCommand(flags);
-      throw new UsageError(sub ? `no benchmark named '${sub}' (there is: gemm)` : 'bench needs a benchmark name: bnn bench gemm');
+      if (sub === 'gemm-variants') return benchVariantsCommand(flags);
+      throw new UsageError(sub ? `no benchmark named '${sub}' (there are: gemm, gemm-variants)` : 'bench needs a benchmark name: bnn bench gemm');
     case 'demo':
       await info(flags);
       console.log('');

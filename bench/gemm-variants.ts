@@ -1,0 +1,68 @@
+// Numbered tuning variants of the GEMM kernels, each checked against the CPU reference and then
+// timed on the current device: how the defaults in src/ops/gemm-tiling.ts were chosen. The
+// winners per kind of adapter become defaultGemmTuning; run `bnn bench gemm-variants` to re-check.
+import { packRows } from '../src/bitpack.js';
+import type { Gpu } from '../src/gpu/context.js';
+import { describeAdapter } from '../src/gpu/device.js';
+import { binaryGemm, binaryGemmReference } from '../src/ops/gemm-binary.js';
+import { gemmF32, gemmF32Reference } from '../src/ops/gemm-f32.js';
+import type { GemmTuning } from '../src/ops/gemm-tiling.js';
+import { Random } from '../src/random.js';
+import type { GemmShape } from './gemm.js';
+import { timeGpu } from './timing.js';
+
+/** [name, wgX, wgY, useWorkgroupTiles]; tileK is the kind's default unless varied. */
+export const GEMM_VARIANTS: readonly [string, number, number, boolean][] = [
+  ['v1 direct 8x8', 8, 8, false],
+  ['v2 direct 16x16', 16, 16, false],
+  ['v3 direct 64x1', 64, 1, false],
+  ['v4 tiled 8x8', 8, 8, true],
+  ['v5 tiled 16x16', 16, 16, true],
+  ['v6 tiled 16x8', 16, 8, true],
+];
+
+export interface VariantRow {
+  variant: string;
+  kind: 'binary' | 'f32';
+  tuning: GemmTuning;
+  medianMs: number;
+  rate: number;
+}
+
+export async function benchGemmVariants(
+  gpu: Gpu,
+  shape: GemmShape,
+  opts: { reps?: number; kinds?: ('binary' | 'f32')[]; onProgress?: (line: string) => void } = {},
+): Promise<{ adapterName: string; shape: GemmShape; rows: VariantRow[] }> {
+  const [M, N, K] = shape;
+  const rng = new Random(7);
+  const a = rng.floats(M * K);
+  const b = rng.floats(N * K);
+  const ap = packRows(a, M, K);
+  const bp = packRows(b, N, K);
+  const tensors = [gpu.upload(ap, [M, K], 'b1'), gpu.upload(bp, [N, K], 'b1'), gpu.upload(a, [M, K], 'f32'), gpu.upload(b, [N, K], 'f32')];
+  const [ab, bb, af, bf] = tensors;
+  const wantBinary = binaryGemmReference(ap, bp, M, N, K) as Int32Array;
+  const wantF32 = gemmF32Reference(a, b, M, N, K);
+  const rows: VariantRow[] = [];
+  try {
+    for (const kind of opts.kinds ?? ['binary', 'f32']) {
+      for (const [variant, wgX, wgY, useWorkgroupTiles] of GEMM_VARIANTS) {
+        const tuning: GemmTuning = { wgX, wgY, useWorkgroupTiles, tileK: kind === 'binary' ? 2 : 4 };
+        const run = () => (kind === 'binary' ? binaryGemm(gpu, ab, bb, { tuning }) : gemmF32(gpu, af, bf, { tuning }));
+        const out = await run();
+        const got = await out.read();
+        out.release();
+        const ok = kind === 'binary' ? got.every((v, i) => v === wantBinary[i]) : got.every((v, i) => Math.abs(v - wantF32[i]) <= 1e-6 * K);
+        if (!ok) throw new Error(`${kind} ${variant} gives wrong results at ${M}x${N}x${K}`);
+        const t = await timeGpu(gpu, run, { warmup: 1, reps: opts.reps ?? 3, release: (x) => x.release() });
+        const rate = (2 * M * N * K) / t.medianMs / 1e6;
+        rows.push({ variant, kind, tuning, medianMs: t.medianMs, rate });
+        opts.onProgress?.(`${kind} ${variant}: ${t.medianMs.toFixed(1)} ms, ${rate.toFixed(3)} G-ops/s`);
+      }
+    }
+  } finally {
+    for (const t of tensors) t.release();
+  }
+  return { adapterName: describeAdapter(gpu.adapter), shape, rows };
+}
