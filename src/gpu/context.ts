@@ -107,7 +107,7 @@ export class Gpu {
 
   /** Copies a tensor's storage back to the host. */
   async read(t: Tensor): Promise<HostArray> {
-    this.assertAlive();
+    this.assertAlive(`${t.label}.readback`);
     t.assertLive();
     const bytes = t.byteLength;
     const staging = this.device.createBuffer({ label: `${t.label}.readback`, size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
@@ -118,7 +118,7 @@ export class Gpu {
       try {
         await staging.mapAsync(GPUMapMode.READ);
       } catch (err) {
-        this.assertAlive();
+        this.assertAlive(`${t.label}.readback`);
         throw new GpuKernelError(`${t.label}.readback`, (err as Error).message);
       }
       const copy = staging.getMappedRange().slice(0);
@@ -135,7 +135,7 @@ export class Gpu {
    * become a GpuKernelError naming `label` (and Dawn's message names the kernel's pipeline).
    */
   async run(label: string, record: (rec: Recorder) => void, options: RunOptions = {}): Promise<void> {
-    this.assertAlive();
+    this.assertAlive(label);
     this.throwUncaptured();
     const device = this.device;
     device.pushErrorScope('out-of-memory');
@@ -162,7 +162,7 @@ export class Gpu {
     if (thrown) throw thrown;
     const error = validation ?? oom;
     if (error) throw new GpuKernelError(label, error.message);
-    this.assertAlive();
+    this.assertAlive(label);
   }
 
   /**
@@ -209,11 +209,11 @@ export class Gpu {
     this.device.destroy();
   }
 
-  private assertAlive(): void {
+  private assertAlive(what?: string): void {
     if (this.lost) {
       const why = this.lost.reason === 'destroyed' ? 'it was destroyed' : `reason: ${this.lost.reason}`;
       throw new DeviceLostError(
-        `the GPU device was lost (${why}) ${this.lost.message ? `: ${this.lost.message}` : ''}. ` +
+        `${what ? `${what}: ` : ''}the GPU device was lost (${why}${this.lost.message ? `: ${this.lost.message}` : ''}). ` +
           'Its tensors and kernels are gone: create a new Gpu with Gpu.create() and upload again.',
       );
     }

@@ -21,11 +21,15 @@ export interface GemmTuning {
 
 export type GemmKind = 'binary' | 'f32' | 'binaryFloat';
 
+/**
+ * Defaults from `bnn bench gemm-variants` (docs/performance.md): on SwiftShader the binary kernels
+ * run fastest reading storage directly with 8x8 invocations, the fp32 kernel with 16x16 and
+ * workgroup tiles. GPUs get the classic 16x16 tiled form (no GPU figures yet to tune it by).
+ */
 export function defaultGemmTuning(gpu: Gpu, kind: GemmKind = 'binary'): GemmTuning {
   const tileK = kind === 'f32' ? 4 : kind === 'binary' ? 2 : 1;
-  return gpu.adapter.isSoftware
-    ? { wgX: 8, wgY: 8, tileK, useWorkgroupTiles: false }
-    : { wgX: 16, wgY: 16, tileK, useWorkgroupTiles: true };
+  if (gpu.adapter.isSoftware && kind !== 'f32') return { wgX: 8, wgY: 8, tileK, useWorkgroupTiles: false };
+  return { wgX: 16, wgY: 16, tileK, useWorkgroupTiles: true };
 }
 
 /** Outputs per invocation along M and along N (the kernels' `R`). */
