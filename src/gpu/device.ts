@@ -50,7 +50,9 @@ const RAISED_LIMITS = [
   'maxStorageBuffersPerShaderStage',
 ] as const;
 
-let nodeGpu: GPU | undefined; // Dawn's instance must outlive every device made from it.
+// Dawn instances, one per VK_ICD_FILENAMES they were created under, kept and reused: an instance
+// must outlive every device made from it (Dawn crashes when a dropped one is collected).
+const dawnInstances = new Map<string, GPU>();
 let announced = false;
 
 export async function acquireDevice(options: RequestDeviceOptions = {}): Promise<AcquiredDevice> {
@@ -119,8 +121,7 @@ async function nodeAdapter(options: RequestDeviceOptions) {
   env.XDG_RUNTIME_DIR ??= '/tmp'; // silences a harmless Dawn/Vulkan error line
   const dawn = await loadDawn();
   if (!options.forceSoftware && !env.VK_ICD_FILENAMES) {
-    nodeGpu ??= dawn.create([]);
-    const adapter = await nodeGpu.requestAdapter({ powerPreference: options.powerPreference });
+    const adapter = await dawnInstance(dawn).requestAdapter({ powerPreference: options.powerPreference });
     if (adapter) return { adapter, backend: 'node' as const };
   }
   // Dawn reads VK_ICD_FILENAMES when an instance is created, so a new instance sees SwiftShader.
@@ -135,8 +136,7 @@ async function nodeAdapter(options: RequestDeviceOptions) {
     }
     env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
   }
-  nodeGpu = dawn.create([]);
-  const adapter = await nodeGpu.requestAdapter({ powerPreference: options.powerPreference });
+  const adapter = await dawnInstance(dawn).requestAdapter({ powerPreference: options.powerPreference });
   if (!adapter) {
     throw new WebGpuUnavailableError(
       `no WebGPU adapter found in Node, even with VK_ICD_FILENAMES=${env.VK_ICD_FILENAMES}. ` +
@@ -146,6 +146,13 @@ async function nodeAdapter(options: RequestDeviceOptions) {
   }
   const usesSwiftShader = env.VK_ICD_FILENAMES === SWIFTSHADER_ICD || adapter.info.architecture === 'swiftshader';
   return { adapter, backend: usesSwiftShader ? ('node-swiftshader' as const) : ('node' as const) };
+}
+
+function dawnInstance(dawn: { create(flags: string[]): GPU }): GPU {
+  const icd = process.env.VK_ICD_FILENAMES ?? '';
+  let gpu = dawnInstances.get(icd);
+  if (!gpu) dawnInstances.set(icd, (gpu = dawn.create([])));
+  return gpu;
 }
 
 async function loadDawn(): Promise<{ create(flags: string[]): GPU; globals: object }> {
