@@ -135,9 +135,9 @@ export async function launchChromium(options: { extraArgs?: string[] } = {}): Pr
   return browser;
 }
 
-async function loadPuppeteer(): Promise<typeof import('puppeteer-core').default> {
+async function loadPuppeteer(): Promise<{ launch: typeof import('puppeteer-core').launch }> {
   try {
-    return (await import('puppeteer-core')).default;
+    return await import('puppeteer-core');
   } catch {
     throw new Error('browser runs need the optional dependency puppeteer-core: npm install puppeteer-core');
   }

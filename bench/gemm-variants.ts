@@ -11,14 +11,17 @@ import { Random } from '../src/random.js';
 import type { GemmShape } from './gemm.js';
 import { timeGpu } from './timing.js';
 
-/** [name, wgX, wgY, useWorkgroupTiles]; tileK is the kind's default unless varied. */
-export const GEMM_VARIANTS: readonly [string, number, number, boolean][] = [
-  ['v1 direct 8x8', 8, 8, false],
-  ['v2 direct 16x16', 16, 16, false],
-  ['v3 direct 64x1', 64, 1, false],
-  ['v4 tiled 8x8', 8, 8, true],
-  ['v5 tiled 16x16', 16, 16, true],
-  ['v6 tiled 16x8', 16, 8, true],
+/** [name, wgX, wgY, tileK, useWorkgroupTiles]; tileK counts 128-bit vectors (binary) or vec4 (fp32). */
+export const GEMM_VARIANTS: readonly [string, number, number, number, boolean][] = [
+  ['v1 direct 8x8 k2', 8, 8, 2, false],
+  ['v2 direct 16x16 k2', 16, 16, 2, false],
+  ['v3 direct 64x1 k2', 64, 1, 2, false],
+  ['v4 direct 16x4 k4', 16, 4, 4, false],
+  ['v5 direct 16x4 k8', 16, 4, 8, false],
+  ['v6 direct 32x2 k8', 32, 2, 8, false],
+  ['v7 tiled 8x8 k4', 8, 8, 4, true],
+  ['v8 tiled 16x16 k4', 16, 16, 4, true],
+  ['v9 tiled 16x16 k8', 16, 16, 8, true],
 ];
 
 export interface VariantRow {
@@ -47,8 +50,8 @@ export async function benchGemmVariants(
   const rows: VariantRow[] = [];
   try {
     for (const kind of opts.kinds ?? ['binary', 'f32']) {
-      for (const [variant, wgX, wgY, useWorkgroupTiles] of GEMM_VARIANTS) {
-        const tuning: GemmTuning = { wgX, wgY, useWorkgroupTiles, tileK: kind === 'binary' ? 2 : 4 };
+      for (const [variant, wgX, wgY, tileK, useWorkgroupTiles] of GEMM_VARIANTS) {
+        const tuning: GemmTuning = { wgX, wgY, tileK, useWorkgroupTiles };
         const run = () => (kind === 'binary' ? binaryGemm(gpu, ab, bb, { tuning }) : gemmF32(gpu, af, bf, { tuning }));
         const out = await run();
         const got = await out.read();

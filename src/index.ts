@@ -5,6 +5,7 @@ export { acquireDevice, describeAdapter, SWIFTSHADER_ICD, type AdapterSummary, t
 export { Kernel, KernelCache, type KernelSpec, type BindingValues, type UniformValues, type OverrideValues } from './gpu/kernel.js';
 export { BufferPool, sizeClass } from './gpu/buffer-pool.js';
 export * from './gpu/errors.js';
+export { Random } from './random.js';
 export { Tensor, storageWords, elementCount, type DType, type Shape, type HostArray } from './tensor.js';
 export { pack, unpack, type BitpackOptions } from './ops/bitpack.js';
 export { binaryGemm, binaryGemmReference, thresholdsFromAffine, type BinaryGemmEpilogue, type BinaryGemmOptions, type BinaryGemmReferenceEpilogue } from './ops/gemm-binary.js';

@@ -22,14 +22,17 @@ export interface GemmTuning {
 export type GemmKind = 'binary' | 'f32' | 'binaryFloat';
 
 /**
- * Defaults from `bnn bench gemm-variants` (docs/performance.md): on SwiftShader the binary kernels
- * run fastest reading storage directly with 8x8 invocations, the fp32 kernel with 16x16 and
- * workgroup tiles. GPUs get the classic 16x16 tiled form (no GPU figures yet to tune it by).
+ * Defaults from `bnn bench gemm-variants` (docs/performance.md). On SwiftShader the binary kernel
+ * runs fastest reading storage directly, 16x4 invocations (16 x 64 tiles) and 8 x 128 bits of K
+ * per step; the fp32 kernel with 16x16 invocations and workgroup tiles (its variants are within
+ * noise of each other there). GPUs get the classic 16x16 tiled form (no GPU figures yet to tune it by).
  */
 export function defaultGemmTuning(gpu: Gpu, kind: GemmKind = 'binary'): GemmTuning {
-  const tileK = kind === 'f32' ? 4 : kind === 'binary' ? 2 : 1;
-  if (gpu.adapter.isSoftware && kind !== 'f32') return { wgX: 8, wgY: 8, tileK, useWorkgroupTiles: false };
-  return { wgX: 16, wgY: 16, tileK, useWorkgroupTiles: true };
+  if (gpu.adapter.isSoftware) {
+    if (kind === 'binary') return { wgX: 16, wgY: 4, tileK: 8, useWorkgroupTiles: false };
+    if (kind === 'binaryFloat') return { wgX: 8, wgY: 8, tileK: 1, useWorkgroupTiles: false };
+  }
+  return { wgX: 16, wgY: 16, tileK: kind === 'f32' ? 4 : kind === 'binary' ? 2 : 1, useWorkgroupTiles: true };
 }
 
 /** Outputs per invocation along M and along N (the kernels' `R`). */
