@@ -2,8 +2,9 @@
 // next request of that class takes it, so steady-state inference and training allocate nothing.
 
 /**
- * Size classes: sizes round up to 16 bytes below 4 KiB, and above that to 1/8 of the next power
- * of two, so a reused buffer wastes at most 12.5%.
+ * Size classes: sizes round up to 16 bytes below 4 KiB, and above that to a multiple of 1/8 of the
+ * next power of two, so a buffer is at most 25% larger than asked (12.5% for sizes just under a
+ * power of two).
  */
 export function sizeClass(bytes: number): number {
   const b = Math.max(16, bytes);
@@ -20,13 +21,18 @@ export class BufferPool {
   /** Bytes held by released buffers waiting for reuse. */
   freeBytes = 0;
 
-  constructor(private readonly device: GPUDevice) {
+  /** `maxBytes`: the device's maxBufferSize; a size class never rounds past it. */
+  constructor(
+    private readonly device: GPUDevice,
+    private readonly maxBytes = Infinity,
+  ) {
     // Read here, not at module load: in Node GPUBufferUsage exists once the `webgpu` package is loaded.
     this.usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
   }
 
   acquire(bytes: number, label: string): GPUBuffer {
-    const size = sizeClass(bytes);
+    let size = sizeClass(bytes);
+    if (size > this.maxBytes) size = Math.ceil(bytes / 4) * 4;
     const reused = this.free.get(size)?.pop();
     this.inUseBytes += size;
     if (!reused) return this.device.createBuffer({ label, size, usage: this.usage });

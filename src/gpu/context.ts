@@ -41,7 +41,7 @@ export class Gpu {
     readonly adapter: AdapterSummary,
     readonly features: GpuFeatureSet,
   ) {
-    this.pool = new BufferPool(device);
+    this.pool = new BufferPool(device, device.limits.maxBufferSize);
     this.kernels = new KernelCache(device);
     device.lost.then((info) => {
       this.lost = info;

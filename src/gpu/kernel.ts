@@ -18,7 +18,7 @@ export interface KernelSpec {
 export type UniformValues = Readonly<Record<string, number | readonly number[]>>;
 
 /** Anything that owns a GPU buffer (a Tensor) or the buffer itself. */
-export type BufferLike = GPUBuffer | { readonly buffer: GPUBuffer };
+export type BufferLike = GPUBuffer | { readonly buffer: GPUBuffer; readonly byteLength?: number };
 
 export type BindingValues = Readonly<Record<string, BufferLike | UniformValues>>;
 
@@ -59,22 +59,28 @@ export class Kernel {
         throw new GpuKernelError(this.label, `no binding named '${name}'; the kernel binds ${[...expected].join(', ')}`);
       }
     }
+    for (const b of this.bindings) {
+      if (values[b.name] === undefined) throw new GpuKernelError(this.label, `binding '${b.name}' was not given`);
+    }
     const owned: GPUBuffer[] = [];
     const entries: GPUBindGroupEntry[][] = this.layouts.map(() => []);
     for (const b of this.bindings) {
       const value = values[b.name];
-      if (value === undefined) throw new GpuKernelError(this.label, `binding '${b.name}' was not given`);
-      let buffer: GPUBuffer;
+      let resource: GPUBufferBinding;
       if (b.uniform) {
-        buffer = packUniform(device, this.label, b.name, b.uniform, value as UniformValues);
-        owned.push(buffer);
+        resource = { buffer: packUniform(device, this.label, b.name, b.uniform, value as UniformValues) };
+        owned.push(resource.buffer);
+      } else if ('buffer' in value && 'byteLength' in value) {
+        // A tensor: bind its data only (a pooled buffer can be larger than the binding limit allows).
+        resource = { buffer: value.buffer as GPUBuffer, size: value.byteLength as number };
       } else {
-        buffer = 'buffer' in value ? (value.buffer as GPUBuffer) : (value as GPUBuffer);
-        if (!buffer || typeof (buffer as GPUBuffer).size !== 'number') {
+        const buffer = ('buffer' in value ? value.buffer : value) as GPUBuffer;
+        if (!buffer || typeof buffer.size !== 'number') {
           throw new GpuKernelError(this.label, `binding '${b.name}' needs a tensor or GPUBuffer`);
         }
+        resource = { buffer };
       }
-      entries[b.group].push({ binding: b.binding, resource: { buffer } });
+      entries[b.group].push({ binding: b.binding, resource });
     }
     const bindGroups = this.layouts.map((layout, g) =>
       device.createBindGroup({ label: `${this.label}.group${g}`, layout, entries: entries[g] }),
