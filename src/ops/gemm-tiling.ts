@@ -60,6 +60,13 @@ export interface TiledGemmLaunch {
   label: string;
 }
 
+/** K in the kernel's step unit: 128-bit vectors of words (binary), vec4 (fp32), words (binary x float). */
+function kSteps(kind: GemmKind, K: number): number {
+  if (kind === 'binary') return Math.ceil(K / 128);
+  if (kind === 'f32') return Math.ceil(K / 4);
+  return Math.ceil(K / 32);
+}
+
 /** Checks the tuning, compiles (once) and runs one tiled GEMM; returns its output tensor. */
 export async function runTiledGemm(gpu: Gpu, g: TiledGemmLaunch): Promise<Tensor> {
   const t = g.tuning ?? defaultGemmTuning(gpu, g.kind);
@@ -72,7 +79,10 @@ export async function runTiledGemm(gpu: Gpu, g: TiledGemmLaunch): Promise<Tensor
     );
   }
   expectOut(g.op, g.out, g.outDtype, [g.M, g.N]);
-  const constants = { WG_X: t.wgX, WG_Y: t.wgY, [TILE_K_CONSTANT[g.kind]]: t.tileK, USE_WORKGROUP_TILES: t.useWorkgroupTiles };
+  // No longer a K step than K itself: the kernels' inner loops have constant trip counts (which
+  // CPU JITs need to unroll), so a step past K would compute on zeros.
+  const tileK = Math.min(t.tileK, kSteps(g.kind, g.K));
+  const constants = { WG_X: t.wgX, WG_Y: t.wgY, [TILE_K_CONSTANT[g.kind]]: tileK, USE_WORKGROUP_TILES: t.useWorkgroupTiles };
   const kernel = await gpu.kernel({ shader: g.shader, entryPoint: g.entryPoint, constants });
   const out = g.out ?? gpu.tensor([g.M, g.N], g.outDtype, `${g.label}.out`);
   const tilesN = Math.ceil(g.N / (t.wgX * GEMM_OUTPUTS_PER_INVOCATION));
