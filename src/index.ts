@@ -12,3 +12,4 @@ export { binaryGemm, binaryGemmReference, thresholdsFromAffine, type BinaryGemmE
 export { gemmF32, gemmF32Reference, type GemmOptions } from './ops/gemm-f32.js';
 export { binaryFloatGemm, binaryFloatGemmReference } from './ops/gemm-binary-float.js';
 export { defaultGemmTuning, type GemmTuning, type GemmKind } from './ops/gemm-tiling.js';
+export { readNpy, writeNpy, NpyError, type NpyArray, type NpyData, type NpyDType, type NpyVersion } from './io/npy.js';
