@@ -16,6 +16,16 @@ commands:
       --json                    print the report as JSON      --out FILE   also write the JSON report to FILE
   bench gemm-variants [--shapes MxNxK] [--reps N]
                                 each tuning variant of the binary and fp32 GEMM, checked then timed
+  kernels FILE... [options]     kernel reuse analysis (BinaryNet's filter repetitions): per layer and input
+                                channel, the share of distinct KHxKW sign patterns and the work reuse saves
+      FILE.npy                  one conv kernel per file (float32/float64/int8), named by its file name
+      --layout hwio|ohwi        axis order of the .npy arrays: hwio [KH,KW,I,O] (default: what Keras/Larq's
+                                layer.get_weights()[0] gives, saved with np.save) or ohwi [O,KH,KW,I]
+      --random OxI[@R],...      also analyse generated 3x3 weights: O outputs, I inputs, unique ratio R per
+                                input channel (without @R: independent random signs), e.g. 128x128@0.42
+      --seed N                  seed of --random (default 1)
+      --verbose                 also list every input channel      --json   print the report as JSON
+                                (model.json files: once the graph executor and model format land)
   demo                          the main job: adapter info, then the GEMM benchmark (default shapes)
   help                          this text
 `;
@@ -28,7 +38,7 @@ interface Flags {
   switches: Set<string>;
 }
 
-const VALUE_FLAGS = new Set(['shapes', 'reps', 'warmup', 'out']);
+const VALUE_FLAGS = new Set(['shapes', 'reps', 'warmup', 'out', 'random', 'layout', 'seed']);
 
 function parse(argv: string[]): Flags {
   const flags: Flags = { positional: [], values: new Map(), switches: new Set() };
@@ -136,6 +146,52 @@ async function benchVariantsCommand(flags: Flags): Promise<void> {
   }
 }
 
+// Kernel reuse analysis of .npy conv kernels and generated weights; needs no GPU.
+// NOTE: MODEL files (TF.js Layers model.json) will be accepted here once the graph executor issue
+// lands and defines the model format; until then each conv kernel comes as its own .npy file.
+async function kernelsCommand(flags: Flags): Promise<void> {
+  const { readFileSync } = await import('node:fs');
+  const { basename } = await import('node:path');
+  const { readNpy } = await import('../io/npy.js');
+  const { Random } = await import('../random.js');
+  const kr = await import('../analysis/kernel-reuse.js');
+  const layout = flags.values.get('layout') ?? 'hwio';
+  if (layout !== 'hwio' && layout !== 'ohwi') throw new UsageError(`--layout must be hwio or ohwi, got '${layout}'`);
+  const seedText = flags.values.get('seed') ?? '1';
+  const seed = Number(seedText);
+  if (!Number.isInteger(seed) || seed < 0) throw new UsageError(`--seed must be a non-negative integer, got '${seedText}'`);
+
+  const layers: import('../analysis/kernel-reuse.js').KernelLayer[] = [];
+  for (const file of flags.positional.slice(1)) {
+    if (file.endsWith('.json')) {
+      throw new UsageError(`${file}: model.json files are read once the graph executor issue lands; for now pass each conv kernel as an .npy file`);
+    }
+    try {
+      layers.push(kr.kernelLayerFromNpy(readNpy(readFileSync(file)), basename(file).replace(/\.npy$/, ''), layout));
+    } catch (err) {
+      throw new UsageError(`${file}: ${(err as Error).message}`); // unreadable, not npy, or not a conv kernel
+    }
+  }
+  const rng = new Random(seed);
+  for (const spec of (flags.values.get('random') ?? '').split(',').filter((x) => x.trim() !== '')) {
+    const m = /^(\d+)x(\d+)(?:@([0-9.]+))?$/.exec(spec.trim().toLowerCase());
+    const [O, I] = [Number(m?.[1]), Number(m?.[2])];
+    const ratio = m?.[3] === undefined ? undefined : Number(m[3]);
+    if (!m || O < 1 || I < 1 || (ratio !== undefined && !(ratio > 0 && ratio <= 1))) {
+      throw new UsageError(`bad --random '${spec}': write OxI or OxI@R with positive integers and 0 < R <= 1, e.g. 128x128@0.42`);
+    }
+    const shape = [O, 3, 3, I] as const;
+    const weights = ratio === undefined ? rng.floats(O * 9 * I) : kr.redundantWeights(rng, shape, ratio);
+    layers.push({ name: `random ${spec.trim()}`, weights, shape });
+  }
+  if (layers.length === 0) throw new UsageError('kernels needs .npy files or --random OxI[@R]');
+
+  const report = kr.analyzeKernelReuse(layers);
+  if (flags.switches.has('json')) return console.log(JSON.stringify(report, null, 2));
+  console.log(kr.formatKernelReuseReport(report, { verbose: flags.switches.has('verbose') }));
+  if (flags.values.has('random')) console.log(`\n(--random weights from seed ${seed})`);
+}
+
 async function main(argv: string[]): Promise<void> {
   const flags = parse(argv);
   const [command, sub] = flags.positional;
@@ -146,6 +202,8 @@ async function main(argv: string[]): Promise<void> {
       if (sub === 'gemm') return benchGemmCommand(flags);
       if (sub === 'gemm-variants') return benchVariantsCommand(flags);
       throw new UsageError(sub ? `no benchmark named '${sub}' (there are: gemm, gemm-variants)` : 'bench needs a benchmark name: bnn bench gemm');
+    case 'kernels':
+      return kernelsCommand(flags);
     case 'demo':
       await info(flags);
       console.log('');

@@ -1,0 +1,200 @@
+// 2-D max and average pooling of NHWC tensors (shaders/pool.wgsl), with Keras/Larq's options and
+// TensorFlow's 'valid'/'same' geometry. Beside the launchers, their plain CPU references.
+import { wordsPerRow } from '../bitpack.js';
+import type { Gpu } from '../gpu/context.js';
+import { ShapeError } from '../gpu/errors.js';
+import { Tensor, storageWords, type Shape } from '../tensor.js';
+import { expectOut, expectTensor } from './check.js';
+
+export type Pool2dPadding = 'valid' | 'same';
+
+/** The window: Keras's MaxPooling2D / AveragePooling2D arguments and defaults. */
+export interface Pool2dWindow {
+  /** [height, width] of the window, or one size for both. Default [2, 2]. */
+  poolSize?: number | readonly [number, number];
+  /** [vertical, horizontal] step, or one for both. Default: poolSize. */
+  strides?: number | readonly [number, number];
+  /** 'valid' (no padding; default) or 'same' (out = ceil(in / stride), TF's padding). */
+  padding?: Pool2dPadding;
+}
+
+export interface Pool2dOptions extends Pool2dWindow {
+  out?: Tensor;
+  label?: string;
+  workgroupSize?: number;
+}
+
+/** Everything a pooling launch or reference needs, in input and output pixels. */
+export interface Pool2dGeometry {
+  batch: number;
+  inH: number;
+  inW: number;
+  channels: number;
+  outH: number;
+  outW: number;
+  poolH: number;
+  poolW: number;
+  strideH: number;
+  strideW: number;
+  /** Padding before the first row / column ('same' only); the rest, if any, pads the end. */
+  padTop: number;
+  padLeft: number;
+}
+
+/**
+ * The output size and padding of pooling an NHWC `shape`, as TensorFlow computes them:
+ * 'valid': out = floor((in - pool) / stride) + 1, refused when the window is larger than the input;
+ * 'same': out = ceil(in / stride), pad_total = max((out - 1) * stride + pool - in, 0),
+ * pad_before = floor(pad_total / 2). Every window then overlaps the input (pad_before < pool and
+ * (out - 1) * stride < in), so no output is left without elements.
+ */
+export function pool2dGeometry(shape: Shape, window: Pool2dWindow = {}, op = 'pool2d'): Pool2dGeometry {
+  if (shape.length !== 4 || shape.some((d) => !Number.isInteger(d) || d < 1)) {
+    throw new ShapeError(`${op}: the input must be NHWC, rank 4 with positive sizes, got [${shape.join(', ')}]`);
+  }
+  const [batch, inH, inW, channels] = shape;
+  const [poolH, poolW] = pair(op, 'poolSize', window.poolSize ?? 2);
+  const [strideH, strideW] = pair(op, 'strides', window.strides ?? [poolH, poolW]);
+  const padding = window.padding ?? 'valid';
+  if (padding === 'valid') {
+    if (poolH > inH || poolW > inW) {
+      throw new ShapeError(
+        `${op}: a ${poolH}x${poolW} window does not fit a ${inH}x${inW} input with padding 'valid' (the output would be empty); ` +
+          `use padding 'same' or a smaller poolSize`,
+      );
+    }
+    const out = (n: number, k: number, s: number) => Math.floor((n - k) / s) + 1;
+    return { batch, inH, inW, channels, outH: out(inH, poolH, strideH), outW: out(inW, poolW, strideW), poolH, poolW, strideH, strideW, padTop: 0, padLeft: 0 };
+  }
+  if (padding === 'same') {
+    const [outH, outW] = [Math.ceil(inH / strideH), Math.ceil(inW / strideW)];
+    const before = (n: number, o: number, k: number, s: number) => Math.floor(Math.max((o - 1) * s + k - n, 0) / 2);
+    return { batch, inH, inW, channels, outH, outW, poolH, poolW, strideH, strideW, padTop: before(inH, outH, poolH, strideH), padLeft: before(inW, outW, poolW, strideW) };
+  }
+  throw new ShapeError(`${op}: padding must be 'valid' or 'same', got ${JSON.stringify(padding)}`);
+}
+
+function pair(op: string, name: string, v: unknown): [number, number] {
+  const p = typeof v === 'number' ? [v, v] : v;
+  if (!Array.isArray(p) || p.length !== 2 || p.some((d) => !Number.isInteger(d) || d < 1)) {
+    throw new ShapeError(`${op}: '${name}' must be a positive integer or a pair of them, got ${JSON.stringify(v)}`);
+  }
+  return [p[0], p[1]];
+}
+
+function outShape(g: Pool2dGeometry): number[] {
+  return [g.batch, g.outH, g.outW, g.channels];
+}
+
+/** Max-pooling of f32 or b1 x[N, H, W, C]; b1 stays packed (the max of +-1 values is the AND of their bits). */
+export async function maxPool2d(gpu: Gpu, x: Tensor, options: Pool2dOptions = {}): Promise<Tensor> {
+  if (x instanceof Tensor && x.dtype !== 'f32' && x.dtype !== 'b1') {
+    throw new ShapeError(`maxPool2d: 'x' must be f32 or b1, got ${x.dtype} (${x})`);
+  }
+  const binary = x instanceof Tensor && x.dtype === 'b1';
+  return runPool(gpu, 'maxPool2d', binary ? 'max_pool_b1' : 'max_pool_f32', x, options);
+}
+
+/** Average-pooling of f32 x[N, H, W, C]; with 'same', each window averages its valid elements only. */
+export async function avgPool2d(gpu: Gpu, x: Tensor, options: Pool2dOptions = {}): Promise<Tensor> {
+  return runPool(gpu, 'avgPool2d', 'avg_pool_f32', x, options);
+}
+
+type PoolEntry = 'max_pool_b1' | 'max_pool_f32' | 'avg_pool_f32';
+
+async function runPool(gpu: Gpu, op: string, entryPoint: PoolEntry, x: Tensor, options: Pool2dOptions): Promise<Tensor> {
+  const dtype = entryPoint === 'max_pool_b1' ? 'b1' : 'f32';
+  const g = pool2dGeometry(expectTensor(op, 'x', x, dtype, 4), options, op);
+  const shape = outShape(g);
+  expectOut(op, options.out, dtype, shape);
+  const wg = options.workgroupSize ?? 64;
+  const maxWg = gpu.limits.maxComputeInvocationsPerWorkgroup;
+  if (!Number.isInteger(wg) || wg < 1 || wg > maxWg) {
+    throw new ShapeError(`${op}: workgroupSize must be an integer in [1, ${maxWg}] on this device, got ${wg}`);
+  }
+  const label =
+    options.label ?? `${op}[${x.shape.join('x')} ${dtype} ${g.poolH}x${g.poolW}/${g.strideH}x${g.strideW} ${options.padding ?? 'valid'}]`;
+  const kernel = await gpu.kernel({ shader: 'pool', entryPoint, constants: { WORKGROUP_SIZE: wg } });
+  const out = options.out ?? gpu.tensor(shape, dtype, `${label}.out`);
+  const outCount = storageWords(shape, dtype);
+  const params = {
+    out_count: outCount,
+    pixel_len: dtype === 'b1' ? wordsPerRow(g.channels) : g.channels,
+    in_h: g.inH,
+    in_w: g.inW,
+    out_h: g.outH,
+    out_w: g.outW,
+    pool_h: g.poolH,
+    pool_w: g.poolW,
+    stride_h: g.strideH,
+    stride_w: g.strideW,
+    pad_top: g.padTop,
+    pad_left: g.padLeft,
+  };
+  const io: Record<string, Tensor> = dtype === 'b1' ? { bits_in: x, bits_out: out } : { values: x, pooled: out };
+  const grid = gpu.grid(Math.ceil(outCount / wg), label);
+  await gpu.run(label, (rec) => rec.dispatch(kernel, { params, ...io }, grid));
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// CPU references: plain loops over the padded window, skipping positions outside the input.
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Calls `visit(o, i)` for every output element o (flat NHWC index, with `len` elements per pixel)
+ * and every input element i of its window that lies inside the input.
+ */
+function eachWindow(g: Pool2dGeometry, len: number, visit: (o: number, i: number) => void): void {
+  for (let n = 0; n < g.batch; n++) {
+    for (let oy = 0; oy < g.outH; oy++) {
+      for (let ox = 0; ox < g.outW; ox++) {
+        const o = ((n * g.outH + oy) * g.outW + ox) * len;
+        for (let ky = 0; ky < g.poolH; ky++) {
+          const y = oy * g.strideH - g.padTop + ky;
+          if (y < 0 || y >= g.inH) continue;
+          for (let kx = 0; kx < g.poolW; kx++) {
+            const x = ox * g.strideW - g.padLeft + kx;
+            if (x < 0 || x >= g.inW) continue;
+            const i = ((n * g.inH + y) * g.inW + x) * len;
+            for (let c = 0; c < len; c++) visit(o + c, i + c);
+          }
+        }
+      }
+    }
+  }
+}
+
+/** Plain CPU reference of maxPool2d on f32 x (NHWC `shape`). */
+export function maxPool2dReference(x: Float32Array, shape: Shape, window: Pool2dWindow = {}): Float32Array {
+  const g = pool2dGeometry(shape, window, 'maxPool2dReference');
+  const out = new Float32Array(g.batch * g.outH * g.outW * g.channels).fill(-Infinity);
+  eachWindow(g, g.channels, (o, i) => {
+    if (x[i] > out[o]) out[o] = x[i];
+  });
+  return out;
+}
+
+/** Plain CPU reference of maxPool2d on b1 words (NHWC `shape`, packed along C): AND of the window's words. */
+export function maxPool2dBinaryReference(words: Uint32Array, shape: Shape, window: Pool2dWindow = {}): Uint32Array {
+  const g = pool2dGeometry(shape, window, 'maxPool2dBinaryReference');
+  const len = wordsPerRow(g.channels);
+  const out = new Uint32Array(g.batch * g.outH * g.outW * len).fill(0xffffffff);
+  eachWindow(g, len, (o, i) => {
+    out[o] &= words[i];
+  });
+  return out;
+}
+
+/** Plain CPU reference of avgPool2d on f32 x (NHWC `shape`): f64 sums over the valid elements, rounded once. */
+export function avgPool2dReference(x: Float32Array, shape: Shape, window: Pool2dWindow = {}): Float32Array {
+  const g = pool2dGeometry(shape, window, 'avgPool2dReference');
+  const size = g.batch * g.outH * g.outW * g.channels;
+  const sum = new Float64Array(size);
+  const count = new Float64Array(size);
+  eachWindow(g, g.channels, (o, i) => {
+    sum[o] += x[i];
+    count[o]++;
+  });
+  return Float32Array.from(sum, (s, o) => s / count[o]);
+}
