@@ -2,6 +2,14 @@
 // (src/bitpack.ts): dot = K - 2 * sum_w countOneBits(a[w] ^ b[w]). Pad bits are 0 in both
 // operands, so they xor to 0 and the true K is the only correction.
 //
+// With IM2COL, the same kernel is the binary convolution (src/ops/bconv2d.ts) as an implicit GEMM:
+// A is the b1 NHWC input read through the convolution window (row = output pixel, K = taps x C),
+// B the b1 OHWI weights (row = output channel, one tap's ceil(C/32) words after another). K steps
+// through (tap, 4-word chunk of the tap's channel words). Taps past the border read as +1 (bit 0):
+// Larq's pad_values=1. For pad_values=0 (zero_pad = 1) each border output subtracts what its
+// outside taps added, C - 2*popcount(weights of the tap), in the epilogue: the per-position
+// correction of Larq Compute Engine, exact.
+//
 // A workgroup computes one TILE_M x TILE_N tile of C, an invocation R x R outputs of it, strided
 // by the workgroup size so neighbouring invocations write neighbouring columns. K advances
 // TILE_K_VEC x 128 bits per step, staged through workgroup memory as vec4<u32> (or, with
@@ -21,6 +29,22 @@ struct Params {
   n_words: u32, // ceil(N / 32): words per row of a b1 output
   tiles_n: u32, // ceil(N / TILE_N)
   tiles: u32,   // tiles_n * ceil(M / TILE_M): the workgroups that do work (the grid may hold more)
+  // Convolution geometry (IM2COL only; zeros for a plain GEMM). k_words = taps * c_words there.
+  in_h: u32,
+  in_w: u32,
+  c_words: u32,  // words per input pixel and per weight tap: ceil(C / 32)
+  c_chunks: u32, // ceil(c_words / 4): K steps per tap
+  out_w: u32,
+  out_hw: u32,   // out_h * out_w
+  kernel_h: u32,
+  kernel_w: u32,
+  stride_h: u32,
+  stride_w: u32,
+  dilation_h: u32,
+  dilation_w: u32,
+  pad_top: u32,
+  pad_left: u32,
+  zero_pad: u32, // 1: pad_values = 0 (outside taps contribute nothing); 0: pad_values = 1
 }
 
 const R = 4u;
@@ -28,6 +52,7 @@ override WG_X: u32 = 16;
 override WG_Y: u32 = 16;
 override TILE_K_VEC: u32 = 2;
 override USE_WORKGROUP_TILES: bool = true;
+override IM2COL: bool = false;
 override TILE_M: u32 = WG_Y * R;
 override TILE_N: u32 = WG_X * R;
 
@@ -56,35 +81,136 @@ struct Block {
   r3: vec4u,
 }
 
-// Words w..w+3 of row `row` of A, zero past the row's end or past the last row (the pad convention).
-fn row_words_a(row: u32, w: u32) -> vec4u {
-  if (row >= params.M) {
-    return vec4u(0u);
+// Where row `row` of A starts: for a GEMM its first word; for a convolution its output pixel's
+// image (n*H*W) and the input position of tap (0, 0), which may lie outside the image.
+struct RowOrigin {
+  ok: bool,
+  base: u32,
+  ih0: i32,
+  iw0: i32,
+}
+
+fn row_origin(row: u32) -> RowOrigin {
+  var o: RowOrigin;
+  o.ok = row < params.M;
+  if (IM2COL) {
+    let n = row / params.out_hw;
+    let p = row % params.out_hw;
+    o.base = n * params.in_h * params.in_w;
+    o.ih0 = i32((p / params.out_w) * params.stride_h) - i32(params.pad_top);
+    o.iw0 = i32((p % params.out_w) * params.stride_w) - i32(params.pad_left);
+  } else {
+    o.base = row * params.k_words;
   }
-  let i = row * params.k_words + w;
-  if (w + 4u <= params.k_words) {
-    return vec4u(a[i], a[i + 1u], a[i + 2u], a[i + 3u]);
+  return o;
+}
+
+// One K step: `count` (1..4) words from word `word` of a row of B; for a convolution also the
+// tap's offset in the window and the chunk's first word within the pixel's channel words.
+struct KStep {
+  word: u32,
+  count: u32,
+  cword: u32,
+  dh: i32,
+  dw: i32,
+}
+
+fn k_steps() -> u32 {
+  if (IM2COL) {
+    return params.kernel_h * params.kernel_w * params.c_chunks;
+  }
+  return (params.k_words + 3u) / 4u;
+}
+
+fn k_step(kv: u32) -> KStep {
+  var t: KStep;
+  if (IM2COL) {
+    let tap = kv / params.c_chunks;
+    t.cword = (kv % params.c_chunks) * 4u;
+    t.word = tap * params.c_words + t.cword;
+    t.count = min(4u, params.c_words - t.cword);
+    t.dh = i32((tap / params.kernel_w) * params.dilation_h);
+    t.dw = i32((tap % params.kernel_w) * params.dilation_w);
+  } else {
+    t.word = kv * 4u;
+    t.count = min(4u, params.k_words - t.word);
+  }
+  return t;
+}
+
+// Up to four words of one operand from `first`, zero past `count` (the pad convention).
+fn words_a(first: u32, count: u32) -> vec4u {
+  if (count == 4u) {
+    return vec4u(a[first], a[first + 1u], a[first + 2u], a[first + 3u]);
   }
   var v = vec4u(0u);
-  for (var c = 0u; w + c < params.k_words; c++) {
-    v[c] = a[i + c];
+  for (var c = 0u; c < count; c++) {
+    v[c] = a[first + c];
   }
   return v;
 }
 
-fn row_words_b(row: u32, w: u32) -> vec4u {
-  if (row >= params.N) {
-    return vec4u(0u);
-  }
-  let i = row * params.k_words + w;
-  if (w + 4u <= params.k_words) {
-    return vec4u(b[i], b[i + 1u], b[i + 2u], b[i + 3u]);
+fn words_b(first: u32, count: u32) -> vec4u {
+  if (count == 4u) {
+    return vec4u(b[first], b[first + 1u], b[first + 2u], b[first + 3u]);
   }
   var v = vec4u(0u);
-  for (var c = 0u; w + c < params.k_words; c++) {
-    v[c] = b[i + c];
+  for (var c = 0u; c < count; c++) {
+    v[c] = b[first + c];
   }
   return v;
+}
+
+// A's words for step t of a row; zero for rows past M and, in a convolution, for taps outside
+// the image (+1 padding; zero padding is corrected in the epilogue).
+fn a_vec(o: RowOrigin, t: KStep) -> vec4u {
+  if (!o.ok) {
+    return vec4u(0u);
+  }
+  if (IM2COL) {
+    let ih = o.ih0 + t.dh;
+    let iw = o.iw0 + t.dw;
+    if (ih < 0 || iw < 0 || ih >= i32(params.in_h) || iw >= i32(params.in_w)) {
+      return vec4u(0u);
+    }
+    return words_a((o.base + u32(ih) * params.in_w + u32(iw)) * params.c_words + t.cword, t.count);
+  }
+  return words_a(o.base + t.word, t.count);
+}
+
+fn b_vec(col: u32, t: KStep) -> vec4u {
+  if (col >= params.N) {
+    return vec4u(0u);
+  }
+  return words_b(col * params.k_words + t.word, t.count);
+}
+
+// Zero padding (pad_values = 0): what the taps of output pixel `row` outside the image added to
+// its dot with output channel `col` when read as +1, C - 2*popcount(weights of the tap) each.
+fn pad_correction(row: u32, col: u32) -> i32 {
+  if (!IM2COL || params.zero_pad == 0u) {
+    return 0;
+  }
+  let o = row_origin(row);
+  let last_h = o.ih0 + i32((params.kernel_h - 1u) * params.dilation_h);
+  let last_w = o.iw0 + i32((params.kernel_w - 1u) * params.dilation_w);
+  if (o.ih0 >= 0 && o.iw0 >= 0 && last_h < i32(params.in_h) && last_w < i32(params.in_w)) {
+    return 0; // an interior pixel: every tap inside
+  }
+  var correction = 0;
+  for (var tap = 0u; tap < params.kernel_h * params.kernel_w; tap++) {
+    let ih = o.ih0 + i32((tap / params.kernel_w) * params.dilation_h);
+    let iw = o.iw0 + i32((tap % params.kernel_w) * params.dilation_w);
+    if (ih < 0 || iw < 0 || ih >= i32(params.in_h) || iw >= i32(params.in_w)) {
+      var ones = 0u;
+      let first = col * params.k_words + tap * params.c_words;
+      for (var w = 0u; w < params.c_words; w++) {
+        ones += countOneBits(b[first + w]);
+      }
+      correction += i32(params.K / (params.kernel_h * params.kernel_w)) - 2 * i32(ones);
+    }
+  }
+  return correction;
 }
 
 // Mismatches of one row of A against four rows of B, 128 bits each.
@@ -97,14 +223,27 @@ fn mismatches(a: vec4u, b0: vec4u, b1: vec4u, b2: vec4u, b3: vec4u) -> vec4u {
 // The main loop: popcounts of the block at rows m0 + ty + i*WG_Y, columns n0 + tx + j*WG_X.
 fn accumulate(m0: u32, n0: u32, tx: u32, ty: u32, lid: u32) -> Block {
   var acc: Block;
-  let k_vecs = (params.k_words + 3u) / 4u;
-  for (var kv0 = 0u; kv0 < k_vecs; kv0 += TILE_K_VEC) {
+  let steps = k_steps();
+  // Direct reads decode this invocation's rows once; staged reads decode per staged row.
+  let o0 = row_origin(m0 + ty);
+  let o1 = row_origin(m0 + ty + WG_Y);
+  let o2 = row_origin(m0 + ty + 2u * WG_Y);
+  let o3 = row_origin(m0 + ty + 3u * WG_Y);
+  for (var kv0 = 0u; kv0 < steps; kv0 += TILE_K_VEC) {
     if (USE_WORKGROUP_TILES) {
       for (var s = lid; s < TILE_M * TILE_K_VEC; s += WG_X * WG_Y) {
-        tile_a[s] = row_words_a(m0 + s / TILE_K_VEC, (kv0 + s % TILE_K_VEC) * 4u);
+        let kv = kv0 + s % TILE_K_VEC;
+        tile_a[s] = vec4u(0u);
+        if (kv < steps) {
+          tile_a[s] = a_vec(row_origin(m0 + s / TILE_K_VEC), k_step(kv));
+        }
       }
       for (var s = lid; s < TILE_N * TILE_K_VEC; s += WG_X * WG_Y) {
-        tile_b[s] = row_words_b(n0 + s / TILE_K_VEC, (kv0 + s % TILE_K_VEC) * 4u);
+        let kv = kv0 + s % TILE_K_VEC;
+        tile_b[s] = vec4u(0u);
+        if (kv < steps) {
+          tile_b[s] = b_vec(n0 + s / TILE_K_VEC, k_step(kv));
+        }
       }
       workgroupBarrier();
     }
@@ -121,15 +260,18 @@ fn accumulate(m0: u32, n0: u32, tx: u32, ty: u32, lid: u32) -> Block {
         b2 = tile_b[(tx + 2u * WG_X) * TILE_K_VEC + v];
         b3 = tile_b[(tx + 3u * WG_X) * TILE_K_VEC + v];
       } else {
-        let w = (kv0 + v) * 4u;
-        a0 = row_words_a(m0 + ty, w);
-        a1 = row_words_a(m0 + ty + WG_Y, w);
-        a2 = row_words_a(m0 + ty + 2u * WG_Y, w);
-        a3 = row_words_a(m0 + ty + 3u * WG_Y, w);
-        b0 = row_words_b(n0 + tx, w);
-        b1 = row_words_b(n0 + tx + WG_X, w);
-        b2 = row_words_b(n0 + tx + 2u * WG_X, w);
-        b3 = row_words_b(n0 + tx + 3u * WG_X, w);
+        if (kv0 + v >= steps) {
+          break;
+        }
+        let t = k_step(kv0 + v);
+        a0 = a_vec(o0, t);
+        a1 = a_vec(o1, t);
+        a2 = a_vec(o2, t);
+        a3 = a_vec(o3, t);
+        b0 = b_vec(n0 + tx, t);
+        b1 = b_vec(n0 + tx + WG_X, t);
+        b2 = b_vec(n0 + tx + 2u * WG_X, t);
+        b3 = b_vec(n0 + tx + 3u * WG_X, t);
       }
       acc.r0 += mismatches(a0, b0, b1, b2, b3);
       acc.r1 += mismatches(a1, b0, b1, b2, b3);
@@ -171,7 +313,7 @@ fn gemm_i32(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec
       let m = m0 + lid3.y + i * WG_Y;
       let n = n0 + lid3.x + j * WG_X;
       if (m < params.M && n < params.N) {
-        out_i32[m * params.N + n] = d[j];
+        out_i32[m * params.N + n] = d[j] - pad_correction(m, n);
       }
     }
   }
@@ -193,7 +335,7 @@ fn gemm_affine_f32(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) n
       let m = m0 + lid3.y + i * WG_Y;
       let n = n0 + lid3.x + j * WG_X;
       if (m < params.M && n < params.N) {
-        out_f32[m * params.N + n] = f32(d[j]) * scale[n] + bias[n];
+        out_f32[m * params.N + n] = f32(d[j] - pad_correction(m, n)) * scale[n] + bias[n];
       }
     }
   }
@@ -218,7 +360,7 @@ fn gemm_threshold_b1(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups)
       let c = lid3.x + j * WG_X;
       let n = n0 + c;
       if (m0 + r < params.M && n < params.N) {
-        let d = dv[j];
+        let d = dv[j] - pad_correction(m0 + r, n);
         let t = threshold[n];
         if (select((d < t), (d > t), flip[n] != 0u)) {
           atomicOr(&tile_bits[r * tile_words + c / 32u], 1u << (c % 32u));

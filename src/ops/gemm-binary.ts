@@ -25,6 +25,49 @@ export interface BinaryGemmOptions {
 
 const OP = 'binaryGemm';
 
+/** Convolution geometry of the shared kernel's params, all zero for a plain GEMM. */
+export const NO_CONV_GEOMETRY = {
+  in_h: 0,
+  in_w: 0,
+  c_words: 0,
+  c_chunks: 0,
+  out_w: 0,
+  out_hw: 0,
+  kernel_h: 0,
+  kernel_w: 0,
+  stride_h: 0,
+  stride_w: 0,
+  dilation_h: 0,
+  dilation_w: 0,
+  pad_top: 0,
+  pad_left: 0,
+  zero_pad: 0,
+} as const;
+
+/**
+ * The entry point, output dtype, output binding and epilogue bindings of gemm_binary.wgsl for an
+ * epilogue over N output columns, checked. Shared by binaryGemm and bconv2d.
+ */
+export function binaryEpilogue(op: string, epilogue: BinaryGemmEpilogue, N: number, tuning: GemmTuning) {
+  switch (epilogue.kind) {
+    case 'i32':
+      return { entryPoint: 'gemm_i32', outDtype: 'i32', outName: 'out_i32', inputs: {} } as const;
+    case 'affine':
+      expectVector(op, 'epilogue.scale', epilogue.scale, 'f32', N);
+      expectVector(op, 'epilogue.bias', epilogue.bias, 'f32', N);
+      return { entryPoint: 'gemm_affine_f32', outDtype: 'f32', outName: 'out_f32', inputs: { scale: epilogue.scale, bias: epilogue.bias } } as const;
+    case 'threshold':
+      expectVector(op, 'epilogue.threshold', epilogue.threshold, 'i32', N);
+      expectVector(op, 'epilogue.flip', epilogue.flip, 'u32', N);
+      if ((tuning.wgX * GEMM_OUTPUTS_PER_INVOCATION) % 32 !== 0) {
+        throw new ShapeError(`${op}: the threshold epilogue needs 4*tuning.wgX to be a multiple of 32, got wgX = ${tuning.wgX}`);
+      }
+      return { entryPoint: 'gemm_threshold_b1', outDtype: 'b1', outName: 'out_b1', inputs: { threshold: epilogue.threshold, flip: epilogue.flip } } as const;
+    default:
+      throw new ShapeError(`${op}: unknown epilogue ${(epilogue as { kind: string }).kind}; use 'i32', 'affine' or 'threshold'`);
+  }
+}
+
 /** C = A . B^T for b1 A[M,K] and b1 B[N,K] (both packed along K). */
 export async function binaryGemm(gpu: Gpu, a: Tensor, b: Tensor, options: BinaryGemmOptions = {}): Promise<Tensor> {
   const [M, K] = expectTensor(OP, 'a', a, 'b1', 2);
@@ -32,44 +75,20 @@ export async function binaryGemm(gpu: Gpu, a: Tensor, b: Tensor, options: Binary
   if (K !== Kb) throw new ShapeError(`${OP}: a is [${M}, ${K}] and b is [${N}, ${Kb}]: both must have the same K (C = A . B^T)`);
   const epilogue = options.epilogue ?? { kind: 'i32' };
   const tuning = options.tuning ?? defaultGemmTuning(gpu, 'binary');
-  const inputs: Record<string, Tensor> = { a, b };
-  let entryPoint: string;
-  let outDtype: 'i32' | 'f32' | 'b1';
-  let outName: string;
-  switch (epilogue.kind) {
-    case 'i32':
-      [entryPoint, outDtype, outName] = ['gemm_i32', 'i32', 'out_i32'];
-      break;
-    case 'affine':
-      expectVector(OP, 'epilogue.scale', epilogue.scale, 'f32', N);
-      expectVector(OP, 'epilogue.bias', epilogue.bias, 'f32', N);
-      [entryPoint, outDtype, outName] = ['gemm_affine_f32', 'f32', 'out_f32'];
-      Object.assign(inputs, { scale: epilogue.scale, bias: epilogue.bias });
-      break;
-    case 'threshold':
-      expectVector(OP, 'epilogue.threshold', epilogue.threshold, 'i32', N);
-      expectVector(OP, 'epilogue.flip', epilogue.flip, 'u32', N);
-      if ((tuning.wgX * GEMM_OUTPUTS_PER_INVOCATION) % 32 !== 0) {
-        throw new ShapeError(`${OP}: the threshold epilogue needs 4*tuning.wgX to be a multiple of 32, got wgX = ${tuning.wgX}`);
-      }
-      [entryPoint, outDtype, outName] = ['gemm_threshold_b1', 'b1', 'out_b1'];
-      Object.assign(inputs, { threshold: epilogue.threshold, flip: epilogue.flip });
-      break;
-    default:
-      throw new ShapeError(`${OP}: unknown epilogue ${(epilogue as { kind: string }).kind}; use 'i32', 'affine' or 'threshold'`);
-  }
+  const e = binaryEpilogue(OP, epilogue, N, tuning);
   return runTiledGemm(gpu, {
     op: OP,
     kind: 'binary',
     shader: 'gemm_binary',
-    entryPoint,
+    entryPoint: e.entryPoint,
     M,
     N,
     K,
-    outDtype,
-    outName,
-    inputs,
-    extraParams: { k_words: wordsPerRow(K), n_words: wordsPerRow(N) },
+    outDtype: e.outDtype,
+    outName: e.outName,
+    inputs: { a, b, ...(e.inputs as Record<string, Tensor>) },
+    extraParams: { k_words: wordsPerRow(K), n_words: wordsPerRow(N), ...NO_CONV_GEOMETRY },
+    constants: { IM2COL: false },
     out: options.out,
     tuning,
     label: options.label ?? `${OP}[${M}x${N}x${K}].${epilogue.kind}`,
@@ -96,6 +115,16 @@ export function binaryGemmReference(
 ): Int32Array | Float32Array | Uint32Array {
   const dots = new Int32Array(M * N);
   for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) dots[m * N + n] = binaryDot(a, m, b, n, K);
+  return applyEpilogueReference(dots, M, N, epilogue);
+}
+
+/** The CPU reference of the fused epilogues, on i32 dots [M, N]. */
+export function applyEpilogueReference(
+  dots: Int32Array,
+  M: number,
+  N: number,
+  epilogue: BinaryGemmReferenceEpilogue,
+): Int32Array | Float32Array | Uint32Array {
   if (epilogue.kind === 'i32') return dots;
   if (epilogue.kind === 'affine') {
     return Float32Array.from(dots, (d, i) => d * epilogue.scale[i % N] + epilogue.bias[i % N]);

@@ -55,6 +55,12 @@ export interface TiledGemmLaunch {
   inputs: Record<string, BufferLike>;
   /** Uniform members beyond M, N, K, tiles_n and tiles that the shader's params declare. */
   extraParams?: Record<string, number>;
+  /** Override constants beyond the tiling's. */
+  constants?: Record<string, number | boolean>;
+  /** K steps of the kernel when not derived from K (a convolution's taps x chunks). */
+  kSteps?: number;
+  /** The output's shape, when not [M, N] (same storage: M rows of N values). */
+  outShape?: readonly number[];
   out?: Tensor;
   tuning?: GemmTuning;
   label: string;
@@ -78,13 +84,14 @@ export async function runTiledGemm(gpu: Gpu, g: TiledGemmLaunch): Promise<Tensor
       `${g.op}: workgroup ${t.wgX}x${t.wgY} exceeds this device's maxComputeInvocationsPerWorkgroup ${gpu.limits.maxComputeInvocationsPerWorkgroup}`,
     );
   }
-  expectOut(g.op, g.out, g.outDtype, [g.M, g.N]);
+  const outShape = g.outShape ?? [g.M, g.N];
+  expectOut(g.op, g.out, g.outDtype, outShape);
   // No longer a K step than K itself: the kernels' inner loops have constant trip counts (which
   // CPU JITs need to unroll), so a step past K would compute on zeros.
-  const tileK = Math.min(t.tileK, kSteps(g.kind, g.K));
-  const constants = { WG_X: t.wgX, WG_Y: t.wgY, [TILE_K_CONSTANT[g.kind]]: tileK, USE_WORKGROUP_TILES: t.useWorkgroupTiles };
+  const tileK = Math.min(t.tileK, g.kSteps ?? kSteps(g.kind, g.K));
+  const constants = { WG_X: t.wgX, WG_Y: t.wgY, [TILE_K_CONSTANT[g.kind]]: tileK, USE_WORKGROUP_TILES: t.useWorkgroupTiles, ...g.constants };
   const kernel = await gpu.kernel({ shader: g.shader, entryPoint: g.entryPoint, constants });
-  const out = g.out ?? gpu.tensor([g.M, g.N], g.outDtype, `${g.label}.out`);
+  const out = g.out ?? gpu.tensor(outShape, g.outDtype, `${g.label}.out`);
   const tilesN = Math.ceil(g.N / (t.wgX * GEMM_OUTPUTS_PER_INVOCATION));
   const tiles = tilesN * Math.ceil(g.M / (t.wgY * GEMM_OUTPUTS_PER_INVOCATION));
   const params = { M: g.M, N: g.N, K: g.K, tiles_n: tilesN, tiles, ...g.extraParams };
