@@ -5,6 +5,10 @@
 // tile, an invocation R x R outputs strided by the workgroup size; K advances TILE_K_VEC x 4
 // floats per step, staged through workgroup memory as vec4<f32> (or read straight from storage
 // with USE_WORKGROUP_TILES = false); a 4 x 4 block takes four matrix-vector multiply-adds per K step.
+//
+// With IM2COL it is the fp32 convolution baseline (src/ops/conv2d.ts), an implicit GEMM exactly like
+// gemm_binary.wgsl's: A the f32 NHWC input read through the window (row = output pixel), B the f32
+// OHWI weights; K steps through (tap, 4-channel chunk). Outside taps read 0: zero padding.
 
 struct Params {
   M: u32,
@@ -12,6 +16,21 @@ struct Params {
   K: u32,
   tiles_n: u32, // ceil(N / TILE_N)
   tiles: u32,   // tiles_n * ceil(M / TILE_M)
+  // Convolution geometry (IM2COL only; zeros for a plain GEMM). K = taps * channels there.
+  in_h: u32,
+  in_w: u32,
+  channels: u32,
+  c_chunks: u32, // ceil(channels / 4): K steps per tap
+  out_w: u32,
+  out_hw: u32,   // out_h * out_w
+  kernel_h: u32,
+  kernel_w: u32,
+  stride_h: u32,
+  stride_w: u32,
+  dilation_h: u32,
+  dilation_w: u32,
+  pad_top: u32,
+  pad_left: u32,
 }
 
 const R = 4u;
@@ -19,6 +38,7 @@ override WG_X: u32 = 16;
 override WG_Y: u32 = 16;
 override TILE_K_VEC: u32 = 4;
 override USE_WORKGROUP_TILES: bool = true;
+override IM2COL: bool = false;
 override TILE_M: u32 = WG_Y * R;
 override TILE_N: u32 = WG_X * R;
 
@@ -30,35 +50,107 @@ override TILE_N: u32 = WG_X * R;
 var<workgroup> tile_a: array<vec4f, TILE_M * TILE_K_VEC>;
 var<workgroup> tile_b: array<vec4f, TILE_N * TILE_K_VEC>;
 
-// Values k..k+3 of a row, zero past the row's end or past the last row.
-fn row_vec_a(row: u32, k: u32) -> vec4f {
-  if (row >= params.M) {
-    return vec4f(0.0);
+// Where row `row` of A starts: for a GEMM its first value; for a convolution its output pixel's
+// image (n*H*W) and the input position of tap (0, 0), which may lie outside the image.
+struct RowOrigin {
+  ok: bool,
+  base: u32,
+  ih0: i32,
+  iw0: i32,
+}
+
+fn row_origin(row: u32) -> RowOrigin {
+  var o: RowOrigin;
+  o.ok = row < params.M;
+  if (IM2COL) {
+    let n = row / params.out_hw;
+    let p = row % params.out_hw;
+    o.base = n * params.in_h * params.in_w;
+    o.ih0 = i32((p / params.out_w) * params.stride_h) - i32(params.pad_top);
+    o.iw0 = i32((p % params.out_w) * params.stride_w) - i32(params.pad_left);
+  } else {
+    o.base = row * params.K;
   }
-  let i = row * params.K + k;
-  if (k + 4u <= params.K) {
-    return vec4f(a[i], a[i + 1u], a[i + 2u], a[i + 3u]);
+  return o;
+}
+
+// One K step: `count` (1..4) values from value `k` of a row of B; for a convolution also the
+// tap's offset in the window and the chunk's first channel.
+struct KStep {
+  k: u32,
+  count: u32,
+  channel: u32,
+  dh: i32,
+  dw: i32,
+}
+
+fn k_steps() -> u32 {
+  if (IM2COL) {
+    return params.kernel_h * params.kernel_w * params.c_chunks;
+  }
+  return (params.K + 3u) / 4u;
+}
+
+fn k_step(kv: u32) -> KStep {
+  var t: KStep;
+  if (IM2COL) {
+    let tap = kv / params.c_chunks;
+    t.channel = (kv % params.c_chunks) * 4u;
+    t.k = tap * params.channels + t.channel;
+    t.count = min(4u, params.channels - t.channel);
+    t.dh = i32((tap / params.kernel_w) * params.dilation_h);
+    t.dw = i32((tap % params.kernel_w) * params.dilation_w);
+  } else {
+    t.k = kv * 4u;
+    t.count = min(4u, params.K - t.k);
+  }
+  return t;
+}
+
+// Up to four values of one operand from `first`, zero past `count`.
+fn values_a(first: u32, count: u32) -> vec4f {
+  if (count == 4u) {
+    return vec4f(a[first], a[first + 1u], a[first + 2u], a[first + 3u]);
   }
   var v = vec4f(0.0);
-  for (var c = 0u; k + c < params.K; c++) {
-    v[c] = a[i + c];
+  for (var c = 0u; c < count; c++) {
+    v[c] = a[first + c];
   }
   return v;
 }
 
-fn row_vec_b(row: u32, k: u32) -> vec4f {
-  if (row >= params.N) {
-    return vec4f(0.0);
-  }
-  let i = row * params.K + k;
-  if (k + 4u <= params.K) {
-    return vec4f(b[i], b[i + 1u], b[i + 2u], b[i + 3u]);
+fn values_b(first: u32, count: u32) -> vec4f {
+  if (count == 4u) {
+    return vec4f(b[first], b[first + 1u], b[first + 2u], b[first + 3u]);
   }
   var v = vec4f(0.0);
-  for (var c = 0u; k + c < params.K; c++) {
-    v[c] = b[i + c];
+  for (var c = 0u; c < count; c++) {
+    v[c] = b[first + c];
   }
   return v;
+}
+
+// A's values for step t of a row: zero for rows past M and for taps outside the image.
+fn a_vec(o: RowOrigin, t: KStep) -> vec4f {
+  if (!o.ok) {
+    return vec4f(0.0);
+  }
+  if (IM2COL) {
+    let ih = o.ih0 + t.dh;
+    let iw = o.iw0 + t.dw;
+    if (ih < 0 || iw < 0 || ih >= i32(params.in_h) || iw >= i32(params.in_w)) {
+      return vec4f(0.0);
+    }
+    return values_a((o.base + u32(ih) * params.in_w + u32(iw)) * params.channels + t.channel, t.count);
+  }
+  return values_a(o.base + t.k, t.count);
+}
+
+fn b_vec(col: u32, t: KStep) -> vec4f {
+  if (col >= params.N) {
+    return vec4f(0.0);
+  }
+  return values_b(col * params.K + t.k, t.count);
 }
 
 @compute @workgroup_size(WG_X, WG_Y)
@@ -78,14 +170,27 @@ fn gemm_f32(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec
   var acc1: vec4f;
   var acc2: vec4f;
   var acc3: vec4f;
-  let k_vecs = (params.K + 3u) / 4u;
-  for (var kv0 = 0u; kv0 < k_vecs; kv0 += TILE_K_VEC) {
+  let steps = k_steps();
+  // Direct reads decode this invocation's rows once; staged reads decode per staged row.
+  let o0 = row_origin(m0 + ty);
+  let o1 = row_origin(m0 + ty + WG_Y);
+  let o2 = row_origin(m0 + ty + 2u * WG_Y);
+  let o3 = row_origin(m0 + ty + 3u * WG_Y);
+  for (var kv0 = 0u; kv0 < steps; kv0 += TILE_K_VEC) {
     if (USE_WORKGROUP_TILES) {
       for (var s = lid; s < TILE_M * TILE_K_VEC; s += WG_X * WG_Y) {
-        tile_a[s] = row_vec_a(m0 + s / TILE_K_VEC, (kv0 + s % TILE_K_VEC) * 4u);
+        let kv = kv0 + s % TILE_K_VEC;
+        tile_a[s] = vec4f(0.0);
+        if (kv < steps) {
+          tile_a[s] = a_vec(row_origin(m0 + s / TILE_K_VEC), k_step(kv));
+        }
       }
       for (var s = lid; s < TILE_N * TILE_K_VEC; s += WG_X * WG_Y) {
-        tile_b[s] = row_vec_b(n0 + s / TILE_K_VEC, (kv0 + s % TILE_K_VEC) * 4u);
+        let kv = kv0 + s % TILE_K_VEC;
+        tile_b[s] = vec4f(0.0);
+        if (kv < steps) {
+          tile_b[s] = b_vec(n0 + s / TILE_K_VEC, k_step(kv));
+        }
       }
       workgroupBarrier();
     }
@@ -100,13 +205,15 @@ fn gemm_f32(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec
         b = mat4x4f(tile_b[tx * TILE_K_VEC + v], tile_b[(tx + WG_X) * TILE_K_VEC + v],
                     tile_b[(tx + 2u * WG_X) * TILE_K_VEC + v], tile_b[(tx + 3u * WG_X) * TILE_K_VEC + v]);
       } else {
-        let k = (kv0 + v) * 4u;
-        a0 = row_vec_a(m0 + ty, k);
-        a1 = row_vec_a(m0 + ty + WG_Y, k);
-        a2 = row_vec_a(m0 + ty + 2u * WG_Y, k);
-        a3 = row_vec_a(m0 + ty + 3u * WG_Y, k);
-        b = mat4x4f(row_vec_b(n0 + tx, k), row_vec_b(n0 + tx + WG_X, k),
-                    row_vec_b(n0 + tx + 2u * WG_X, k), row_vec_b(n0 + tx + 3u * WG_X, k));
+        if (kv0 + v >= steps) {
+          break;
+        }
+        let t = k_step(kv0 + v);
+        a0 = a_vec(o0, t);
+        a1 = a_vec(o1, t);
+        a2 = a_vec(o2, t);
+        a3 = a_vec(o3, t);
+        b = mat4x4f(b_vec(n0 + tx, t), b_vec(n0 + tx + WG_X, t), b_vec(n0 + tx + 2u * WG_X, t), b_vec(n0 + tx + 3u * WG_X, t));
       }
       // (bt * a)[j] = sum_k b[j][k] * a[k]: four vec4 multiply-adds per row, no horizontal sums.
       let bt = transpose(b);

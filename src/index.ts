@@ -16,3 +16,4 @@ export { readNpy, writeNpy, NpyError, type NpyArray, type NpyData, type NpyDType
 export { maxPool2d, avgPool2d, pool2dGeometry, maxPool2dReference, maxPool2dBinaryReference, avgPool2dReference, type Pool2dOptions, type Pool2dWindow, type Pool2dGeometry, type Pool2dPadding } from './ops/pool.js';
 export { kernelPatterns, uniquePerChannel, analyzeKernelReuse, formatKernelReuseReport, redundantWeights, hwioToOhwi, kernelLayerFromNpy, COST_MODEL, MAX_PATTERN_TAPS, type KernelShape, type KernelWeights, type KernelLayer, type KernelLayout, type KernelReuseReport, type LayerReuse, type ChannelReuse } from './analysis/kernel-reuse.js';
 export { bconv2d, bconv2dReference, conv2dGeometry, type BConv2dOptions, type Conv2dWindow, type Conv2dGeometry } from './ops/bconv2d.js';
+export { conv2d, conv2dReference, type Conv2dOptions } from './ops/conv2d.js';

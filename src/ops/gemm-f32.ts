@@ -14,6 +14,24 @@ export interface GemmOptions {
 
 const OP = 'gemmF32';
 
+/** Convolution geometry of gemm_f32.wgsl's params, all zero for a plain GEMM. */
+export const NO_CONV_GEOMETRY_F32 = {
+  in_h: 0,
+  in_w: 0,
+  channels: 0,
+  c_chunks: 0,
+  out_w: 0,
+  out_hw: 0,
+  kernel_h: 0,
+  kernel_w: 0,
+  stride_h: 0,
+  stride_w: 0,
+  dilation_h: 0,
+  dilation_w: 0,
+  pad_top: 0,
+  pad_left: 0,
+} as const;
+
 /** C = A . B^T for f32 A[M,K] and f32 B[N,K]. */
 export async function gemmF32(gpu: Gpu, a: Tensor, b: Tensor, options: GemmOptions = {}): Promise<Tensor> {
   const [M, K] = expectTensor(OP, 'a', a, 'f32', 2);
@@ -30,6 +48,8 @@ export async function gemmF32(gpu: Gpu, a: Tensor, b: Tensor, options: GemmOptio
     outDtype: 'f32',
     outName: 'out',
     inputs: { a, b },
+    extraParams: NO_CONV_GEOMETRY_F32,
+    constants: { IM2COL: false },
     out: options.out,
     tuning: options.tuning,
     label: options.label ?? `${OP}[${M}x${N}x${K}]`,

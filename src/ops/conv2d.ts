@@ -1,0 +1,96 @@
+// fp32 2-D convolution: f32 NHWC input with f32 OHWI weights, zero padding, as an implicit GEMM
+// (shaders/gemm_f32.wgsl, IM2COL mode) of the same care as the binary one: the baseline every
+// binary-convolution speed-up is measured against. Beside it, its CPU reference.
+import type { Gpu } from '../gpu/context.js';
+import type { Tensor } from '../tensor.js';
+import { conv2dGeometry, type Conv2dWindow } from './bconv2d.js';
+import { expectTensor } from './check.js';
+import { NO_CONV_GEOMETRY_F32 } from './gemm-f32.js';
+import { runTiledGemm, type GemmTuning } from './gemm-tiling.js';
+
+export interface Conv2dOptions extends Omit<Conv2dWindow, 'padValues'> {
+  out?: Tensor;
+  tuning?: GemmTuning;
+  label?: string;
+}
+
+const OP = 'conv2d';
+
+/** y[n, oh, ow, o] = sum over the window and channels of x * w (zero padding). */
+export async function conv2d(gpu: Gpu, x: Tensor, w: Tensor, options: Conv2dOptions = {}): Promise<Tensor> {
+  const inShape = expectTensor(OP, 'x', x, 'f32', 4);
+  const kShape = expectTensor(OP, 'w', w, 'f32', 4);
+  const g = conv2dGeometry(inShape, kShape, options, OP);
+  const taps = g.kernelH * g.kernelW;
+  const cChunks = Math.ceil(g.channels / 4);
+  const shape = `${g.batch}x${g.inH}x${g.inW}x${g.channels}*${g.kernelH}x${g.kernelW}->${g.outChannels}`;
+  return runTiledGemm(gpu, {
+    op: OP,
+    kind: 'f32',
+    shader: 'gemm_f32',
+    entryPoint: 'gemm_f32',
+    M: g.batch * g.outH * g.outW,
+    N: g.outChannels,
+    K: taps * g.channels,
+    kSteps: taps * cChunks,
+    outDtype: 'f32',
+    outName: 'out',
+    outShape: [g.batch, g.outH, g.outW, g.outChannels],
+    inputs: { a: x, b: w },
+    extraParams: {
+      ...NO_CONV_GEOMETRY_F32,
+      in_h: g.inH,
+      in_w: g.inW,
+      channels: g.channels,
+      c_chunks: cChunks,
+      out_w: g.outW,
+      out_hw: g.outH * g.outW,
+      kernel_h: g.kernelH,
+      kernel_w: g.kernelW,
+      stride_h: g.strideH,
+      stride_w: g.strideW,
+      dilation_h: g.dilationH,
+      dilation_w: g.dilationW,
+      pad_top: g.padTop,
+      pad_left: g.padLeft,
+    },
+    constants: { IM2COL: true },
+    out: options.out,
+    tuning: options.tuning,
+    label: options.label ?? `${OP}[${shape}]`,
+  });
+}
+
+/** Plain CPU reference of conv2d (f64 sums), x [N, H, W, C], w [O, KH, KW, C], zero padding. */
+export function conv2dReference(
+  x: Float32Array,
+  inShape: readonly number[],
+  w: Float32Array,
+  kShape: readonly number[],
+  window: Omit<Conv2dWindow, 'padValues'> = {},
+): Float32Array {
+  const g = conv2dGeometry(inShape, kShape, window, 'conv2dReference');
+  const { inH, inW, channels: C, outChannels: O, kernelH: KH, kernelW: KW } = g;
+  const out = new Float32Array(g.batch * g.outH * g.outW * O);
+  for (let n = 0; n < g.batch; n++) {
+    for (let oh = 0; oh < g.outH; oh++) {
+      for (let ow = 0; ow < g.outW; ow++) {
+        const row = (n * g.outH + oh) * g.outW + ow;
+        for (let o = 0; o < O; o++) {
+          let sum = 0;
+          for (let kh = 0; kh < KH; kh++) {
+            const ih = oh * g.strideH + kh * g.dilationH - g.padTop;
+            if (ih < 0 || ih >= inH) continue;
+            for (let kw = 0; kw < KW; kw++) {
+              const iw = ow * g.strideW + kw * g.dilationW - g.padLeft;
+              if (iw < 0 || iw >= inW) continue;
+              for (let c = 0; c < C; c++) sum += x[((n * inH + ih) * inW + iw) * C + c] * w[((o * KH + kh) * KW + kw) * C + c];
+            }
+          }
+          out[row * O + o] = sum;
+        }
+      }
+    }
+  }
+  return out;
+}
