@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { launchChromium, startStaticServer } from './chromium.js';
-import type { GemmBenchOptions, GemmBenchReport } from './gemm.js';
+import type { SuiteName, SuiteOptions, SuiteReport } from './suites.js';
 
 const PAGE = `<!doctype html>
 <meta charset="utf-8">
@@ -18,10 +18,10 @@ const PAGE = `<!doctype html>
 `;
 
 export async function benchInBrowser(
-  name: 'gemm',
-  options: Omit<GemmBenchOptions, 'onProgress'>,
+  name: SuiteName,
+  options: Omit<SuiteOptions, 'onProgress'>,
   onProgress: (line: string) => void = () => {},
-): Promise<GemmBenchReport & { browser: string }> {
+): Promise<SuiteReport & { browser: string }> {
   const dist = join(dirname(fileURLToPath(import.meta.url)), '..'); // dist/ (this file is dist/bench/browser.js)
   const wgslReflect = dirname(createRequire(import.meta.url).resolve('wgsl_reflect/package.json'));
   const site = mkdtempSync(join(tmpdir(), 'bnn-bench-page-'));
@@ -35,8 +35,9 @@ export async function benchInBrowser(
     await page.goto(server.url, { waitUntil: 'load' });
     await page.waitForSelector('body[data-ready="1"]', { timeout: 30_000 });
     page.setDefaultTimeout(0);
-    const report = (await page.evaluate((n, o) => window.bnnRunBench(n, o), name, options as GemmBenchOptions)) as GemmBenchReport;
-    return { ...report, engine: `${await browser.version()} (${report.engine})`, browser: await browser.version() };
+    const report = (await page.evaluate((n, o) => window.bnnRunBench(n, o), name, options as SuiteOptions)) as SuiteReport;
+    const version = await browser.version();
+    return { ...report, ...('engine' in report ? { engine: `${version} (${report.engine})` } : {}), browser: version };
   } finally {
     await browser.close();
     await server.close();

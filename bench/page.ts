@@ -1,11 +1,11 @@
 // The benchmark page's module (dist/bench/page.js): the same benchmark code as in Node, on the
 // page's navigator.gpu. bench/browser.ts serves it and calls window.bnnRunBench through puppeteer.
 import { Gpu } from '../src/gpu/context.js';
-import { benchGemm, type GemmBenchOptions } from './gemm.js';
+import { SUITES, isSuiteName, type SuiteOptions } from './suites.js';
 
 declare global {
   interface Window {
-    bnnRunBench(name: string, options: GemmBenchOptions): Promise<unknown>;
+    bnnRunBench(name: string, options: SuiteOptions): Promise<unknown>;
     bnnProgress?(line: string): void;
   }
 }
@@ -13,8 +13,8 @@ declare global {
 window.bnnRunBench = async (name, options) => {
   const gpu = await Gpu.create({ log: (line) => window.bnnProgress?.(line) });
   try {
-    if (name !== 'gemm') throw new Error(`no browser benchmark named '${name}'`);
-    return await benchGemm(gpu, { ...options, onProgress: (line) => window.bnnProgress?.(line) });
+    if (!isSuiteName(name)) throw new Error(`no browser benchmark named '${name}' (there are: ${Object.keys(SUITES).join(', ')})`);
+    return await SUITES[name].run(gpu, { ...options, onProgress: (line) => window.bnnProgress?.(line) });
   } finally {
     gpu.destroy();
   }

@@ -2,7 +2,8 @@
 // The `bnn` command: adapter info, benchmarks (Node or headless Chromium), and the demo.
 import { writeFileSync } from 'node:fs';
 import { Gpu } from '../gpu/context.js';
-import { DEFAULT_GEMM_SHAPES, benchGemm, gemmMarkdown, type GemmBenchOptions, type GemmBenchReport, type GemmShape } from '../../bench/gemm.js';
+import { DEFAULT_GEMM_SHAPES, type GemmShape } from '../../bench/gemm.js';
+import { SUITES, isSuiteName, type SuiteName, type SuiteOptions, type SuiteReport } from '../../bench/suites.js';
 
 const USAGE = `usage: bnn <command> [options]
 
@@ -14,6 +15,8 @@ commands:
       --reps N --warmup N       timed repetitions (median reported) and warm-up runs
       --browser                 run in headless Chromium (puppeteer-core, system Chromium) instead of Node
       --json                    print the report as JSON      --out FILE   also write the JSON report to FILE
+  bench conv [--batch N] [--reps N] [--browser] [--json] [--out FILE]
+                                binary conv vs fp32 implicit-GEMM conv on the seeds' 3x3 layers (VGG16, BinaryNet)
   bench gemm-variants [--shapes MxNxK] [--reps N]
                                 each tuning variant of the binary and fp32 GEMM, checked then timed
   kernels FILE... [options]     kernel reuse analysis (BinaryNet's filter repetitions): per layer and input
@@ -38,7 +41,7 @@ interface Flags {
   switches: Set<string>;
 }
 
-const VALUE_FLAGS = new Set(['shapes', 'reps', 'warmup', 'out', 'random', 'layout', 'seed']);
+const VALUE_FLAGS = new Set(['shapes', 'reps', 'warmup', 'out', 'batch', 'random', 'layout', 'seed']);
 
 function parse(argv: string[]): Flags {
   const flags: Flags = { positional: [], values: new Map(), switches: new Set() };
@@ -105,30 +108,31 @@ async function info(flags: Flags): Promise<void> {
   }
 }
 
-async function benchGemmCommand(flags: Flags): Promise<void> {
+async function benchSuiteCommand(name: SuiteName, flags: Flags): Promise<void> {
   const json = flags.switches.has('json');
-  const options: GemmBenchOptions = {
+  const options: SuiteOptions = {
     shapes: flags.values.has('shapes') ? parseShapes(flags.values.get('shapes')!) : undefined,
     large: flags.switches.has('large'),
     reps: positiveInt(flags, 'reps'),
     warmup: flags.values.has('warmup') ? Number(flags.values.get('warmup')) : undefined,
+    batch: positiveInt(flags, 'batch'),
   };
   const progress = (line: string) => console.error(line);
-  let report: GemmBenchReport;
+  let report: SuiteReport;
   if (flags.switches.has('browser')) {
     const { benchInBrowser } = await import('../../bench/browser.js');
-    report = await benchInBrowser('gemm', options, progress);
+    report = await benchInBrowser(name, options, progress);
   } else {
     const gpu = await Gpu.create({ log: progress });
     try {
-      report = await benchGemm(gpu, { ...options, onProgress: progress });
+      report = await SUITES[name].run(gpu, { ...options, onProgress: progress });
     } finally {
       gpu.destroy();
     }
   }
   const out = flags.values.get('out');
   if (out) writeFileSync(out, JSON.stringify(report, null, 2) + '\n');
-  console.log(json ? JSON.stringify(report, null, 2) : gemmMarkdown(report));
+  console.log(json ? JSON.stringify(report, null, 2) : SUITES[name].markdown(report));
 }
 
 async function benchVariantsCommand(flags: Flags): Promise<void> {
@@ -199,15 +203,15 @@ async function main(argv: string[]): Promise<void> {
     case 'info':
       return info(flags);
     case 'bench':
-      if (sub === 'gemm') return benchGemmCommand(flags);
+      if (isSuiteName(sub)) return benchSuiteCommand(sub, flags);
       if (sub === 'gemm-variants') return benchVariantsCommand(flags);
-      throw new UsageError(sub ? `no benchmark named '${sub}' (there are: gemm, gemm-variants)` : 'bench needs a benchmark name: bnn bench gemm');
+      throw new UsageError(sub ? `no benchmark named '${sub}' (there are: ${Object.keys(SUITES).join(', ')}, gemm-variants)` : 'bench needs a benchmark name: bnn bench gemm');
     case 'kernels':
       return kernelsCommand(flags);
     case 'demo':
       await info(flags);
       console.log('');
-      return benchGemmCommand(flags);
+      return benchSuiteCommand('gemm', flags);
     case undefined:
     case 'help':
       console.log(USAGE);

@@ -1,0 +1,25 @@
+// The benchmark suites that run both in Node and in a browser page, by name: one table, so the
+// CLI, the page and the browser runner cannot disagree about what exists.
+import type { Gpu } from '../src/gpu/context.js';
+import { benchConv, convMarkdown, type ConvBenchOptions, type ConvBenchReport } from './conv.js';
+import { benchGemm, gemmMarkdown, type GemmBenchOptions, type GemmBenchReport } from './gemm.js';
+
+/** Options every suite understands (each ignores what it does not use). */
+export type SuiteOptions = GemmBenchOptions & ConvBenchOptions;
+export type SuiteReport = GemmBenchReport | ConvBenchReport;
+
+interface Suite {
+  run(gpu: Gpu, options: SuiteOptions): Promise<SuiteReport>;
+  markdown(report: SuiteReport): string;
+}
+
+export const SUITES = {
+  gemm: { run: benchGemm, markdown: (r) => gemmMarkdown(r as GemmBenchReport) },
+  conv: { run: benchConv, markdown: (r) => convMarkdown(r as ConvBenchReport) },
+} satisfies Record<string, Suite>;
+
+export type SuiteName = keyof typeof SUITES;
+
+export function isSuiteName(name: string | undefined): name is SuiteName {
+  return name !== undefined && Object.hasOwn(SUITES, name);
+}
