@@ -53,6 +53,10 @@ override WG_Y: u32 = 16;
 override TILE_K_VEC: u32 = 2;
 override USE_WORKGROUP_TILES: bool = true;
 override IM2COL: bool = false;
+// The convolution's kernel width and K steps per tap, as constants: k_step divides by them, and a
+// division by a constant is a multiply and a shift where one by a uniform is a real division.
+override CONV_KERNEL_W: u32 = 1;
+override CONV_C_CHUNKS: u32 = 1;
 override TILE_M: u32 = WG_Y * R;
 override TILE_N: u32 = WG_X * R;
 
@@ -125,12 +129,12 @@ fn k_steps() -> u32 {
 fn k_step(kv: u32) -> KStep {
   var t: KStep;
   if (IM2COL) {
-    let tap = kv / params.c_chunks;
-    t.cword = (kv % params.c_chunks) * 4u;
+    let tap = kv / CONV_C_CHUNKS;
+    t.cword = (kv % CONV_C_CHUNKS) * 4u;
     t.word = tap * params.c_words + t.cword;
     t.count = min(4u, params.c_words - t.cword);
-    t.dh = i32((tap / params.kernel_w) * params.dilation_h);
-    t.dw = i32((tap % params.kernel_w) * params.dilation_w);
+    t.dh = i32((tap / CONV_KERNEL_W) * params.dilation_h);
+    t.dw = i32((tap % CONV_KERNEL_W) * params.dilation_w);
   } else {
     t.word = kv * 4u;
     t.count = min(4u, params.k_words - t.word);

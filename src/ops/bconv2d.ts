@@ -139,7 +139,7 @@ export async function bconv2d(gpu: Gpu, x: Tensor, w: Tensor, options: BConv2dOp
       pad_left: g.padLeft,
       zero_pad: g.padValues === 0 ? 1 : 0,
     },
-    constants: { IM2COL: true },
+    constants: { IM2COL: true, CONV_KERNEL_W: g.kernelW, CONV_C_CHUNKS: cChunks },
     out: options.out,
     tuning,
     label: options.label ?? `${OP}[${shape}].${epilogue.kind}`,
