@@ -5,10 +5,11 @@
 // With IM2COL, the same kernel is the binary convolution (src/ops/bconv2d.ts) as an implicit GEMM:
 // A is the b1 NHWC input read through the convolution window (row = output pixel, K = taps x C),
 // B the b1 OHWI weights (row = output channel, one tap's ceil(C/32) words after another). K steps
-// through (tap, 4-word chunk of the tap's channel words). Taps past the border read as +1 (bit 0):
-// Larq's pad_values=1. For pad_values=0 (zero_pad = 1) each border output subtracts what its
-// outside taps added, C - 2*popcount(weights of the tap), in the epilogue: the per-position
-// correction of Larq Compute Engine, exact.
+// through (tap, 4-word chunk of the tap's channel words). The input arrives padded (src/ops/pad.ts:
+// zero words, +1 values), so taps need no bounds checks and border taps read as +1: Larq's
+// pad_values=1. For pad_values=0 (zero_pad = 1) each border output subtracts what its outside
+// taps added, C - 2*popcount(weights of the tap), in the epilogue: the per-position correction of
+// Larq Compute Engine, exact.
 //
 // A workgroup computes one TILE_M x TILE_N tile of C, an invocation R x R outputs of it, strided
 // by the workgroup size so neighbouring invocations write neighbouring columns. K advances
@@ -30,7 +31,9 @@ struct Params {
   tiles_n: u32, // ceil(N / TILE_N)
   tiles: u32,   // tiles_n * ceil(M / TILE_M): the workgroups that do work (the grid may hold more)
   // Convolution geometry (IM2COL only; zeros for a plain GEMM). k_words = taps * c_words there.
-  in_h: u32,
+  src_h: u32,    // the padded input that A reads
+  src_w: u32,
+  in_h: u32,     // the unpadded input, for the zero-padding correction
   in_w: u32,
   c_words: u32,  // words per input pixel and per weight tap: ceil(C / 32)
   c_chunks: u32, // ceil(c_words / 4): K steps per tap
@@ -85,13 +88,11 @@ struct Block {
   r3: vec4u,
 }
 
-// Where row `row` of A starts: for a GEMM its first word; for a convolution its output pixel's
-// image (n*H*W) and the input position of tap (0, 0), which may lie outside the image.
+// Where row `row` of A starts: for a GEMM its first word; for a convolution the first word of its
+// window's top-left pixel in the padded input.
 struct RowOrigin {
   ok: bool,
   base: u32,
-  ih0: i32,
-  iw0: i32,
 }
 
 fn row_origin(row: u32) -> RowOrigin {
@@ -100,23 +101,22 @@ fn row_origin(row: u32) -> RowOrigin {
   if (IM2COL) {
     let n = row / params.out_hw;
     let p = row % params.out_hw;
-    o.base = n * params.in_h * params.in_w;
-    o.ih0 = i32((p / params.out_w) * params.stride_h) - i32(params.pad_top);
-    o.iw0 = i32((p % params.out_w) * params.stride_w) - i32(params.pad_left);
+    let h = (p / params.out_w) * params.stride_h;
+    let w = (p % params.out_w) * params.stride_w;
+    o.base = ((n * params.src_h + h) * params.src_w + w) * params.c_words;
   } else {
     o.base = row * params.k_words;
   }
   return o;
 }
 
-// One K step: `count` (1..4) words from word `word` of a row of B; for a convolution also the
-// tap's offset in the window and the chunk's first word within the pixel's channel words.
+// One K step: `count` (1..4) words at offset `a` from a row's origin in A and at offset `b` in a
+// row of B. For a GEMM both are the same; for a convolution `a` is the tap's offset in the padded
+// input and `b` its offset in the OHWI weights.
 struct KStep {
-  word: u32,
+  a: u32,
+  b: u32,
   count: u32,
-  cword: u32,
-  dh: i32,
-  dw: i32,
 }
 
 fn k_steps() -> u32 {
@@ -130,14 +130,16 @@ fn k_step(kv: u32) -> KStep {
   var t: KStep;
   if (IM2COL) {
     let tap = kv / CONV_C_CHUNKS;
-    t.cword = (kv % CONV_C_CHUNKS) * 4u;
-    t.word = tap * params.c_words + t.cword;
-    t.count = min(4u, params.c_words - t.cword);
-    t.dh = i32((tap / CONV_KERNEL_W) * params.dilation_h);
-    t.dw = i32((tap % CONV_KERNEL_W) * params.dilation_w);
+    let cword = (kv % CONV_C_CHUNKS) * 4u;
+    let dh = (tap / CONV_KERNEL_W) * params.dilation_h;
+    let dw = (tap % CONV_KERNEL_W) * params.dilation_w;
+    t.a = (dh * params.src_w + dw) * params.c_words + cword;
+    t.b = tap * params.c_words + cword;
+    t.count = min(4u, params.c_words - cword);
   } else {
-    t.word = kv * 4u;
-    t.count = min(4u, params.k_words - t.word);
+    t.a = kv * 4u;
+    t.b = t.a;
+    t.count = min(4u, params.k_words - t.a);
   }
   return t;
 }
@@ -165,28 +167,19 @@ fn words_b(first: u32, count: u32) -> vec4u {
   return v;
 }
 
-// A's words for step t of a row; zero for rows past M and, in a convolution, for taps outside
-// the image (+1 padding; zero padding is corrected in the epilogue).
+// A's words for step t of a row, zero for rows past M.
 fn a_vec(o: RowOrigin, t: KStep) -> vec4u {
   if (!o.ok) {
     return vec4u(0u);
   }
-  if (IM2COL) {
-    let ih = o.ih0 + t.dh;
-    let iw = o.iw0 + t.dw;
-    if (ih < 0 || iw < 0 || ih >= i32(params.in_h) || iw >= i32(params.in_w)) {
-      return vec4u(0u);
-    }
-    return words_a((o.base + u32(ih) * params.in_w + u32(iw)) * params.c_words + t.cword, t.count);
-  }
-  return words_a(o.base + t.word, t.count);
+  return words_a(o.base + t.a, t.count);
 }
 
 fn b_vec(col: u32, t: KStep) -> vec4u {
   if (col >= params.N) {
     return vec4u(0u);
   }
-  return words_b(col * params.k_words + t.word, t.count);
+  return words_b(col * params.k_words + t.b, t.count);
 }
 
 // Zero padding (pad_values = 0): what the taps of output pixel `row` outside the image added to
@@ -195,16 +188,18 @@ fn pad_correction(row: u32, col: u32) -> i32 {
   if (!IM2COL || params.zero_pad == 0u) {
     return 0;
   }
-  let o = row_origin(row);
-  let last_h = o.ih0 + i32((params.kernel_h - 1u) * params.dilation_h);
-  let last_w = o.iw0 + i32((params.kernel_w - 1u) * params.dilation_w);
-  if (o.ih0 >= 0 && o.iw0 >= 0 && last_h < i32(params.in_h) && last_w < i32(params.in_w)) {
+  let p = row % params.out_hw;
+  let ih0 = i32((p / params.out_w) * params.stride_h) - i32(params.pad_top);
+  let iw0 = i32((p % params.out_w) * params.stride_w) - i32(params.pad_left);
+  let last_h = ih0 + i32((params.kernel_h - 1u) * params.dilation_h);
+  let last_w = iw0 + i32((params.kernel_w - 1u) * params.dilation_w);
+  if (ih0 >= 0 && iw0 >= 0 && last_h < i32(params.in_h) && last_w < i32(params.in_w)) {
     return 0; // an interior pixel: every tap inside
   }
   var correction = 0;
   for (var tap = 0u; tap < params.kernel_h * params.kernel_w; tap++) {
-    let ih = o.ih0 + i32((tap / params.kernel_w) * params.dilation_h);
-    let iw = o.iw0 + i32((tap % params.kernel_w) * params.dilation_w);
+    let ih = ih0 + i32((tap / params.kernel_w) * params.dilation_h);
+    let iw = iw0 + i32((tap % params.kernel_w) * params.dilation_w);
     if (ih < 0 || iw < 0 || ih >= i32(params.in_h) || iw >= i32(params.in_w)) {
       var ones = 0u;
       let first = col * params.k_words + tap * params.c_words;

@@ -8,7 +8,8 @@
 //
 // With IM2COL it is the fp32 convolution baseline (src/ops/conv2d.ts), an implicit GEMM exactly like
 // gemm_binary.wgsl's: A the f32 NHWC input read through the window (row = output pixel), B the f32
-// OHWI weights; K steps through (tap, 4-channel chunk). Outside taps read 0: zero padding.
+// OHWI weights; K steps through (tap, 4-channel chunk). The input arrives zero-padded
+// (src/ops/pad.ts), so taps need no bounds checks.
 
 struct Params {
   M: u32,
@@ -17,8 +18,8 @@ struct Params {
   tiles_n: u32, // ceil(N / TILE_N)
   tiles: u32,   // tiles_n * ceil(M / TILE_M)
   // Convolution geometry (IM2COL only; zeros for a plain GEMM). K = taps * channels there.
-  in_h: u32,
-  in_w: u32,
+  src_h: u32,    // the padded input that A reads
+  src_w: u32,
   channels: u32,
   c_chunks: u32, // ceil(channels / 4): K steps per tap
   out_w: u32,
@@ -29,8 +30,6 @@ struct Params {
   stride_w: u32,
   dilation_h: u32,
   dilation_w: u32,
-  pad_top: u32,
-  pad_left: u32,
 }
 
 const R = 4u;
@@ -39,6 +38,9 @@ override WG_Y: u32 = 16;
 override TILE_K_VEC: u32 = 4;
 override USE_WORKGROUP_TILES: bool = true;
 override IM2COL: bool = false;
+// The convolution's kernel width and K steps per tap, as constants (divisions by constants are cheap).
+override CONV_KERNEL_W: u32 = 1;
+override CONV_C_CHUNKS: u32 = 1;
 override TILE_M: u32 = WG_Y * R;
 override TILE_N: u32 = WG_X * R;
 
@@ -50,13 +52,11 @@ override TILE_N: u32 = WG_X * R;
 var<workgroup> tile_a: array<vec4f, TILE_M * TILE_K_VEC>;
 var<workgroup> tile_b: array<vec4f, TILE_N * TILE_K_VEC>;
 
-// Where row `row` of A starts: for a GEMM its first value; for a convolution its output pixel's
-// image (n*H*W) and the input position of tap (0, 0), which may lie outside the image.
+// Where row `row` of A starts: for a GEMM its first value; for a convolution the first value of
+// its window's top-left pixel in the padded input.
 struct RowOrigin {
   ok: bool,
   base: u32,
-  ih0: i32,
-  iw0: i32,
 }
 
 fn row_origin(row: u32) -> RowOrigin {
@@ -65,23 +65,21 @@ fn row_origin(row: u32) -> RowOrigin {
   if (IM2COL) {
     let n = row / params.out_hw;
     let p = row % params.out_hw;
-    o.base = n * params.in_h * params.in_w;
-    o.ih0 = i32((p / params.out_w) * params.stride_h) - i32(params.pad_top);
-    o.iw0 = i32((p % params.out_w) * params.stride_w) - i32(params.pad_left);
+    let h = (p / params.out_w) * params.stride_h;
+    let w = (p % params.out_w) * params.stride_w;
+    o.base = ((n * params.src_h + h) * params.src_w + w) * params.channels;
   } else {
     o.base = row * params.K;
   }
   return o;
 }
 
-// One K step: `count` (1..4) values from value `k` of a row of B; for a convolution also the
-// tap's offset in the window and the chunk's first channel.
+// One K step: `count` (1..4) values at offset `a` from a row's origin in A and at offset `b` in a
+// row of B (the same for a GEMM; the tap's offsets in the padded input and the weights for a conv).
 struct KStep {
-  k: u32,
+  a: u32,
+  b: u32,
   count: u32,
-  channel: u32,
-  dh: i32,
-  dw: i32,
 }
 
 fn k_steps() -> u32 {
@@ -94,15 +92,17 @@ fn k_steps() -> u32 {
 fn k_step(kv: u32) -> KStep {
   var t: KStep;
   if (IM2COL) {
-    let tap = kv / params.c_chunks;
-    t.channel = (kv % params.c_chunks) * 4u;
-    t.k = tap * params.channels + t.channel;
-    t.count = min(4u, params.channels - t.channel);
-    t.dh = i32((tap / params.kernel_w) * params.dilation_h);
-    t.dw = i32((tap % params.kernel_w) * params.dilation_w);
+    let tap = kv / CONV_C_CHUNKS;
+    let channel = (kv % CONV_C_CHUNKS) * 4u;
+    let dh = (tap / CONV_KERNEL_W) * params.dilation_h;
+    let dw = (tap % CONV_KERNEL_W) * params.dilation_w;
+    t.a = (dh * params.src_w + dw) * params.channels + channel;
+    t.b = tap * params.channels + channel;
+    t.count = min(4u, params.channels - channel);
   } else {
-    t.k = kv * 4u;
-    t.count = min(4u, params.K - t.k);
+    t.a = kv * 4u;
+    t.b = t.a;
+    t.count = min(4u, params.K - t.a);
   }
   return t;
 }
@@ -130,27 +130,19 @@ fn values_b(first: u32, count: u32) -> vec4f {
   return v;
 }
 
-// A's values for step t of a row: zero for rows past M and for taps outside the image.
+// A's values for step t of a row, zero for rows past M.
 fn a_vec(o: RowOrigin, t: KStep) -> vec4f {
   if (!o.ok) {
     return vec4f(0.0);
   }
-  if (IM2COL) {
-    let ih = o.ih0 + t.dh;
-    let iw = o.iw0 + t.dw;
-    if (ih < 0 || iw < 0 || ih >= i32(params.in_h) || iw >= i32(params.in_w)) {
-      return vec4f(0.0);
-    }
-    return values_a((o.base + u32(ih) * params.in_w + u32(iw)) * params.channels + t.channel, t.count);
-  }
-  return values_a(o.base + t.k, t.count);
+  return values_a(o.base + t.a, t.count);
 }
 
 fn b_vec(col: u32, t: KStep) -> vec4f {
   if (col >= params.N) {
     return vec4f(0.0);
   }
-  return values_b(col * params.K + t.k, t.count);
+  return values_b(col * params.K + t.b, t.count);
 }
 
 @compute @workgroup_size(WG_X, WG_Y)

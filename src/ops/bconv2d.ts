@@ -10,6 +10,7 @@ import type { Tensor } from '../tensor.js';
 import { expectTensor } from './check.js';
 import { NO_CONV_GEOMETRY, applyEpilogueReference, binaryEpilogue, type BinaryGemmEpilogue, type BinaryGemmReferenceEpilogue } from './gemm-binary.js';
 import { defaultGemmTuning, runTiledGemm, type GemmTuning } from './gemm-tiling.js';
+import { padForWindows } from './pad.js';
 import { pool2dGeometry, type Pool2dPadding } from './window.js';
 
 export interface Conv2dWindow {
@@ -106,44 +107,52 @@ export async function bconv2d(gpu: Gpu, x: Tensor, w: Tensor, options: BConv2dOp
   const cChunks = Math.ceil(cWords / 4);
   const M = g.batch * g.outH * g.outW;
   const shape = `${g.batch}x${g.inH}x${g.inW}x${g.channels}*${g.kernelH}x${g.kernelW}->${g.outChannels}`;
-  return runTiledGemm(gpu, {
-    op: OP,
-    kind: 'binary',
-    shader: 'gemm_binary',
-    entryPoint: e.entryPoint,
-    M,
-    N: g.outChannels,
-    K: taps * g.channels,
-    kSteps: taps * cChunks,
-    outDtype: e.outDtype,
-    outName: e.outName,
-    outShape: [g.batch, g.outH, g.outW, g.outChannels],
-    inputs: { a: x, b: w, ...(e.inputs as Record<string, Tensor>) },
-    extraParams: {
-      ...NO_CONV_GEOMETRY,
-      k_words: taps * cWords,
-      n_words: wordsPerRow(g.outChannels),
-      in_h: g.inH,
-      in_w: g.inW,
-      c_words: cWords,
-      c_chunks: cChunks,
-      out_w: g.outW,
-      out_hw: g.outH * g.outW,
-      kernel_h: g.kernelH,
-      kernel_w: g.kernelW,
-      stride_h: g.strideH,
-      stride_w: g.strideW,
-      dilation_h: g.dilationH,
-      dilation_w: g.dilationW,
-      pad_top: g.padTop,
-      pad_left: g.padLeft,
-      zero_pad: g.padValues === 0 ? 1 : 0,
-    },
-    constants: { IM2COL: true, CONV_KERNEL_W: g.kernelW, CONV_C_CHUNKS: cChunks },
-    out: options.out,
-    tuning,
-    label: options.label ?? `${OP}[${shape}].${epilogue.kind}`,
-  });
+  const label = options.label ?? `${OP}[${shape}].${epilogue.kind}`;
+  const { src, srcH, srcW, padded } = await padForWindows(gpu, x, g, label);
+  try {
+    return await runTiledGemm(gpu, {
+      op: OP,
+      kind: 'binary',
+      shader: 'gemm_binary',
+      entryPoint: e.entryPoint,
+      M,
+      N: g.outChannels,
+      K: taps * g.channels,
+      kSteps: taps * cChunks,
+      outDtype: e.outDtype,
+      outName: e.outName,
+      outShape: [g.batch, g.outH, g.outW, g.outChannels],
+      inputs: { a: src, b: w, ...(e.inputs as Record<string, Tensor>) },
+      extraParams: {
+        ...NO_CONV_GEOMETRY,
+        src_h: srcH,
+        src_w: srcW,
+        k_words: taps * cWords,
+        n_words: wordsPerRow(g.outChannels),
+        in_h: g.inH,
+        in_w: g.inW,
+        c_words: cWords,
+        c_chunks: cChunks,
+        out_w: g.outW,
+        out_hw: g.outH * g.outW,
+        kernel_h: g.kernelH,
+        kernel_w: g.kernelW,
+        stride_h: g.strideH,
+        stride_w: g.strideW,
+        dilation_h: g.dilationH,
+        dilation_w: g.dilationW,
+        pad_top: g.padTop,
+        pad_left: g.padLeft,
+        zero_pad: g.padValues === 0 ? 1 : 0,
+      },
+      constants: { IM2COL: true, CONV_KERNEL_W: g.kernelW, CONV_C_CHUNKS: cChunks },
+      out: options.out,
+      tuning,
+      label,
+    });
+  } finally {
+    if (padded) src.release();
+  }
 }
 
 /**

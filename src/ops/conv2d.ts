@@ -7,6 +7,7 @@ import { conv2dGeometry, type Conv2dWindow } from './bconv2d.js';
 import { expectTensor } from './check.js';
 import { NO_CONV_GEOMETRY_F32 } from './gemm-f32.js';
 import { runTiledGemm, type GemmTuning } from './gemm-tiling.js';
+import { padForWindows } from './pad.js';
 
 export interface Conv2dOptions extends Omit<Conv2dWindow, 'padValues'> {
   out?: Tensor;
@@ -24,41 +25,45 @@ export async function conv2d(gpu: Gpu, x: Tensor, w: Tensor, options: Conv2dOpti
   const taps = g.kernelH * g.kernelW;
   const cChunks = Math.ceil(g.channels / 4);
   const shape = `${g.batch}x${g.inH}x${g.inW}x${g.channels}*${g.kernelH}x${g.kernelW}->${g.outChannels}`;
-  return runTiledGemm(gpu, {
-    op: OP,
-    kind: 'f32',
-    shader: 'gemm_f32',
-    entryPoint: 'gemm_f32',
-    M: g.batch * g.outH * g.outW,
-    N: g.outChannels,
-    K: taps * g.channels,
-    kSteps: taps * cChunks,
-    outDtype: 'f32',
-    outName: 'out',
-    outShape: [g.batch, g.outH, g.outW, g.outChannels],
-    inputs: { a: x, b: w },
-    extraParams: {
-      ...NO_CONV_GEOMETRY_F32,
-      in_h: g.inH,
-      in_w: g.inW,
-      channels: g.channels,
-      c_chunks: cChunks,
-      out_w: g.outW,
-      out_hw: g.outH * g.outW,
-      kernel_h: g.kernelH,
-      kernel_w: g.kernelW,
-      stride_h: g.strideH,
-      stride_w: g.strideW,
-      dilation_h: g.dilationH,
-      dilation_w: g.dilationW,
-      pad_top: g.padTop,
-      pad_left: g.padLeft,
-    },
-    constants: { IM2COL: true },
-    out: options.out,
-    tuning: options.tuning,
-    label: options.label ?? `${OP}[${shape}]`,
-  });
+  const label = options.label ?? `${OP}[${shape}]`;
+  const { src, srcH, srcW, padded } = await padForWindows(gpu, x, g, label);
+  try {
+    return await runTiledGemm(gpu, {
+      op: OP,
+      kind: 'f32',
+      shader: 'gemm_f32',
+      entryPoint: 'gemm_f32',
+      M: g.batch * g.outH * g.outW,
+      N: g.outChannels,
+      K: taps * g.channels,
+      kSteps: taps * cChunks,
+      outDtype: 'f32',
+      outName: 'out',
+      outShape: [g.batch, g.outH, g.outW, g.outChannels],
+      inputs: { a: src, b: w },
+      extraParams: {
+        ...NO_CONV_GEOMETRY_F32,
+        src_h: srcH,
+        src_w: srcW,
+        channels: g.channels,
+        c_chunks: cChunks,
+        out_w: g.outW,
+        out_hw: g.outH * g.outW,
+        kernel_h: g.kernelH,
+        kernel_w: g.kernelW,
+        stride_h: g.strideH,
+        stride_w: g.strideW,
+        dilation_h: g.dilationH,
+        dilation_w: g.dilationW,
+      },
+      constants: { IM2COL: true, CONV_KERNEL_W: g.kernelW, CONV_C_CHUNKS: cChunks },
+      out: options.out,
+      tuning: options.tuning,
+      label,
+    });
+  } finally {
+    if (padded) src.release();
+  }
 }
 
 /** Plain CPU reference of conv2d (f64 sums), x [N, H, W, C], w [O, KH, KW, C], zero padding. */

@@ -27,6 +27,8 @@ const OP = 'binaryGemm';
 
 /** Convolution geometry of the shared kernel's params, all zero for a plain GEMM. */
 export const NO_CONV_GEOMETRY = {
+  src_h: 0,
+  src_w: 0,
   in_h: 0,
   in_w: 0,
   c_words: 0,

@@ -16,8 +16,8 @@ const OP = 'gemmF32';
 
 /** Convolution geometry of gemm_f32.wgsl's params, all zero for a plain GEMM. */
 export const NO_CONV_GEOMETRY_F32 = {
-  in_h: 0,
-  in_w: 0,
+  src_h: 0,
+  src_w: 0,
   channels: 0,
   c_chunks: 0,
   out_w: 0,
@@ -28,8 +28,6 @@ export const NO_CONV_GEOMETRY_F32 = {
   stride_w: 0,
   dilation_h: 0,
   dilation_w: 0,
-  pad_top: 0,
-  pad_left: 0,
 } as const;
 
 /** C = A . B^T for f32 A[M,K] and f32 B[N,K]. */
