@@ -55,11 +55,6 @@ override WG_X: u32 = 16;
 override WG_Y: u32 = 16;
 override TILE_K_VEC: u32 = 2;
 override USE_WORKGROUP_TILES: bool = true;
-override IM2COL: bool = false;
-// The convolution's kernel width and K steps per tap, as constants: k_step divides by them, and a
-// division by a constant is a multiply and a shift where one by a uniform is a real division.
-override CONV_KERNEL_W: u32 = 1;
-override CONV_C_CHUNKS: u32 = 1;
 override TILE_M: u32 = WG_Y * R;
 override TILE_N: u32 = WG_X * R;
 
@@ -88,61 +83,16 @@ struct Block {
   r3: vec4u,
 }
 
-// Where row `row` of A starts: for a GEMM its first word; for a convolution the first word of its
-// window's top-left pixel in the padded input.
-struct RowOrigin {
-  ok: bool,
-  base: u32,
+// A row's length in words, and a pixel's, for shaders/lib/implicit_gemm.wgsl.
+fn row_len() -> u32 {
+  return params.k_words;
 }
 
-fn row_origin(row: u32) -> RowOrigin {
-  var o: RowOrigin;
-  o.ok = row < params.M;
-  if (IM2COL) {
-    let n = row / params.out_hw;
-    let p = row % params.out_hw;
-    let h = (p / params.out_w) * params.stride_h;
-    let w = (p % params.out_w) * params.stride_w;
-    o.base = ((n * params.src_h + h) * params.src_w + w) * params.c_words;
-  } else {
-    o.base = row * params.k_words;
-  }
-  return o;
+fn pixel_len() -> u32 {
+  return params.c_words;
 }
 
-// One K step: `count` (1..4) words at offset `a` from a row's origin in A and at offset `b` in a
-// row of B. For a GEMM both are the same; for a convolution `a` is the tap's offset in the padded
-// input and `b` its offset in the OHWI weights.
-struct KStep {
-  a: u32,
-  b: u32,
-  count: u32,
-}
-
-fn k_steps() -> u32 {
-  if (IM2COL) {
-    return params.kernel_h * params.kernel_w * params.c_chunks;
-  }
-  return (params.k_words + 3u) / 4u;
-}
-
-fn k_step(kv: u32) -> KStep {
-  var t: KStep;
-  if (IM2COL) {
-    let tap = kv / CONV_C_CHUNKS;
-    let cword = (kv % CONV_C_CHUNKS) * 4u;
-    let dh = (tap / CONV_KERNEL_W) * params.dilation_h;
-    let dw = (tap % CONV_KERNEL_W) * params.dilation_w;
-    t.a = (dh * params.src_w + dw) * params.c_words + cword;
-    t.b = tap * params.c_words + cword;
-    t.count = min(4u, params.c_words - cword);
-  } else {
-    t.a = kv * 4u;
-    t.b = t.a;
-    t.count = min(4u, params.k_words - t.a);
-  }
-  return t;
-}
+//#include "lib/implicit_gemm.wgsl"
 
 // Up to four words of one operand from `first`, zero past `count` (the pad convention).
 fn words_a(first: u32, count: u32) -> vec4u {

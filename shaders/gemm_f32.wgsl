@@ -37,10 +37,6 @@ override WG_X: u32 = 16;
 override WG_Y: u32 = 16;
 override TILE_K_VEC: u32 = 4;
 override USE_WORKGROUP_TILES: bool = true;
-override IM2COL: bool = false;
-// The convolution's kernel width and K steps per tap, as constants (divisions by constants are cheap).
-override CONV_KERNEL_W: u32 = 1;
-override CONV_C_CHUNKS: u32 = 1;
 override TILE_M: u32 = WG_Y * R;
 override TILE_N: u32 = WG_X * R;
 
@@ -52,60 +48,16 @@ override TILE_N: u32 = WG_X * R;
 var<workgroup> tile_a: array<vec4f, TILE_M * TILE_K_VEC>;
 var<workgroup> tile_b: array<vec4f, TILE_N * TILE_K_VEC>;
 
-// Where row `row` of A starts: for a GEMM its first value; for a convolution the first value of
-// its window's top-left pixel in the padded input.
-struct RowOrigin {
-  ok: bool,
-  base: u32,
+// A row's length in floats, and a pixel's, for shaders/lib/implicit_gemm.wgsl.
+fn row_len() -> u32 {
+  return params.K;
 }
 
-fn row_origin(row: u32) -> RowOrigin {
-  var o: RowOrigin;
-  o.ok = row < params.M;
-  if (IM2COL) {
-    let n = row / params.out_hw;
-    let p = row % params.out_hw;
-    let h = (p / params.out_w) * params.stride_h;
-    let w = (p % params.out_w) * params.stride_w;
-    o.base = ((n * params.src_h + h) * params.src_w + w) * params.channels;
-  } else {
-    o.base = row * params.K;
-  }
-  return o;
+fn pixel_len() -> u32 {
+  return params.channels;
 }
 
-// One K step: `count` (1..4) values at offset `a` from a row's origin in A and at offset `b` in a
-// row of B (the same for a GEMM; the tap's offsets in the padded input and the weights for a conv).
-struct KStep {
-  a: u32,
-  b: u32,
-  count: u32,
-}
-
-fn k_steps() -> u32 {
-  if (IM2COL) {
-    return params.kernel_h * params.kernel_w * params.c_chunks;
-  }
-  return (params.K + 3u) / 4u;
-}
-
-fn k_step(kv: u32) -> KStep {
-  var t: KStep;
-  if (IM2COL) {
-    let tap = kv / CONV_C_CHUNKS;
-    let channel = (kv % CONV_C_CHUNKS) * 4u;
-    let dh = (tap / CONV_KERNEL_W) * params.dilation_h;
-    let dw = (tap % CONV_KERNEL_W) * params.dilation_w;
-    t.a = (dh * params.src_w + dw) * params.channels + channel;
-    t.b = tap * params.channels + channel;
-    t.count = min(4u, params.channels - channel);
-  } else {
-    t.a = kv * 4u;
-    t.b = t.a;
-    t.count = min(4u, params.K - t.a);
-  }
-  return t;
-}
+//#include "lib/implicit_gemm.wgsl"
 
 // Up to four values of one operand from `first`, zero past `count`.
 fn values_a(first: u32, count: u32) -> vec4f {
