@@ -2,11 +2,12 @@
 // CLI, the page and the browser runner cannot disagree about what exists.
 import type { Gpu } from '../src/gpu/context.js';
 import { benchConv, convMarkdown, type ConvBenchOptions, type ConvBenchReport } from './conv.js';
+import { benchFirstLayer, firstLayerMarkdown, type FirstLayerBenchOptions, type FirstLayerBenchReport } from './first-layer.js';
 import { benchGemm, gemmMarkdown, type GemmBenchOptions, type GemmBenchReport } from './gemm.js';
 
 /** Options every suite understands (each ignores what it does not use). */
-export type SuiteOptions = GemmBenchOptions & ConvBenchOptions;
-export type SuiteReport = GemmBenchReport | ConvBenchReport;
+export type SuiteOptions = GemmBenchOptions & ConvBenchOptions & FirstLayerBenchOptions;
+export type SuiteReport = GemmBenchReport | ConvBenchReport | FirstLayerBenchReport;
 
 interface Suite {
   run(gpu: Gpu, options: SuiteOptions): Promise<SuiteReport>;
@@ -16,6 +17,7 @@ interface Suite {
 export const SUITES = {
   gemm: { run: benchGemm, markdown: (r) => gemmMarkdown(r as GemmBenchReport) },
   conv: { run: benchConv, markdown: (r) => convMarkdown(r as ConvBenchReport) },
+  'first-layer': { run: benchFirstLayer, markdown: (r) => firstLayerMarkdown(r as FirstLayerBenchReport) },
 } satisfies Record<string, Suite>;
 
 export type SuiteName = keyof typeof SUITES;

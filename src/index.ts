@@ -17,3 +17,4 @@ export { maxPool2d, avgPool2d, pool2dGeometry, maxPool2dReference, maxPool2dBina
 export { kernelPatterns, uniquePerChannel, analyzeKernelReuse, formatKernelReuseReport, redundantWeights, hwioToOhwi, kernelLayerFromNpy, COST_MODEL, MAX_PATTERN_TAPS, type KernelShape, type KernelWeights, type KernelLayer, type KernelLayout, type KernelReuseReport, type LayerReuse, type ChannelReuse } from './analysis/kernel-reuse.js';
 export { bconv2d, bconv2dReference, conv2dGeometry, type BConv2dOptions, type Conv2dWindow, type Conv2dGeometry } from './ops/bconv2d.js';
 export { conv2d, conv2dReference, type Conv2dOptions } from './ops/conv2d.js';
+export { signSelectConv2d, bitPlaneConv2d, firstLayerConv2d, defaultFirstLayerMethod, firstLayerConv2dReference, bitPlaneConv2dReference, FIRST_LAYER_DEFAULTS, PIXEL_BITS, type FirstLayerMethod, type FirstLayerWindow, type FirstLayerConv2dOptions, type BitPlaneConv2dOptions, type FirstLayerOptions } from './ops/first-layer.js';

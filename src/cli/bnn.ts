@@ -17,6 +17,9 @@ commands:
       --json                    print the report as JSON      --out FILE   also write the JSON report to FILE
   bench conv [--batch N] [--reps N] [--browser] [--json] [--out FILE]
                                 binary conv vs fp32 implicit-GEMM conv on the seeds' 3x3 layers (VGG16, BinaryNet)
+  bench first-layer [--batch N] [--reps N] [--browser] [--json] [--out FILE]
+                                8-bit pixels x binary weights on the seeds' first layers (CIFAR-10 3->64 3x3,
+                                MNIST 1->32 5x5; batch 8): sign-select vs bit planes, checked then timed
   bench gemm-variants [--shapes MxNxK] [--reps N]
                                 each tuning variant of the binary and fp32 GEMM, checked then timed
   kernels FILE... [options]     kernel reuse analysis (BinaryNet's filter repetitions): per layer and input

@@ -1,6 +1,6 @@
 // Binary x float GEMM (shaders/gemm_binary_float.wgsl): C[M,N] = A[M,K] . B[N,K]^T with A f32
-// and B b1 packed along K, by sign-select (no multiplications). The first layer of a network
-// (real input, binary weights) and the backward pass use it. Beside the launcher, its reference.
+// and B b1 packed along K, by sign-select (no multiplications). The first layer's convolution
+// (src/ops/first-layer.ts, same shader) and the backward pass use it. Beside it, its reference.
 import { wordsPerRow } from '../bitpack.js';
 import type { Gpu } from '../gpu/context.js';
 import { ShapeError } from '../gpu/errors.js';
@@ -10,6 +10,24 @@ import { runTiledGemm } from './gemm-tiling.js';
 import type { GemmOptions } from './gemm-f32.js';
 
 const OP = 'binaryFloatGemm';
+
+/** The convolution geometry of shaders/gemm_binary_float.wgsl's params, all zero for a plain GEMM. */
+export const NO_FLOAT_CONV_GEOMETRY = {
+  in_h: 0,
+  in_w: 0,
+  channels: 0,
+  c_words: 0,
+  out_w: 0,
+  out_hw: 0,
+  kernel_h: 0,
+  kernel_w: 0,
+  stride_h: 0,
+  stride_w: 0,
+  dilation_h: 0,
+  dilation_w: 0,
+  pad_top: 0,
+  pad_left: 0,
+} as const;
 
 /** C = A . B^T for f32 A[M,K] and b1 B[N,K]. */
 export async function binaryFloatGemm(gpu: Gpu, a: Tensor, b: Tensor, options: GemmOptions = {}): Promise<Tensor> {
@@ -27,7 +45,8 @@ export async function binaryFloatGemm(gpu: Gpu, a: Tensor, b: Tensor, options: G
     outDtype: 'f32',
     outName: 'out',
     inputs: { a, b },
-    extraParams: { k_words: wordsPerRow(K) },
+    extraParams: { k_words: wordsPerRow(K), ...NO_FLOAT_CONV_GEOMETRY },
+    constants: { IM2COL: false },
     out: options.out,
     tuning: options.tuning,
     label: options.label ?? `${OP}[${M}x${N}x${K}]`,

@@ -1,0 +1,285 @@
+// The first layer: real-valued images meet binary weights. Two convolutions of an f32 NHWC input
+// with b1 OHWI weights to f32 [N, OH, OW, O], both in shaders/gemm_binary_float.wgsl, and
+// firstLayerConv2d, which picks the faster per adapter kind. Padding is plain zero padding: a
+// first layer has no input quantizer, so Larq's pad_values (a binary input's border) does not apply.
+//   signSelectConv2d: any floats, sum of +-x by sign-select (xor of the sign bit), no multiplies.
+//   bitPlaneConv2d: 8-bit pixels (integers 0..255 held as f32), BinaryNet's bit planes with
+//     AND-popcount; exact integers.
+// Beside them, the CPU references.
+import { popcount, unpackRows, wordsPerRow } from '../bitpack.js';
+import type { Gpu } from '../gpu/context.js';
+import { ShapeError } from '../gpu/errors.js';
+import type { Tensor } from '../tensor.js';
+import { conv2dGeometry, type Conv2dGeometry, type Conv2dWindow } from './bconv2d.js';
+import { expectTensor } from './check.js';
+import { conv2dReference } from './conv2d.js';
+import { NO_FLOAT_CONV_GEOMETRY } from './gemm-binary-float.js';
+import { runTiledGemm, type GemmTuning } from './gemm-tiling.js';
+
+/** Window of a first-layer convolution: strides, padding ('valid' | 'same'), dilation; zero padding. */
+export type FirstLayerWindow = Omit<Conv2dWindow, 'padValues'>;
+
+export interface FirstLayerConv2dOptions extends FirstLayerWindow {
+  /** Write here: f32 [N, OH, OW, O]. */
+  out?: Tensor;
+  tuning?: GemmTuning;
+  label?: string;
+}
+
+export interface BitPlaneConv2dOptions extends FirstLayerConv2dOptions {
+  /**
+   * Bit order of a window row. 'window' (default): the taps x C bits back to back, so a 3x3x3
+   * or 5x5x1 window fits one word (the weights are repacked to match, one small dispatch).
+   * 'tap': each tap's C bits start a word, the OHWI order the implicit GEMM reads; no repack,
+   * but for C = 3 a word holds 3 useful bits. Same results; bench/first-layer.ts times both.
+   */
+  packing?: 'window' | 'tap';
+}
+
+/** Pixel values are 8-bit: the bit-plane method decomposes them into this many planes. */
+export const PIXEL_BITS = 8;
+
+/** Workgroup size of the shader's flat entry points (bit_planes, window_weights): its FLAT_WG. */
+const FLAT_WG = 64;
+
+function geometry(op: string, x: Tensor, w: Tensor, options: FirstLayerConv2dOptions): Conv2dGeometry {
+  if ((options as Conv2dWindow).padValues !== undefined) {
+    throw new ShapeError(
+      `${op}: padValues does not apply to a first layer: its input is not binarized, so the border is plain zero padding ` +
+        `(Larq's pad_values is for binary inputs: bconv2d). Leave padValues out.`,
+    );
+  }
+  const inShape = expectTensor(op, 'x', x, 'f32', 4);
+  const kShape = expectTensor(op, 'w', w, 'b1', 4);
+  return conv2dGeometry(inShape, kShape, options, op);
+}
+
+/** The shader's params for a convolution with `kWords` words per row of B. */
+function convParams(g: Conv2dGeometry, kWords: number) {
+  return {
+    ...NO_FLOAT_CONV_GEOMETRY,
+    k_words: kWords,
+    in_h: g.inH,
+    in_w: g.inW,
+    channels: g.channels,
+    c_words: wordsPerRow(g.channels),
+    out_w: g.outW,
+    out_hw: g.outH * g.outW,
+    kernel_h: g.kernelH,
+    kernel_w: g.kernelW,
+    stride_h: g.strideH,
+    stride_w: g.strideW,
+    dilation_h: g.dilationH,
+    dilation_w: g.dilationW,
+    pad_top: g.padTop,
+    pad_left: g.padLeft,
+  };
+}
+
+function describe(g: Conv2dGeometry): string {
+  return `${g.batch}x${g.inH}x${g.inW}x${g.channels}*${g.kernelH}x${g.kernelW}->${g.outChannels}`;
+}
+
+const SIGN_SELECT = 'signSelectConv2d';
+
+/**
+ * y[n, oh, ow, o] = sum over the window and channels of x * w, w = +-1 (b1), by sign-select: each
+ * term is x with its sign bit flipped where w is -1. The implicit GEMM of gemm_binary_float.wgsl
+ * (IM2COL): K steps through (tap, 32-channel word), a step reads only the vec4s holding channels.
+ */
+export async function signSelectConv2d(gpu: Gpu, x: Tensor, w: Tensor, options: FirstLayerConv2dOptions = {}): Promise<Tensor> {
+  const g = geometry(SIGN_SELECT, x, w, options);
+  const taps = g.kernelH * g.kernelW;
+  const kWords = taps * wordsPerRow(g.channels);
+  return runTiledGemm(gpu, {
+    op: SIGN_SELECT,
+    kind: 'binaryFloat',
+    shader: 'gemm_binary_float',
+    entryPoint: 'gemm_binary_float',
+    M: g.batch * g.outH * g.outW,
+    N: g.outChannels,
+    K: taps * g.channels,
+    kSteps: kWords,
+    outDtype: 'f32',
+    outName: 'out',
+    outShape: [g.batch, g.outH, g.outW, g.outChannels],
+    inputs: { a: x, b: w },
+    extraParams: convParams(g, kWords),
+    constants: { IM2COL: true, CONV_KERNEL_W: g.kernelW, CONV_C_WORDS: wordsPerRow(g.channels), CONV_STEP_VECS: Math.ceil(Math.min(g.channels, 32) / 4) },
+    out: options.out,
+    tuning: options.tuning,
+    label: options.label ?? `${SIGN_SELECT}[${describe(g)}]`,
+  });
+}
+
+const BIT_PLANE = 'bitPlaneConv2d';
+
+/**
+ * The same convolution for 8-bit pixels, exactly, by BinaryNet's bit planes (Hubara et al. 2016,
+ * sec. 2.6): s = sum_n 2^n (x^n . w) over the planes x^n in {0,1}, each plane's dot an
+ * AND-popcount (shaders/gemm_binary_float.wgsl derives it and its relation to the paper's XNOR).
+ * x: f32 [N, H, W, C] holding integers 0..255 (as images decode; not normalized). The kernel uses
+ * bits 0..7 of u32(x): other values give meaningless results (use signSelectConv2d for them).
+ * Three dispatches: the weight repack (packing 'window', C % 32 != 0), the planes, the GEMM.
+ */
+export async function bitPlaneConv2d(gpu: Gpu, x: Tensor, w: Tensor, options: BitPlaneConv2dOptions = {}): Promise<Tensor> {
+  const g = geometry(BIT_PLANE, x, w, options);
+  const packing = options.packing ?? 'window';
+  if (packing !== 'window' && packing !== 'tap') throw new ShapeError(`${BIT_PLANE}: packing must be 'window' or 'tap', got ${JSON.stringify(packing)}`);
+  const taps = g.kernelH * g.kernelW;
+  const K = taps * g.channels;
+  if (255 * K >= 2 ** 24) {
+    throw new ShapeError(`${BIT_PLANE}: a window of ${K} values can sum to 255*${K}, past 2^24 where f32 stops being exact; use signSelectConv2d`);
+  }
+  const dense = packing === 'window';
+  const kWords = dense ? wordsPerRow(K) : taps * wordsPerRow(g.channels);
+  // With C a multiple of 32, or one tap, the dense order is the OHWI order: nothing to repack.
+  const repack = dense && g.channels % 32 !== 0 && taps > 1;
+  const M = g.batch * g.outH * g.outW;
+  const label = options.label ?? `${BIT_PLANE}[${describe(g)}].${packing}`;
+  const params = { M, N: g.outChannels, K, tiles_n: 0, tiles: 0, ...convParams(g, kWords) };
+  const planesKernel = await gpu.kernel({ shader: 'gemm_binary_float', entryPoint: 'bit_planes', constants: { DENSE_WINDOW: dense, CONV_KERNEL_W: g.kernelW, FLAT_WG } });
+  const weightsKernel = repack ? await gpu.kernel({ shader: 'gemm_binary_float', entryPoint: 'window_weights', constants: { FLAT_WG } }) : null;
+  const planes = gpu.tensor([M, kWords, PIXEL_BITS], 'u32', `${label}.planes`);
+  const weights = repack ? gpu.tensor([g.outChannels, K], 'b1', `${label}.weights`) : w;
+  try {
+    await gpu.run(`${label}.planes`, (rec) => {
+      if (weightsKernel) {
+        rec.dispatch(weightsKernel, { params, b: w, weights_out: weights }, gpu.grid(Math.ceil((g.outChannels * kWords) / FLAT_WG), label));
+      }
+      rec.dispatch(planesKernel, { params, a: x, planes_out: planes }, gpu.grid(Math.ceil((M * kWords) / FLAT_WG), label));
+    });
+    return await runTiledGemm(gpu, {
+      op: BIT_PLANE,
+      kind: 'binaryFloat',
+      shader: 'gemm_binary_float',
+      entryPoint: 'gemm_bitplane',
+      M,
+      N: g.outChannels,
+      K,
+      kSteps: kWords,
+      outDtype: 'f32',
+      outName: 'out',
+      outShape: [g.batch, g.outH, g.outW, g.outChannels],
+      inputs: { planes, b: weights },
+      extraParams: convParams(g, kWords),
+      out: options.out,
+      tuning: options.tuning,
+      label,
+    });
+  } finally {
+    planes.release(); // the GEMM is submitted: later uses of the buffer queue after it
+    if (repack) weights.release();
+  }
+}
+
+export type FirstLayerMethod = 'signSelect' | 'bitPlane';
+
+/**
+ * The faster method per kind of adapter, by `bnn bench first-layer` on the seeds' first layers
+ * (bench/first-layer.ts; figures in docs/performance-first-layer.md).
+ */
+export const FIRST_LAYER_DEFAULTS: Readonly<Record<'software' | 'gpu', FirstLayerMethod>> = {
+  // SwiftShader: bit planes (window order) about 4x (CIFAR-10 3->64 3x3) and 9x (MNIST 1->32 5x5)
+  // faster than sign-select: a 27- or 25-value window is one word, so 8 AND-popcounts per output
+  // instead of 25-27 float adds.
+  software: 'bitPlane',
+  // Not measured on a GPU yet. The same operation count favours bit planes; re-check with the
+  // benchmark on the first GPU run and change this line if sign-select wins there.
+  gpu: 'bitPlane',
+};
+
+export function defaultFirstLayerMethod(gpu: Gpu): FirstLayerMethod {
+  return FIRST_LAYER_DEFAULTS[gpu.adapter.isSoftware ? 'software' : 'gpu'];
+}
+
+export interface FirstLayerOptions extends BitPlaneConv2dOptions {
+  /** Default: defaultFirstLayerMethod(gpu). */
+  method?: FirstLayerMethod;
+}
+
+/**
+ * The first layer's convolution of 8-bit pixels (integers 0..255 as f32, NHWC) with b1 OHWI
+ * weights, by the faster method on this adapter. Both give the same, exact, result on such inputs.
+ */
+export async function firstLayerConv2d(gpu: Gpu, x: Tensor, w: Tensor, options: FirstLayerOptions = {}): Promise<Tensor> {
+  const { method = defaultFirstLayerMethod(gpu), packing, ...rest } = options;
+  if (method === 'signSelect') return signSelectConv2d(gpu, x, w, rest);
+  if (method === 'bitPlane') return bitPlaneConv2d(gpu, x, w, { ...rest, packing });
+  throw new ShapeError(`firstLayerConv2d: method must be 'signSelect' or 'bitPlane', got ${JSON.stringify(method)}`);
+}
+
+/**
+ * CPU reference of both ops: conv2dReference with the weights' +-1 values (w: packed b1 OHWI
+ * words), f64 sums rounded once to f32. Exact for integer pixels (every sum is an integer < 2^24).
+ */
+export function firstLayerConv2dReference(
+  x: Float32Array,
+  inShape: readonly number[],
+  w: Uint32Array,
+  kShape: readonly number[],
+  window: FirstLayerWindow = {},
+): Float32Array {
+  const [O, KH, KW, C] = kShape;
+  return conv2dReference(x, inShape, unpackRows(w, O * KH * KW, C), kShape, window);
+}
+
+/**
+ * BinaryNet's bit-plane method on the CPU, in integers: for each output, sum over the planes n,
+ * taps inside the image and channel words of 2^n (popcount(p & ~w) - popcount(p & w)), p the
+ * plane's channel bits at the tap, w the tap's weight bits (packed b1 OHWI words). x must hold
+ * integers 0..255. Independent of the GPU's bit order; equal to firstLayerConv2dReference.
+ */
+export function bitPlaneConv2dReference(
+  x: ArrayLike<number>,
+  inShape: readonly number[],
+  w: Uint32Array,
+  kShape: readonly number[],
+  window: FirstLayerWindow = {},
+): Float32Array {
+  const g = conv2dGeometry(inShape, kShape, window, 'bitPlaneConv2dReference');
+  const { inH, inW, channels: C, outChannels: O, kernelH: KH, kernelW: KW } = g;
+  for (let i = 0; i < x.length; i++) {
+    if (!Number.isInteger(x[i]) || x[i] < 0 || x[i] > 255) throw new RangeError(`bitPlaneConv2dReference: x[${i}] = ${x[i]} is not a pixel value 0..255`);
+  }
+  const cWords = wordsPerRow(C);
+  // planeBits[(pixel * 8 + n) * cWords + cw]: bit c of plane n of a pixel's channel word cw.
+  const pixels = g.batch * inH * inW;
+  const planeBits = new Uint32Array(pixels * PIXEL_BITS * cWords);
+  for (let p = 0; p < pixels; p++) {
+    for (let c = 0; c < C; c++) {
+      for (let n = 0; n < PIXEL_BITS; n++) {
+        if ((x[p * C + c] >> n) & 1) planeBits[(p * PIXEL_BITS + n) * cWords + (c >>> 5)] |= 1 << (c & 31);
+      }
+    }
+  }
+  const out = new Float32Array(g.batch * g.outH * g.outW * O);
+  for (let n = 0; n < g.batch; n++) {
+    for (let oh = 0; oh < g.outH; oh++) {
+      for (let ow = 0; ow < g.outW; ow++) {
+        const row = (n * g.outH + oh) * g.outW + ow;
+        for (let o = 0; o < O; o++) {
+          let s = 0;
+          for (let kh = 0; kh < KH; kh++) {
+            const ih = oh * g.strideH + kh * g.dilationH - g.padTop;
+            if (ih < 0 || ih >= inH) continue; // zero padding: an outside tap's planes are 0
+            for (let kw = 0; kw < KW; kw++) {
+              const iw = ow * g.strideW + kw * g.dilationW - g.padLeft;
+              if (iw < 0 || iw >= inW) continue;
+              const pixel = (n * inH + ih) * inW + iw;
+              for (let cw = 0; cw < cWords; cw++) {
+                const wb = w[((o * KH + kh) * KW + kw) * cWords + cw];
+                for (let b = 0; b < PIXEL_BITS; b++) {
+                  const p = planeBits[(pixel * PIXEL_BITS + b) * cWords + cw];
+                  s += 2 ** b * (popcount(p & ~wb) - popcount(p & wb));
+                }
+              }
+            }
+          }
+          out[row * O + o] = s;
+        }
+      }
+    }
+  }
+  return out;
+}
