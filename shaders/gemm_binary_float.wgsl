@@ -60,9 +60,11 @@ override WG_Y: u32 = 16;
 override TILE_K_WORDS: u32 = 1;
 override USE_WORKGROUP_TILES: bool = true;
 override IM2COL: bool = false;
-// Convolution constants, so the tap decode divides by constants and the vec4 loop has a constant
-// trip count: kernel width, words per tap (ceil(C/32)), vec4s of A per step (ceil(min(C, 32)/4):
-// 1 for C = 3). Measured on SwiftShader: sign-select 3->64 3x3 went from about 1.1 s to 0.3 s.
+// Convolution constants, so the tap decode divides by constants (as in shaders/lib/
+// implicit_gemm.wgsl) and the vec4 loop has a constant trip count: kernel width, words per tap
+// (ceil(C/32)), vec4s of A per step (ceil(min(C, 32)/4): 1 for C = 3). On SwiftShader no
+// measurable change on the seeds' first layers (interleaved A/B); on GPUs a division by a uniform
+// is a real division.
 override CONV_KERNEL_W: u32 = 1;
 override CONV_C_WORDS: u32 = 1;
 override CONV_STEP_VECS: u32 = 8;
@@ -226,8 +228,9 @@ fn a_span(o: RowOrigin, t: KStep) -> Span {
   return s;
 }
 
-// Values 4q..4q+3 of a span, zero past its count. No loop over components: a vector indexed
-// by a variable lands in memory on CPU adapters, and C = 3 takes this path at every tap.
+// Values 4q..4q+3 of a span, zero past its count. The partial case (C = 3 takes it at every tap)
+// selects instead of looping over components: no vector indexed by a variable, which CPU adapters
+// may put in memory (no measurable change on SwiftShader here, interleaved A/B).
 fn vec_a(s: Span, q: u32) -> vec4f {
   let k = 4u * q;
   let i = s.first + k;

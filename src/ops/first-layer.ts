@@ -180,9 +180,9 @@ export type FirstLayerMethod = 'signSelect' | 'bitPlane';
  * (bench/first-layer.ts; figures in docs/performance-first-layer.md).
  */
 export const FIRST_LAYER_DEFAULTS: Readonly<Record<'software' | 'gpu', FirstLayerMethod>> = {
-  // SwiftShader: bit planes (window order) about 4x (CIFAR-10 3->64 3x3) and 9x (MNIST 1->32 5x5)
-  // faster than sign-select: a 27- or 25-value window is one word, so 8 AND-popcounts per output
-  // instead of 25-27 float adds.
+  // SwiftShader: bit planes (window order) 3.6-7x (CIFAR-10 3->64 3x3) and 9-15x (MNIST 1->32
+  // 5x5) faster than sign-select over five runs: a 27- or 25-value window is one word, so 8
+  // AND-popcounts per output instead of 25-27 float adds.
   software: 'bitPlane',
   // Not measured on a GPU yet. The same operation count favours bit planes; re-check with the
   // benchmark on the first GPU run and change this line if sign-select wins there.
