@@ -22,6 +22,11 @@ commands:
                                 MNIST 1->32 5x5; batch 8): sign-select vs bit planes, checked then timed
   bench gemm-variants [--shapes MxNxK] [--reps N]
                                 each tuning variant of the binary and fp32 GEMM, checked then timed
+  bench conv-reuse [options]    kernel-reuse path vs packed bconv2d (i32) on the seeds' 3x3 layers, weights
+                                with 100%, 42%, 10% distinct patterns per input channel; checked equal, then timed
+      --shapes CxOxH[xW],...    layers (default: VGG16 and BinaryNet CIFAR-10 layers)
+      --ratios R,...            unique ratios (default 1,0.42,0.1)   --batch N (default 1)   --reps N
+      --json                    print the report as JSON      --out FILE   also write the JSON report to FILE
   kernels FILE... [options]     kernel reuse analysis (BinaryNet's filter repetitions): per layer and input
                                 channel, the share of distinct KHxKW sign patterns and the work reuse saves
       FILE.npy                  one conv kernel per file (float32/float64/int8), named by its file name
@@ -44,7 +49,7 @@ interface Flags {
   switches: Set<string>;
 }
 
-const VALUE_FLAGS = new Set(['shapes', 'reps', 'warmup', 'out', 'batch', 'random', 'layout', 'seed']);
+const VALUE_FLAGS = new Set(['shapes', 'reps', 'warmup', 'out', 'batch', 'random', 'layout', 'seed', 'ratios']);
 
 function parse(argv: string[]): Flags {
   const flags: Flags = { positional: [], values: new Map(), switches: new Set() };
@@ -153,6 +158,33 @@ async function benchVariantsCommand(flags: Flags): Promise<void> {
   }
 }
 
+async function benchConvReuseCommand(flags: Flags): Promise<void> {
+  const { benchConvReuse, convReuseMarkdown } = await import('../../bench/conv-reuse.js');
+  const shapes = flags.values.get('shapes')?.split(',').map((text) => {
+    const dims = text.trim().toLowerCase().split('x').map(Number);
+    if ((dims.length !== 3 && dims.length !== 4) || dims.some((d) => !Number.isInteger(d) || d < 1)) {
+      throw new UsageError(`bad shape '${text}': write CxOxH or CxOxHxW (input channels, output channels, input size), e.g. 128x128x16`);
+    }
+    const [C, O, H, W = H] = dims;
+    return { name: `${C}->${O}`, C, O, H, W };
+  });
+  const ratios = flags.values.get('ratios')?.split(',').map((text) => {
+    const r = Number(text);
+    if (!(r > 0 && r <= 1)) throw new UsageError(`bad ratio '${text}': write numbers in (0, 1], e.g. 1,0.42,0.1`);
+    return r;
+  });
+  const progress = (line: string) => console.error(line);
+  const gpu = await Gpu.create({ log: progress });
+  try {
+    const report = await benchConvReuse(gpu, { shapes, ratios, batch: positiveInt(flags, 'batch'), reps: positiveInt(flags, 'reps'), onProgress: progress });
+    const out = flags.values.get('out');
+    if (out) writeFileSync(out, JSON.stringify(report, null, 2) + '\n');
+    console.log(flags.switches.has('json') ? JSON.stringify(report, null, 2) : convReuseMarkdown(report));
+  } finally {
+    gpu.destroy();
+  }
+}
+
 // Kernel reuse analysis of .npy conv kernels and generated weights; needs no GPU.
 // NOTE: MODEL files (TF.js Layers model.json) will be accepted here once the graph executor issue
 // lands and defines the model format; until then each conv kernel comes as its own .npy file.
@@ -208,7 +240,8 @@ async function main(argv: string[]): Promise<void> {
     case 'bench':
       if (isSuiteName(sub)) return benchSuiteCommand(sub, flags);
       if (sub === 'gemm-variants') return benchVariantsCommand(flags);
-      throw new UsageError(sub ? `no benchmark named '${sub}' (there are: ${Object.keys(SUITES).join(', ')}, gemm-variants)` : 'bench needs a benchmark name: bnn bench gemm');
+      if (sub === 'conv-reuse') return benchConvReuseCommand(flags);
+      throw new UsageError(sub ? `no benchmark named '${sub}' (there are: ${Object.keys(SUITES).join(', ')}, gemm-variants, conv-reuse)` : 'bench needs a benchmark name: bnn bench gemm');
     case 'kernels':
       return kernelsCommand(flags);
     case 'demo':
