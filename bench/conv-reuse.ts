@@ -11,7 +11,7 @@ import { bconv2d, type Conv2dWindow } from '../src/ops/bconv2d.js';
 import { bconv2dReuse, prepareBConvReuse, REUSE_POSITIONS } from '../src/ops/bconv-reuse.js';
 import { Random } from '../src/random.js';
 import type { Tensor } from '../src/tensor.js';
-import { median, timeGpu, type Timing } from './timing.js';
+import { median, timeGpu, type Timing } from '../src/gpu/timing.js';
 
 export interface ConvReuseShape {
   name: string;

@@ -10,7 +10,7 @@ import { bconv2d } from '../src/ops/bconv2d.js';
 import { conv2d, conv2dReference } from '../src/ops/conv2d.js';
 import { Random } from '../src/random.js';
 import type { Tensor } from '../src/tensor.js';
-import { timeGpu, type Timing } from './timing.js';
+import { timeGpu, type Timing } from '../src/gpu/timing.js';
 
 /** A 3x3 'same' convolution layer: input size (square), channels in and out. */
 export interface ConvLayer {

@@ -10,7 +10,7 @@ import { conv2d } from '../src/ops/conv2d.js';
 import { bitPlaneConv2d, firstLayerConv2dReference, signSelectConv2d, type FirstLayerWindow } from '../src/ops/first-layer.js';
 import { Random } from '../src/random.js';
 import type { Tensor } from '../src/tensor.js';
-import { timeGpu, type Timing } from './timing.js';
+import { timeGpu, type Timing } from '../src/gpu/timing.js';
 
 /** A first layer: square input of `size` pixels, `cin` -> `cout` channels, square kernel. */
 export interface FirstLayer {

@@ -9,7 +9,7 @@ import { gemmF32, gemmF32Reference } from '../src/ops/gemm-f32.js';
 import type { GemmTuning } from '../src/ops/gemm-tiling.js';
 import { Random } from '../src/random.js';
 import type { GemmShape } from './gemm.js';
-import { timeGpu } from './timing.js';
+import { timeGpu } from '../src/gpu/timing.js';
 
 /** [name, wgX, wgY, tileK, useWorkgroupTiles]; tileK counts 128-bit vectors (binary) or vec4 (fp32). */
 export const GEMM_VARIANTS: readonly [string, number, number, number, boolean][] = [

@@ -9,7 +9,7 @@ import { gemmF32 } from '../src/ops/gemm-f32.js';
 import { defaultGemmTuning, type GemmTuning } from '../src/ops/gemm-tiling.js';
 import { Random } from '../src/random.js';
 import type { Tensor } from '../src/tensor.js';
-import { timeGpu, type Timing } from './timing.js';
+import { timeGpu, type Timing } from '../src/gpu/timing.js';
 
 export type GemmShape = readonly [M: number, N: number, K: number];
 

@@ -2,7 +2,7 @@
 // (bconv2d) or the kernel-reuse path (bconv2dReuse). Measured, not modelled: the two are timed
 // once per (device, shapes, window, weights' distinct-pattern count), checked equal, and the
 // choice kept in memory for the executor to ask again at no cost.
-import { timeGpu } from '../../bench/timing.js';
+import { timeGpu } from '../gpu/timing.js';
 import { packRows } from '../bitpack.js';
 import type { Gpu } from '../gpu/context.js';
 import { describeAdapter } from '../gpu/device.js';
