@@ -1,14 +1,24 @@
 // Every kernel against its CPU reference, from one table: a case names the op, its shape and its
 // launch variant (GEMM tuning or workgroup size); the op's row below states how its output is
-// compared. Inputs are fresh random (seeded, see helpers/random.ts), outputs are poisoned first.
+// compared. One row checks two kernels against each other (bconv2d = conv2d on +-1 values).
+// Inputs are fresh random (seeded, see helpers/random.ts), outputs are poisoned first.
 import { describe, expect, test } from 'vitest';
 import { padBitsAreZero, packRows, unpackRows, wordsPerRow } from '../src/bitpack.js';
 import type { Gpu } from '../src/gpu/context.js';
+import { bconv2d, bconv2dReference, type Conv2dWindow } from '../src/ops/bconv2d.js';
 import { pack, unpack } from '../src/ops/bitpack.js';
-import { binaryGemm, binaryGemmReference, thresholdsFromAffine } from '../src/ops/gemm-binary.js';
+import { conv2d, conv2dReference } from '../src/ops/conv2d.js';
+import {
+  binaryGemm,
+  binaryGemmReference,
+  thresholdsFromAffine,
+  type BinaryGemmEpilogue,
+  type BinaryGemmReferenceEpilogue,
+} from '../src/ops/gemm-binary.js';
 import { binaryFloatGemm, binaryFloatGemmReference } from '../src/ops/gemm-binary-float.js';
 import { gemmF32, gemmF32Reference } from '../src/ops/gemm-f32.js';
 import type { GemmTuning } from '../src/ops/gemm-tiling.js';
+import { pad2d, pad2dReference, type Padding2d } from '../src/ops/pad.js';
 import type { DType, HostArray, Tensor } from '../src/tensor.js';
 import { expectClose, expectExact } from './helpers/check.js';
 import { poisoned, useGpu } from './helpers/gpu.js';
@@ -16,10 +26,17 @@ import { randomBits, rngFor, seedNote, type Random } from './helpers/random.js';
 
 const gpu = useGpu();
 
-type Dims = { M: number; N: number; K: number } | { shape: number[] };
+type Dims = { M: number; N: number; K: number } | { shape: number[]; pad?: Padding2d } | { conv: ConvDims };
+/** A convolution: NHWC input, kernel [outChannels, KH, KW] over the input's channels, window. */
+interface ConvDims {
+  x: number[];
+  kernel: [number, number, number];
+  window: Conv2dWindow;
+}
 interface Variant {
   name: string;
-  tuning?: GemmTuning; // GEMMs; undefined: the adapter's default
+  tuning?: GemmTuning; // GEMMs and convolutions; undefined: the adapter's default
+  floatTuning?: GemmTuning; // the fp32 side of a cross-check
   workgroupSize?: number; // pack / unpack; undefined: the op's default
 }
 
@@ -27,11 +44,12 @@ interface Variant {
 interface Prepared {
   out: { shape: number[]; dtype: DType };
   launch(gpu: Gpu, out: Tensor): Promise<Tensor>;
-  want: HostArray;
+  /** The reference; or, for a cross-check of two kernels, the other kernel's output read back. */
+  want: HostArray | (() => Promise<HostArray>);
   /** Per-element absolute bound for float outputs; absent: exact. */
   tol?: ArrayLike<number>;
   /** Further checks on the output, beyond equality with the reference. */
-  extra?(got: HostArray, what: string): void;
+  extra?(got: HostArray, want: HostArray, what: string): void;
   inputs: Tensor[];
 }
 
@@ -79,77 +97,20 @@ const OPS = {
       };
     },
   },
-  'binaryGemm.i32': {
-    tolerance: 'exact',
-    prepare(g, rng, dims, v) {
-      const { M, N, K } = gemmDims(dims);
-      const [ha, hb] = [randomBits(rng, M, K), randomBits(rng, N, K)];
-      const [a, b] = [g.upload(ha, [M, K], 'b1', 'a'), g.upload(hb, [N, K], 'b1', 'b')];
-      return {
-        out: { shape: [M, N], dtype: 'i32' },
-        launch: (gg, out) => binaryGemm(gg, a, b, { out, tuning: v.tuning, epilogue: { kind: 'i32' } }),
-        want: binaryGemmReference(ha, hb, M, N, K),
-        inputs: [a, b],
-      };
-    },
-  },
-  'binaryGemm.affine': {
-    // dot is an exact integer with |dot| <= K < 2^24, so f32(dot) is exact. The GPU rounds
-    // dot*scale and the sum (or one fma), the reference rounds d*s+b once from f64: at most three
-    // roundings, each within U of a magnitude <= |dot*scale| + |bias|.
-    tolerance: '|err| <= 4U (|dot*scale| + |bias|), U = 2^-24',
-    prepare(g, rng, dims, v) {
-      const { M, N, K } = gemmDims(dims);
-      const [ha, hb] = [randomBits(rng, M, K), randomBits(rng, N, K)];
-      const { scale, bias } = channels(rng, N, K);
-      const [a, b] = [g.upload(ha, [M, K], 'b1', 'a'), g.upload(hb, [N, K], 'b1', 'b')];
-      const [s, c] = [g.upload(scale, [N], 'f32', 'scale'), g.upload(bias, [N], 'f32', 'bias')];
-      const dots = binaryGemmReference(ha, hb, M, N, K);
-      return {
-        out: { shape: [M, N], dtype: 'f32' },
-        launch: (gg, out) => binaryGemm(gg, a, b, { out, tuning: v.tuning, epilogue: { kind: 'affine', scale: s, bias: c } }),
-        want: binaryGemmReference(ha, hb, M, N, K, { kind: 'affine', scale, bias }),
-        tol: Float64Array.from(dots, (d, i) => 4 * U * (Math.abs(d * scale[i % N]) + Math.abs(bias[i % N]))),
-        inputs: [a, b, s, c],
-      };
-    },
-  },
-  'binaryGemm.threshold': {
-    tolerance: 'exact, pad bits 0, and equal to sign(affine) wherever the affine value is not within rounding of 0',
-    prepare(g, rng, dims, v) {
-      const { M, N, K } = gemmDims(dims);
-      const [ha, hb] = [randomBits(rng, M, K), randomBits(rng, N, K)];
-      const { scale, bias } = channels(rng, N, K);
-      const { threshold, flip } = thresholdsFromAffine(scale, bias);
-      const [a, b] = [g.upload(ha, [M, K], 'b1', 'a'), g.upload(hb, [N, K], 'b1', 'b')];
-      const [t, f] = [g.upload(threshold, [N], 'i32', 'threshold'), g.upload(flip, [N], 'u32', 'flip')];
-      const affine = binaryGemmReference(ha, hb, M, N, K, { kind: 'affine', scale, bias });
-      const dots = binaryGemmReference(ha, hb, M, N, K);
-      return {
-        out: { shape: [M, N], dtype: 'b1' },
-        launch: (gg, out) => binaryGemm(gg, a, b, { out, tuning: v.tuning, epilogue: { kind: 'threshold', threshold: t, flip: f } }),
-        want: binaryGemmReference(ha, hb, M, N, K, { kind: 'threshold', threshold, flip }),
-        extra(got, what) {
-          // The point of the threshold epilogue: the bits of sign(dot*scale + bias), the affine
-          // epilogue followed by pack. Compared where the rounded affine value has a clear sign
-          // (same bound as the affine row); the rest (exact ties, values within rounding of 0) are
-          // decided exactly by thresholdsFromAffine and checked against the reference above.
-          const bits = unpackRows(got as Uint32Array, M, N);
-          const signs = unpackRows(packRows(affine, M, N), M, N);
-          const clear: number[] = [];
-          for (let i = 0; i < M * N; i++) {
-            const tol = 4 * U * (Math.abs(dots[i] * scale[i % N]) + Math.abs(bias[i % N]));
-            if (Math.abs(affine[i]) > tol) clear.push(i);
-          }
-          expectExact(clear.map((i) => bits[i]), clear.map((i) => signs[i]), `${what}: threshold bits vs packed affine`);
-          // Not vacuous: most outputs that are not exactly 0 (a zero-bias constant channel, a tie) count.
-          const nonzero = Array.from(affine).filter((y) => y !== 0).length;
-          if (nonzero >= 100) expect(clear.length, `${what}: too few outputs with a clear sign to compare`).toBeGreaterThan(0.5 * nonzero);
-        },
-        inputs: [a, b, t, f],
-      };
-    },
-  },
+  ...epilogueRows('binaryGemm', (g, rng, dims) => {
+    const { M, N, K } = gemmDims(dims);
+    const [ha, hb] = [randomBits(rng, M, K), randomBits(rng, N, K)];
+    const [a, b] = [g.upload(ha, [M, K], 'b1', 'a'), g.upload(hb, [N, K], 'b1', 'b')];
+    return {
+      M,
+      N,
+      K,
+      outShape: [M, N],
+      launch: (gg, out, epilogue, v) => binaryGemm(gg, a, b, { out, tuning: v.tuning, epilogue }),
+      reference: (epilogue) => binaryGemmReference(ha, hb, M, N, K, epilogue),
+      inputs: [a, b],
+    };
+  }),
   gemmF32: {
     // Any summation order of K products errs by at most gamma_K * sum|a*b| (gamma_K ~ K*U for
     // K*U << 1), and the reference (f64, rounded once) by U*|sum|: together (K+1)*U*sum|a*b|.
@@ -187,7 +148,198 @@ const OPS = {
       };
     },
   },
+  // Binary convolution: the same three epilogue rows on +-1 operands read through the window;
+  // the pad correction (padValues 0) is integer, so the dots stay exact integers, |dot| <= K.
+  ...epilogueRows('bconv2d', (g, rng, dims) => {
+    const c = convDims(dims);
+    const { xShape, kShape, pixels, rows, M, N, K, outShape } = convShapes(c);
+    const C = xShape[3];
+    const [hx, hw] = [randomBits(rng, pixels, C), randomBits(rng, rows, C)];
+    const [x, w] = [g.upload(hx, xShape, 'b1', 'x'), g.upload(hw, kShape, 'b1', 'w')];
+    const [fx, fw] = [unpackRows(hx, pixels, C), unpackRows(hw, rows, C)];
+    return {
+      M,
+      N,
+      K,
+      outShape,
+      launch: (gg, out, epilogue, v) => bconv2d(gg, x, w, { ...c.window, out, tuning: v.tuning, epilogue }),
+      reference: (epilogue) => bconv2dReference(fx, xShape, fw, kShape, c.window, epilogue),
+      inputs: [x, w],
+    };
+  }),
+  conv2d: {
+    // As gemmF32 with K = taps*C: zero-padded taps add exact zeros, which change no rounding, so
+    // the bound sums |x w| over the taps inside the image only (conv2dReference of |x| and |w|).
+    tolerance: '|err| <= 2 (K+1) U sum |x w| over the window inside the image, K = taps*C, U = 2^-24',
+    prepare(g, rng, dims, v) {
+      const c = convDims(dims);
+      const { xShape, kShape, pixels, rows, K, outShape } = convShapes(c);
+      const C = xShape[3];
+      const [hx, hw] = [rng.floats(pixels * C), rng.floats(rows * C)];
+      const [x, w] = [g.upload(hx, xShape, 'f32', 'x'), g.upload(hw, kShape, 'f32', 'w')];
+      const window = floatWindow(c.window);
+      const absSums = conv2dReference(hx.map(Math.abs), xShape, hw.map(Math.abs), kShape, window);
+      return {
+        out: { shape: outShape, dtype: 'f32' },
+        launch: (gg, out) => conv2d(gg, x, w, { ...window, out, tuning: v.tuning }),
+        want: conv2dReference(hx, xShape, hw, kShape, window),
+        tol: Float64Array.from(absSums, (s) => 2 * (K + 1) * U * s),
+        inputs: [x, w],
+      };
+    },
+  },
+  'bconv2d=conv2d': {
+    // Two kernels, no CPU reference: every product is +-1, so every partial sum is an integer of
+    // magnitude <= K = taps*C < 2^24, exact in f32 in any order. padValues 0 is zero padding.
+    tolerance: 'exact: bconv2d (padValues 0, i32) equals conv2d on the same +-1 values, both on the GPU',
+    prepare(g, rng, dims, v) {
+      const c = convDims(dims);
+      const { xShape, kShape, pixels, rows, outShape } = convShapes(c);
+      const C = xShape[3];
+      const [hx, hw] = [randomBits(rng, pixels, C), randomBits(rng, rows, C)];
+      const [x, w] = [g.upload(hx, xShape, 'b1', 'x'), g.upload(hw, kShape, 'b1', 'w')];
+      const [xf, wf] = [g.upload(unpackRows(hx, pixels, C), xShape, 'f32', 'xf'), g.upload(unpackRows(hw, rows, C), kShape, 'f32', 'wf')];
+      return {
+        out: { shape: outShape, dtype: 'i32' },
+        launch: (gg, out) => bconv2d(gg, x, w, { ...c.window, padValues: 0, out, tuning: v.tuning }),
+        want: async () => {
+          const y = await conv2d(g, xf, wf, { ...floatWindow(c.window), tuning: v.floatTuning });
+          try {
+            return await y.read();
+          } finally {
+            y.release();
+          }
+        },
+        inputs: [x, w, xf, wf],
+      };
+    },
+  },
+  'pad2d.f32': {
+    tolerance: 'exact, bit for bit (-0, NaN payloads, infinities and subnormals copied as they are)',
+    prepare(g, rng, dims) {
+      const { shape, pad } = padDims(dims);
+      const values = withSpecials(rng, rng.floats(shape.reduce((x, y) => x * y, 1)));
+      const x = g.upload(values, shape, 'f32', 'x');
+      return {
+        out: { shape: paddedShape(shape, pad), dtype: 'f32' },
+        launch: (gg, out) => pad2d(gg, x, pad, { out }),
+        // On the raw words: a Float32Array copy in JS goes through doubles and quiets signaling NaNs.
+        want: new Float32Array(pad2dReference(new Uint32Array(values.buffer), shape, shape[3], pad).buffer),
+        extra(got, want, what) {
+          const bits = (a: HostArray) => new Uint32Array(a.buffer, a.byteOffset, a.length);
+          expectExact(bits(got), bits(want), `${what}: bit patterns`, { hex: true, cols: shape[3] });
+        },
+        inputs: [x],
+      };
+    },
+  },
+  'pad2d.b1': {
+    tolerance: 'exact (words copied, zero words around: +1 with zero pad bits)',
+    prepare(g, rng, dims) {
+      const { shape, pad } = padDims(dims);
+      const C = shape[3];
+      const words = randomBits(rng, shape.reduce((x, y) => x * y, 1) / C, C);
+      const x = g.upload(words, shape, 'b1', 'x');
+      return {
+        out: { shape: paddedShape(shape, pad), dtype: 'b1' },
+        launch: (gg, out) => pad2d(gg, x, pad, { out }),
+        want: pad2dReference(words, shape, wordsPerRow(C), pad),
+        inputs: [x],
+      };
+    },
+  },
 } satisfies Record<string, OpRow>;
+
+// ---------------------------------------------------------------------------------------------
+// The three epilogue rows of a binary kernel (the GEMM, the convolution): one setup each.
+// ---------------------------------------------------------------------------------------------
+
+/** A binary kernel's operands, ready to launch with any epilogue, and its reference. */
+interface BinaryKernel {
+  /** Output rows and columns (output pixels x channels for a convolution); K sizes the thresholds' spread. */
+  M: number;
+  N: number;
+  K: number;
+  outShape: number[];
+  launch(gpu: Gpu, out: Tensor, epilogue: BinaryGemmEpilogue, variant: Variant): Promise<Tensor>;
+  reference(epilogue: BinaryGemmReferenceEpilogue): HostArray;
+  inputs: Tensor[];
+}
+
+type Epilogue = 'i32' | 'affine' | 'threshold';
+
+function epilogueRows<P extends string>(
+  op: P,
+  setup: (g: Gpu, rng: Random, dims: Dims) => BinaryKernel,
+): Record<`${P}.${Epilogue}`, OpRow> {
+  const i32: OpRow = {
+    tolerance: 'exact',
+    prepare(g, rng, dims, v) {
+      const k = setup(g, rng, dims);
+      return {
+        out: { shape: k.outShape, dtype: 'i32' },
+        launch: (gg, out) => k.launch(gg, out, { kind: 'i32' }, v),
+        want: k.reference({ kind: 'i32' }),
+        inputs: k.inputs,
+      };
+    },
+  };
+  const affine: OpRow = {
+    // dot is an exact integer with |dot| <= K < 2^24, so f32(dot) is exact. The GPU rounds
+    // dot*scale and the sum (or one fma), the reference rounds d*s+b once from f64: at most three
+    // roundings, each within U of a magnitude <= |dot*scale| + |bias|.
+    tolerance: '|err| <= 4U (|dot*scale| + |bias|), U = 2^-24',
+    prepare(g, rng, dims, v) {
+      const k = setup(g, rng, dims);
+      const { scale, bias } = channels(rng, k.N, k.K);
+      const [s, c] = [g.upload(scale, [k.N], 'f32', 'scale'), g.upload(bias, [k.N], 'f32', 'bias')];
+      const dots = k.reference({ kind: 'i32' });
+      return {
+        out: { shape: k.outShape, dtype: 'f32' },
+        launch: (gg, out) => k.launch(gg, out, { kind: 'affine', scale: s, bias: c }, v),
+        want: k.reference({ kind: 'affine', scale, bias }),
+        tol: Float64Array.from(dots, (d, i) => 4 * U * (Math.abs(d * scale[i % k.N]) + Math.abs(bias[i % k.N]))),
+        inputs: [...k.inputs, s, c],
+      };
+    },
+  };
+  const threshold: OpRow = {
+    tolerance: 'exact, pad bits 0, and equal to sign(affine) wherever the affine value is not within rounding of 0',
+    prepare(g, rng, dims, v) {
+      const k = setup(g, rng, dims);
+      const { M, N } = k;
+      const { scale, bias } = channels(rng, N, k.K);
+      const { threshold, flip } = thresholdsFromAffine(scale, bias);
+      const [t, f] = [g.upload(threshold, [N], 'i32', 'threshold'), g.upload(flip, [N], 'u32', 'flip')];
+      const affine = k.reference({ kind: 'affine', scale, bias });
+      const dots = k.reference({ kind: 'i32' });
+      return {
+        out: { shape: k.outShape, dtype: 'b1' },
+        launch: (gg, out) => k.launch(gg, out, { kind: 'threshold', threshold: t, flip: f }, v),
+        want: k.reference({ kind: 'threshold', threshold, flip }),
+        extra(got, _want, what) {
+          // The point of the threshold epilogue: the bits of sign(dot*scale + bias), the affine
+          // epilogue followed by pack. Compared where the rounded affine value has a clear sign
+          // (same bound as the affine row); the rest (exact ties, values within rounding of 0) are
+          // decided exactly by thresholdsFromAffine and checked against the reference above.
+          const bits = unpackRows(got as Uint32Array, M, N);
+          const signs = unpackRows(packRows(affine, M, N), M, N);
+          const clear: number[] = [];
+          for (let i = 0; i < M * N; i++) {
+            const tol = 4 * U * (Math.abs(dots[i] * scale[i % N]) + Math.abs(bias[i % N]));
+            if (Math.abs(affine[i]) > tol) clear.push(i);
+          }
+          expectExact(clear.map((i) => bits[i]), clear.map((i) => signs[i]), `${what}: threshold bits vs packed affine`);
+          // Not vacuous: most outputs that are not exactly 0 (a zero-bias constant channel, a tie) count.
+          const nonzero = Array.from(affine).filter((y) => y !== 0).length;
+          if (nonzero >= 100) expect(clear.length, `${what}: too few outputs with a clear sign to compare`).toBeGreaterThan(0.5 * nonzero);
+        },
+        inputs: [...k.inputs, t, f],
+      };
+    },
+  };
+  return { [`${op}.i32`]: i32, [`${op}.affine`]: affine, [`${op}.threshold`]: threshold } as Record<`${P}.${Epilogue}`, OpRow>;
+}
 
 type OpName = keyof typeof OPS;
 
@@ -220,6 +372,84 @@ function gemmVariants(kind: keyof typeof TILE_K, threshold = false): Variant[] {
   return out;
 }
 
+// Convolutions: [label, input NHWC, [outChannels, KH, KW], window]. Each feature at least twice:
+// padValues 0 and 1 with 'same', 'valid', strides 1, 2 and asymmetric, dilation 2, kernels 1x1,
+// 3x3, 5x5 and 3x1, batch 1 and 3, channels 1, 31, 32, 33, 70, 130 (1 to 5 words; 130 takes two
+// 4-word K steps per tap), output channels 5, 33, 65 (multiples neither of 32 nor of a tile), 1x1
+// images, images smaller than the kernel, and padded copies that crop. Sized for ~1e9 simple
+// ops/s: at most ~5M binary MACs a case.
+const CONV_SHAPES: [string, number[], [number, number, number], Conv2dWindow][] = [
+  ['', [1, 5, 6, 31], [5, 1, 1], {}],
+  ['no padding needed', [3, 7, 5, 33], [33, 1, 1], { padding: 'same', strides: 2 }],
+  ['', [1, 8, 8, 32], [65, 3, 3], { padding: 'same' }],
+  ['', [1, 8, 7, 70], [33, 3, 3], { padding: 'same', padValues: 1 }],
+  ['', [3, 6, 7, 1], [5, 3, 3], {}],
+  ['', [1, 9, 10, 33], [33, 3, 3], { padding: 'same', strides: 2 }],
+  ['', [3, 6, 6, 130], [5, 3, 3], { padding: 'same', strides: 2, padValues: 1 }],
+  ['', [1, 7, 6, 70], [65, 3, 3], { padding: 'same', strides: [2, 1] }],
+  ['', [1, 8, 5, 31], [65, 3, 3], { strides: [2, 1] }],
+  ['', [1, 9, 9, 33], [5, 3, 3], { padding: 'same', dilation: 2 }],
+  ['', [3, 7, 8, 31], [33, 3, 3], { padding: 'same', dilation: 2, padValues: 1 }],
+  ['', [1, 9, 11, 70], [5, 3, 3], { strides: 2, dilation: [1, 2] }],
+  ['several tiles in every tuning', [3, 9, 9, 32], [65, 3, 3], { padding: 'same', padValues: 1 }],
+  ['', [1, 6, 7, 70], [33, 5, 5], { padding: 'same' }],
+  ['', [1, 9, 8, 1], [65, 5, 5], { padding: 'same', strides: 2, padValues: 1 }],
+  ['', [3, 7, 6, 32], [5, 5, 5], {}],
+  ['the padded copy crops a column', [1, 6, 6, 130], [33, 3, 1], { padding: 'same', strides: [1, 2] }],
+  ['the padded copy crops a column', [1, 6, 8, 31], [65, 3, 1], { padding: 'same', strides: [1, 3], padValues: 1 }],
+  ['', [3, 7, 4, 33], [5, 3, 1], { strides: [1, 2], dilation: [2, 1] }],
+  ['1x1 image', [3, 1, 1, 33], [5, 3, 3], { padding: 'same' }],
+  ['1x1 image', [1, 1, 1, 70], [65, 3, 3], { padding: 'same', padValues: 1 }],
+  ['image smaller than the kernel', [1, 3, 2, 31], [33, 5, 5], { padding: 'same' }],
+  ['image smaller than the kernel', [3, 2, 4, 130], [5, 5, 5], { padding: 'same', dilation: 2, padValues: 1 }],
+];
+const CONV_CASES = CONV_SHAPES.map(([label, x, kernel, window]) => ({ label, dims: { x, kernel, window } }));
+/** The geometries without padValues (fp32 pads with zeros), once each: conv2d and the cross-check. */
+const FLOAT_CONV_CASES = [
+  ...new Map(
+    CONV_CASES.map(({ label, dims }) => {
+      const floatDims = { ...dims, window: floatWindow(dims.window) };
+      return [JSON.stringify(floatDims), { label, dims: floatDims }] as const;
+    }),
+  ).values(),
+];
+
+/**
+ * The tunings of a convolution case. On SwiftShader a pipeline compile (~0.7 s; ~3 s for the fp32
+ * default's 64x64 workgroup tiles) costs far more than a run (~10 ms), and a convolution's pipeline
+ * is specialized on its kernel width and K steps per tap: so the cases of one kernel shape share
+ * one tuning per op, rotating over shapes and ops (a shape meets three tunings in its three
+ * epilogues); 3x3 kernels over at most 128 channels (most cases; one pipeline per tuning) run in
+ * every tuning. The cross-check reuses the i32 and conv2d rows' pipelines.
+ */
+const CONV_ROTATION = { 'bconv2d.i32': 0, 'bconv2d.affine': 2, 'bconv2d.threshold': 4, conv2d: 1 };
+
+function convVariants(op: keyof typeof CONV_ROTATION, d: ConvDims): Variant[] {
+  const everyTuning = op !== 'conv2d' && d.kernel[1] === 3 && d.kernel[2] === 3 && d.x[3] <= 128;
+  return everyTuning ? gemmVariants('binary', op === 'bconv2d.threshold') : [rotatedVariant(op, d)];
+}
+
+function rotatedVariant(op: keyof typeof CONV_ROTATION, d: ConvDims): Variant {
+  const kind = op === 'conv2d' ? 'f32' : 'binary';
+  const variants = gemmVariants(kind, op === 'bconv2d.threshold');
+  return variants[(convShapeIndex(kind, d) + CONV_ROTATION[op]) % variants.length];
+}
+
+/** Index of the case's pipeline shape (kernel and K steps per tap) among the table's. */
+function convShapeIndex(kind: 'binary' | 'f32', d: ConvDims): number {
+  const key = (e: ConvDims) => `${e.kernel[1]}x${e.kernel[2]}/${kind === 'binary' ? Math.ceil(wordsPerRow(e.x[3]) / 4) : Math.ceil(e.x[3] / 4)}`;
+  return [...new Set(CONV_CASES.map((c) => key(c.dims)))].indexOf(key(d));
+}
+
+const PAD_SHAPES: [string, number[], Padding2d][] = [
+  ['no-op', [1, 5, 6, 33], { top: 0, bottom: 0, left: 0, right: 0 }],
+  ['', [2, 3, 4, 3], { top: 1, bottom: 2, left: 3, right: 0 }],
+  ['pads and crops', [3, 6, 5, 70], { top: 1, bottom: -2, left: 2, right: -1 }],
+  ['crops to 1x1', [1, 4, 4, 1], { top: 0, bottom: -3, left: 0, right: -3 }],
+  ['1x1 image', [2, 1, 1, 31], { top: 2, bottom: 2, left: 2, right: 2 }],
+  ['many workgroups', [3, 10, 12, 64], { top: 2, bottom: 1, left: 0, right: 3 }],
+];
+
 const BITPACK_SHAPES = [[1], [31], [32], [33], [3, 4, 65], [257, 100], [1000, 37]];
 const WORKGROUP_SIZES = [undefined, 1, 7, 256];
 
@@ -245,6 +475,18 @@ const CASES: Case[] = [
       gemmVariants(kind, op === 'binaryGemm.threshold').map((variant) => ({ op, dims: { M, N, K }, variant, label })),
     );
   }),
+  ...(['bconv2d.i32', 'bconv2d.affine', 'bconv2d.threshold', 'conv2d'] as const).flatMap((op) =>
+    (op === 'conv2d' ? FLOAT_CONV_CASES : CONV_CASES).flatMap(({ label, dims }) =>
+      convVariants(op, dims).map((variant) => ({ op, dims: { conv: dims }, variant, label })),
+    ),
+  ),
+  ...FLOAT_CONV_CASES.map(({ label, dims }): Case => {
+    const [b, f] = [rotatedVariant('bconv2d.i32', dims), rotatedVariant('conv2d', dims)];
+    return { op: 'bconv2d=conv2d', dims: { conv: dims }, variant: { name: `${b.name}, fp32 ${f.name}`, tuning: b.tuning, floatTuning: f.tuning }, label };
+  }),
+  ...(['pad2d.f32', 'pad2d.b1'] as const).flatMap((op) =>
+    PAD_SHAPES.map(([label, shape, pad]) => ({ op, dims: { shape, pad }, variant: { name: 'wg 64' }, label })),
+  ),
 ];
 
 describe.each((Object.keys(OPS) as OpName[]).map((op) => [op, OPS[op].tolerance]))('%s: %s', (op) => {
@@ -273,17 +515,18 @@ async function checkCase(g: Gpu, c: Case): Promise<void> {
     const result = await p.launch(g, out);
     expect(result === out, `${what}: the op must write into the given 'out'`).toBe(true);
     const got = await out.read();
+    const want = typeof p.want === 'function' ? await p.want() : p.want;
     const cols = p.out.shape[p.out.shape.length - 1];
     if (p.out.dtype === 'b1') {
       const rows = storageCount(p.out.shape) / wordsPerRow(cols);
-      expectExact(got, p.want, what, { hex: true, cols: wordsPerRow(cols) });
+      expectExact(got, want, what, { hex: true, cols: wordsPerRow(cols) });
       expect(padBitsAreZero(got as Uint32Array, rows, cols), `${what}: pad bits must be 0`).toBe(true);
     } else if (p.tol) {
-      expectClose(got, p.want, p.tol, what, { cols });
+      expectClose(got, want, p.tol, what, { cols });
     } else {
-      expectExact(got, p.want, what, { cols });
+      expectExact(got, want, what, { cols });
     }
-    p.extra?.(got, what);
+    p.extra?.(got, want, what);
   } finally {
     out.release();
     for (const t of p.inputs) t.release();
@@ -291,8 +534,14 @@ async function checkCase(g: Gpu, c: Case): Promise<void> {
 }
 
 function caseName(c: Case): string {
-  const dims = 'shape' in c.dims ? `[${c.dims.shape.join('x')}]` : `M${c.dims.M} N${c.dims.N} K${c.dims.K}`;
-  return `${c.op} ${dims}${c.label ? ` (${c.label})` : ''}, ${c.variant.name}`;
+  return `${c.op} ${dimsName(c.dims)}${c.label ? ` (${c.label})` : ''}, ${c.variant.name}`;
+}
+
+function dimsName(d: Dims): string {
+  if ('conv' in d) return `[${d.conv.x.join('x')}] * [${d.conv.kernel.join('x')}] ${windowName(d.conv.window)}`;
+  if (!('shape' in d)) return `M${d.M} N${d.N} K${d.K}`;
+  const pad = d.pad ? ` pad ${Object.entries(d.pad).map(([side, n]) => `${side} ${n}`).join(' ')}` : '';
+  return `[${d.shape.join('x')}]${pad}`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -323,15 +572,17 @@ function withSpecials(rng: Random, values: Float32Array): Float32Array {
  * Per-channel scale and bias for the affine and threshold epilogues, mixing: constant channels
  * (scale 0, bias of either sign or 0), exact ties (a power-of-two scale whose zero falls on a
  * reachable dot: dot = K mod 2 + 2j), negative scales (flip), and thresholds spread over the dots'
- * range (about +-2 sqrt(K)).
+ * range (about +-2 sqrt(K)). From 4 channels on, the first three are one of each: a constant
+ * channel, a tie, a negative scale.
  */
 function channels(rng: Random, N: number, K: number): { scale: Float32Array; bias: Float32Array } {
   const scale = new Float32Array(N);
   const bias = new Float32Array(N);
   const spread = 2 * Math.sqrt(K) + 1;
   for (let n = 0; n < N; n++) {
-    const sign = rng.next() < 0.4 ? -1 : 1;
-    switch (rng.int(6)) {
+    const forced = N >= 4 && n < 3;
+    const sign = (forced && n === 2) || rng.next() < 0.4 ? -1 : 1;
+    switch (forced ? n : rng.int(6)) {
       case 0:
         scale[n] = 0;
         bias[n] = [-1.5, 0, 0.25][rng.int(3)];
@@ -355,8 +606,60 @@ function shapeOf(dims: Dims): number[] {
   return dims.shape;
 }
 
+function windowName(w: Conv2dWindow): string {
+  const pair = (v: number | readonly number[]) => (typeof v === 'number' ? `${v}` : v.join('x'));
+  const parts: string[] = [w.padding ?? 'valid'];
+  if (w.strides !== undefined) parts.push(`stride ${pair(w.strides)}`);
+  if (w.dilation !== undefined) parts.push(`dilation ${pair(w.dilation)}`);
+  if (w.padValues !== undefined) parts.push(`padValues ${w.padValues}`);
+  return parts.join(' ');
+}
+
+function convDims(dims: Dims): ConvDims {
+  if (!('conv' in dims)) throw new Error('expected a convolution');
+  return dims.conv;
+}
+
+/**
+ * A convolution's shapes and GEMM sizes. The output size is computed here from TensorFlow's rule,
+ * not taken from the op's geometry: 'same' ceil(in / stride), 'valid' floor((in - span) / stride)
+ * + 1 with span = (k - 1) * dilation + 1; a launch into an `out` of another size is refused.
+ */
+function convShapes(c: ConvDims) {
+  const [batch, H, W, C] = c.x;
+  const [O, KH, KW] = c.kernel;
+  const pair = (v: number | readonly [number, number] = 1) => (typeof v === 'number' ? [v, v] : v);
+  const [[sh, sw], [dh, dw]] = [pair(c.window.strides), pair(c.window.dilation)];
+  const size = (n: number, k: number, s: number, d: number) => (c.window.padding === 'same' ? Math.ceil(n / s) : Math.floor((n - (k - 1) * d - 1) / s) + 1);
+  const [outH, outW] = [size(H, KH, sh, dh), size(W, KW, sw, dw)];
+  return {
+    xShape: c.x,
+    kShape: [O, KH, KW, C],
+    pixels: batch * H * W,
+    rows: O * KH * KW,
+    M: batch * outH * outW,
+    N: O,
+    K: KH * KW * C,
+    outShape: [batch, outH, outW, O],
+  };
+}
+
+/** The window without padValues: fp32 convolution pads with zeros. */
+function floatWindow({ padValues: _, ...w }: Conv2dWindow): Omit<Conv2dWindow, 'padValues'> {
+  return w;
+}
+
+function padDims(dims: Dims): { shape: number[]; pad: Padding2d } {
+  if (!('shape' in dims) || !dims.pad) throw new Error('expected a shape and a padding');
+  return { shape: dims.shape, pad: dims.pad };
+}
+
+function paddedShape([n, h, w, c]: number[], p: Padding2d): number[] {
+  return [n, h + p.top + p.bottom, w + p.left + p.right, c];
+}
+
 function gemmDims(dims: Dims): { M: number; N: number; K: number } {
-  if ('shape' in dims) throw new Error('expected M, N, K');
+  if (!('M' in dims)) throw new Error('expected M, N, K');
   return dims;
 }
 

@@ -8,10 +8,13 @@ import { BufferPool, sizeClass } from '../src/gpu/buffer-pool.js';
 import { Gpu } from '../src/gpu/context.js';
 import { DeviceLostError, GpuKernelError, LimitError, ShapeError } from '../src/gpu/errors.js';
 import { KernelCache } from '../src/gpu/kernel.js';
+import { bconv2d, type BConv2dOptions } from '../src/ops/bconv2d.js';
 import { pack, unpack } from '../src/ops/bitpack.js';
+import { conv2d } from '../src/ops/conv2d.js';
 import { binaryFloatGemm } from '../src/ops/gemm-binary-float.js';
 import { binaryGemm } from '../src/ops/gemm-binary.js';
 import { gemmF32 } from '../src/ops/gemm-f32.js';
+import { pad2d } from '../src/ops/pad.js';
 import type { DType, Tensor } from '../src/tensor.js';
 import { expectExact } from './helpers/check.js';
 import { useGpu } from './helpers/gpu.js';
@@ -36,9 +39,11 @@ async function thrown(p: Promise<unknown> | (() => unknown)): Promise<Error> {
   return expect.fail('expected an error, but none was thrown');
 }
 
+/** [what, call, op named in the message, words the message must contain] */
+type ErrorCase = [string, () => Promise<unknown>, string, RegExp];
+
 describe('shape errors name the op', () => {
-  // [what, call, op named in the message, words the message must contain]
-  const cases: [string, () => Promise<unknown>, string, RegExp][] = [
+  const cases: ErrorCase[] = [
     ['binaryGemm, mismatched K', () => binaryGemm(gpu(), zeros([4, 40], 'b1'), zeros([5, 41], 'b1')), 'binaryGemm', /same K/],
     ['gemmF32, mismatched K', () => gemmF32(gpu(), zeros([4, 8], 'f32'), zeros([5, 9], 'f32')), 'gemmF32', /same K/],
     ['binaryFloatGemm, mismatched K', () => binaryFloatGemm(gpu(), zeros([4, 8], 'f32'), zeros([5, 9], 'b1')), 'binaryFloatGemm', /same K/],
@@ -81,6 +86,43 @@ describe('shape errors name the op', () => {
     ['pack, wrong out shape', () => pack(gpu(), zeros([3, 40], 'f32'), { out: zeros([3, 41], 'b1') }), 'pack', /'out' must be b1\[3, 40\]/],
     ['unpack, f32 input', () => unpack(gpu(), zeros([3, 40], 'f32')), 'unpack', /must be b1/],
     ['unpack, b1 out', () => unpack(gpu(), zeros([3, 40], 'b1'), { out: zeros([3, 40], 'b1') }), 'unpack', /'out' must be f32/],
+    // Convolutions: NHWC input, OHWI kernel (its last axis the input's channels).
+    ['bconv2d, input and kernel channels differ', () => bconv2d(gpu(), zeros([1, 4, 4, 33], 'b1'), zeros([5, 3, 3, 32], 'b1')), 'bconv2d', /33 channels but the kernel \[5, 3, 3, 32\] expects 32/],
+    ['conv2d, input and kernel channels differ', () => conv2d(gpu(), zeros([1, 4, 4, 3], 'f32'), zeros([5, 3, 3, 4], 'f32')), 'conv2d', /3 channels but the kernel \[5, 3, 3, 4\] expects 4/],
+    ['bconv2d, f32 input', () => bconv2d(gpu(), zeros([1, 4, 4, 8], 'f32'), zeros([5, 3, 3, 8], 'b1')), 'bconv2d', /'x' must be b1/],
+    ['bconv2d, f32 kernel', () => bconv2d(gpu(), zeros([1, 4, 4, 8], 'b1'), zeros([5, 3, 3, 8], 'f32')), 'bconv2d', /'w' must be b1/],
+    ['conv2d, b1 input', () => conv2d(gpu(), zeros([1, 4, 4, 8], 'b1'), zeros([5, 3, 3, 8], 'f32')), 'conv2d', /'x' must be f32/],
+    ['conv2d, i32 kernel', () => conv2d(gpu(), zeros([1, 4, 4, 8], 'f32'), zeros([5, 3, 3, 8], 'i32')), 'conv2d', /'w' must be f32/],
+    ['bconv2d, rank 3 input', () => bconv2d(gpu(), zeros([4, 4, 8], 'b1'), zeros([5, 3, 3, 8], 'b1')), 'bconv2d', /'x' must have rank 4/],
+    ['conv2d, rank 2 kernel', () => conv2d(gpu(), zeros([1, 4, 4, 8], 'f32'), zeros([5, 72], 'f32')), 'conv2d', /'w' must have rank 4/],
+    ['bconv2d, kernel larger than the input with valid', () => bconv2d(gpu(), zeros([1, 2, 5, 8], 'b1'), zeros([4, 3, 3, 8], 'b1')), 'bconv2d', /a 3x3 window does not fit a 2x5 input with padding 'valid'/],
+    ['conv2d, dilated kernel larger than the input with valid', () => conv2d(gpu(), zeros([1, 4, 4, 2], 'f32'), zeros([3, 3, 3, 2], 'f32'), { dilation: 2 }), 'conv2d', /a 5x5 window does not fit a 4x4 input/],
+    ...([2, -1, 0.5, '1'] as const).map((v): ErrorCase => [`bconv2d, padValues ${JSON.stringify(v)}`, () => bconv2d(gpu(), zeros([1, 4, 4, 8], 'b1'), zeros([4, 3, 3, 8], 'b1'), { padValues: v as never }), 'bconv2d', /padValues must be 0 or 1/]),
+    ...([{ strides: 0 }, { strides: -1 }, { strides: [2, 0] }, { strides: 1.5 }, { dilation: 0 }, { dilation: [1, -2] }] as BConv2dOptions[]).flatMap((w): ErrorCase[] => {
+      const name = Object.keys(w)[0];
+      const pattern = new RegExp(`'${name}' must be a positive integer`);
+      return [
+        [`bconv2d, ${JSON.stringify(w)}`, () => bconv2d(gpu(), zeros([1, 4, 4, 8], 'b1'), zeros([4, 3, 3, 8], 'b1'), w), 'bconv2d', pattern],
+        [`conv2d, ${JSON.stringify(w)}`, () => conv2d(gpu(), zeros([1, 4, 4, 8], 'f32'), zeros([4, 3, 3, 8], 'f32'), w), 'conv2d', pattern],
+      ];
+    }),
+    ['bconv2d, padding "full"', () => bconv2d(gpu(), zeros([1, 4, 4, 8], 'b1'), zeros([4, 3, 3, 8], 'b1'), { padding: 'full' as never }), 'bconv2d', /padding must be 'valid' or 'same'/],
+    ['bconv2d, wrong out shape', () => bconv2d(gpu(), zeros([1, 4, 4, 8], 'b1'), zeros([5, 3, 3, 8], 'b1'), { out: zeros([1, 4, 4, 5], 'i32') }), 'bconv2d', /'out' must be i32\[1, 2, 2, 5\]/],
+    ['bconv2d, i32 out for the threshold epilogue', () => {
+      const epilogue = { kind: 'threshold' as const, threshold: zeros([5], 'i32'), flip: zeros([5], 'u32') };
+      return bconv2d(gpu(), zeros([1, 4, 4, 8], 'b1'), zeros([5, 3, 3, 8], 'b1'), { padding: 'same', epilogue, out: zeros([1, 4, 4, 5], 'i32') });
+    }, 'bconv2d', /'out' must be b1, got i32/],
+    ['bconv2d, scale of the wrong length', () => {
+      const epilogue = { kind: 'affine' as const, scale: zeros([4], 'f32'), bias: zeros([5], 'f32') };
+      return bconv2d(gpu(), zeros([1, 4, 4, 8], 'b1'), zeros([5, 3, 3, 8], 'b1'), { epilogue });
+    }, 'bconv2d', /'epilogue.scale' must have 5 entries/],
+    ['conv2d, wrong out dtype', () => conv2d(gpu(), zeros([1, 4, 4, 8], 'f32'), zeros([5, 3, 3, 8], 'f32'), { out: zeros([1, 2, 2, 5], 'i32') }), 'conv2d', /'out' must be f32/],
+    ['pad2d, negative top', () => pad2d(gpu(), zeros([1, 4, 4, 2], 'f32'), { top: -1, bottom: 0, left: 0, right: 0 }), 'pad2d', /top\/left must be non-negative/],
+    ['pad2d, cropped to nothing', () => pad2d(gpu(), zeros([1, 4, 4, 2], 'b1'), { top: 0, bottom: -4, left: 0, right: 0 }), 'pad2d', /the result non-empty/],
+    ['pad2d, fractional padding', () => pad2d(gpu(), zeros([1, 4, 4, 2], 'f32'), { top: 0, bottom: 0, left: 0, right: 0.5 }), 'pad2d', /integers/],
+    ['pad2d, i32 input', () => pad2d(gpu(), zeros([1, 4, 4, 2], 'i32'), { top: 1, bottom: 1, left: 1, right: 1 }), 'pad2d', /must be an f32 or b1 NHWC tensor/],
+    ['pad2d, rank 3 input', () => pad2d(gpu(), zeros([4, 4, 2], 'f32'), { top: 1, bottom: 1, left: 1, right: 1 }), 'pad2d', /NHWC/],
+    ['pad2d, wrong out shape', () => pad2d(gpu(), zeros([1, 4, 4, 2], 'f32'), { top: 1, bottom: 1, left: 0, right: 0 }, { out: zeros([1, 6, 6, 2], 'f32') }), 'pad2d', /'out' must be f32\[1, 6, 4, 2\]/],
   ];
   test.each(cases)('%s', async (_what, call, op, words) => {
     const err = await thrown(call);
