@@ -2,6 +2,7 @@
 // (shaders/gemm_f32.wgsl, IM2COL mode) of the same care as the binary one: the baseline every
 // binary-convolution speed-up is measured against. Beside it, its CPU reference.
 import type { Gpu } from '../gpu/context.js';
+import { ShapeError } from '../gpu/errors.js';
 import type { Tensor } from '../tensor.js';
 import { conv2dGeometry, type Conv2dWindow } from './bconv2d.js';
 import { expectTensor } from './check.js';
@@ -21,6 +22,9 @@ const OP = 'conv2d';
 export async function conv2d(gpu: Gpu, x: Tensor, w: Tensor, options: Conv2dOptions = {}): Promise<Tensor> {
   const inShape = expectTensor(OP, 'x', x, 'f32', 4);
   const kShape = expectTensor(OP, 'w', w, 'f32', 4);
+  if ('padValues' in options && (options as { padValues?: unknown }).padValues !== undefined) {
+    throw new ShapeError(`${OP}: padValues is Larq's option for binary inputs; the fp32 convolution pads with zeros (use bconv2d for pad_values)`);
+  }
   const g = conv2dGeometry(inShape, kShape, options, OP);
   const taps = g.kernelH * g.kernelW;
   const cChunks = Math.ceil(g.channels / 4);

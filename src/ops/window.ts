@@ -51,7 +51,7 @@ export function pool2dGeometry(shape: Shape, window: Pool2dWindow = {}, op = 'po
     if (poolH > inH || poolW > inW) {
       throw new ShapeError(
         `${op}: a ${poolH}x${poolW} window does not fit a ${inH}x${inW} input with padding 'valid' (the output would be empty); ` +
-          `use padding 'same' or a smaller poolSize`,
+          `use padding 'same' or a smaller window (poolSize or kernel)`,
       );
     }
     const out = (n: number, k: number, s: number) => Math.floor((n - k) / s) + 1;
