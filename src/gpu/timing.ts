@@ -1,5 +1,6 @@
-// Timing done one way for every benchmark: warm-up runs, then timed repetitions, each waited for
-// on the queue; the GPU's own timestamps when the adapter has them, wall clock otherwise.
+// Timing done one way for every benchmark and for the conv-path autotuner: warm-up runs, then
+// timed repetitions, each waited for on the queue; the GPU's own timestamps when the adapter has
+// them, wall clock otherwise.
 import type { Gpu } from './context.js';
 
 export interface Timing {
