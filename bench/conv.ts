@@ -84,10 +84,11 @@ export async function benchConv(gpu: Gpu, options: ConvBenchOptions = {}): Promi
       gpu.upload(w, wShape, 'f32', 'bench.w.f32'),
     ];
     const [xb, wb, xf, wf] = tensors;
-    const window = { padding: 'same' as const, padValues: 0 as const };
+    const window = { padding: 'same' as const }; // fp32: zero padding
+    const binaryWindow = { ...window, padValues: 0 as const }; // Larq's pad_values = 0: the same
     try {
       log(`conv ${layer.name} batch ${batch}: checking`);
-      const yb = await bconv2d(gpu, xb, wb, window);
+      const yb = await bconv2d(gpu, xb, wb, binaryWindow);
       const yf = await conv2d(gpu, xf, wf, window);
       const gotB = (await yb.read()) as Int32Array;
       const gotF = (await yf.read()) as Float32Array;
@@ -101,7 +102,7 @@ export async function benchConv(gpu: Gpu, options: ConvBenchOptions = {}): Promi
         if (v !== gotF[i]) throw new Error(`binary conv ${layer.name} differs from fp32 at ${i}: got ${v}, want ${gotF[i]}`);
       });
       log(`conv ${layer.name}: binary`);
-      const tb = await timeGpu(gpu, () => bconv2d(gpu, xb, wb, window), { warmup, reps, release: (t) => t.release() });
+      const tb = await timeGpu(gpu, () => bconv2d(gpu, xb, wb, binaryWindow), { warmup, reps, release: (t) => t.release() });
       log(`conv ${layer.name}: fp32`);
       const tf = await timeGpu(gpu, () => conv2d(gpu, xf, wf, window), { warmup, reps, release: (t) => t.release() });
       const ops = 2 * batch * H * H * O * 9 * C;
