@@ -1,0 +1,24 @@
+// The benchmark suites run end to end on tiny shapes: each checks its results before timing, so
+// a broken kernel, a broken check or a broken option shows up here, not only in `bnn bench`.
+import { describe, expect, test } from 'vitest';
+import { SUITES } from '../bench/suites.js';
+import { useGpu } from './helpers/gpu.js';
+
+const gpu = useGpu();
+
+describe('benchmark suites (tiny shapes)', () => {
+  test('gemm: binary and fp32 checked, timed, speed-up reported', async () => {
+    const r = await SUITES.gemm.run(gpu(), { shapes: [[33, 17, 70]], reps: 1, warmup: 0 });
+    expect(r.benchmark).toBe('gemm');
+    const row = (r as { rows: { speedup: number; binary: { check: string } }[] }).rows[0];
+    expect(row.speedup).toBeGreaterThan(0);
+    expect(row.binary.check).toMatch(/^exact/);
+    expect(SUITES.gemm.markdown(r)).toContain('33 x 17 x 70');
+  });
+
+  test('conv: binary equals fp32, timed', async () => {
+    const r = await SUITES.conv.run(gpu(), { layers: [{ name: 'tiny 33->5 @6', size: 6, cin: 33, cout: 5 }], batch: 2, reps: 1, warmup: 0 });
+    expect(r.benchmark).toBe('conv');
+    expect(SUITES.conv.markdown(r)).toContain('tiny 33->5 @6');
+  });
+});
