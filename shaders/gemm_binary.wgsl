@@ -132,20 +132,26 @@ fn b_vec(col: u32, t: KStep) -> vec4u {
   return words_b(col * params.k_words + t.b, t.count);
 }
 
-// Zero padding (pad_values = 0): what the taps of output pixel `row` outside the image added to
-// its dot with output channel `col` when read as +1, C - 2*popcount(weights of the tap) each.
-fn pad_correction(row: u32, col: u32) -> i32 {
-  if (!IM2COL || params.zero_pad == 0u) {
-    return 0;
+// Whether output pixel `row` needs pad_correction: zero padding, and a tap outside the image.
+// Decided once per row of the block; most pixels are interior and skip it.
+fn needs_pad_correction(row: u32) -> bool {
+  if (!IM2COL || params.zero_pad == 0u || row >= params.M) {
+    return false;
   }
   let p = row % params.out_hw;
   let ih0 = i32((p / params.out_w) * params.stride_h) - i32(params.pad_top);
   let iw0 = i32((p % params.out_w) * params.stride_w) - i32(params.pad_left);
   let last_h = ih0 + i32((params.kernel_h - 1u) * params.dilation_h);
   let last_w = iw0 + i32((params.kernel_w - 1u) * params.dilation_w);
-  if (ih0 >= 0 && iw0 >= 0 && last_h < i32(params.in_h) && last_w < i32(params.in_w)) {
-    return 0; // an interior pixel: every tap inside
-  }
+  return ih0 < 0 || iw0 < 0 || last_h >= i32(params.in_h) || last_w >= i32(params.in_w);
+}
+
+// Zero padding (pad_values = 0): what the taps of output pixel `row` outside the image added to
+// its dot with output channel `col` when read as +1, C - 2*popcount(weights of the tap) each.
+fn pad_correction(row: u32, col: u32) -> i32 {
+  let p = row % params.out_hw;
+  let ih0 = i32((p / params.out_w) * params.stride_h) - i32(params.pad_top);
+  let iw0 = i32((p % params.out_w) * params.stride_w) - i32(params.pad_left);
   var correction = 0;
   for (var tap = 0u; tap < params.kernel_h * params.kernel_w; tap++) {
     let ih = ih0 + i32((tap / params.kernel_w) * params.dilation_h);
@@ -160,6 +166,17 @@ fn pad_correction(row: u32, col: u32) -> i32 {
     }
   }
   return correction;
+}
+
+// pad_correction for the block's four columns col, col + WG_X, ... (zero past N).
+fn pad_corrections(row: u32, col: u32) -> vec4i {
+  var c = vec4i(0);
+  for (var j = 0u; j < R; j++) {
+    if (col + j * WG_X < params.N) {
+      c[j] = pad_correction(row, col + j * WG_X);
+    }
+  }
+  return c;
 }
 
 // Mismatches of one row of A against four rows of B, 128 bits each.
@@ -257,12 +274,15 @@ fn gemm_i32(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec
   let n0 = (tile % params.tiles_n) * TILE_N;
   let acc = accumulate(m0, n0, lid3.x, lid3.y, lid);
   for (var i = 0u; i < R; i++) {
-    let d = dots(acc, i);
+    let m = m0 + lid3.y + i * WG_Y;
+    var d = dots(acc, i);
+    if (needs_pad_correction(m)) {
+      d -= pad_corrections(m, n0 + lid3.x);
+    }
     for (var j = 0u; j < R; j++) {
-      let m = m0 + lid3.y + i * WG_Y;
       let n = n0 + lid3.x + j * WG_X;
       if (m < params.M && n < params.N) {
-        out_i32[m * params.N + n] = d[j] - pad_correction(m, n);
+        out_i32[m * params.N + n] = d[j];
       }
     }
   }
@@ -279,12 +299,15 @@ fn gemm_affine_f32(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) n
   let n0 = (tile % params.tiles_n) * TILE_N;
   let acc = accumulate(m0, n0, lid3.x, lid3.y, lid);
   for (var i = 0u; i < R; i++) {
-    let d = dots(acc, i);
+    let m = m0 + lid3.y + i * WG_Y;
+    var d = dots(acc, i);
+    if (needs_pad_correction(m)) {
+      d -= pad_corrections(m, n0 + lid3.x);
+    }
     for (var j = 0u; j < R; j++) {
-      let m = m0 + lid3.y + i * WG_Y;
       let n = n0 + lid3.x + j * WG_X;
       if (m < params.M && n < params.N) {
-        out_f32[m * params.N + n] = f32(d[j] - pad_correction(m, n)) * scale[n] + bias[n];
+        out_f32[m * params.N + n] = f32(d[j]) * scale[n] + bias[n];
       }
     }
   }
@@ -303,13 +326,16 @@ fn gemm_threshold_b1(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups)
   let acc = accumulate(m0, n0, lid3.x, lid3.y, lid);
   let tile_words = TILE_N / 32u;
   for (var i = 0u; i < R; i++) {
-    let dv = dots(acc, i);
+    var dv = dots(acc, i);
+    if (needs_pad_correction(m0 + lid3.y + i * WG_Y)) {
+      dv -= pad_corrections(m0 + lid3.y + i * WG_Y, n0 + lid3.x);
+    }
     for (var j = 0u; j < R; j++) {
       let r = lid3.y + i * WG_Y;
       let c = lid3.x + j * WG_X;
       let n = n0 + c;
       if (m0 + r < params.M && n < params.N) {
-        let d = dv[j] - pad_correction(m0 + r, n);
+        let d = dv[j];
         let t = threshold[n];
         if (select((d < t), (d > t), flip[n] != 0u)) {
           atomicOr(&tile_bits[r * tile_words + c / 32u], 1u << (c % 32u));
