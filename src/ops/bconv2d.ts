@@ -8,9 +8,9 @@ import type { Gpu } from '../gpu/context.js';
 import { ShapeError } from '../gpu/errors.js';
 import type { Tensor } from '../tensor.js';
 import { expectTensor } from './check.js';
-import { NO_CONV_GEOMETRY, applyEpilogueReference, binaryEpilogue, type BinaryGemmEpilogue, type BinaryGemmReferenceEpilogue } from './gemm-binary.js';
+import { applyEpilogueReference, binaryEpilogue, type BinaryGemmEpilogue, type BinaryGemmReferenceEpilogue } from './gemm-binary.js';
 import { defaultGemmTuning, runTiledGemm, type GemmTuning } from './gemm-tiling.js';
-import { padForWindows } from './pad.js';
+import { implicitGemmParams, padForWindows } from './pad.js';
 import { pool2dGeometry, type Pool2dPadding } from './window.js';
 
 export interface Conv2dWindow {
@@ -124,23 +124,13 @@ export async function bconv2d(gpu: Gpu, x: Tensor, w: Tensor, options: BConv2dOp
       outShape: [g.batch, g.outH, g.outW, g.outChannels],
       inputs: { a: src, b: w, ...(e.inputs as Record<string, Tensor>) },
       extraParams: {
-        ...NO_CONV_GEOMETRY,
-        src_h: srcH,
-        src_w: srcW,
+        ...implicitGemmParams(g, srcH, srcW, cChunks),
         k_words: taps * cWords,
         n_words: wordsPerRow(g.outChannels),
+        c_words: cWords,
+        // the unpadded geometry, for the zero-padding correction
         in_h: g.inH,
         in_w: g.inW,
-        c_words: cWords,
-        c_chunks: cChunks,
-        out_w: g.outW,
-        out_hw: g.outH * g.outW,
-        kernel_h: g.kernelH,
-        kernel_w: g.kernelW,
-        stride_h: g.strideH,
-        stride_w: g.strideW,
-        dilation_h: g.dilationH,
-        dilation_w: g.dilationW,
         pad_top: g.padTop,
         pad_left: g.padLeft,
         zero_pad: g.padValues === 0 ? 1 : 0,

@@ -6,9 +6,8 @@ import { ShapeError } from '../gpu/errors.js';
 import type { Tensor } from '../tensor.js';
 import { conv2dGeometry, type Conv2dWindow } from './bconv2d.js';
 import { expectTensor } from './check.js';
-import { NO_CONV_GEOMETRY_F32 } from './gemm-f32.js';
 import { runTiledGemm, type GemmTuning } from './gemm-tiling.js';
-import { padForWindows } from './pad.js';
+import { implicitGemmParams, padForWindows } from './pad.js';
 
 export interface Conv2dOptions extends Omit<Conv2dWindow, 'padValues'> {
   out?: Tensor;
@@ -45,21 +44,7 @@ export async function conv2d(gpu: Gpu, x: Tensor, w: Tensor, options: Conv2dOpti
       outName: 'out',
       outShape: [g.batch, g.outH, g.outW, g.outChannels],
       inputs: { a: src, b: w },
-      extraParams: {
-        ...NO_CONV_GEOMETRY_F32,
-        src_h: srcH,
-        src_w: srcW,
-        channels: g.channels,
-        c_chunks: cChunks,
-        out_w: g.outW,
-        out_hw: g.outH * g.outW,
-        kernel_h: g.kernelH,
-        kernel_w: g.kernelW,
-        stride_h: g.strideH,
-        stride_w: g.strideW,
-        dilation_h: g.dilationH,
-        dilation_w: g.dilationW,
-      },
+      extraParams: { ...implicitGemmParams(g, srcH, srcW, cChunks), channels: g.channels },
       constants: { IM2COL: true, CONV_KERNEL_W: g.kernelW, CONV_C_CHUNKS: cChunks },
       out: options.out,
       tuning: options.tuning,

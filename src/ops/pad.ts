@@ -82,3 +82,20 @@ export async function padForWindows(gpu: Gpu, x: Tensor, g: Conv2dGeometry, labe
   const p = { top: g.padTop, left: g.padLeft, bottom: srcH - g.padTop - g.inH, right: srcW - g.padLeft - g.inW };
   return { src: await pad2d(gpu, x, p, { label: `${label}.pad` }), srcH, srcW, padded: true };
 }
+
+/** The uniforms of shaders/lib/implicit_gemm.wgsl for a convolution over a padded input (padForWindows). */
+export function implicitGemmParams(g: Conv2dGeometry, srcH: number, srcW: number, cChunks: number) {
+  return {
+    src_h: srcH,
+    src_w: srcW,
+    c_chunks: cChunks,
+    out_w: g.outW,
+    out_hw: g.outH * g.outW,
+    kernel_h: g.kernelH,
+    kernel_w: g.kernelW,
+    stride_h: g.strideH,
+    stride_w: g.strideW,
+    dilation_h: g.dilationH,
+    dilation_w: g.dilationW,
+  };
+}
