@@ -122,6 +122,13 @@ fn a_vec(o: RowOrigin, t: KStep) -> vec4u {
   if (!o.ok) {
     return vec4u(0u);
   }
+  if (spans_taps()) {
+    var v = vec4u(0u);
+    for (var c = 0u; c < t.count; c++) {
+      v[c] = a[o.base + t.spread[c]];
+    }
+    return v;
+  }
   return words_a(o.base + t.a, t.count);
 }
 

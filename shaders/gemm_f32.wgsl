@@ -87,6 +87,13 @@ fn a_vec(o: RowOrigin, t: KStep) -> vec4f {
   if (!o.ok) {
     return vec4f(0.0);
   }
+  if (spans_taps()) {
+    var v = vec4f(0.0);
+    for (var c = 0u; c < t.count; c++) {
+      v[c] = a[o.base + t.spread[c]];
+    }
+    return v;
+  }
   return values_a(o.base + t.a, t.count);
 }
 

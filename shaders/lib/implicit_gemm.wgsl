@@ -10,6 +10,10 @@ override IM2COL: bool = false;
 // division by a constant is a multiply and a shift where one by a uniform is a real division.
 override CONV_KERNEL_W: u32 = 1;
 override CONV_C_CHUNKS: u32 = 1;
+// Pixels of 1 or 2 elements (b1 inputs of up to 64 channels) would leave most of a 4-element step
+// empty: then one step spans CONV_TAPS_PER_STEP = 4 / pixel_len() taps, and its element c comes
+// from tap 4*kv/pixel_len() + c/pixel_len(). 1: a step is a chunk of one tap.
+override CONV_TAPS_PER_STEP: u32 = 1;
 
 // Where row `row` of A starts: for a GEMM its first element; for a convolution the first element
 // of its window's top-left pixel in the padded input.
@@ -40,9 +44,24 @@ struct KStep {
   a: u32,
   b: u32,
   count: u32,
+  spread: vec4u, // CONV_TAPS_PER_STEP > 1: each element's offset from the row's origin in A
+}
+
+fn spans_taps() -> bool {
+  return IM2COL && CONV_TAPS_PER_STEP > 1u;
+}
+
+// Offset of tap `tap`'s first element from a row's origin in the padded input.
+fn tap_offset(tap: u32) -> u32 {
+  let dh = (tap / CONV_KERNEL_W) * params.dilation_h;
+  let dw = (tap % CONV_KERNEL_W) * params.dilation_w;
+  return (dh * params.src_w + dw) * pixel_len();
 }
 
 fn k_steps() -> u32 {
+  if (spans_taps()) {
+    return (row_len() + 3u) / 4u;
+  }
   if (IM2COL) {
     return params.kernel_h * params.kernel_w * params.c_chunks;
   }
@@ -51,12 +70,18 @@ fn k_steps() -> u32 {
 
 fn k_step(kv: u32) -> KStep {
   var t: KStep;
-  if (IM2COL) {
+  if (spans_taps()) {
+    // B's row is taps x pixel_len() elements back to back: the step is contiguous there.
+    t.b = kv * 4u;
+    t.count = min(4u, row_len() - t.b);
+    let per_tap = 4u / CONV_TAPS_PER_STEP; // = pixel_len(), as a constant
+    for (var c = 0u; c < t.count; c++) {
+      t.spread[c] = tap_offset((t.b + c) / per_tap) + (t.b + c) % per_tap;
+    }
+  } else if (IM2COL) {
     let tap = kv / CONV_C_CHUNKS;
     let first = (kv % CONV_C_CHUNKS) * 4u;
-    let dh = (tap / CONV_KERNEL_W) * params.dilation_h;
-    let dw = (tap % CONV_KERNEL_W) * params.dilation_w;
-    t.a = (dh * params.src_w + dw) * pixel_len() + first;
+    t.a = tap_offset(tap) + first;
     t.b = tap * pixel_len() + first;
     t.count = min(4u, pixel_len() - first);
   } else {

@@ -10,7 +10,7 @@ import type { Tensor } from '../tensor.js';
 import { expectTensor } from './check.js';
 import { applyEpilogueReference, binaryEpilogue, type BinaryGemmEpilogue, type BinaryGemmReferenceEpilogue } from './gemm-binary.js';
 import { defaultGemmTuning, runTiledGemm, type GemmTuning } from './gemm-tiling.js';
-import { implicitGemmParams, padForWindows } from './pad.js';
+import { implicitGemmParams, padForWindows, stepTaps } from './pad.js';
 import { pool2dGeometry, type Pool2dPadding } from './window.js';
 
 export interface Conv2dWindow {
@@ -105,6 +105,7 @@ export async function bconv2d(gpu: Gpu, x: Tensor, w: Tensor, options: BConv2dOp
   const cWords = wordsPerRow(g.channels);
   const taps = g.kernelH * g.kernelW;
   const cChunks = Math.ceil(cWords / 4);
+  const tapsPerStep = stepTaps(cWords);
   const M = g.batch * g.outH * g.outW;
   const shape = `${g.batch}x${g.inH}x${g.inW}x${g.channels}*${g.kernelH}x${g.kernelW}->${g.outChannels}`;
   const label = options.label ?? `${OP}[${shape}].${epilogue.kind}`;
@@ -118,7 +119,7 @@ export async function bconv2d(gpu: Gpu, x: Tensor, w: Tensor, options: BConv2dOp
       M,
       N: g.outChannels,
       K: taps * g.channels,
-      kSteps: taps * cChunks,
+      kSteps: tapsPerStep > 1 ? Math.ceil((taps * cWords) / 4) : taps * cChunks,
       outDtype: e.outDtype,
       outName: e.outName,
       outShape: [g.batch, g.outH, g.outW, g.outChannels],
@@ -135,7 +136,7 @@ export async function bconv2d(gpu: Gpu, x: Tensor, w: Tensor, options: BConv2dOp
         pad_left: g.padLeft,
         zero_pad: g.padValues === 0 ? 1 : 0,
       },
-      constants: { IM2COL: true, CONV_KERNEL_W: g.kernelW, CONV_C_CHUNKS: cChunks },
+      constants: { IM2COL: true, CONV_KERNEL_W: g.kernelW, CONV_C_CHUNKS: cChunks, CONV_TAPS_PER_STEP: tapsPerStep },
       out: options.out,
       tuning,
       label,

@@ -7,7 +7,7 @@ import type { Tensor } from '../tensor.js';
 import { conv2dGeometry, type Conv2dWindow } from './bconv2d.js';
 import { expectTensor } from './check.js';
 import { runTiledGemm, type GemmTuning } from './gemm-tiling.js';
-import { implicitGemmParams, padForWindows } from './pad.js';
+import { implicitGemmParams, padForWindows, stepTaps } from './pad.js';
 
 export interface Conv2dOptions extends Omit<Conv2dWindow, 'padValues'> {
   out?: Tensor;
@@ -27,6 +27,7 @@ export async function conv2d(gpu: Gpu, x: Tensor, w: Tensor, options: Conv2dOpti
   const g = conv2dGeometry(inShape, kShape, options, OP);
   const taps = g.kernelH * g.kernelW;
   const cChunks = Math.ceil(g.channels / 4);
+  const tapsPerStep = stepTaps(g.channels);
   const shape = `${g.batch}x${g.inH}x${g.inW}x${g.channels}*${g.kernelH}x${g.kernelW}->${g.outChannels}`;
   const label = options.label ?? `${OP}[${shape}]`;
   const { src, srcH, srcW, padded } = await padForWindows(gpu, x, g, label);
@@ -39,13 +40,13 @@ export async function conv2d(gpu: Gpu, x: Tensor, w: Tensor, options: Conv2dOpti
       M: g.batch * g.outH * g.outW,
       N: g.outChannels,
       K: taps * g.channels,
-      kSteps: taps * cChunks,
+      kSteps: tapsPerStep > 1 ? Math.ceil((taps * g.channels) / 4) : taps * cChunks,
       outDtype: 'f32',
       outName: 'out',
       outShape: [g.batch, g.outH, g.outW, g.outChannels],
       inputs: { a: src, b: w },
       extraParams: { ...implicitGemmParams(g, srcH, srcW, cChunks), channels: g.channels },
-      constants: { IM2COL: true, CONV_KERNEL_W: g.kernelW, CONV_C_CHUNKS: cChunks },
+      constants: { IM2COL: true, CONV_KERNEL_W: g.kernelW, CONV_C_CHUNKS: cChunks, CONV_TAPS_PER_STEP: tapsPerStep },
       out: options.out,
       tuning: options.tuning,
       label,

@@ -99,3 +99,12 @@ export function implicitGemmParams(g: Conv2dGeometry, srcH: number, srcW: number
     dilation_w: g.dilationW,
   };
 }
+
+/**
+ * Taps per K step of shaders/lib/implicit_gemm.wgsl for pixels of `pixelLen` elements (words for
+ * b1, floats for f32): 4 or 2 when a pixel has 1 or 2 (a step then spans taps instead of leaving
+ * 3 or 2 of its 4 elements empty), else 1.
+ */
+export function stepTaps(pixelLen: number): number {
+  return pixelLen <= 2 ? 4 / pixelLen : 1;
+}
