@@ -32,6 +32,8 @@ export interface ChooseConvPathOptions extends Conv2dWindow {
 }
 
 const choices = new Map<string, ConvPathChoice>();
+/** Distinct-pattern counts of weight tensors already seen, so a cached choice costs no read-back (weights are not expected to change in place; pass prepared weights or remeasure if they do). */
+const patternCounts = new WeakMap<Tensor, number>();
 
 /** The cached choices, by key (device description | shapes | window | distinct patterns). */
 export function convPathChoices(): ReadonlyMap<string, ConvPathChoice> {
@@ -55,14 +57,21 @@ export async function chooseConvPath(gpu: Gpu, xShape: readonly number[], w: Ten
   const window = { strides: [g.strideH, g.strideW], padding: options.padding ?? 'valid', padValues: g.padValues, dilation: [g.dilationH, g.dilationW] } as const;
   if (g.kernelH !== 3 || g.kernelW !== 3) return 'packed';
 
+  const keyOf = (patterns: number) =>
+    [
+      describeAdapter(gpu.adapter),
+      `x ${xShape.join('x')}`,
+      `w ${weights.shape.join('x')}`,
+      `strides ${window.strides.join('x')} ${window.padding} pad ${window.padValues} dilation ${window.dilation.join('x')}`,
+      `${patterns} distinct patterns`,
+    ].join(' | ');
+  const known = w instanceof BConvReuseWeights ? w.tables.entries.length : patternCounts.get(weights);
+  const hit = known === undefined ? undefined : choices.get(keyOf(known));
+  if (hit && !options.remeasure) return hit.path;
+
   const prepared = w instanceof BConvReuseWeights ? w : await prepareBConvReuse(gpu, weights);
-  const key = [
-    describeAdapter(gpu.adapter),
-    `x ${xShape.join('x')}`,
-    `w ${weights.shape.join('x')}`,
-    `strides ${window.strides.join('x')} ${window.padding} pad ${window.padValues} dilation ${window.dilation.join('x')}`,
-    `${prepared.tables.entries.length} distinct patterns`,
-  ].join(' | ');
+  patternCounts.set(weights, prepared.tables.entries.length);
+  const key = keyOf(prepared.tables.entries.length);
   try {
     const cached = choices.get(key);
     if (cached && !options.remeasure) return cached.path;
