@@ -1,6 +1,6 @@
 // webgpu-bnn: the public API.
 export * from './bitpack.js';
-export { Gpu, Recorder, type Grid, type RunOptions } from './gpu/context.js';
+export { Gpu, Recorder, Dispatch, type Grid, type RunOptions } from './gpu/context.js';
 export { acquireDevice, describeAdapter, SWIFTSHADER_ICD, type AdapterSummary, type GpuFeatureSet, type RequestDeviceOptions } from './gpu/device.js';
 export { Kernel, KernelCache, type KernelSpec, type BindingValues, type UniformValues, type OverrideValues } from './gpu/kernel.js';
 export { BufferPool, sizeClass } from './gpu/buffer-pool.js';

@@ -402,3 +402,33 @@ describe('device loss', () => {
     p.release();
   });
 });
+
+describe('prepared dispatches (bind once, record in many runs)', () => {
+  test('one prepared pack dispatch, recorded in three runs over new inputs, matches the reference each time', async () => {
+    const g = gpu();
+    const rng = rngFor('prepared dispatch');
+    const [rows, cols] = [5, 70];
+    const x = g.tensor([rows, cols], 'f32', 'prepared.x');
+    const out = g.tensor([rows, cols], 'b1', 'prepared.out');
+    const kernel = await g.kernel({ shader: 'bitpack', entryPoint: 'pack', constants: { WORKGROUP_SIZE: 64 } });
+    const d = await g.prepare('prepared.pack', kernel, { params: { rows, cols, words_per_row: 3 }, values: x, packed: out }, g.grid(1, 'prepared.pack'));
+    try {
+      for (let i = 0; i < 3; i++) {
+        const values = rng.floats(rows * cols);
+        g.write(x, values);
+        await g.run(`prepared.pack #${i}`, (rec) => rec.record(d));
+        expectExact(await out.read(), packRows(values, rows, cols), `run ${i}`, { hex: true });
+      }
+    } finally {
+      d.destroy();
+      x.release();
+      out.release();
+    }
+  });
+
+  test('a bad binding fails in prepare, naming the label', async () => {
+    const g = gpu();
+    const kernel = await g.kernel({ shader: 'bitpack', entryPoint: 'pack' });
+    await expect(g.prepare('prepared.bad', kernel, { params: { rows: 1, cols: 1, words_per_row: 1 } }, [1, 1, 1])).rejects.toThrow(/binding 'values' was not given/);
+  });
+});

@@ -9,6 +9,25 @@ import { Tensor, checkShape, storageWords, type DType, type HostArray, type Shap
 
 export type Grid = readonly [number, number, number];
 
+/**
+ * One kernel launch with its bind groups (and uniform buffers) built: recorded as often as needed
+ * with Recorder.record, e.g. by a plan that runs every forward pass with the same bindings.
+ * destroy() frees its uniform buffers once no submitted work uses them any more.
+ */
+export class Dispatch {
+  constructor(
+    readonly label: string,
+    readonly kernel: Kernel,
+    readonly bindGroups: GPUBindGroup[],
+    readonly grid: Grid,
+    private readonly owned: GPUBuffer[],
+  ) {}
+
+  destroy(): void {
+    for (const b of this.owned) b.destroy();
+  }
+}
+
 /** Collects the dispatches of one `run`, and the transient buffers to free after submission. */
 export class Recorder {
   readonly owned: GPUBuffer[] = [];
@@ -17,10 +36,16 @@ export class Recorder {
     readonly pass: GPUComputePassEncoder,
   ) {}
 
+  /** Binds and records one dispatch; its uniform buffers are freed after the run's submission. */
   dispatch(kernel: Kernel, bindings: BindingValues, grid: Grid): void {
     const { bindGroups, owned } = kernel.bind(this.device, bindings);
     this.owned.push(...owned);
     kernel.encode(this.pass, bindGroups, grid);
+  }
+
+  /** Records a prepared dispatch (its bind groups are reused; the caller owns it). */
+  record(d: Dispatch): void {
+    d.kernel.encode(this.pass, d.bindGroups, d.grid);
   }
 }
 
@@ -179,6 +204,23 @@ export class Gpu {
   stopTimer(): void {
     this.timer?.destroy();
     this.timer = null;
+  }
+
+  /**
+   * Builds a kernel launch's bind groups once (validation errors name `label`), to record it in
+   * any number of runs. Free it with dispatch.destroy() when no longer needed.
+   */
+  async prepare(label: string, kernel: Kernel, bindings: BindingValues, grid: Grid): Promise<Dispatch> {
+    this.assertAlive(label);
+    this.device.pushErrorScope('validation');
+    let bound: { bindGroups: GPUBindGroup[]; owned: GPUBuffer[] };
+    try {
+      bound = kernel.bind(this.device, bindings);
+    } finally {
+      const error = await this.device.popErrorScope();
+      if (error) throw new GpuKernelError(label, error.message);
+    }
+    return new Dispatch(label, kernel, bound.bindGroups, grid, bound.owned);
   }
 
   /** Waits until the GPU has finished all submitted work. */

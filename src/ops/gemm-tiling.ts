@@ -2,7 +2,7 @@
 // defaults per kind of adapter, and the launch of one tiled GEMM over a flat grid of tiles.
 // CPU adapters (SwiftShader) run faster reading operands straight from storage; GPUs need
 // workgroup-memory tiles. bench/gemm-variants.ts measures the alternatives.
-import type { Gpu } from '../gpu/context.js';
+import type { Dispatch, Gpu } from '../gpu/context.js';
 import { ShapeError } from '../gpu/errors.js';
 import type { ShaderName } from '../generated/shaders.js';
 import type { BufferLike } from '../gpu/kernel.js';
@@ -75,6 +75,20 @@ function kSteps(kind: GemmKind, K: number): number {
 
 /** Checks the tuning, compiles (once) and runs one tiled GEMM; returns its output tensor. */
 export async function runTiledGemm(gpu: Gpu, g: TiledGemmLaunch): Promise<Tensor> {
+  const { dispatch, out } = await prepareTiledGemm(gpu, g);
+  try {
+    await gpu.run(g.label, (rec) => rec.record(dispatch));
+  } finally {
+    dispatch.destroy();
+  }
+  return out;
+}
+
+/**
+ * Checks the tuning, compiles (once) and binds one tiled GEMM without running it: a plan records
+ * the returned dispatch in every forward pass. The output tensor is `g.out` or a new one.
+ */
+export async function prepareTiledGemm(gpu: Gpu, g: TiledGemmLaunch): Promise<{ dispatch: Dispatch; out: Tensor }> {
   const t = g.tuning ?? defaultGemmTuning(gpu, g.kind);
   for (const [k, v] of [['wgX', t.wgX], ['wgY', t.wgY], ['tileK', t.tileK]] as const) {
     if (!Number.isInteger(v) || v < 1) throw new ShapeError(`${g.op}: tuning.${k} must be a positive integer, got ${v}`);
@@ -91,11 +105,15 @@ export async function runTiledGemm(gpu: Gpu, g: TiledGemmLaunch): Promise<Tensor
   const tileK = Math.min(t.tileK, g.kSteps ?? kSteps(g.kind, g.K));
   const constants = { WG_X: t.wgX, WG_Y: t.wgY, [TILE_K_CONSTANT[g.kind]]: tileK, USE_WORKGROUP_TILES: t.useWorkgroupTiles, ...g.constants };
   const kernel = await gpu.kernel({ shader: g.shader, entryPoint: g.entryPoint, constants });
-  const out = g.out ?? gpu.tensor(outShape, g.outDtype, `${g.label}.out`);
   const tilesN = Math.ceil(g.N / (t.wgX * GEMM_OUTPUTS_PER_INVOCATION));
   const tiles = tilesN * Math.ceil(g.M / (t.wgY * GEMM_OUTPUTS_PER_INVOCATION));
   const params = { M: g.M, N: g.N, K: g.K, tiles_n: tilesN, tiles, ...g.extraParams };
   const grid = gpu.grid(tiles, g.label);
-  await gpu.run(g.label, (rec) => rec.dispatch(kernel, { params, ...g.inputs, [g.outName]: out }, grid));
-  return out;
+  const out = g.out ?? gpu.tensor(outShape, g.outDtype, `${g.label}.out`);
+  try {
+    return { dispatch: await gpu.prepare(g.label, kernel, { params, ...g.inputs, [g.outName]: out }, grid), out };
+  } catch (err) {
+    if (!g.out) out.release();
+    throw err;
+  }
 }
