@@ -21,3 +21,4 @@ export { signSelectConv2d, bitPlaneConv2d, firstLayerConv2d, defaultFirstLayerMe
 export { bconv2dReuse, prepareBConvReuse, reuseTables, BConvReuseWeights, MAX_REUSE_CHANNELS, REUSE_POSITIONS, type BConv2dReuseOptions, type ReuseTables } from './ops/bconv-reuse.js';
 export { chooseConvPath, convPathChoices, clearConvPathChoices, type ConvPath, type ConvPathChoice, type ChooseConvPathOptions } from './ops/conv-path.js';
 export { foldBatchNormAffine, foldBatchNormSign, type BatchNormParams } from './model/batchnorm-fold.js';
+export { QUANTIZERS, getQuantizer, serializeQuantizer, getConstraint, serializeConstraint, weightClip, twnThreshold, roundHalfEven, type Quantizer, type SerializedQuantizer, type QuantizerIdentifier, type Constraint } from './model/quantizers.js';
