@@ -22,3 +22,5 @@ export { bconv2dReuse, prepareBConvReuse, reuseTables, BConvReuseWeights, MAX_RE
 export { chooseConvPath, convPathChoices, clearConvPathChoices, type ConvPath, type ConvPathChoice, type ChooseConvPathOptions } from './ops/conv-path.js';
 export { foldBatchNormAffine, foldBatchNormSign, type BatchNormParams } from './model/batchnorm-fold.js';
 export { QUANTIZERS, getQuantizer, serializeQuantizer, getConstraint, serializeConstraint, weightClip, twnThreshold, roundHalfEven, type Quantizer, type SerializedQuantizer, type QuantizerIdentifier, type Constraint } from './model/quantizers.js';
+export { parseModel, serializeModel, type ModelSpec, type WeightTensor, type ShardSource } from './model/tfjs-format.js';
+export { ModelFormatError, LAYER_KEYS, ACTIVATIONS, type LayerSpec, type LayerClass, type LayerConfigs, type BaseConfig, type InputLayerConfig, type DenseConfig, type QuantDenseConfig, type Conv2DConfig, type QuantConv2DConfig, type BatchNormalizationConfig, type Pooling2DConfig, type FlattenConfig, type DropoutConfig, type ActivationConfig, type QuantizerConfig, type ConstraintConfig, type Activation, type Padding } from './model/layer-config.js';

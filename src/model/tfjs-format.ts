@@ -1,0 +1,487 @@
+// TensorFlow.js Layers model files (model.json + binary weight shards) with Larq's layer classes:
+// read and validated completely before use (parseModel), and written back (serializeModel).
+//
+// model.json: {modelTopology, weightsManifest: [{paths, weights: [{name, shape, dtype, quantization?}]}]}.
+// modelTopology is either the converter's {keras_version, backend, model_config: {class_name, config}}
+// or tfjs-layers' own {class_name, config, keras_version, backend}. Each manifest group's shards,
+// concatenated, hold its weights back to back in order (little-endian, no alignment).
+
+import {
+  ModelFormatError, fail, isObject, own, layerClass, readLayerConfig, positiveInt,
+  type LayerSpec, type LayerClass, type LayerConfigs, type Padding,
+} from './layer-config.js';
+
+export { ModelFormatError } from './layer-config.js';
+
+export interface WeightTensor {
+  shape: number[];
+  data: Float32Array | Int32Array;
+}
+
+export interface ModelSpec {
+  format: 'sequential' | 'functional';
+  name: string;
+  /** The input shape without the batch dimension. */
+  inputShape: number[];
+  /** Topological order; the first layer is the input (an InputLayer, or a Sequential's first layer). */
+  layers: LayerSpec[];
+  /** The output layer's name. */
+  output: string;
+  /** Keyed by `layer/param` (e.g. `quant_dense/kernel`). */
+  weights: Map<string, WeightTensor>;
+  kerasVersion?: string;
+}
+
+export type ShardSource = ArrayBuffer[] | ((path: string) => Promise<ArrayBuffer | ArrayBufferView>);
+
+type ManifestDType = 'float32' | 'int32';
+type StoredDType = ManifestDType | 'uint8' | 'uint16' | 'float16';
+const STORED_BYTES: Record<StoredDType, number> = { float32: 4, int32: 4, uint8: 1, uint16: 2, float16: 2 };
+
+interface ManifestWeight {
+  name: string;
+  shape: number[];
+  dtype: ManifestDType;
+  stored: StoredDType;
+  scale: number;
+  min: number;
+  bytes: number;
+}
+
+const HOST_IS_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+const MAX_ELEMENTS = 2 ** 31 - 1;
+
+/** Parses and validates a model.json (already JSON.parse'd) and its weight shards. Everything is checked before any shard is loaded. */
+export async function parseModel(json: unknown, shards: ShardSource): Promise<ModelSpec> {
+  if (!isObject(json)) fail('model.json', `not an object`, 'pass the parsed model.json');
+  if (own(json, 'format') && json.format !== 'layers-model') {
+    fail('model.json', `format is ${JSON.stringify(json.format)}`, 'only TF.js Layers models ("layers-model") are read; convert with --output_format tfjs_layers_model');
+  }
+  if (!own(json, 'modelTopology')) fail('model.json', 'missing "modelTopology"', 'save with model.save() or tensorflowjs_converter');
+  if (!own(json, 'weightsManifest')) fail('model.json', 'missing "weightsManifest"', 'the weights are needed too');
+  const topo = readTopology(json.modelTopology);
+  const groups = readManifest(json.weightsManifest);
+  const expected = expectedWeights(topo.layers);
+
+  // Every manifest weight maps to one expected weight with the same shape, and none is missing.
+  const seen = new Set<string>();
+  for (const g of groups) {
+    for (const w of g.weights) {
+      const key = normalizeWeightName(w.name, expected);
+      const shape = expected.get(key);
+      if (!shape) fail(`weightsManifest, weight "${w.name}"`, 'belongs to no layer parameter of the model', `expected names: ${[...expected.keys()].slice(0, 8).join(', ')}${expected.size > 8 ? ', ...' : ''}`);
+      if (seen.has(key)) fail(`weightsManifest, weight "${w.name}"`, 'appears twice');
+      seen.add(key);
+      if (!sameShape(shape, w.shape)) fail(`weightsManifest, weight "${w.name}"`, `shape [${w.shape}] does not match the layer config, which implies [${shape}]`);
+      if (w.dtype !== 'float32') fail(`weightsManifest, weight "${w.name}"`, `dtype ${w.dtype}: layer weights must be float32`);
+      w.name = key;
+    }
+  }
+  for (const key of expected.keys()) if (!seen.has(key)) fail(`weightsManifest`, `missing weight "${key}"`, 'the layer config implies it (check use_bias, center, scale)');
+
+  const paths = groups.flatMap((g) => g.paths);
+  if (Array.isArray(shards) && shards.length !== paths.length) {
+    fail('weight shards', `${shards.length} given for ${paths.length} manifest paths (${paths.join(', ')})`, 'pass one ArrayBuffer per path, in manifest order');
+  }
+  if (!Array.isArray(shards) && typeof shards !== 'function') fail('weight shards', 'expected an array of ArrayBuffers or a loader function');
+  if (!HOST_IS_LITTLE_ENDIAN) fail('weight shards', 'this host is big-endian; shards are read little-endian in place');
+
+  const weights = new Map<string, WeightTensor>();
+  let p = 0;
+  for (const g of groups) {
+    const parts: Uint8Array[] = [];
+    for (const path of g.paths) parts.push(await loadShard(shards, p++, path));
+    const total = parts.reduce((a, b) => a + b.length, 0);
+    const need = g.weights.reduce((a, w) => a + w.bytes, 0);
+    if (total !== need) {
+      fail(`weight shards ${g.paths.join(', ')}`, `${total} bytes, the manifest's weights need ${need}`, total < need ? 'the file is truncated or a shard is missing' : 'extra bytes: a wrong shard or manifest');
+    }
+    const bytes = concat(parts, total);
+    let off = 0;
+    for (const w of g.weights) {
+      weights.set(w.name, { shape: w.shape, data: decode(w, bytes.subarray(off, off + w.bytes)) });
+      off += w.bytes;
+    }
+  }
+  for (const [name, t] of weights) {
+    const d = t.data;
+    for (let i = 0; i < d.length; i++) if (!Number.isFinite(d[i])) fail(`weight "${name}"`, `element ${i} is ${d[i]}`, 'weights must be finite; retrain or fix the checkpoint');
+  }
+  return { ...topo, weights };
+}
+
+// ---- topology ----
+
+interface Topology {
+  format: 'sequential' | 'functional';
+  name: string;
+  inputShape: number[];
+  layers: LayerSpec[];
+  output: string;
+  kerasVersion?: string;
+}
+
+const ENTRY_KEYS = ['class_name', 'config', 'name', 'inbound_nodes', 'module', 'registered_name', 'build_config'];
+
+function readTopology(t: unknown): Topology {
+  if (!isObject(t)) fail('modelTopology', 'not an object');
+  let model: unknown = t;
+  if (own(t, 'model_config')) model = t.model_config; // the converter's form
+  if (!isObject(model)) fail('modelTopology.model_config', 'not an object');
+  const kv = t.keras_version ?? (model as Record<string, unknown>).keras_version;
+  const kerasVersion = typeof kv === 'string' ? kv : undefined;
+  const cls = model.class_name;
+  const cfg = model.config;
+  if (cls === 'Sequential') return readSequential(cfg, kerasVersion);
+  if (cls === 'Functional' || cls === 'Model') return readFunctional(cfg, kerasVersion);
+  return fail('modelTopology', `model class ${JSON.stringify(cls) ?? String(cls)} is not supported`, 'expected Sequential, Functional or Model');
+}
+
+function readEntry(e: unknown, i: number, functional: boolean): { cls: LayerClass; name: string; config: LayerConfigs[LayerClass]; raw: Record<string, unknown> } {
+  const at = `layers[${i}]`;
+  if (!isObject(e)) fail(at, 'not an object {class_name, config}');
+  for (const k of Object.keys(e)) if (!ENTRY_KEYS.includes(k) || (!functional && k === 'inbound_nodes')) fail(at, `unknown key "${k}"`);
+  const cls = layerClass(e.class_name, at);
+  const config = readLayerConfig(cls, e.config, `${at} (${cls})`);
+  if (functional && own(e, 'name') && e.name !== config.name) fail(`layer "${config.name}" (${cls})`, `entry name ${JSON.stringify(e.name)} differs from config.name`);
+  return { cls, name: config.name, config, raw: e };
+}
+
+function readLayerList(v: unknown, at: string): unknown[] {
+  if (!Array.isArray(v) || v.length === 0) fail(at, 'expected a non-empty list of layers');
+  if (v.length > 10000) fail(at, `${v.length} layers, more than 10000`);
+  return Array.from(v); // holes become undefined, and are rejected
+}
+
+function readSequential(cfg: unknown, kerasVersion?: string): Topology {
+  let name = 'sequential';
+  let list: unknown;
+  let buildShape: unknown;
+  if (Array.isArray(cfg)) list = cfg;
+  else if (isObject(cfg)) {
+    for (const k of Object.keys(cfg)) if (!['name', 'layers', 'build_input_shape', 'trainable'].includes(k)) fail('Sequential config', `unknown key "${k}"`);
+    if (own(cfg, 'name')) name = typeof cfg.name === 'string' ? cfg.name : fail('Sequential config, key "name"', 'expected a string');
+    list = cfg.layers;
+    buildShape = cfg.build_input_shape;
+  } else fail('Sequential config', 'expected a list of layers or {name, layers}');
+  const entries = readLayerList(list, 'Sequential config, key "layers"').map((e, i) => readEntry(e, i, false));
+  const first = entries[0];
+  let batchShape = first.config.batch_input_shape;
+  if (!batchShape && Array.isArray(buildShape)) batchShape = readLayerConfig('InputLayer', { name: 'input', batch_input_shape: buildShape }, 'Sequential build_input_shape').batch_input_shape;
+  if (!batchShape) fail(`layer "${first.name}" (${first.cls})`, 'the first layer has no batch_input_shape, so the input shape is unknown', 'build the model with input_shape=... before saving');
+  const layers = entries.map((e, i) => ({ class: e.cls, name: e.name, config: e.config, inbound: i === 0 ? [] : [entries[i - 1].name], outputShape: [] }) as LayerSpec);
+  checkUnique(layers);
+  const inputShape = batchShape.slice(1) as number[];
+  inferShapes(layers, inputShape);
+  return { format: 'sequential', name, inputShape, layers, output: layers[layers.length - 1].name, kerasVersion };
+}
+
+/** `[["name", 0, 0]]`, the form of input_layers/output_layers. */
+function readEndpoint(v: unknown, at: string): string {
+  if (!Array.isArray(v) || v.length !== 1) fail(at, `expected exactly one layer [[name, 0, 0]]`, 'models with several inputs or outputs are not supported');
+  const ref = v[0];
+  if (!Array.isArray(ref) || ref.length < 1 || typeof ref[0] !== 'string' || (ref.length > 1 && ref[1] !== 0) || (ref.length > 2 && ref[2] !== 0)) {
+    fail(at, `got ${JSON.stringify(ref)}, expected [name, 0, 0]`);
+  }
+  return ref[0];
+}
+
+/** Keras 2 inbound_nodes: [] or [[["name", 0, 0, {}]]] (one node of one tensor: no shared layers, no merges). */
+function readInbound(v: unknown, at: string): string[] {
+  if (v === undefined) fail(at, 'missing inbound_nodes');
+  if (!Array.isArray(v)) fail(at, `inbound_nodes ${JSON.stringify(v)} is not a list`, 'Keras 2 form [[["name", 0, 0, {}]]] expected');
+  if (v.length === 0) return [];
+  if (v.length > 1) fail(at, `${v.length} inbound nodes: shared layers are not supported`);
+  const node = v[0];
+  if (!Array.isArray(node)) fail(at, `inbound node ${JSON.stringify(node)?.slice(0, 60)} is not a list`, 'Keras 3 files ({args, kwargs}) are not supported; save with Keras 2 / tf.keras');
+  if (node.length !== 1) fail(at, `an inbound node of ${node.length} tensors: merge layers are not supported`);
+  const t = node[0];
+  if (!Array.isArray(t) || t.length < 3 || t.length > 4 || typeof t[0] !== 'string' || t[1] !== 0 || t[2] !== 0 || (t.length === 4 && !isObject(t[3]))) {
+    fail(at, `inbound tensor ${JSON.stringify(t)?.slice(0, 60)} is not ["name", 0, 0, {}]`);
+  }
+  if (t.length === 4 && Object.keys(t[3] as object).length > 0) fail(at, 'inbound call kwargs are not supported');
+  return [t[0]];
+}
+
+function readFunctional(cfg: unknown, kerasVersion?: string): Topology {
+  if (!isObject(cfg)) fail('Functional config', 'expected {name, layers, input_layers, output_layers}');
+  for (const k of Object.keys(cfg)) if (!['name', 'layers', 'input_layers', 'output_layers', 'trainable'].includes(k)) fail('Functional config', `unknown key "${k}"`);
+  const name = cfg.name === undefined ? 'model' : typeof cfg.name === 'string' ? cfg.name : fail('Functional config, key "name"', 'expected a string');
+  const entries = readLayerList(cfg.layers, 'Functional config, key "layers"').map((e, i) => readEntry(e, i, true));
+  const unordered = entries.map((e) => ({ class: e.cls, name: e.name, config: e.config, inbound: readInbound(e.raw.inbound_nodes, `layer "${e.name}" (${e.cls})`), outputShape: [] }) as LayerSpec);
+  checkUnique(unordered);
+  const input = readEndpoint(cfg.input_layers, 'Functional config, key "input_layers"');
+  const output = readEndpoint(cfg.output_layers, 'Functional config, key "output_layers"');
+  const byName = new Map(unordered.map((l) => [l.name, l]));
+  const inLayer = byName.get(input);
+  if (!inLayer) fail('Functional config, key "input_layers"', `names "${input}", which is not a layer`);
+  if (inLayer.class !== 'InputLayer') fail(`layer "${input}" (${inLayer.class})`, 'the model input must be an InputLayer');
+  if (!byName.has(output)) fail('Functional config, key "output_layers"', `names "${output}", which is not a layer`);
+  for (const l of unordered) {
+    for (const src of l.inbound) if (!byName.has(src)) fail(`layer "${l.name}" (${l.class})`, `inbound node "${src}" is not a layer of the model (dangling)`);
+    if (l.inbound.length === 0 && l.name !== input) fail(`layer "${l.name}" (${l.class})`, 'has no inbound node and is not the model input');
+    if (l.class === 'InputLayer' && l.inbound.length > 0) fail(`layer "${l.name}" (InputLayer)`, 'an InputLayer cannot have inbound nodes');
+  }
+  // Kahn's algorithm: topological order, and any layer left over is on a cycle.
+  const order: LayerSpec[] = [];
+  const done = new Set<string>();
+  let progress = true;
+  while (progress) {
+    progress = false;
+    for (const l of unordered) {
+      if (!done.has(l.name) && l.inbound.every((s) => done.has(s))) {
+        done.add(l.name);
+        order.push(l);
+        progress = true;
+      }
+    }
+  }
+  const cyclic = unordered.find((l) => !done.has(l.name));
+  if (cyclic) fail(`layer "${cyclic.name}" (${cyclic.class})`, 'is on a cycle of inbound nodes', 'a model must be a DAG');
+  const inputShape = (inLayer.config.batch_input_shape as number[]).slice(1);
+  inferShapes(order, inputShape);
+  return { format: 'functional', name, inputShape, layers: order, output, kerasVersion };
+}
+
+function checkUnique(layers: LayerSpec[]): void {
+  const names = new Set<string>();
+  for (const l of layers) {
+    if (names.has(l.name)) fail(`layer "${l.name}" (${l.class})`, 'duplicate layer name', 'layer names must be unique');
+    names.add(l.name);
+  }
+}
+
+// ---- shapes: each layer's output shape and the weights its config implies ----
+
+function windowOut(size: number, k: number, stride: number, dilation: number, pad: Padding): number {
+  const eff = (k - 1) * dilation + 1;
+  return pad === 'same' ? Math.ceil(size / stride) : Math.floor((size - eff) / stride) + 1;
+}
+
+function checkedCount(shape: number[], at: string): number {
+  const n = shape.reduce((a, b) => a * b, 1);
+  if (!(n <= MAX_ELEMENTS)) fail(at, `shape [${shape}] has ${n} elements, more than 2^31 - 1`);
+  return n;
+}
+
+/** [param, shape] pairs in Keras's weight order. */
+function layerParams(l: LayerSpec, inShape: number[]): [string, number[]][] {
+  const c = inShape[inShape.length - 1];
+  switch (l.class) {
+    case 'Dense':
+    case 'QuantDense':
+      return l.config.use_bias ? [['kernel', [c, l.config.units]], ['bias', [l.config.units]]] : [['kernel', [c, l.config.units]]];
+    case 'Conv2D':
+    case 'QuantConv2D': {
+      const k: [string, number[]] = ['kernel', [...l.config.kernel_size, c, l.config.filters]];
+      return l.config.use_bias ? [k, ['bias', [l.config.filters]]] : [k];
+    }
+    case 'BatchNormalization': {
+      const p: [string, number[]][] = [];
+      if (l.config.scale) p.push(['gamma', [c]]);
+      if (l.config.center) p.push(['beta', [c]]);
+      p.push(['moving_mean', [c]], ['moving_variance', [c]]);
+      return p;
+    }
+    default:
+      return [];
+  }
+}
+
+function inferShapes(layers: LayerSpec[], inputShape: number[]): void {
+  const shapes = new Map<string, number[]>();
+  for (const l of layers) {
+    const at = `layer "${l.name}" (${l.class})`;
+    const inShape = l.inbound.length === 0 ? inputShape : shapes.get(l.inbound[0])!;
+    let out: number[];
+    switch (l.class) {
+      case 'InputLayer':
+      case 'Dropout':
+      case 'Activation':
+        out = inShape;
+        break;
+      case 'Dense':
+      case 'QuantDense':
+        out = [...inShape.slice(0, -1), l.config.units];
+        break;
+      case 'Conv2D':
+      case 'QuantConv2D':
+      case 'MaxPooling2D':
+      case 'AveragePooling2D': {
+        if (inShape.length !== 3) fail(at, `input shape [${inShape}] is not [height, width, channels]`);
+        const conv = l.class === 'Conv2D' || l.class === 'QuantConv2D';
+        const k = conv ? l.config.kernel_size : l.config.pool_size;
+        const d = conv ? l.config.dilation_rate : [1, 1];
+        const hw = [0, 1].map((i) => windowOut(inShape[i], k[i], l.config.strides[i], d[i], l.config.padding));
+        if (hw.some((s) => s < 1)) fail(at, `a ${k[0]}x${k[1]} window does not fit the input [${inShape}] with padding "${l.config.padding}"`, 'use padding "same" or a smaller window');
+        out = [hw[0], hw[1], conv ? l.config.filters : inShape[2]];
+        break;
+      }
+      case 'BatchNormalization': {
+        const axis = l.config.axis < 0 ? inShape.length + l.config.axis : l.config.axis - 1; // Keras counts the batch axis
+        if (axis !== inShape.length - 1) fail(`${at}, key "axis"`, `axis ${l.config.axis} is not the channel (last) axis of [${inShape}]`, 'only channels_last normalization is supported');
+        out = inShape;
+        break;
+      }
+      case 'Flatten':
+        out = [checkedCount(inShape, at)];
+        break;
+    }
+    checkedCount(out, at);
+    for (const [p, s] of layerParams(l, inShape)) checkedCount(s, `${at}, weight ${p}`);
+    l.outputShape = out;
+    shapes.set(l.name, out);
+  }
+}
+
+function expectedWeights(layers: LayerSpec[]): Map<string, number[]> {
+  const shapes = new Map(layers.map((l) => [l.name, l.outputShape]));
+  const out = new Map<string, number[]>();
+  for (const l of layers) {
+    const inShape = l.inbound.length === 0 ? l.outputShape : shapes.get(l.inbound[0])!;
+    for (const [p, s] of layerParams(l, inShape)) out.set(`${l.name}/${p}`, s);
+  }
+  return out;
+}
+
+/** `quant_dense/kernel`, also with a `:0` suffix or a model-name prefix (`sequential/quant_dense/kernel`). */
+function normalizeWeightName(name: string, expected: Map<string, number[]>): string {
+  const n = name.endsWith(':0') ? name.slice(0, -2) : name;
+  if (expected.has(n)) return n;
+  const parts = n.split('/');
+  return parts.length >= 2 ? parts.slice(-2).join('/') : n;
+}
+
+const sameShape = (a: number[], b: number[]) => a.length === b.length && a.every((x, i) => x === b[i]);
+
+// ---- manifest and shards ----
+
+function readManifest(m: unknown): { paths: string[]; weights: ManifestWeight[] }[] {
+  if (!Array.isArray(m)) fail('weightsManifest', 'not a list of {paths, weights} groups');
+  return Array.from(m, (g, gi) => {
+    const at = `weightsManifest[${gi}]`;
+    if (!isObject(g)) fail(at, 'not an object {paths, weights}');
+    if (!Array.isArray(g.paths) || Array.from(g.paths).some((p) => typeof p !== 'string' || p.length === 0)) fail(`${at}.paths`, 'expected a list of shard file names');
+    if (!Array.isArray(g.weights)) fail(`${at}.weights`, 'expected a list of {name, shape, dtype}');
+    if (g.paths.length === 0 && g.weights.length > 0) fail(`${at}.paths`, 'missing shard paths for the group\'s weights');
+    return { paths: Array.from(g.paths) as string[], weights: Array.from(g.weights, (w, wi) => readManifestWeight(w, `${at}.weights[${wi}]`)) };
+  });
+}
+
+function readManifestWeight(w: unknown, at: string): ManifestWeight {
+  if (!isObject(w)) fail(at, 'not an object {name, shape, dtype}');
+  if (typeof w.name !== 'string' || w.name.length === 0) fail(at, 'missing "name"');
+  const wat = `weight "${w.name}"`;
+  if (!Array.isArray(w.shape) || w.shape.length > 6) fail(wat, `shape ${JSON.stringify(w.shape)} is not a list of sizes`);
+  const shape = Array.from(w.shape, (s, i) => (s === 0 ? 0 : positiveInt(s, `${wat}, shape[${i}]`)));
+  const count = checkedCount(shape, wat);
+  if (w.dtype !== 'float32' && w.dtype !== 'int32') fail(wat, `dtype ${JSON.stringify(w.dtype)} is not supported`, 'float32 and int32 are (with uint8, uint16 or float16 quantization)');
+  let stored: StoredDType = w.dtype;
+  let scale = 1;
+  let min = 0;
+  if (own(w, 'quantization') && w.quantization !== null) {
+    const q = w.quantization;
+    if (!isObject(q)) fail(`${wat}, quantization`, 'not an object {dtype, scale, min}');
+    if (q.dtype !== 'uint8' && q.dtype !== 'uint16' && q.dtype !== 'float16') fail(`${wat}, quantization`, `dtype ${JSON.stringify(q.dtype)} is not supported`, 'uint8, uint16 and float16 are');
+    stored = q.dtype;
+    if (stored !== 'float16') {
+      if (typeof q.scale !== 'number' || !Number.isFinite(q.scale) || typeof q.min !== 'number' || !Number.isFinite(q.min)) fail(`${wat}, quantization`, 'scale and min must be finite numbers');
+      scale = q.scale;
+      min = q.min;
+    }
+  }
+  return { name: w.name, shape, dtype: w.dtype, stored, scale, min, bytes: count * STORED_BYTES[stored] };
+}
+
+async function loadShard(shards: ShardSource, index: number, path: string): Promise<Uint8Array> {
+  let b: unknown;
+  if (Array.isArray(shards)) b = shards[index];
+  else {
+    try {
+      b = await shards(path);
+    } catch (e) {
+      fail(`weight shard "${path}"`, `could not be loaded: ${e instanceof Error ? e.message : String(e)}`, 'check that the file sits beside model.json');
+    }
+  }
+  if (b instanceof ArrayBuffer) return new Uint8Array(b);
+  if (ArrayBuffer.isView(b)) return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+  return fail(`weight shard "${path}"`, 'is missing or not an ArrayBuffer');
+}
+
+function concat(parts: Uint8Array[], total: number): Uint8Array {
+  const out = new Uint8Array(total);
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}
+
+function decode(w: ManifestWeight, bytes: Uint8Array): Float32Array | Int32Array {
+  const copy = bytes.slice().buffer; // aligned
+  if (w.stored === 'float32') return new Float32Array(copy);
+  if (w.stored === 'int32') return new Int32Array(copy);
+  const q = w.stored === 'uint8' ? new Uint8Array(copy) : new Uint16Array(copy);
+  const out = w.dtype === 'int32' ? new Int32Array(q.length) : new Float32Array(q.length);
+  for (let i = 0; i < q.length; i++) out[i] = w.stored === 'float16' ? halfToFloat(q[i]) : q[i] * w.scale + w.min;
+  if (out instanceof Int32Array && w.stored !== 'float16') for (let i = 0; i < q.length; i++) out[i] = Math.round(q[i] * w.scale + w.min);
+  return out;
+}
+
+function halfToFloat(h: number): number {
+  const s = h & 0x8000 ? -1 : 1;
+  const e = (h >> 10) & 0x1f;
+  const f = h & 0x3ff;
+  if (e === 0) return s * f * 2 ** -24;
+  if (e === 31) return f ? NaN : s * Infinity;
+  return s * (1 + f / 1024) * 2 ** (e - 15);
+}
+
+// ---- writing ----
+
+/** Writes a model as tfjs-layers does (modelTopology holding the class), with one float32/int32 shard. */
+export function serializeModel(spec: ModelSpec): { modelJson: Record<string, unknown>; shards: ArrayBuffer[] } {
+  const functional = spec.format === 'functional';
+  const layers = spec.layers.map((l) => {
+    const entry: Record<string, unknown> = { class_name: l.class, config: { ...l.config, dtype: 'float32' } };
+    if (functional) {
+      entry.name = l.name;
+      entry.inbound_nodes = l.inbound.length ? [l.inbound.map((s) => [s, 0, 0, {}])] : [];
+    }
+    return entry;
+  });
+  const config = functional
+    ? { name: spec.name, layers, input_layers: [[spec.layers[0].name, 0, 0]], output_layers: [[spec.output, 0, 0]] }
+    : { name: spec.name, layers };
+  const weights: { name: string; shape: number[]; dtype: ManifestDType }[] = [];
+  const datas: (Float32Array | Int32Array)[] = [];
+  const shapes = new Map(spec.layers.map((l) => [l.name, l.outputShape]));
+  for (const l of spec.layers) {
+    const inShape = l.inbound.length === 0 ? spec.inputShape : shapes.get(l.inbound[0])!;
+    for (const [p] of layerParams(l, inShape)) {
+      const name = `${l.name}/${p}`;
+      const t = spec.weights.get(name);
+      if (!t) fail(`layer "${l.name}" (${l.class})`, `weight "${name}" is missing from spec.weights`);
+      weights.push({ name, shape: t.shape.slice(), dtype: t.data instanceof Int32Array ? 'int32' : 'float32' });
+      datas.push(t.data);
+    }
+  }
+  const total = datas.reduce((a, d) => a + d.byteLength, 0);
+  const shard = new Uint8Array(total);
+  let off = 0;
+  for (const d of datas) {
+    shard.set(new Uint8Array(d.buffer, d.byteOffset, d.byteLength), off);
+    off += d.byteLength;
+  }
+  return {
+    modelJson: {
+      format: 'layers-model',
+      generatedBy: 'webgpu-bnn',
+      convertedBy: null,
+      modelTopology: { class_name: functional ? 'Functional' : 'Sequential', config, keras_version: spec.kerasVersion ?? 'webgpu-bnn', backend: 'tensorflow' },
+      weightsManifest: [{ paths: ['group1-shard1of1.bin'], weights }],
+    },
+    shards: [shard.buffer],
+  };
+}
