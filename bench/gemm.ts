@@ -10,6 +10,7 @@ import { defaultGemmTuning, type GemmTuning } from '../src/ops/gemm-tiling.js';
 import { Random } from '../src/random.js';
 import type { Tensor } from '../src/tensor.js';
 import { timeGpu, type Timing } from '../src/gpu/timing.js';
+import { loadTfjsWebgpu, timeTfjsMatmul } from './tfjs.js';
 
 export type GemmShape = readonly [M: number, N: number, K: number];
 
@@ -32,6 +33,8 @@ export interface GemmBenchOptions {
   warmup?: number;
   seed?: number;
   tuning?: { binary?: GemmTuning; f32?: GemmTuning };
+  /** Also time TensorFlow.js's WebGPU matMul (Node, when its packages are installed). Default true. */
+  tfjs?: boolean;
   onProgress?: (line: string) => void;
 }
 
@@ -41,6 +44,8 @@ export interface GemmBenchRow {
   K: number;
   binary: Timing & { gops: number; tuning: GemmTuning; check: string };
   f32: Timing & { gflops: number; tuning: GemmTuning; check: string };
+  /** TensorFlow.js 4.22's WebGPU matMul on the same shape (its own kernel timestamps), when run. */
+  tfjs?: Timing & { gflops: number };
   /** fp32 time / binary time, from the medians. */
   speedup: number;
 }
@@ -100,12 +105,20 @@ export async function benchGemm(gpu: Gpu, options: GemmBenchOptions = {}): Promi
       const fT = await timeGpu(gpu, () => gemmF32(gpu, af, bf, { tuning: f32Tuning }), { warmup, reps, release: (t) => t.release() });
 
       const ops = 2 * M * N * K;
+      const tf = options.tfjs === false ? null : await loadTfjsWebgpu();
+      let tfjs: GemmBenchRow['tfjs'];
+      if (tf) {
+        log(`gemm ${M}x${N}x${K}: TensorFlow.js`);
+        const t = await timeTfjsMatmul(tf, M, N, K, { warmup, reps });
+        tfjs = { ...t, gflops: ops / t.medianMs / 1e6 };
+      }
       const row: GemmBenchRow = {
         M,
         N,
         K,
         binary: { ...binT, gops: ops / binT.medianMs / 1e6, tuning: binaryTuning, check: binCheck },
         f32: { ...fT, gflops: ops / fT.medianMs / 1e6, tuning: f32Tuning, check: fCheck },
+        tfjs,
         speedup: fT.medianMs / binT.medianMs,
       };
       rows.push(row);
@@ -170,18 +183,20 @@ function engineName(): string {
 
 /** The report as a Markdown table (the README's benchmark section is made from this). */
 export function gemmMarkdown(r: GemmBenchReport): string {
+  const tf = r.rows.some((x) => x.tfjs);
   const lines = [
     `Device: ${r.adapterName}; ${r.engine}; ${r.date.slice(0, 10)}.`,
     '',
-    '| M x N x K | binary G-ops/s | fp32 GFLOP/s | binary ms | fp32 ms | speed-up | timing |',
-    '|---|---:|---:|---:|---:|---:|---|',
+    `| M x N x K | binary G-ops/s | fp32 GFLOP/s |${tf ? ' TF.js fp32 GFLOP/s |' : ''} binary ms | fp32 ms | speed-up | timing |`,
+    `|---|---:|---:|${tf ? '---:|' : ''}---:|---:|---:|---|`,
     ...r.rows.map(
       (x) =>
         `| ${x.M} x ${x.N} x ${x.K} | ${x.binary.gops.toFixed(2)} | ${x.f32.gflops.toFixed(3)} | ` +
+        (tf ? `${x.tfjs ? x.tfjs.gflops.toFixed(3) : ''} | ` : '') +
         `${x.binary.medianMs.toFixed(1)} | ${x.f32.medianMs.toFixed(1)} | **${x.speedup.toFixed(1)}x** | ` +
         `median of ${x.binary.reps}/${x.f32.reps}, ${x.binary.source} |`,
     ),
-    ...r.skipped.map((s) => `| ${s.M} x ${s.N} x ${s.K} | skipped | | | | | ${s.reason} |`),
+    ...r.skipped.map((s) => `| ${s.M} x ${s.N} x ${s.K} | skipped | |${tf ? ' |' : ''} | | | ${s.reason} |`),
   ];
   return lines.join('\n');
 }
