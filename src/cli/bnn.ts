@@ -14,6 +14,7 @@ commands:
       --large                   also run shapes too slow for a software adapter (skipped there by default)
       --reps N --warmup N       timed repetitions (median reported) and warm-up runs
       --browser                 run in headless Chromium (puppeteer-core, system Chromium) instead of Node
+      --no-tfjs                 skip TensorFlow.js's WebGPU matMul (timed beside them in Node when installed)
       --json                    print the report as JSON      --out FILE   also write the JSON report to FILE
   bench conv [--batch N] [--reps N] [--browser] [--json] [--out FILE]
                                 binary conv vs fp32 implicit-GEMM conv on the seeds' 3x3 layers (VGG16, BinaryNet)
@@ -124,6 +125,7 @@ async function benchSuiteCommand(name: SuiteName, flags: Flags): Promise<void> {
     reps: positiveInt(flags, 'reps'),
     warmup: flags.values.has('warmup') ? Number(flags.values.get('warmup')) : undefined,
     batch: positiveInt(flags, 'batch'),
+    tfjs: !flags.switches.has('no-tfjs'),
   };
   const progress = (line: string) => console.error(line);
   let report: SuiteReport;
