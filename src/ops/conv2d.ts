@@ -4,7 +4,7 @@
 import type { Gpu } from '../gpu/context.js';
 import { ShapeError } from '../gpu/errors.js';
 import type { Tensor } from '../tensor.js';
-import { conv2dGeometry, type Conv2dWindow } from './bconv2d.js';
+import { conv2dGeometry, type Conv2dGeometry, type Conv2dWindow } from './bconv2d.js';
 import { expectTensor } from './check.js';
 import { runTiledGemm, type GemmTuning } from './gemm-tiling.js';
 import { implicitGemmParams, padForWindows, stepTaps } from './pad.js';
@@ -24,7 +24,14 @@ export async function conv2d(gpu: Gpu, x: Tensor, w: Tensor, options: Conv2dOpti
   if ('padValues' in options && (options as { padValues?: unknown }).padValues !== undefined) {
     throw new ShapeError(`${OP}: padValues is Larq's option for binary inputs; the fp32 convolution pads with zeros (use bconv2d for pad_values)`);
   }
-  const g = conv2dGeometry(inShape, kShape, options, OP);
+  return conv2dForGeometry(gpu, x, w, conv2dGeometry(inShape, kShape, options, OP), options);
+}
+
+/**
+ * conv2d on a geometry the caller computed (x and w already checked against it): the input
+ * gradient (src/ops/conv2d-backward.ts) is a forward convolution whose padding is not 'valid' or 'same'.
+ */
+export async function conv2dForGeometry(gpu: Gpu, x: Tensor, w: Tensor, g: Conv2dGeometry, options: Conv2dOptions = {}): Promise<Tensor> {
   const taps = g.kernelH * g.kernelW;
   const cChunks = Math.ceil(g.channels / 4);
   const tapsPerStep = stepTaps(g.channels);

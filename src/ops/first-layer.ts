@@ -88,7 +88,15 @@ const SIGN_SELECT = 'signSelectConv2d';
  * (IM2COL): K steps through (tap, 32-channel word), a step reads only the vec4s holding channels.
  */
 export async function signSelectConv2d(gpu: Gpu, x: Tensor, w: Tensor, options: FirstLayerConv2dOptions = {}): Promise<Tensor> {
-  const g = geometry(SIGN_SELECT, x, w, options);
+  return signSelectConv2dForGeometry(gpu, x, w, geometry(SIGN_SELECT, x, w, options), options);
+}
+
+/**
+ * signSelectConv2d on a geometry the caller computed (x and w already checked against it): the
+ * input gradient of a binary convolution (src/ops/conv2d-backward.ts) has other padding than
+ * 'valid' or 'same'. Taps outside the input read 0.
+ */
+export async function signSelectConv2dForGeometry(gpu: Gpu, x: Tensor, w: Tensor, g: Conv2dGeometry, options: FirstLayerConv2dOptions = {}): Promise<Tensor> {
   const taps = g.kernelH * g.kernelW;
   const kWords = taps * wordsPerRow(g.channels);
   return runTiledGemm(gpu, {

@@ -1,9 +1,9 @@
 // 2-D max and average pooling of NHWC tensors (shaders/pool.wgsl), with Keras/Larq's options and
-// TensorFlow's 'valid'/'same' geometry. Beside the launchers, their plain CPU references.
+// TensorFlow's 'valid'/'same' geometry, forward and backward. Beside the launchers, their plain CPU references.
 import { wordsPerRow } from '../bitpack.js';
 import type { Gpu } from '../gpu/context.js';
 import { ShapeError } from '../gpu/errors.js';
-import { Tensor, storageWords, type Shape } from '../tensor.js';
+import { Tensor, elementCount, storageWords, type Shape } from '../tensor.js';
 import { expectOut, expectTensor } from './check.js';
 import { pool2dGeometry, type Pool2dGeometry, type Pool2dWindow } from './window.js';
 
@@ -52,6 +52,7 @@ async function runPool(gpu: Gpu, op: string, entryPoint: PoolEntry, x: Tensor, o
   const outCount = storageWords(shape, dtype);
   const params = {
     out_count: outCount,
+    in_count: storageWords(x.shape, dtype),
     pixel_len: dtype === 'b1' ? wordsPerRow(g.channels) : g.channels,
     in_h: g.inH,
     in_w: g.inW,
@@ -68,6 +69,75 @@ async function runPool(gpu: Gpu, op: string, entryPoint: PoolEntry, x: Tensor, o
   const grid = gpu.grid(Math.ceil(outCount / wg), label);
   await gpu.run(label, (rec) => rec.dispatch(kernel, { params, ...io }, grid));
   return out;
+}
+
+export interface Pool2dBackwardOptions extends Pool2dWindow {
+  /** Write dx here: f32 of the forward input's shape. */
+  out?: Tensor;
+  label?: string;
+  workgroupSize?: number;
+}
+
+/**
+ * Gradient of maxPool2d (f32): dx[i] = sum of dy over the outputs whose window's maximum is element
+ * i. Ties go to the first maximum in row-major window order, as TensorFlow's MaxPoolGrad on CPU
+ * (its GPU kernel may pick another). x is the forward input, dy [N, OH, OW, C].
+ */
+export async function maxPool2dBackward(gpu: Gpu, x: Tensor, dy: Tensor, options: Pool2dBackwardOptions = {}): Promise<Tensor> {
+  const op = 'maxPool2dBackward';
+  return runPoolBackward(gpu, op, 'max_pool_backward_f32', expectTensor(op, 'x', x, 'f32', 4), dy, { values: x }, options);
+}
+
+/** Gradient of avgPool2d: dx[i] = sum of dy / (valid elements of the window) over the windows that hold element i. */
+export async function avgPool2dBackward(gpu: Gpu, dy: Tensor, inputShape: Shape, options: Pool2dBackwardOptions = {}): Promise<Tensor> {
+  return runPoolBackward(gpu, 'avgPool2dBackward', 'avg_pool_backward_f32', inputShape, dy, {}, options);
+}
+
+async function runPoolBackward(
+  gpu: Gpu, op: string, entryPoint: string, inShape: Shape, dy: Tensor, inputs: Record<string, Tensor>, options: Pool2dBackwardOptions,
+): Promise<Tensor> {
+  const g = pool2dGeometry(inShape, options, op);
+  const dyShape = expectTensor(op, 'dy', dy, 'f32', 4);
+  const shape = outShape(g);
+  if (dyShape.some((d, i) => d !== shape[i])) {
+    throw new ShapeError(`${op}: 'dy' must be the pooled shape [${shape.join(', ')}] of input [${inShape.join(', ')}] with this window, got [${dyShape.join(', ')}]`);
+  }
+  expectOut(op, options.out, 'f32', inShape);
+  if (options.out && (options.out.buffer === dy.buffer || options.out.buffer === inputs.values?.buffer)) {
+    throw new ShapeError(`${op}: 'out' must not share storage with 'dy' or 'x' (WebGPU binds a buffer either read-only or writable in one dispatch)`);
+  }
+  const wg = options.workgroupSize ?? 64;
+  const maxWg = gpu.limits.maxComputeInvocationsPerWorkgroup;
+  if (!Number.isInteger(wg) || wg < 1 || wg > maxWg) {
+    throw new ShapeError(`${op}: workgroupSize must be an integer in [1, ${maxWg}] on this device, got ${wg}`);
+  }
+  const label = options.label ?? `${op}[${inShape.join('x')} ${g.poolH}x${g.poolW}/${g.strideH}x${g.strideW} ${options.padding ?? 'valid'}]`;
+  const kernel = await gpu.kernel({ shader: 'pool', entryPoint, constants: { WORKGROUP_SIZE: wg } });
+  const dx = options.out ?? gpu.tensor(inShape, 'f32', `${label}.dx`);
+  const inCount = elementCount(inShape);
+  const params = {
+    out_count: elementCount(shape),
+    in_count: inCount,
+    pixel_len: g.channels,
+    in_h: g.inH,
+    in_w: g.inW,
+    out_h: g.outH,
+    out_w: g.outW,
+    pool_h: g.poolH,
+    pool_w: g.poolW,
+    stride_h: g.strideH,
+    stride_w: g.strideW,
+    pad_top: g.padTop,
+    pad_left: g.padLeft,
+  };
+  try {
+    const grid = gpu.grid(Math.ceil(inCount / wg), label);
+    await gpu.run(label, (rec) => rec.dispatch(kernel, { params, ...inputs, dy, dx }, grid));
+  } catch (err) {
+    if (!options.out) dx.release();
+    throw err;
+  }
+  return dx;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -130,4 +200,26 @@ export function avgPool2dReference(x: Float32Array, shape: Shape, window: Pool2d
     count[o]++;
   });
   return Float32Array.from(sum, (s, o) => s / count[o]);
+}
+
+/** Plain CPU reference of maxPool2dBackward: each dy to its window's first maximum (row-major), f64 sums. */
+export function maxPool2dBackwardReference(x: Float32Array, dy: Float32Array, shape: Shape, window: Pool2dWindow = {}): Float32Array {
+  const g = pool2dGeometry(shape, window, 'maxPool2dBackwardReference');
+  const best = new Int32Array(g.batch * g.outH * g.outW * g.channels).fill(-1);
+  eachWindow(g, g.channels, (o, i) => {
+    if (best[o] < 0 || x[i] > x[best[o]]) best[o] = i;
+  });
+  const dx = new Float64Array(x.length);
+  best.forEach((i, o) => (dx[i] += dy[o]));
+  return Float32Array.from(dx);
+}
+
+/** Plain CPU reference of avgPool2dBackward: dy / count added to every valid element of the window, f64 sums. */
+export function avgPool2dBackwardReference(dy: Float32Array, shape: Shape, window: Pool2dWindow = {}): Float32Array {
+  const g = pool2dGeometry(shape, window, 'avgPool2dBackwardReference');
+  const count = new Float64Array(dy.length);
+  eachWindow(g, g.channels, (o) => count[o]++);
+  const dx = new Float64Array(elementCount(shape));
+  eachWindow(g, g.channels, (o, i) => (dx[i] += dy[o] / count[o]));
+  return Float32Array.from(dx);
 }
