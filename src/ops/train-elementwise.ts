@@ -9,15 +9,19 @@
 // axis ([..., K, N], channelAxis 'last', the default); our latent dense kernels are [N, K], with
 // the output channel first (channelAxis 'first').
 //
-// Accuracy against the CPU references (src/model/quantizers.ts, and the ones below):
-// - exact: identity, every clip (ste_sign, ste_heaviside, ste_tern), dorefa activations,
-//   approx_sign (against its f32 reference; within 1 ulp of Larq's f64 one), relu, hard_tanh,
-//   linear, leaky_tanh (f32 as TF: dy * f32(0.2)); the forwards given the same statistic, away from
-//   ste_tern's threshold and DoReFa's rounding boundaries.
-// - the statistics: f32 sums in chunks (reduce.ts: reduceErrorTerms * 2^-24 relative, plus 3 ulp
-//   for the division); max |tanh| within the error of tanh.
-// - exp-based (swish_sign, dorefa weights, sigmoid, tanh): see the *_TOLERANCE notes below; WGSL's
-//   exp is accurate to 3 + 2|arg| ulp, so the bound grows with |x|.
+// Accuracy against the CPU references (src/model/quantizers.ts, and the ones below), as tested in
+// test/quantizer-training.test.ts (ulp = 2^-24 of the stated scale; measured maxima in brackets):
+// - exact: identity, every clip (ste_sign, ste_heaviside, ste_tern), DoReFa activations,
+//   approx_sign (against its f32 reference; within 1 ulp of Larq's f64 one), linear, relu,
+//   hard_tanh, leaky_tanh (f32 as TF: dy * f32(0.2)); magnitude_aware_sign given the same
+//   statistic; the forwards of ste_tern (TWN) and DoReFa weights away from the threshold and the
+//   rounding boundaries (an f32 statistic can move a value sitting on one to the next level).
+// - the statistics: f32 sums in chunks, (reduceErrorTerms + 4) ulp relative (reduce.ts); max
+//   |tanh| 6 ulp [3.4] (lib/tanh.wgsl: a Taylor series below |x| = 0.625, exp above).
+// - exp-based: swish_sign 8 ulp of beta |dy| [4.7]; DoReFa weights 8 ulp of |dy| / m [4.6];
+//   sigmoid and tanh (16 + 4|x|) ulp relative [12 for |x| < 3, 31 at |x| = 12]: WGSL's exp is
+//   accurate to 3 + 2|arg| ulp, so the bound grows with |x|.
+// DoReFa weights' forward has its own entry point: the entry point that binds its level table.
 import type { Gpu } from '../gpu/context.js';
 import { ShapeError } from '../gpu/errors.js';
 import { getQuantizer, type Quantizer, type QuantizerIdentifier } from '../model/quantizers.js';
