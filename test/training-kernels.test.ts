@@ -6,7 +6,7 @@ import { describe, expect, test } from 'vitest';
 import { packRows, padBitsAreZero, unpackRows, wordsPerRow } from '../src/bitpack.js';
 import { getQuantizer } from '../src/model/quantizers.js';
 import { batchNormBackward, batchNormBackwardReference, batchNormForward, batchNormForwardReference } from '../src/ops/batchnorm.js';
-import { binaryFloatGemm } from '../src/ops/gemm-binary-float.js';
+import { binaryFloatGemm, type BinaryFloatGemmOptions } from '../src/ops/gemm-binary-float.js';
 import { LossMetrics, softmaxCrossEntropy, softmaxCrossEntropyReference } from '../src/ops/loss.js';
 import { signWithMask, signWithMaskReference, steSignBackward, steSignBackwardReference } from '../src/ops/sign-ste.js';
 import { transposeBits, transposeBitsReference, transposeF32, transposeF32Reference } from '../src/ops/transpose.js';
@@ -52,7 +52,16 @@ describe('transpose', () => {
     for (const t of [x, xb, y, yb]) t.release();
   });
 
-  test.each([[33, 31, 65], [1, 33, 31], [65, 1, 33], [31, 65, 1]])('backward GEMMs of a binary dense layer M=%i N=%i K=%i', async (M, N, K) => {
+  // Sign-select, and sign tables (8- and 4-value chunks; a 1-word table budget forces slices of K
+  // that add onto the output). Small-integer sums are exact in any order.
+  const methods: [string, BinaryFloatGemmOptions][] = [
+    ['select', { method: 'select' }],
+    ['table', { method: 'table' }],
+    ['table chunk 4', { method: 'table', chunkBits: 4 }],
+    ['table sliced', { method: 'table', tableBytes: 1 }],
+  ];
+  const denseShapes = [[33, 31, 65], [1, 33, 31], [65, 1, 33], [31, 65, 1], [40, 70, 100]];
+  test.each(methods.flatMap(([name, o]) => denseShapes.map(([M, N, K]) => [M, N, K, name, o] as const)))('backward GEMMs of a binary dense layer M=%i N=%i K=%i (%s)', async (M, N, K, _name, method) => {
     const g = gpu();
     const rng = rngFor(`dense backward ${M} ${N} ${K}`);
     const xVals = unpackRows(randomBits(rng, M, K), M, K);
@@ -63,10 +72,10 @@ describe('transpose', () => {
     const dy = g.upload(dyVals, [M, N], 'f32', 'dY');
     // dX = dY . W_b, dW = dY^T . x_b
     const wT = await transposeBits(g, wb);
-    const dX = await binaryFloatGemm(g, dy, wT, { out: poisoned(g, [M, K], 'f32') });
+    const dX = await binaryFloatGemm(g, dy, wT, { ...method, out: poisoned(g, [M, K], 'f32') });
     const dyT = await transposeF32(g, dy);
     const xT = await transposeBits(g, xb);
-    const dW = await binaryFloatGemm(g, dyT, xT, { out: poisoned(g, [N, K], 'f32') });
+    const dW = await binaryFloatGemm(g, dyT, xT, { ...method, out: poisoned(g, [N, K], 'f32') });
     const wantX = new Float32Array(M * K);
     const wantW = new Float32Array(N * K);
     for (let m = 0; m < M; m++) {
@@ -87,7 +96,12 @@ describe('transpose', () => {
     const x = g.upload(new Float32Array(6), [2, 3], 'f32', 'x');
     await expect(transposeBits(g, x)).rejects.toThrow(/transposeBits: 'x' must be b1/);
     await expect(transposeF32(g, x, { out: g.tensor([2, 3], 'f32') })).rejects.toThrow(/transposeF32: 'out' must be f32\[3, 2\]/);
+    const b = g.upload(new Uint32Array(4), [4, 3], 'b1', 'b');
+    await expect(binaryFloatGemm(g, x, b, { method: 'fast' as never })).rejects.toThrow(/method must be 'select' or 'table'/);
+    await expect(binaryFloatGemm(g, x, b, { method: 'table', chunkBits: 6 as never })).rejects.toThrow(/chunkBits must be 4 or 8/);
+    await expect(binaryFloatGemm(g, x, b, { method: 'table', tableBytes: 0 })).rejects.toThrow(/tableBytes must be positive/);
     x.release();
+    b.release();
   });
 });
 

@@ -19,7 +19,7 @@ export interface GemmTuning {
   useWorkgroupTiles: boolean;
 }
 
-export type GemmKind = 'binary' | 'f32' | 'binaryFloat';
+export type GemmKind = 'binary' | 'f32' | 'binaryFloat' | 'signTable';
 
 /**
  * Defaults from `bnn bench gemm-variants` (docs/performance.md). On SwiftShader the binary kernel
@@ -33,7 +33,7 @@ export function defaultGemmTuning(gpu: Gpu, kind: GemmKind = 'binary', epilogue?
     // invocations, 4 words a workgroup, measured 18 ms against 24 ms for 16x4 (300x512x512).
     if (kind === 'binary' && epilogue === 'threshold') return { wgX: 4, wgY: 4, tileK: 8, useWorkgroupTiles: false };
     if (kind === 'binary') return { wgX: 16, wgY: 4, tileK: 8, useWorkgroupTiles: false };
-    if (kind === 'binaryFloat') return { wgX: 8, wgY: 8, tileK: 1, useWorkgroupTiles: false };
+    if (kind === 'binaryFloat' || kind === 'signTable') return { wgX: 8, wgY: 8, tileK: 1, useWorkgroupTiles: false };
   }
   return { wgX: 16, wgY: 16, tileK: kind === 'f32' ? 4 : kind === 'binary' ? 2 : 1, useWorkgroupTiles: true };
 }
@@ -41,7 +41,7 @@ export function defaultGemmTuning(gpu: Gpu, kind: GemmKind = 'binary', epilogue?
 /** Outputs per invocation along M and along N (the kernels' `R`). */
 export const GEMM_OUTPUTS_PER_INVOCATION = 4;
 
-const TILE_K_CONSTANT: Record<GemmKind, string> = { binary: 'TILE_K_VEC', f32: 'TILE_K_VEC', binaryFloat: 'TILE_K_WORDS' };
+const TILE_K_CONSTANT: Record<GemmKind, string> = { binary: 'TILE_K_VEC', f32: 'TILE_K_VEC', binaryFloat: 'TILE_K_WORDS', signTable: 'TILE_K_WORDS' };
 
 export interface TiledGemmLaunch {
   op: string;
