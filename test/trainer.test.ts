@@ -25,7 +25,13 @@ const small = (hidden: number[], features: number, classes: number, outputBn: 'n
   ]);
 
 describe('Trainer', () => {
-  test.each(['center', 'none'] as const)('one step (output BatchNorm: %s): every gradient, moving average and the loss equal the CPU reference', async (outputBn) => {
+  test.each([
+    ['center', 'binary', 'table'],
+    ['none', 'binary', 'table'],
+    ['center', 'binary', 'select'],
+    ['center', 'float', 'table'],
+    ['none', 'float', 'table'],
+  ] as const)('one step (output BatchNorm: %s, %s kernels, %s backward): every gradient, moving average and the loss equal the CPU reference', async (outputBn, kernels, backwardMethod) => {
     const rng = rngFor(`trainer step ${outputBn}`);
     const m = small([37, 33], 45, 10, outputBn);
     for (const [name, w] of m.spec.weights) if (name.endsWith('/kernel')) m.setWeight(name, rng.floats(w.data.length, -1.2, 1.2));
@@ -35,7 +41,7 @@ describe('Trainer', () => {
     const labels = Uint32Array.from({ length: B }, () => rng.int(10));
     const want = referenceTrainingStep(m.spec, x, labels, B);
     // SGD with lr 0: the update leaves the weights as they were, so the gradients can be read afterwards.
-    const trainer = await Trainer.create(gpu(), m, { optimizer: { kind: 'sgd', learningRate: 0 }, maxBatch: 8 });
+    const trainer = await Trainer.create(gpu(), m, { optimizer: { kind: 'sgd', learningRate: 0 }, maxBatch: 8, kernels, backwardMethod });
     try {
       await trainer.step(x, labels);
       const metrics = await trainer.readMetrics();
@@ -58,6 +64,26 @@ describe('Trainer', () => {
       }
     } finally {
       trainer.destroy();
+    }
+  });
+
+  test('training memory: the binary step keeps 2 bits per sign activation where the float simulation keeps 2 floats', async () => {
+    const m = small([64, 40], 96, 10, 'center');
+    const [binary, float] = [await Trainer.create(gpu(), m, { maxBatch: 32 }), await Trainer.create(gpu(), m, { maxBatch: 32, kernels: 'float' })];
+    try {
+      const [b, f] = [await binary.memory(32), await float.memory(32)];
+      // Kept per sample: bits (+ mask bits past the first layer) of each QuantDense's input; BN's
+      // input z (f32) and its statistics (2C floats a batch).
+      const bnKept = (c: number) => 4 * c + (2 * 4 * c) / 32;
+      const bits = (n: number) => 4 * Math.ceil(n / 32);
+      expect(b.keptBytesPerSample).toBeCloseTo(bits(96) + 2 * bits(64) + 2 * bits(40) + bnKept(64) + bnKept(40) + bnKept(10), 6);
+      expect(f.keptBytesPerSample).toBeCloseTo(4 * 96 + 2 * 4 * 64 + 2 * 4 * 40 + bnKept(64) + bnKept(40) + bnKept(10), 6);
+      // The peak adds transient workspaces (the binary backward's sign tables, bounded by their budget).
+      for (const r of [b, f]) expect(r.peakBytesPerSample).toBeGreaterThanOrEqual(r.keptBytesPerSample);
+      expect(b.parameterBytes).toBeGreaterThan(0);
+    } finally {
+      binary.destroy();
+      float.destroy();
     }
   });
 

@@ -1,0 +1,69 @@
+// What the trainer asks of each trainable layer: a forward for training (batch statistics, what
+// the backward needs kept) and the backward beside it, the parameters the optimizer updates, and
+// the weights written back to the model. One file per layer kind (dense-step.ts,
+// batchnorm-step.ts); src/train/trainer.ts strings them together and records the whole step.
+import type { Gpu } from '../gpu/context.js';
+import type { Model } from '../model/model.js';
+import type { BinaryFloatMethod } from '../ops/gemm-binary-float.js';
+import type { Tensor } from '../tensor.js';
+
+/**
+ * Which kernels a step runs on:
+ * - 'binary': the engine's own: +-1 operands bit-packed, XNOR-popcount forward, sign-select
+ *   backward; per sign activation only its bit and its STE mask bit are kept;
+ * - 'float': a float simulation of the same model, as Larq or Brevitas train it: +-1 values as
+ *   f32, every GEMM through the fp32 kernel, the quantizers' float inputs and outputs kept for the
+ *   backward. The baseline training throughput and memory are measured against (bench/train.ts).
+ */
+export type TrainKernels = 'binary' | 'float';
+
+export interface StepContext {
+  /** The device (a capturing view while a step is recorded). */
+  gpu: Gpu;
+  kernels: TrainKernels;
+  /** How the binary backward GEMMs sum their sign-selected terms (binaryFloatGemm's method). */
+  backwardMethod: BinaryFloatMethod;
+  /**
+   * 'train': batch statistics, moving averages updated with the layer's momentum, what the
+   * backward needs kept. 'recalibrate': batch statistics, the moving averages updated with
+   * `recalibrateMomentum` (k/(k+1) at batch k: a plain average), nothing kept.
+   */
+  mode: 'train' | 'recalibrate';
+  recalibrateMomentum?: number;
+  /** Called with each tensor a forward keeps for its backward (the training-memory report). */
+  keep(t: Tensor): void;
+}
+
+/** A tensor the optimizer updates and its gradient. */
+export interface TrainParam {
+  value: Tensor;
+  grad: Tensor;
+  /** Larq's weight_clip: the value clipped to [-clip, clip] after each update. */
+  clip?: number;
+  /** The model's weight name (`layer/kernel`), the optimizer state's key in checkpoints. */
+  label: string;
+}
+
+export interface LayerStep {
+  readonly name: string;
+  readonly params: readonly TrainParam[];
+  /**
+   * Once per step before the forward passes (e.g. binarize the latent weights). Not per
+   * recording: recorded as the step's first dispatches.
+   */
+  prepare(ctx: StepContext): Promise<void>;
+  /** Takes ownership of x (f32 [B, ...]) and returns y, owned by the caller. */
+  forward(ctx: StepContext, x: Tensor): Promise<Tensor>;
+  /**
+   * Takes ownership of dy and of what forward kept; returns dL/dx, or null for a layer built
+   * without an input gradient (the first layer: the model's input needs none).
+   */
+  backward(ctx: StepContext, dy: Tensor): Promise<Tensor | null>;
+  /** Writes the trained weights back to the model, in Keras layouts. */
+  sync(model: Model): Promise<void>;
+  /** Bytes of per-layer tensors beyond the optimizer's parameters and state (binarized copies). */
+  extraParameterBytes?(): number;
+  /** The moving statistics a recalibration restarts from zero (BatchNormalization). */
+  resetMovingStatistics?(gpu: Gpu): void;
+  destroy(): void;
+}
