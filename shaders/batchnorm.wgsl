@@ -56,28 +56,55 @@ fn workgroup_sum(v: vec2f, lid: u32) -> vec2f {
 }
 
 // Mean and biased variance of channel c, two passes (the second on x - mean, no cancellation).
-fn channel_moments(c: u32, lid: u32) -> vec2f {
-  let C = params.channels;
-  let M = params.rows;
+// The per-channel sums over rows first, first + step, ...: one workgroup a channel (rows split
+// among its invocations, then a tree sum through workgroup memory), or, on CPU adapters where
+// barriers are costly, one invocation a channel summing every row (the `_serial` entry points).
+fn row_sum(c: u32, first: u32, step: u32) -> f32 {
   var s = 0.0;
-  for (var r = lid; r < M; r += WORKGROUP_SIZE) {
-    s += x[r * C + c];
+  for (var r = first; r < params.rows; r += step) {
+    s += x[r * params.channels + c];
   }
-  let mean = workgroup_sum(vec2f(s, 0.0), lid).x / f32(M);
+  return s;
+}
+
+fn row_squared_deviations(c: u32, mean: f32, first: u32, step: u32) -> f32 {
   var q = 0.0;
-  for (var r = lid; r < M; r += WORKGROUP_SIZE) {
-    let d = x[r * C + c] - mean;
+  for (var r = first; r < params.rows; r += step) {
+    let d = x[r * params.channels + c] - mean;
     q += d * d;
   }
-  let variance = workgroup_sum(vec2f(q, 0.0), lid).x / f32(M);
+  return q;
+}
+
+fn store_moments(c: u32, mean: f32, variance: f32) {
+  saved[c] = mean;
+  saved[params.channels + c] = inverseSqrt(variance + params.epsilon);
+}
+
+fn update_moving(c: u32, m: vec2f) {
+  moving_mean[c] = moving_mean[c] - (moving_mean[c] - m.x) * params.decay;
+  let v = m.y * params.variance_factor;
+  moving_variance[c] = moving_variance[c] - (moving_variance[c] - v) * params.decay;
+}
+
+fn channel_moments(c: u32, lid: u32) -> vec2f {
+  let M = f32(params.rows);
+  let mean = workgroup_sum(vec2f(row_sum(c, lid, WORKGROUP_SIZE), 0.0), lid).x / M;
+  let variance = workgroup_sum(vec2f(row_squared_deviations(c, mean, lid, WORKGROUP_SIZE), 0.0), lid).x / M;
   if (lid == 0u) {
-    saved[c] = mean;
-    saved[C + c] = inverseSqrt(variance + params.epsilon);
+    store_moments(c, mean, variance);
   }
   return vec2f(mean, variance);
 }
 
-// One workgroup per channel: the batch statistics only.
+fn channel_moments_serial(c: u32) -> vec2f {
+  let M = f32(params.rows);
+  let mean = row_sum(c, 0u, 1u) / M;
+  let variance = row_squared_deviations(c, mean, 0u, 1u) / M;
+  store_moments(c, mean, variance);
+  return vec2f(mean, variance);
+}
+
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn bn_stats(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
             @builtin(local_invocation_index) lid: u32) {
@@ -88,8 +115,6 @@ fn bn_stats(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec
   _ = channel_moments(c, lid);
 }
 
-// The same, then the moving averages as Keras' _assign_moving_average:
-// moving -= (moving - batch) * (1 - momentum).
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn bn_stats_update(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                    @builtin(local_invocation_index) lid: u32) {
@@ -99,9 +124,25 @@ fn bn_stats_update(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) n
   }
   let m = channel_moments(c, lid);
   if (lid == 0u) {
-    moving_mean[c] = moving_mean[c] - (moving_mean[c] - m.x) * params.decay;
-    let v = m.y * params.variance_factor;
-    moving_variance[c] = moving_variance[c] - (moving_variance[c] - v) * params.decay;
+    update_moving(c, m);
+  }
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn bn_stats_serial(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                   @builtin(local_invocation_index) lid: u32) {
+  let c = flat_index(wid, nwg, lid);
+  if (c < params.channels) {
+    _ = channel_moments_serial(c);
+  }
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn bn_stats_update_serial(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                          @builtin(local_invocation_index) lid: u32) {
+  let c = flat_index(wid, nwg, lid);
+  if (c < params.channels) {
+    update_moving(c, channel_moments_serial(c));
   }
 }
 
@@ -154,6 +195,16 @@ fn bn_normalize_affine(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroup
 }
 
 // Backward, one workgroup per channel: dbeta = sum dy, dgamma = sum dy * x_hat.
+// sum dy * x_hat and sum dy over rows first, first + step, ... of channel c.
+fn backward_sums(c: u32, first: u32, step: u32) -> vec2f {
+  var s = vec2f(0.0);
+  for (var r = first; r < params.rows; r += step) {
+    let i = r * params.channels + c;
+    s += vec2f(dy[i] * x_hat(i, c), dy[i]);
+  }
+  return s;
+}
+
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn bn_backward_reduce(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                       @builtin(local_invocation_index) lid: u32) {
@@ -161,14 +212,19 @@ fn bn_backward_reduce(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups
   if (c >= params.channels) {
     return;
   }
-  let C = params.channels;
-  var s = vec2f(0.0);
-  for (var r = lid; r < params.rows; r += WORKGROUP_SIZE) {
-    let i = r * C + c;
-    s += vec2f(dy[i] * x_hat(i, c), dy[i]);
-  }
-  s = workgroup_sum(s, lid);
+  let s = workgroup_sum(backward_sums(c, lid, WORKGROUP_SIZE), lid);
   if (lid == 0u) {
+    dgamma[c] = s.x;
+    dbeta[c] = s.y;
+  }
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn bn_backward_reduce_serial(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                             @builtin(local_invocation_index) lid: u32) {
+  let c = flat_index(wid, nwg, lid);
+  if (c < params.channels) {
+    let s = backward_sums(c, 0u, 1u);
     dgamma[c] = s.x;
     dbeta[c] = s.y;
   }

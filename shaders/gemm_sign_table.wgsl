@@ -10,8 +10,10 @@
 // one table entry per chunk (picked by the CHUNK_BITS bits of B's word) instead of CHUNK_BITS
 // sign-selected terms:
 //   C[m, n] = sum_c T[c][bits of B[n] in chunk c][m].
-// Table building costs 2^CHUNK_BITS entries per (chunk, row), shared by all N columns, so it pays
-// when N >> 2^CHUNK_BITS / CHUNK_BITS (backward GEMMs of a 512-unit layer: N = 512 or 784).
+// Flipping every bit negates the sum, T[~e] = -T[e], so only the half with the chunk's last bit 0
+// is stored (STORED = 2^(CHUNK_BITS-1) entries); a pattern with it set reads its complement and
+// negates. Table building costs STORED entries per (chunk, row), shared by all N columns, so it
+// pays when N >> STORED / CHUNK_BITS (backward GEMMs of a 512-unit layer: N = 512 or 784).
 // Values of A past K read as 0, so pad bits (0 = +1) and rows of B past N add nothing.
 // Sums run in another order than a plain dot product: results agree with it to f32 rounding.
 
@@ -35,6 +37,7 @@ const R = 4u;
 // 4 or 8 (a divisor of 32, and the table build below covers up to 8).
 override CHUNK_BITS: u32 = 8;
 override ENTRIES: u32 = 1u << CHUNK_BITS;
+override STORED: u32 = ENTRIES / 2u;
 override FLAT_WG: u32 = 64;
 // The tiled GEMM's invocations, as in the other GEMMs: WG_X along N, WG_Y along M; each computes
 // R x R outputs. (Lanes on consecutive rows would read consecutive table values: worth trying on
@@ -62,11 +65,10 @@ fn a_value(m: u32, k: u32) -> f32 {
   return a[m * params.a_stride + params.k_base + k];
 }
 
-// Writes the 16 entries e = 16*h + l (l = 0..15) of one table: S - 2*(lo[l] + hi), where lo holds
-// the masked sums of the chunk's first four values, as four vec4 (l = 4q + 0..3).
-fn emit16(first: u32, m: u32, s: f32, lo0: vec4f, lo1: vec4f, lo2: vec4f, lo3: vec4f, hi: f32) {
-  let lo = array<vec4f, 4>(lo0, lo1, lo2, lo3);
-  for (var q = 0u; q < 4u; q++) {
+// Writes entries first + l, l < 4 * quads, as S - 2*(lo[l] + hi): lo holds the masked sums of the
+// chunk's first values over their bit patterns, as vec4 (l = 4q + 0..3).
+fn emit(first: u32, m: u32, s: f32, lo: array<vec4f, 4>, quads: u32, hi: f32) {
+  for (var q = 0u; q < quads; q++) {
     let v = vec4f(s) - 2.0 * (lo[q] + vec4f(hi));
     let e = first + 4u * q;
     table_out[e * params.M + m] = v.x;
@@ -77,19 +79,12 @@ fn emit16(first: u32, m: u32, s: f32, lo0: vec4f, lo1: vec4f, lo2: vec4f, lo3: v
 }
 
 // The masked sums of four values over the 16 patterns of their bits, as four vec4 (pattern 4q + r).
-struct Sums16 {
-  q0: vec4f,
-  q1: vec4f,
-  q2: vec4f,
-  q3: vec4f,
-}
-
-fn sums16(v: vec4f) -> Sums16 {
+fn sums16(v: vec4f) -> array<vec4f, 4> {
   let base = vec4f(0.0, v.x, v.y, v.x + v.y);
-  return Sums16(base, base + v.z, base + v.w, base + (v.z + v.w));
+  return array<vec4f, 4>(base, base + v.z, base + v.w, base + (v.z + v.w));
 }
 
-// One invocation per (chunk, row of A): the chunk's 2^CHUNK_BITS signed sums of the row.
+// One invocation per (chunk, row of A): the chunk's STORED signed sums of the row (last bit 0).
 @compute @workgroup_size(FLAT_WG)
 fn sign_tables(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                @builtin(local_invocation_index) lid: u32) {
@@ -101,22 +96,21 @@ fn sign_tables(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
   let m = i % params.M;
   let k0 = c * CHUNK_BITS;
   let v0 = vec4f(a_value(m, k0), a_value(m, k0 + 1u), a_value(m, k0 + 2u), a_value(m, k0 + 3u));
-  let first = c * ENTRIES;
+  let first = c * STORED;
   let lo = sums16(v0);
   if (CHUNK_BITS == 4u) {
-    emit16(first, m, dot(v0, vec4f(1.0)), lo.q0, lo.q1, lo.q2, lo.q3, 0.0);
+    emit(first, m, dot(v0, vec4f(1.0)), lo, 2u, 0.0); // patterns 0..7: a3's bit 0
     return;
   }
   let v1 = vec4f(a_value(m, k0 + 4u), a_value(m, k0 + 5u), a_value(m, k0 + 6u), a_value(m, k0 + 7u));
   let s = dot(v0, vec4f(1.0)) + dot(v1, vec4f(1.0));
-  let hi = sums16(v1);
-  let his = array<vec4f, 4>(hi.q0, hi.q1, hi.q2, hi.q3);
-  for (var q = 0u; q < 4u; q++) {
-    let h = his[q];
-    emit16(first + 64u * q, m, s, lo.q0, lo.q1, lo.q2, lo.q3, h.x);
-    emit16(first + 64u * q + 16u, m, s, lo.q0, lo.q1, lo.q2, lo.q3, h.y);
-    emit16(first + 64u * q + 32u, m, s, lo.q0, lo.q1, lo.q2, lo.q3, h.z);
-    emit16(first + 64u * q + 48u, m, s, lo.q0, lo.q1, lo.q2, lo.q3, h.w);
+  let hi = sums16(vec4f(v1.xyz, 0.0)); // a7's bit 0: the 8 patterns of a4..a6, in hi[0] and hi[1]
+  for (var q = 0u; q < 2u; q++) {
+    let h = hi[q];
+    emit(first + 64u * q, m, s, lo, 4u, h.x);
+    emit(first + 64u * q + 16u, m, s, lo, 4u, h.y);
+    emit(first + 64u * q + 32u, m, s, lo, 4u, h.z);
+    emit(first + 64u * q + 48u, m, s, lo, 4u, h.w);
   }
 }
 
@@ -127,10 +121,13 @@ fn word_b(n: u32, w: u32) -> u32 {
   return b[n * params.b_stride + params.k_base / 32u + w];
 }
 
-// Four rows' entries of one table (chunk c, pattern e): rows r.x..r.w (clamped to M - 1).
+// Four rows' values of pattern e of chunk c (rows r.x..r.w, clamped to M - 1): the stored entry,
+// or the negated entry of the complement when e's last bit is set.
 fn entries(c: u32, e: u32, r: vec4u) -> vec4f {
-  let at = (c * ENTRIES + e) * params.M;
-  return vec4f(table[at + r.x], table[at + r.y], table[at + r.z], table[at + r.w]);
+  let flip = (e >> (CHUNK_BITS - 1u)) == 1u;
+  let at = (c * STORED + select(e, e ^ (ENTRIES - 1u), flip)) * params.M;
+  let v = vec4f(table[at + r.x], table[at + r.y], table[at + r.z], table[at + r.w]);
+  return select(v, -v, flip);
 }
 
 @compute @workgroup_size(WG_X, WG_Y)

@@ -5,7 +5,7 @@
 import { describe, expect, test } from 'vitest';
 import { packRows, padBitsAreZero, unpackRows, wordsPerRow } from '../src/bitpack.js';
 import { getQuantizer } from '../src/model/quantizers.js';
-import { batchNormBackward, batchNormBackwardReference, batchNormForward, batchNormForwardReference } from '../src/ops/batchnorm.js';
+import { batchNormBackward, batchNormBackwardReference, batchNormForward, batchNormForwardReference, type ChannelReduction } from '../src/ops/batchnorm.js';
 import { binaryFloatGemm, type BinaryFloatGemmOptions } from '../src/ops/gemm-binary-float.js';
 import { LossMetrics, softmaxCrossEntropy, softmaxCrossEntropyReference } from '../src/ops/loss.js';
 import { signWithMask, signWithMaskReference, steSignBackward, steSignBackwardReference } from '../src/ops/sign-ste.js';
@@ -151,15 +151,18 @@ describe('ste_sign with its mask', () => {
 });
 
 describe('BatchNormalization (training)', () => {
-  type Case = { shape: number[]; scale: boolean; center: boolean; moving?: 'biased' | 'unbiased' };
+  type Case = { shape: number[]; scale: boolean; center: boolean; moving?: 'biased' | 'unbiased'; reduction: ChannelReduction };
   const cases: Case[] = [
-    { shape: [1, 31], scale: true, center: true, moving: 'biased' },
-    { shape: [33, 65], scale: false, center: true, moving: 'biased' },
-    { shape: [65, 31], scale: true, center: false, moving: 'unbiased' },
-    { shape: [2, 3, 33], scale: false, center: false },
-    { shape: [300, 10], scale: true, center: true, moving: 'biased' },
+    { shape: [1, 31], scale: true, center: true, moving: 'biased', reduction: 'serial' },
+    { shape: [33, 65], scale: false, center: true, moving: 'biased', reduction: 'serial' },
+    { shape: [65, 31], scale: true, center: false, moving: 'unbiased', reduction: 'serial' },
+    { shape: [2, 3, 33], scale: false, center: false, reduction: 'serial' },
+    { shape: [300, 10], scale: true, center: true, moving: 'biased', reduction: 'serial' },
+    { shape: [1, 31], scale: true, center: true, moving: 'biased', reduction: 'workgroup' },
+    { shape: [65, 31], scale: true, center: false, moving: 'unbiased', reduction: 'workgroup' },
+    { shape: [300, 10], scale: true, center: true, moving: 'biased', reduction: 'workgroup' },
   ];
-  test.each(cases.map((c) => [c]))('%j', async ({ shape, scale, center, moving }) => {
+  test.each(cases.map((c) => [c]))('%j', async ({ shape, scale, center, moving, reduction }) => {
     const g = gpu();
     const rng = rngFor(`batchnorm ${JSON.stringify(shape)} ${scale} ${center} ${moving}`);
     const C = shape[shape.length - 1];
@@ -180,7 +183,7 @@ describe('BatchNormalization (training)', () => {
     const movingMean = moving ? g.upload(mmVals, [C], 'f32', 'moving_mean') : undefined;
     const movingVar = moving ? g.upload(mvVals, [C], 'f32', 'moving_variance') : undefined;
     const { y, saved } = await batchNormForward(g, x, {
-      gamma, beta, epsilon, momentum, movingMean, movingVar, movingVariance: moving,
+      gamma, beta, epsilon, momentum, movingMean, movingVar, movingVariance: moving, reduction,
       out: poisoned(g, shape, 'f32'), saved: poisoned(g, [2, C], 'f32'),
     });
     const ref = batchNormForwardReference(xVals, M, C, {
@@ -205,7 +208,7 @@ describe('BatchNormalization (training)', () => {
 
     const dy = g.upload(dyVals, shape, 'f32', 'dy');
     const back = await batchNormBackward(g, dy, x, saved, {
-      gamma, dx: poisoned(g, shape, 'f32'), dgamma: poisoned(g, [C], 'f32'), dbeta: poisoned(g, [C], 'f32'),
+      gamma, reduction, dx: poisoned(g, shape, 'f32'), dgamma: poisoned(g, [C], 'f32'), dbeta: poisoned(g, [C], 'f32'),
     });
     const want = batchNormBackwardReference(dyVals, xVals, M, C, ref.mean, ref.invStd, scale ? gammaVals : undefined);
     // Magnitudes the sums and the dx expression are made of, per channel.

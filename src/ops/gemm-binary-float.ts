@@ -36,7 +36,8 @@ export const NO_FLOAT_CONV_GEOMETRY = {
  * - 'table': sign tables (shaders/gemm_sign_table.wgsl): for each chunk of `chunkBits` values of
  *   a row of A, its 2^chunkBits signed sums are tabulated once, then each output adds one entry
  *   per chunk, picked by b's bits: chunkBits times fewer additions, plus a table of
- *   ceil(K/chunkBits) * 2^chunkBits * M floats (temporary). Pays when N is large against
+ *   ceil(K/chunkBits) * 2^(chunkBits-1) * M floats (temporary; half the patterns are the others
+ *   negated). Pays when N is large against
  *   2^chunkBits / chunkBits, as in the backward pass of wide layers.
  */
 export type BinaryFloatMethod = 'select' | 'table';
@@ -52,7 +53,7 @@ export interface BinaryFloatGemmOptions extends GemmOptions {
   tableBytes?: number;
 }
 
-/** 16 MiB: the seed MLP's backward GEMMs at batch 300 need 10-20 MB for all of K. */
+/** 16 MiB: the seed MLP's backward GEMMs at batch 300 need 5-10 MB for all of K (one slice). */
 export const DEFAULT_TABLE_BYTES = 16 * 2 ** 20;
 
 /** C = A . B^T for f32 A[M,K] and b1 B[N,K]. */
@@ -89,10 +90,10 @@ async function signTableGemm(gpu: Gpu, a: Tensor, b: Tensor, M: number, N: numbe
   if (!(budget > 0)) throw new ShapeError(`${OP}: tableBytes must be positive, got ${budget}`);
   const label = options.label ?? `${OP}[${M}x${N}x${K}]`;
   // Slices of whole words of K whose table fits the budget (at least one word).
-  const wordTableBytes = (32 / chunkBits) * (1 << chunkBits) * M * 4;
+  const wordTableBytes = (32 / chunkBits) * (1 << (chunkBits - 1)) * M * 4;
   const sliceWords = Math.max(1, Math.min(wordsPerRow(K), Math.floor(budget / wordTableBytes)));
   const sliceValues = 32 * sliceWords;
-  const table = gpu.tensor([Math.ceil(Math.min(K, sliceValues) / chunkBits) << chunkBits, M], 'f32', `${label}.table`);
+  const table = gpu.tensor([Math.ceil(Math.min(K, sliceValues) / chunkBits) << (chunkBits - 1), M], 'f32', `${label}.table`);
   let out = options.out;
   try {
     for (let k0 = 0; k0 < K; k0 += sliceValues) {
