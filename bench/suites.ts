@@ -5,10 +5,11 @@ import { benchConv, convMarkdown, type ConvBenchOptions, type ConvBenchReport } 
 import { benchFirstLayer, firstLayerMarkdown, type FirstLayerBenchOptions, type FirstLayerBenchReport } from './first-layer.js';
 import { benchGemm, gemmMarkdown, type GemmBenchOptions, type GemmBenchReport } from './gemm.js';
 import { benchMlp, mlpMarkdown, type MlpBenchOptions, type MlpBenchReport } from './mlp.js';
+import { benchTrain, trainMarkdown, type TrainBenchOptions, type TrainBenchReport } from './train.js';
 
 /** Options every suite understands (each ignores what it does not use). */
-export type SuiteOptions = GemmBenchOptions & ConvBenchOptions & FirstLayerBenchOptions & MlpBenchOptions;
-export type SuiteReport = GemmBenchReport | ConvBenchReport | FirstLayerBenchReport | MlpBenchReport;
+export type SuiteOptions = GemmBenchOptions & ConvBenchOptions & FirstLayerBenchOptions & MlpBenchOptions & TrainBenchOptions;
+export type SuiteReport = GemmBenchReport | ConvBenchReport | FirstLayerBenchReport | MlpBenchReport | TrainBenchReport;
 
 interface Suite {
   run(gpu: Gpu, options: SuiteOptions): Promise<SuiteReport>;
@@ -20,6 +21,7 @@ export const SUITES = {
   conv: { run: benchConv, markdown: (r) => convMarkdown(r as ConvBenchReport) },
   'first-layer': { run: benchFirstLayer, markdown: (r) => firstLayerMarkdown(r as FirstLayerBenchReport) },
   mlp: { run: benchMlp, markdown: (r) => mlpMarkdown(r as MlpBenchReport) },
+  train: { run: benchTrain, markdown: (r) => trainMarkdown(r as TrainBenchReport) },
 } satisfies Record<string, Suite>;
 
 export type SuiteName = keyof typeof SUITES;

@@ -24,6 +24,9 @@ commands:
   bench first-layer [--batch N] [--reps N] [--browser] [--json] [--out FILE]
                                 8-bit pixels x binary weights on the seeds' first layers (CIFAR-10 3->64 3x3,
                                 MNIST 1->32 5x5; batch 8): sign-select vs bit planes, checked then timed
+  bench train [--batch N] [--reps N] [--rounds N] [--backward table|select] [--profile] [--browser] [--json] [--out FILE]
+                                one training step of the seed MLP (+BN, Adam): binary kernels vs a float
+                                simulation through the fp32 kernels, same run: samples/s, memory per sample
   bench gemm-variants [--shapes MxNxK] [--reps N]
                                 each tuning variant of the binary and fp32 GEMM, checked then timed
   bench conv-reuse [options]    kernel-reuse path vs packed bconv2d (i32) on the seeds' 3x3 layers, weights
@@ -57,6 +60,7 @@ commands:
                                 trains the seed MLP (as written, or with BatchNorm before its softmax) on MNIST
                                 on the GPU: progress, test top-1/top-5 each epoch, the model saved (models/NAME);
                                 --recalibrate-bn re-estimates BatchNorm's moving statistics after each epoch;
+                                Adam's default lr: 0.001 (mnist-mlp, Larq's example), 0.003 (mnist-mlp-bn, BinaryNet's);
                                 a checkpoint (DIR/checkpoint) after every epoch; --resume continues from it
   eval --model MODEL [--data mnist] [--limit N]
                                 top-1 / top-5 / loss on the MNIST test set through the compiled plan
@@ -113,6 +117,9 @@ async function benchSuiteCommand(name: SuiteName, flags: Flags): Promise<void> {
     warmup: flags.values.has('warmup') ? Number(flags.values.get('warmup')) : undefined,
     batch: positiveInt(flags, 'batch'),
     tfjs: !flags.switches.has('no-tfjs'),
+    rounds: positiveInt(flags, 'rounds'),
+    profile: flags.switches.has('profile'),
+    backwardMethod: flags.values.has('backward') ? (flags.values.get('backward') as 'table' | 'select') : undefined,
   };
   const progress = (line: string) => console.error(line);
   let report: SuiteReport;

@@ -1,0 +1,157 @@
+// One training step of the seed MLP (Larq's BinaryNet MNIST example, 784-512-512-512-10, Adam,
+// batch 300) on the engine's binary kernels against a float simulation of the same model through
+// our fp32 kernels (Trainer's kernels: 'float', what Larq or Brevitas run), same device, same run:
+// samples/s and training memory per sample. Before timing, one step of each from the same
+// weights must give the same loss (the forward values are integers or BatchNorm of integers).
+import type { Gpu } from '../src/gpu/context.js';
+import { describeAdapter, type AdapterSummary } from '../src/gpu/device.js';
+import { median, timeGpu, type Timing } from '../src/gpu/timing.js';
+import { Random } from '../src/random.js';
+import { Trainer, type TrainingMemory } from '../src/train/trainer.js';
+import type { BinaryFloatMethod } from '../src/ops/gemm-binary-float.js';
+import { mnistMlp } from '../src/zoo/mnist-mlp.js';
+
+export interface TrainBenchOptions {
+  batch?: number;
+  /** Steps per block (a round times a binary block, then a float block). */
+  reps?: number;
+  rounds?: number;
+  warmup?: number;
+  seed?: number;
+  /** The binary backward GEMMs' method (default: the trainer's). */
+  backwardMethod?: BinaryFloatMethod;
+  /** Also time every kernel of one step of each (op by op, GPU timestamps). */
+  profile?: boolean;
+  onProgress?: (line: string) => void;
+}
+
+export interface TrainBenchSide extends Timing {
+  samplesPerSecond: number;
+  memory: TrainingMemory;
+  /** With `profile`: ms per kernel of one step, slowest first. */
+  profile?: { label: string; ms: number }[];
+}
+
+export interface TrainBenchReport {
+  benchmark: 'train';
+  schema: 1;
+  date: string;
+  adapter: AdapterSummary;
+  adapterName: string;
+  model: string;
+  batch: number;
+  backwardMethod: BinaryFloatMethod;
+  check: string;
+  rounds: { binaryMs: number; floatMs: number; speedup: number }[];
+  binary: TrainBenchSide;
+  float: TrainBenchSide;
+  /** Median over rounds of float ms / binary ms. */
+  speedup: number;
+}
+
+export async function benchTrain(gpu: Gpu, options: TrainBenchOptions = {}): Promise<TrainBenchReport> {
+  const soft = gpu.adapter.isSoftware;
+  const batch = options.batch ?? 300;
+  const reps = options.reps ?? (soft ? 3 : 20);
+  const warmup = options.warmup ?? (soft ? 1 : 5);
+  const rounds = options.rounds ?? 3;
+  const log = options.onProgress ?? (() => {});
+  const rng = new Random(options.seed ?? 1);
+  const model = mnistMlp({ outputBatchNorm: true });
+  // MNIST-like inputs: pixel / 127.5 - 1 of random pixels; random labels.
+  const inputs = Float32Array.from({ length: batch * 784 }, () => rng.int(256) / 127.5 - 1);
+  const labels = Uint32Array.from({ length: batch }, () => rng.int(10));
+  const make = (kernels: 'binary' | 'float') =>
+    Trainer.create(gpu, model, { kernels, maxBatch: batch, backwardMethod: options.backwardMethod, optimizer: { kind: 'adam', learningRate: 0.001 } });
+  const binary = await make('binary');
+  const float = await make('float');
+  try {
+    log(`train: checking the binary and the float step agree (batch ${batch})`);
+    await binary.step(inputs, labels);
+    await float.step(inputs, labels);
+    const [lb, lf] = [await binary.readMetrics(), await float.readMetrics()];
+    if (!(Math.abs(lb.loss - lf.loss) <= 1e-4 * (1 + Math.abs(lf.loss)))) throw new Error(`train: the binary step's loss ${lb.loss} differs from the float simulation's ${lf.loss}`);
+    const block = (t: Trainer) => timeGpu(gpu, () => t.step(inputs, labels), { warmup, reps });
+    const pairs: [Timing, Timing][] = [];
+    for (let r = 0; r < rounds; r++) {
+      log(`train batch ${batch}: round ${r + 1}/${rounds}`);
+      pairs.push([await block(binary), await block(float)]);
+      log(`  binary ${pairs[r][0].medianMs.toFixed(0)} ms, float ${pairs[r][1].medianMs.toFixed(0)} ms a step`);
+    }
+    const side = async (t: Trainer, timings: Timing[]): Promise<TrainBenchSide> => {
+      const m = merge(timings);
+      const s: TrainBenchSide = { ...m, samplesPerSecond: (batch * 1000) / m.medianMs, memory: await t.memory(batch) };
+      if (options.profile) s.profile = await profile(gpu, t, inputs, labels);
+      return s;
+    };
+    return {
+      benchmark: 'train',
+      schema: 1,
+      date: new Date().toISOString(),
+      adapter: gpu.adapter,
+      adapterName: describeAdapter(gpu.adapter),
+      model: 'BinaryNet MLP 784-512-512-512-10 + BatchNorm (Larq example), Adam, random MNIST-like batch',
+      batch,
+      backwardMethod: binary.backwardMethod,
+      check: `one step from the same weights: equal losses (${lb.loss.toFixed(6)}, ${lf.loss.toFixed(6)})`,
+      rounds: pairs.map(([b, f]) => ({ binaryMs: b.medianMs, floatMs: f.medianMs, speedup: f.medianMs / b.medianMs })),
+      binary: await side(binary, pairs.map((p) => p[0])),
+      float: await side(float, pairs.map((p) => p[1])),
+      speedup: median(pairs.map(([b, f]) => f.medianMs / b.medianMs)),
+    };
+  } finally {
+    binary.destroy();
+    float.destroy();
+  }
+}
+
+/** Each kernel of one step, run op by op with GPU timestamps; per label, slowest first. */
+async function profile(gpu: Gpu, t: Trainer, inputs: Float32Array, labels: Uint32Array): Promise<{ label: string; ms: number }[]> {
+  const timer = gpu.startTimer();
+  if (!timer) return [];
+  try {
+    await t.profileStep(inputs, labels);
+    await gpu.sync();
+    const runs = await timer.read();
+    const by = new Map<string, number>();
+    for (const r of runs) by.set(r.label, (by.get(r.label) ?? 0) + r.ms);
+    return [...by].map(([label, ms]) => ({ label, ms })).sort((a, b) => b.ms - a.ms);
+  } finally {
+    gpu.stopTimer();
+  }
+}
+
+function merge(ts: Timing[]): Timing {
+  return {
+    medianMs: median(ts.map((t) => t.medianMs)),
+    minMs: Math.min(...ts.map((t) => t.minMs)),
+    maxMs: Math.max(...ts.map((t) => t.maxMs)),
+    reps: ts.reduce((a, t) => a + t.reps, 0),
+    source: ts[0].source,
+    wallMedianMs: median(ts.map((t) => t.wallMedianMs)),
+  };
+}
+
+const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`;
+
+export function trainMarkdown(r: TrainBenchReport): string {
+  const row = (name: string, s: TrainBenchSide) =>
+    `| ${name} | ${s.medianMs.toFixed(0)} | ${Math.round(s.samplesPerSecond)} | ${kb(s.memory.keptBytesPerSample)} | ${kb(s.memory.peakBytesPerSample)} | ${(s.memory.parameterBytes / 2 ** 20).toFixed(1)} MiB |`;
+  const lines = [
+    `Device: ${r.adapterName}; ${r.date.slice(0, 10)}. ${r.model}, batch ${r.batch}; one recorded step (forward, loss, backward, Adam) per command buffer; binary backward GEMMs by ${r.backwardMethod === 'table' ? 'sign tables' : 'sign-select'}.`,
+    '',
+    `Rounds of a binary block then a float block; ms = median of the rounds' medians; speed-up = median of the rounds' ratios: **${r.speedup.toFixed(2)}x** (${r.rounds.map((x) => x.speedup.toFixed(2)).join(', ')}).`,
+    '',
+    '| kernels | ms a step | samples/s | kept for backward, per sample | peak step memory, per sample | parameters + grads + optimizer |',
+    '|---|---:|---:|---:|---:|---:|',
+    row('binary (this engine)', r.binary),
+    row('float simulation (fp32 kernels)', r.float),
+  ];
+  for (const [name, s] of [['binary', r.binary], ['float', r.float]] as const) {
+    if (!s.profile?.length) continue;
+    const total = s.profile.reduce((a, p) => a + p.ms, 0);
+    lines.push('', `Kernels of one ${name} step (op by op, GPU timestamps; ${total.toFixed(0)} ms in all), slowest first:`, '');
+    lines.push(s.profile.slice(0, 12).map((p) => `${p.label} ${p.ms.toFixed(1)} ms`).join('; '));
+  }
+  return lines.join('\n');
+}
