@@ -10,6 +10,44 @@ function lossOf(m: Model, x: Float32Array, labels: number[], batch: number): num
   return referenceTrainingStep(m.spec, x, labels, batch).loss;
 }
 
+/** Every trainable weight's gradient and the input's against central differences of the loss (step 1e-3 in f32). */
+function expectFiniteDifferences(m: Model, x: Float32Array, labels: number[], batch: number, tol = 1e-4): void {
+  const { grads, inputGrad } = referenceTrainingStep(m.spec, x, labels, batch);
+  const check = (name: string, v: Float32Array, g: ArrayLike<number>) => {
+    for (let i = 0; i < v.length; i++) {
+      const orig = v[i];
+      const plus = Math.fround(orig + 1e-3);
+      const minus = Math.fround(orig - 1e-3);
+      v[i] = plus;
+      const lp = lossOf(m, x, labels, batch);
+      v[i] = minus;
+      const lm = lossOf(m, x, labels, batch);
+      v[i] = orig;
+      const fd = (lp - lm) / (plus - minus);
+      expect(Math.abs(fd - g[i]), `${name}[${i}]: finite difference ${fd}, gradient ${g[i]}`).toBeLessThanOrEqual(tol * (1 + Math.abs(fd)) + 1e-6);
+    }
+  };
+  for (const [name, g] of grads) check(name, m.weight(name).data as Float32Array, g);
+  check('input', x, inputGrad);
+}
+
+/** Random weights in [-1, 1] (gamma near 1); moving statistics untouched. */
+function randomWeights(m: Model, rng: ReturnType<typeof rngFor>): void {
+  for (const [name, w] of m.spec.weights) if (!name.includes('moving')) m.setWeight(name, rng.floats(w.data.length, -1, 1).map((v) => (name.endsWith('gamma') ? 1 + v / 2 : v)));
+}
+
+/** n distinct values 0.05 apart in random order: no two within a finite-difference step (max pooling away from ties). */
+function distinct(rng: ReturnType<typeof rngFor>, n: number): Float32Array {
+  const v = Array.from({ length: n }, (_, i) => (i - n / 2) * 0.05);
+  for (let i = n - 1; i > 0; i--) {
+    const j = rng.int(i + 1);
+    [v[i], v[j]] = [v[j], v[i]];
+  }
+  return Float32Array.from(v);
+}
+
+const softmaxHead = (units = 3) => [layers.flatten(), layers.dense({ units, activation: 'softmax' })];
+
 describe('referenceTrainingStep', () => {
   test('float layers: every gradient equals central finite differences of the loss', () => {
     const rng = rngFor('fd');
@@ -21,27 +59,116 @@ describe('referenceTrainingStep', () => {
       layers.batchNormalization({ center: false }),
       layers.activation({ activation: 'softmax' }),
     ]);
-    for (const [name, w] of m.spec.weights) if (!name.includes('moving')) m.setWeight(name, rng.floats(w.data.length, -1, 1).map((v) => (name.endsWith('gamma') ? 1 + v / 2 : v)));
+    randomWeights(m, rng);
     const batch = 5;
     const x = rng.floats(batch * 6, -2, 2);
     const labels = [0, 3, 1, 2, 3];
     const { grads } = referenceTrainingStep(m.spec, x, labels, batch);
     expect([...grads.keys()].sort()).toEqual(['batch_normalization/beta', 'batch_normalization/gamma', 'batch_normalization_1/gamma', 'dense/bias', 'dense/kernel', 'dense_1/bias', 'dense_1/kernel']);
-    for (const [name, g] of grads) {
-      const w = m.weight(name).data as Float32Array;
-      for (let i = 0; i < w.length; i++) {
-        const orig = w[i];
-        const plus = Math.fround(orig + 1e-3);
-        const minus = Math.fround(orig - 1e-3);
-        w[i] = plus;
-        const lp = lossOf(m, x, labels, batch);
-        w[i] = minus;
-        const lm = lossOf(m, x, labels, batch);
-        w[i] = orig;
-        const fd = (lp - lm) / (plus - minus);
-        expect(Math.abs(fd - g[i]), `${name}[${i}]: finite difference ${fd}, gradient ${g[i]}`).toBeLessThanOrEqual(1e-4 * (1 + Math.abs(fd)) + 1e-6);
-      }
-    }
+    expectFiniteDifferences(m, x, labels, batch);
+  });
+
+  const NO_OP = { class_name: 'NoOp', config: { precision: 1 } }; // the identity, through the quantizers' f32 plumbing
+  test.each([
+    ['Conv2D valid, bias, tanh', { filters: 3, kernelSize: 3, activation: 'tanh' }, [5, 5, 2]],
+    ['Conv2D same, stride 2, no bias, 3x2 kernel', { filters: 2, kernelSize: [3, 2], strides: 2, padding: 'same', useBias: false }, [5, 6, 2]],
+    ['Conv2D valid, stride [2, 1]', { filters: 2, kernelSize: 2, strides: [2, 1] }, [5, 4, 3]],
+    ['Conv2D same, dilation 2', { filters: 2, kernelSize: 3, dilationRate: 2, padding: 'same', activation: 'sigmoid' }, [6, 5, 1]],
+    ['Conv2D valid, dilation [2, 1]', { filters: 2, kernelSize: 2, dilationRate: [2, 1] }, [5, 4, 2]],
+    ['QuantConv2D without quantizers, same, pad_values 1, stride 2, 4x3 kernel', { filters: 2, kernelSize: [4, 3], strides: 2, padding: 'same', padValues: 1 }, [5, 5, 2]],
+    ['QuantConv2D with identity quantizers, same, pad_values 1', { filters: 2, kernelSize: 3, padding: 'same', padValues: 1, inputQuantizer: NO_OP, kernelQuantizer: NO_OP }, [4, 4, 2]],
+    ['QuantConv2D with identity quantizers, same, pad_values 0', { filters: 2, kernelSize: 2, padding: 'same', padValues: 0, inputQuantizer: NO_OP, kernelQuantizer: NO_OP }, [3, 4, 2]],
+  ] as const)('%s: kernel, bias and input gradients equal finite differences', (name, args, inputShape) => {
+    const rng = rngFor(name);
+    const quant = 'padValues' in args;
+    const conv = quant ? layers.quantConv2d({ ...args, inputShape: [...inputShape] }) : layers.conv2d({ ...args, inputShape: [...inputShape] });
+    const m = sequential([conv, ...softmaxHead()]);
+    randomWeights(m, rng);
+    const batch = 2;
+    const x = rng.floats(batch * inputShape.reduce((a: number, b) => a * b, 1), -1.5, 1.5);
+    const tol = 'inputQuantizer' in args ? 1e-3 : 1e-4; // the quantizers round to f32
+    expectFiniteDifferences(m, x, [2, 0], batch, tol);
+  });
+
+  test.each([
+    ['MaxPooling2D 2x2 valid', 'max', { poolSize: 2 }, [4, 5, 2]],
+    ['MaxPooling2D 3x3 same, stride 2 (overlapping windows)', 'max', { poolSize: 3, strides: 2, padding: 'same' }, [5, 6, 2]],
+    ['MaxPooling2D [2, 3] same, strides [1, 2]', 'max', { poolSize: [2, 3], strides: [1, 2], padding: 'same' }, [3, 5, 1]],
+    ['AveragePooling2D 2x2 valid', 'avg', { poolSize: 2 }, [4, 5, 2]],
+    ['AveragePooling2D 3x3 same, stride 2 (divisor: the taps inside)', 'avg', { poolSize: 3, strides: 2, padding: 'same' }, [5, 6, 2]],
+    ['AveragePooling2D [2, 3] same, strides [1, 2]', 'avg', { poolSize: [2, 3], strides: [1, 2], padding: 'same' }, [3, 5, 1]],
+  ] as const)('%s: input gradient equals finite differences (inputs 0.05 apart: no ties)', (name, kind, args, inputShape) => {
+    const rng = rngFor(name);
+    const pool = kind === 'max' ? layers.maxPooling2d({ ...args, inputShape: [...inputShape] }) : layers.averagePooling2d({ ...args, inputShape: [...inputShape] });
+    const m = sequential([pool, ...softmaxHead()]);
+    randomWeights(m, rng);
+    const batch = 2;
+    expectFiniteDifferences(m, distinct(rng, batch * inputShape.reduce((a: number, b) => a * b, 1)), [1, 2], batch);
+  });
+
+  test('Conv2D then AveragePooling2D then BatchNormalization: the chain, weights and input, equals finite differences', () => {
+    const rng = rngFor('conv-pool-bn');
+    const m = sequential([
+      layers.conv2d({ filters: 3, kernelSize: 3, padding: 'same', activation: 'tanh', inputShape: [5, 5, 2] }),
+      layers.averagePooling2d({ poolSize: 2, padding: 'same' }),
+      layers.batchNormalization(),
+      layers.dropout({ rate: 0 }),
+      ...softmaxHead(),
+    ]);
+    randomWeights(m, rng);
+    expectFiniteDifferences(m, rng.floats(3 * 50, -1, 1), [0, 1, 2], 3);
+  });
+
+  test('MaxPooling2D ties: the gradient goes to the first maximum in row-major window order', () => {
+    const m = sequential([layers.maxPooling2d({ poolSize: 2, padding: 'same', inputShape: [3, 3, 1] }), ...softmaxHead(2)]);
+    m.setWeight('dense/kernel', new Float32Array([0.5, -0.5, 0.25, 1, -1, 0.75, 0.1, 0.2]));
+    // Window (0, 0) holds [0, 0.9, 0.9, 0.3]: the 0.9 at (0, 1) gets it; window (1, 1) is (2, 2) alone.
+    // Windows (0, 1) = [0.9 at (0, 2), 0.9 at (1, 2)] and (1, 0) = [0.2, 0.2] (row 2) also tie.
+    const x = new Float32Array([0, 0.9, 0.9, 0.9, 0.3, 0.9, 0.2, 0.2, 0.4]);
+    const r = referenceTrainingStep(m.spec, x, [1], 1);
+    const d = r.grads.get('dense/kernel')!; // [4 pooled, 2]: dL/dW[k][n] = pooled[k] * dlogits[n]
+    const pooled = [x[1], x[2], x[6], x[8]];
+    const dlogits = [d[0] / pooled[0], d[1] / pooled[0]];
+    const w = m.weight('dense/kernel').data;
+    const g = [0, 1, 2, 3].map((k) => dlogits[0] * w[k * 2] + dlogits[1] * w[k * 2 + 1]); // dL/dpooled
+    const want = [0, g[0], g[1], 0, 0, 0, g[2], 0, g[3]];
+    want.forEach((v, i) => expect(r.inputGrad[i], `input[${i}]`).toBeCloseTo(v, 12));
+  });
+
+  test("QuantConv2D with ste_sign: Dense's straight-through estimators (1x1 equals QuantDense; clipped inputs and weights get 0)", () => {
+    const rng = rngFor('ste-conv');
+    const q = { inputQuantizer: 'ste_sign', kernelQuantizer: 'ste_sign', inputShape: [2, 3, 4] };
+    const conv = sequential([layers.quantConv2d({ filters: 3, kernelSize: 1, ...q }), ...softmaxHead()]);
+    const dense = sequential([layers.quantDense({ units: 3, ...q }), ...softmaxHead()]);
+    randomWeights(conv, rng);
+    conv.setWeight('quant_conv2d/kernel', rng.floats(12, -2, 2)); // some |w| > 1
+    for (const [name, w] of conv.spec.weights) dense.setWeight(name.replace('quant_conv2d', 'quant_dense'), w.data as Float32Array); // HWIO [1, 1, 4, 3] = [4, 3]
+    const x = rng.floats(2 * 24, -2, 2);
+    const rc = referenceTrainingStep(conv.spec, x, [0, 2], 2);
+    const rd = referenceTrainingStep(dense.spec, x, [0, 2], 2);
+    expect(rc.loss).toBeCloseTo(rd.loss, 12);
+    expect([...rc.inputGrad]).toEqual([...rd.inputGrad]);
+    expect([...rc.grads.get('quant_conv2d/kernel')!]).toEqual([...rd.grads.get('quant_dense/kernel')!]);
+    expect([...rc.grads.get('quant_conv2d/bias')!]).toEqual([...rd.grads.get('quant_dense/bias')!]);
+
+    // 3x3 'same' with the +1 border: the quantizers' backward masks exactly where |x| > 1 and |w| > 1,
+    // and the input quantizer as a layer of its own gives the same step.
+    const args = { filters: 2, kernelSize: 3, padding: 'same', padValues: 1, kernelQuantizer: 'ste_sign' };
+    const fused = sequential([layers.quantConv2d({ ...args, inputQuantizer: 'ste_sign', inputShape: [4, 4, 2] }), ...softmaxHead()]);
+    const split = sequential([layers.inputLayer({ inputShape: [4, 4, 2] }), layers.steSign(), layers.quantConv2d(args), ...softmaxHead()]);
+    randomWeights(fused, rng);
+    const kernel = rng.floats(3 * 3 * 2 * 2, -2, 2);
+    fused.setWeight('quant_conv2d/kernel', kernel);
+    for (const [name, w] of fused.spec.weights) split.setWeight(name, w.data as Float32Array);
+    const x2 = rng.floats(2 * 32, -2, 2);
+    const rf = referenceTrainingStep(fused.spec, x2, [1, 0], 2);
+    const rs = referenceTrainingStep(split.spec, x2, [1, 0], 2);
+    expect(rf.loss).toBeCloseTo(rs.loss, 12);
+    expect([...rf.inputGrad]).toEqual([...rs.inputGrad]);
+    x2.forEach((v, i) => Math.abs(v) > 1 && expect(rf.inputGrad[i], `input[${i}] = ${v}`).toBe(0));
+    const dk = rf.grads.get('quant_conv2d/kernel')!;
+    kernel.forEach((v, i) => Math.abs(v) > 1 && expect(dk[i], `kernel[${i}] = ${v}`).toBe(0));
+    expect(rf.inputGrad.some((g, i) => Math.abs(x2[i]) <= 1 && g !== 0)).toBe(true);
   });
 
   test("QuantDense with ste_sign: Larq's straight-through estimators, worked by hand", () => {
@@ -80,9 +207,9 @@ describe('referenceTrainingStep', () => {
     });
   });
 
-  test('layers without a training reference, and bad labels, are refused by name', () => {
-    const conv = sequential([layers.conv2d({ filters: 2, kernelSize: 1, inputShape: [2, 2, 1] }), layers.flatten(), layers.dense({ units: 2, activation: 'softmax' })]);
-    expect(() => referenceTrainingStep(conv.spec, new Float32Array(4), [0], 1)).toThrow(/"conv2d" \(Conv2D\) has no training reference/);
+  test('Dropout with rate > 0, and bad labels, are refused by name', () => {
+    const drop = sequential([layers.dropout({ rate: 0.5, inputShape: [2] }), layers.dense({ units: 2, activation: 'softmax' })]);
+    expect(() => referenceTrainingStep(drop.spec, new Float32Array(2), [0], 1)).toThrow(/"dropout" is Dropout with rate 0.5/);
     const m = sequential([layers.dense({ units: 2, activation: 'softmax', inputShape: [2] })]);
     expect(() => referenceTrainingStep(m.spec, new Float32Array(2), [2], 1)).toThrow(/label 2/);
     const noSoftmax = sequential([layers.dense({ units: 2, inputShape: [2] })]);

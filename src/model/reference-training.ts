@@ -5,9 +5,10 @@
 // forward sits beside its backward in one table. GPU training is tested against it; it is tested
 // against finite differences where the layers are smooth. Slow and obvious on purpose, in f64.
 //
-// Covered so far: InputLayer, Flatten, Dense / QuantDense, BatchNormalization, Activation,
-// quantizer layers. Convolution, pooling and Dropout (whose mask would have to be shared with the
-// GPU) throw a clear error until they get their pair.
+// Covered: InputLayer, Flatten, Dense / QuantDense, Conv2D / QuantConv2D (valid / same, strides,
+// dilation, Larq's pad_values), MaxPooling2D / AveragePooling2D, BatchNormalization, Activation,
+// quantizer layers, Dropout with rate 0. Dropout with rate > 0 throws: its mask would have to be
+// shared with the GPU.
 import { ShapeError } from '../gpu/errors.js';
 import { getQuantizer } from './quantizers.js';
 import type { Activation, LayerSpec } from './layer-config.js';
@@ -26,6 +27,8 @@ export interface TrainingStepResult {
   outputs: Map<string, Float64Array>;
   /** Rows whose label is the top-1 class. */
   correct: number;
+  /** Gradient of the loss for the model's input, laid out as the input. */
+  inputGrad: Float64Array;
 }
 
 interface Ctx {
@@ -89,6 +92,67 @@ const TRAIN: Partial<Record<LayerSpec['class'], TrainLayer>> = {
   Dense: denseLayer(),
   QuantDense: denseLayer(),
 
+  // z = q_in(x) * q_k(W) + b (NHWC, HWIO) over TF's window; the quantized input's border is Larq's
+  // pad_values, a constant: it feeds the kernel's gradient, none flows back from it.
+  Conv2D: convLayer(),
+  QuantConv2D: convLayer(),
+
+  // The gradient goes to the window's first maximum in row-major order (TF's MaxPoolGrad on CPU).
+  MaxPooling2D: {
+    forward(c, x) {
+      const g = poolWindow(c);
+      const y = new Float64Array(g.N * g.OH * g.OW * g.C).fill(-Infinity);
+      const arg = new Int32Array(y.length).fill(-1); // index into x of each output's maximum
+      eachTap(g, (o, _t, i) => {
+        if (i < 0) return; // max ignores the padding
+        for (let ch = 0; ch < g.C; ch++) {
+          const v = x[i * g.C + ch];
+          if (arg[o * g.C + ch] < 0 || v > y[o * g.C + ch]) [y[o * g.C + ch], arg[o * g.C + ch]] = [v, i * g.C + ch];
+        }
+      });
+      return { y, saved: arg };
+    },
+    backward(c, saved, dy) {
+      const dx = new Float64Array(c.rows * c.inShape.at(-1)!);
+      (saved as Int32Array).forEach((i, k) => (dx[i] += dy[k]));
+      return { dx, grads: [] };
+    },
+  },
+
+  // 'same' averages over the taps inside the input only, so each output has its own divisor.
+  AveragePooling2D: {
+    forward(c, x) {
+      const g = poolWindow(c);
+      const y = new Float64Array(g.N * g.OH * g.OW * g.C);
+      const count = new Float64Array(g.N * g.OH * g.OW);
+      eachTap(g, (o, _t, i) => {
+        if (i < 0) return;
+        count[o]++;
+        for (let ch = 0; ch < g.C; ch++) y[o * g.C + ch] += x[i * g.C + ch];
+      });
+      return { y: y.map((v, k) => v / count[Math.floor(k / g.C)]), saved: count };
+    },
+    backward(c, saved, dy) {
+      const g = poolWindow(c);
+      const count = saved as F64;
+      const dx = new Float64Array(c.rows * g.C);
+      eachTap(g, (o, _t, i) => {
+        if (i < 0) return;
+        for (let ch = 0; ch < g.C; ch++) dx[i * g.C + ch] += dy[o * g.C + ch] / count[o];
+      });
+      return { dx, grads: [] };
+    },
+  },
+
+  Dropout: {
+    forward(c, x) {
+      const { rate } = c.l.config as { rate: number };
+      if (rate > 0) throw new ShapeError(`referenceTrainingStep: layer "${c.l.name}" is Dropout with rate ${rate}; only rate 0 (the identity) is supported, a random mask could not be shared with the GPU`);
+      return { y: x, saved: null };
+    },
+    backward: (_c, _s, dy) => ({ dx: dy, grads: [] }),
+  },
+
   BatchNormalization: {
     forward(c, x) {
       const cfg = c.l.config as { epsilon: number; momentum: number; center: boolean; scale: boolean };
@@ -135,12 +199,14 @@ const TRAIN: Partial<Record<LayerSpec['class'], TrainLayer>> = {
   },
 };
 
+/** A Quant* layer's input and kernel quantizers (null where absent, or for the float layers). */
+function quantizers(l: LayerSpec) {
+  const quant = l.class === 'QuantDense' || l.class === 'QuantConv2D';
+  const cfg = l.config as { input_quantizer?: never; kernel_quantizer?: never };
+  return { iq: quant ? getQuantizer(cfg.input_quantizer) : null, kq: quant ? getQuantizer(cfg.kernel_quantizer) : null };
+}
+
 function denseLayer(): TrainLayer {
-  const quantizers = (l: LayerSpec) => {
-    const quant = l.class === 'QuantDense';
-    const cfg = l.config as { input_quantizer?: never; kernel_quantizer?: never };
-    return { iq: quant ? getQuantizer(cfg.input_quantizer) : null, kq: quant ? getQuantizer(cfg.kernel_quantizer) : null };
-  };
   return {
     forward(c, x) {
       const { iq, kq } = quantizers(c.l);
@@ -185,6 +251,105 @@ function denseLayer(): TrainLayer {
       }
       const dx = iq ? f64(iq.backward(Float32Array.from(x), Float32Array.from(dxq), [c.rows, K])) : dxq;
       const dw = kq ? f64(kq.backward(Float32Array.from(w), Float32Array.from(dwq), [K, N])) : dwq;
+      const grads: [string, F64][] = [[`${c.l.name}/kernel`, dw]];
+      if (cfg.use_bias) grads.push([`${c.l.name}/bias`, db]);
+      return { dx, grads };
+    },
+  };
+}
+
+/** Where TensorFlow places a kernel or pooling window on an NHWC input (src/ops/window.ts, src/model/reference.ts). */
+interface Window {
+  N: number; H: number; W: number; C: number; OH: number; OW: number; KH: number; KW: number;
+  strides: [number, number];
+  dilation: [number, number];
+  top: number; // 'same': padding before the first row / column, floor(total / 2); the rest pads the end
+  left: number;
+}
+
+function windowOf(c: Ctx, size: [number, number], strides: [number, number], dilation: [number, number], padding: 'valid' | 'same'): Window {
+  const [H, W, C] = c.inShape;
+  const [OH, OW] = c.l.outputShape;
+  const before = (n: number, o: number, k: number, s: number, d: number) => (padding === 'same' ? Math.floor(Math.max((o - 1) * s + (k - 1) * d + 1 - n, 0) / 2) : 0);
+  const top = before(H, OH, size[0], strides[0], dilation[0]);
+  const left = before(W, OW, size[1], strides[1], dilation[1]);
+  return { N: c.rows / (H * W), H, W, C, OH, OW, KH: size[0], KW: size[1], strides, dilation, top, left };
+}
+
+function poolWindow(c: Ctx): Window {
+  const cfg = c.l.config as { pool_size: [number, number]; strides: [number, number]; padding: 'valid' | 'same' };
+  return windowOf(c, cfg.pool_size, cfg.strides, [1, 1], cfg.padding);
+}
+
+/**
+ * Calls `visit(o, t, i)` for every output pixel o (n, oh, ow row-major), every tap t of its window
+ * (kh, kw row-major, the HWIO kernel's pixel) and the input pixel i the tap reads: -1 on the padding.
+ */
+function eachTap(g: Window, visit: (o: number, t: number, i: number) => void): void {
+  for (let n = 0; n < g.N; n++) {
+    for (let oh = 0; oh < g.OH; oh++) {
+      for (let ow = 0; ow < g.OW; ow++) {
+        const o = (n * g.OH + oh) * g.OW + ow;
+        for (let kh = 0; kh < g.KH; kh++) {
+          const ih = oh * g.strides[0] + kh * g.dilation[0] - g.top;
+          for (let kw = 0; kw < g.KW; kw++) {
+            const iw = ow * g.strides[1] + kw * g.dilation[1] - g.left;
+            const inside = ih >= 0 && ih < g.H && iw >= 0 && iw < g.W;
+            visit(o, kh * g.KW + kw, inside ? (n * g.H + ih) * g.W + iw : -1);
+          }
+        }
+      }
+    }
+  }
+}
+
+function convLayer(): TrainLayer {
+  type ConvCfg = { filters: number; kernel_size: [number, number]; strides: [number, number]; padding: 'valid' | 'same'; dilation_rate: [number, number]; use_bias: boolean; activation: Activation; pad_values?: number };
+  const setup = (c: Ctx) => {
+    const cfg = c.l.config as ConvCfg;
+    const g = windowOf(c, cfg.kernel_size, cfg.strides, cfg.dilation_rate, cfg.padding);
+    const xShape = [g.N, g.H, g.W, g.C];
+    const wShape = [g.KH, g.KW, g.C, cfg.filters];
+    return { cfg, g, xShape, wShape, O: cfg.filters, pad: cfg.pad_values ?? 0, ...quantizers(c.l) };
+  };
+  return {
+    forward(c, x) {
+      const { cfg, g, xShape, wShape, O, pad, iq, kq } = setup(c);
+      const w = c.weight('kernel');
+      const xq = iq ? f64(iq.forward(Float32Array.from(x), xShape)) : x;
+      const wq = kq ? f64(kq.forward(Float32Array.from(w), wShape)) : w;
+      const bias = cfg.use_bias ? c.weight('bias') : new Float64Array(O);
+      const z = new Float64Array(g.N * g.OH * g.OW * O).map((_, k) => bias[k % O]);
+      eachTap(g, (o, t, i) => {
+        for (let ci = 0; ci < g.C; ci++) {
+          const v = i >= 0 ? xq[i * g.C + ci] : pad;
+          for (let f = 0; f < O; f++) z[o * O + f] += v * wq[(t * g.C + ci) * O + f];
+        }
+      });
+      const [act] = activation(cfg.activation, c.l.name);
+      return { y: z.map(act), saved: { x, xq, w, wq, z } };
+    },
+    backward(c, saved, dy) {
+      const { cfg, g, xShape, wShape, O, pad, iq, kq } = setup(c);
+      const { x, xq, w, wq, z } = saved as { x: F64; xq: F64; w: F64; wq: F64; z: F64 };
+      const [, df] = activation(cfg.activation, c.l.name);
+      const dz = dy.map((v, k) => v * df(z[k]));
+      const dxq = new Float64Array(x.length);
+      const dwq = new Float64Array(w.length);
+      const db = new Float64Array(O);
+      dz.forEach((v, k) => (db[k % O] += v));
+      eachTap(g, (o, t, i) => {
+        for (let ci = 0; ci < g.C; ci++) {
+          const v = i >= 0 ? xq[i * g.C + ci] : pad;
+          for (let f = 0; f < O; f++) {
+            const gz = dz[o * O + f];
+            dwq[(t * g.C + ci) * O + f] += v * gz;
+            if (i >= 0) dxq[i * g.C + ci] += wq[(t * g.C + ci) * O + f] * gz;
+          }
+        }
+      });
+      const dx = iq ? f64(iq.backward(Float32Array.from(x), Float32Array.from(dxq), xShape)) : dxq;
+      const dw = kq ? f64(kq.backward(Float32Array.from(w), Float32Array.from(dwq), wShape)) : dwq;
       const grads: [string, F64][] = [[`${c.l.name}/kernel`, dw]];
       if (cfg.use_bias) grads.push([`${c.l.name}/bias`, db]);
       return { dx, grads };
@@ -260,6 +425,7 @@ export function referenceTrainingStep(spec: ModelSpec, input: Float32Array, labe
 
   // Backward in reverse topological order, summing gradients where a layer feeds several.
   const grads = new Map<string, F64>();
+  let inputGrad: F64 = new Float64Array(input.length); // stays 0 if the input reaches no loss
   const dOut = new Map<string, F64>([[out.name, dlogits]]);
   for (const l of [...spec.layers].reverse()) {
     const dy = dOut.get(l.name);
@@ -269,6 +435,7 @@ export function referenceTrainingStep(spec: ModelSpec, input: Float32Array, labe
     for (const [k, g] of gs) grads.set(k, g);
     const src = l.inbound[0];
     if (src) dOut.set(src, dOut.has(src) ? dOut.get(src)!.map((v, i) => v + dx[i]) : dx);
+    else inputGrad = dx;
   }
-  return { loss, grads, moving, outputs, correct };
+  return { loss, grads, moving, outputs, correct, inputGrad };
 }
