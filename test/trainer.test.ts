@@ -67,6 +67,106 @@ describe('Trainer', () => {
     }
   });
 
+  // Every trainable layer kind against the CPU training reference, on both kernel sets: binary
+  // convolutions (pad_values 0 and 1, strides, dilation), a real-valued first layer, pooling,
+  // float layers with bias and activations, Larq's other quantizers as layers and in layers.
+  const families: Record<string, { input: number[]; build: () => Model }> = {
+    'binary conv, pooling': {
+      input: [7, 6, 3],
+      build: () =>
+        sequential([
+          layers.quantConv2d({ filters: 8, kernelSize: 3, padding: 'same', ...quant, inputShape: [7, 6, 3] }),
+          layers.batchNormalization(),
+          layers.maxPooling2d({ poolSize: 2 }),
+          layers.quantConv2d({ filters: 35, kernelSize: [3, 2], padding: 'same', padValues: 1, ...quant }),
+          layers.batchNormalization(),
+          layers.quantConv2d({ filters: 6, kernelSize: 2, strides: 2, ...quant }),
+          layers.batchNormalization({ scale: false }),
+          layers.flatten(),
+          layers.quantDense({ units: 5, ...quant }),
+          layers.batchNormalization(),
+          layers.activation({ activation: 'softmax' }),
+        ]),
+    },
+    'real-valued first layer, dilation, average pooling': {
+      input: [8, 8, 2],
+      build: () =>
+        sequential([
+          layers.quantConv2d({ filters: 9, kernelSize: 3, padding: 'same', inputQuantizer: null, kernelQuantizer: 'ste_sign', kernelConstraint: 'weight_clip', useBias: false, inputShape: [8, 8, 2] }),
+          layers.batchNormalization(),
+          layers.quantConv2d({ filters: 7, kernelSize: 3, dilationRate: 2, ...quant }),
+          layers.batchNormalization(),
+          layers.averagePooling2d({ poolSize: 2, padding: 'same' }),
+          layers.flatten(),
+          layers.quantDense({ units: 4, ...quant }),
+          layers.activation({ activation: 'softmax' }),
+        ]),
+    },
+    'float layers, bias, activations': {
+      input: [5, 5, 2],
+      build: () =>
+        sequential([
+          layers.conv2d({ filters: 4, kernelSize: 3, padding: 'same', activation: 'relu', inputShape: [5, 5, 2] }),
+          layers.maxPooling2d({ poolSize: 2, strides: 1 }),
+          layers.flatten(),
+          layers.dense({ units: 6, activation: 'tanh' }),
+          layers.activation({ activation: 'hard_tanh' }),
+          layers.dense({ units: 3, activation: 'softmax' }),
+        ]),
+    },
+    "Larq's other quantizers": {
+      input: [12],
+      build: () =>
+        sequential([
+          layers.quantDense({ units: 10, inputQuantizer: 'approx_sign', kernelQuantizer: 'magnitude_aware_sign', useBias: true, inputShape: [12] }),
+          layers.batchNormalization(),
+          layers.quantizer({ class_name: 'SwishSign', config: { beta: 3 } }),
+          layers.quantDense({ units: 9, inputQuantizer: 'ste_sign', kernelQuantizer: { class_name: 'SteTern', config: { ternary_weight_networks: true } }, useBias: false }),
+          layers.batchNormalization(),
+          layers.quantDense({ units: 4, inputQuantizer: { class_name: 'DoReFa', config: { k_bit: 3, mode: 'activations' } }, kernelQuantizer: { class_name: 'DoReFa', config: { k_bit: 2, mode: 'weights' } }, useBias: false }),
+          layers.activation({ activation: 'softmax' }),
+        ]),
+    },
+  };
+  test.each(Object.keys(families).flatMap((f) => (['binary', 'float'] as const).map((k) => [f, k] as const)))('%s (%s kernels): one step equals the CPU reference', async (family, kernels) => {
+    const rng = rngFor(`trainer family ${family}`);
+    const { input, build } = families[family];
+    const m = build();
+    for (const [name, w] of m.spec.weights) {
+      if (name.endsWith('/kernel')) m.setWeight(name, rng.floats(w.data.length, -1.2, 1.2));
+      if (name.endsWith('/bias') || name.endsWith('/beta')) m.setWeight(name, rng.floats(w.data.length, -0.5, 0.5));
+      if (name.endsWith('/gamma')) m.setWeight(name, rng.floats(w.data.length, 0.5, 1.5));
+    }
+    const B = 5;
+    const features = input.reduce((a, b) => a * b, 1);
+    const x = Float32Array.from({ length: B * features }, () => rng.int(7) - 3);
+    const classes = m.spec.layers.at(-1)!.outputShape.at(-1)!;
+    const labels = Uint32Array.from({ length: B }, () => rng.int(classes));
+    const want = referenceTrainingStep(m.spec, x, labels, B);
+    const trainer = await Trainer.create(gpu(), m, { optimizer: { kind: 'sgd', learningRate: 0 }, maxBatch: B, kernels });
+    try {
+      await trainer.step(x, labels);
+      const metrics = await trainer.readMetrics();
+      expect(metrics.loss).toBeCloseTo(want.loss, 4);
+      for (const p of trainer.optimizer.params) {
+        const name = p.param.label;
+        const g = want.grads.get(name);
+        expect(g, `reference gradient for ${name}`).toBeDefined();
+        const got = (await p.grad.read()) as Float32Array;
+        // Kernels: the reference's in Keras's layout ([K, N], HWIO), the trainer's units first.
+        const shape = m.weight(name).shape;
+        const units = shape[shape.length - 1];
+        const wantG = name.endsWith('/kernel') ? transposeF32Reference(Float32Array.from(g!), g!.length / units, units) : Float32Array.from(g!);
+        const scale = Math.max(...wantG.map(Math.abs));
+        expectClose(got, wantG, Float32Array.from(wantG, (v) => 1e-4 * Math.abs(v) + 1e-5 * scale + 1e-6), `gradient ${name}`);
+      }
+      const synced = await trainer.syncModel();
+      for (const [name, v] of want.moving) expectClose(synced.weight(name).data, Float32Array.from(v), Float32Array.from(v, (u) => 1e-4 * (1 + Math.abs(u))), name);
+    } finally {
+      trainer.destroy();
+    }
+  });
+
   test('training memory: the binary step keeps 2 bits per sign activation where the float simulation keeps 2 floats', async () => {
     const m = small([64, 40], 96, 10, 'center');
     const [binary, float] = [await Trainer.create(gpu(), m, { maxBatch: 32 }), await Trainer.create(gpu(), m, { maxBatch: 32, kernels: 'float' })];
@@ -148,11 +248,13 @@ describe('Trainer', () => {
   });
 
   test('models it cannot train yet are refused, naming the layer', async () => {
-    const conv = sequential([layers.quantConv2d({ filters: 4, kernelSize: 3, ...quant, inputShape: [5, 5, 1] }), layers.flatten(), layers.dense({ units: 2, activation: 'softmax' })]);
-    await expect(Trainer.create(gpu(), conv)).rejects.toThrow(TrainError);
-    await expect(Trainer.create(gpu(), conv)).rejects.toThrow(/quant_conv2d/);
-    const approx = sequential([layers.quantDense({ units: 2, inputQuantizer: 'approx_sign', kernelQuantizer: 'ste_sign', useBias: false, inputShape: [4] }), layers.batchNormalization(), layers.activation({ activation: 'softmax' })]);
-    await expect(Trainer.create(gpu(), approx)).rejects.toThrow(/input_quantizer must be ste_sign/);
+    const dropout = sequential([layers.flatten({ inputShape: [4, 1] }), layers.quantDense({ units: 3, ...quant }), layers.dropout({ rate: 0.5 }), layers.activation({ activation: 'softmax' })]);
+    await expect(Trainer.create(gpu(), dropout)).rejects.toThrow(TrainError);
+    await expect(Trainer.create(gpu(), dropout)).rejects.toThrow(/dropout.*rate 0.5/);
+    const noSoftmax = sequential([layers.quantDense({ units: 2, ...quant, inputShape: [4] }), layers.batchNormalization()]);
+    await expect(Trainer.create(gpu(), noSoftmax)).rejects.toThrow(/must end in a softmax/);
+    const unflat = sequential([layers.dense({ units: 2, inputShape: [3, 4] }), layers.activation({ activation: 'softmax' })]);
+    await expect(Trainer.create(gpu(), unflat)).rejects.toThrow(/add a Flatten/);
   });
 });
 

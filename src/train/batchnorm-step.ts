@@ -54,14 +54,15 @@ export class BatchNormStep implements LayerStep {
 
   async forward(ctx: StepContext, z: Tensor): Promise<Tensor> {
     const train = ctx.mode === 'train';
+    const recalibrate = ctx.mode === 'recalibrate';
     const f = await batchNormForward(ctx.gpu, z, {
       gamma: this.gamma,
       beta: this.beta,
       epsilon: this.config.epsilon,
-      momentum: train ? this.config.momentum : ctx.recalibrateMomentum!,
+      momentum: recalibrate ? ctx.recalibrateMomentum! : this.config.momentum,
       movingMean: this.movingMean,
       movingVar: this.movingVar,
-      label: `${this.name}.${train ? 'forward' : 'recalibrate'}`,
+      label: `${this.name}.${recalibrate ? 'recalibrate' : 'forward'}`,
     });
     if (train) {
       this.kept = { z, saved: f.saved };

@@ -25,10 +25,12 @@ export interface StepContext {
   backwardMethod: BinaryFloatMethod;
   /**
    * 'train': batch statistics, moving averages updated with the layer's momentum, what the
-   * backward needs kept. 'recalibrate': batch statistics, the moving averages updated with
-   * `recalibrateMomentum` (k/(k+1) at batch k: a plain average), nothing kept.
+   * backward needs kept. 'frozen': the same forward for a layer whose backward will not run
+   * (before the first layer with parameters): nothing kept. 'recalibrate': batch statistics, the
+   * moving averages updated with `recalibrateMomentum` (k/(k+1) at batch k: a plain average),
+   * nothing kept.
    */
-  mode: 'train' | 'recalibrate';
+  mode: 'train' | 'frozen' | 'recalibrate';
   recalibrateMomentum?: number;
   /** Called with each tensor a forward keeps for its backward (the training-memory report). */
   keep(t: Tensor): void;

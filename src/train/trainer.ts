@@ -16,10 +16,13 @@ import { getQuantizer } from '../model/quantizers.js';
 import type { LayerSpec } from '../model/layer-config.js';
 import type { BinaryFloatMethod } from '../ops/gemm-binary-float.js';
 import { LossMetrics, softmaxCrossEntropy, type LossTotals } from '../ops/loss.js';
-import { Tensor } from '../tensor.js';
+import { Tensor, type Shape } from '../tensor.js';
+import type { ChannelActivation } from '../ops/elementwise.js';
 import { BatchNormStep } from './batchnorm-step.js';
-import { QuantDenseStep } from './dense-step.js';
 import type { LayerStep, StepContext, TrainKernels } from './layer-step.js';
+import { ConvOp, DenseOp } from './linear-ops.js';
+import { LinearStep } from './linear-step.js';
+import { ElementwiseStep, PoolStep, ReshapeStep } from './shape-steps.js';
 import { createOptimizer, type Optimizer, type OptimizerConfig } from './optimizers.js';
 
 export type { TrainKernels } from './layer-step.js';
@@ -74,6 +77,8 @@ export interface TrainingMemory {
 export class Trainer {
   private readonly variants = new Map<number, StepVariant>();
   readonly metrics: LossMetrics;
+  /** Values per sample of the input. */
+  readonly inputFeatures: number;
 
   private constructor(
     readonly gpu: Gpu,
@@ -83,8 +88,10 @@ export class Trainer {
     readonly maxBatch: number,
     readonly kernels: TrainKernels,
     readonly backwardMethod: BinaryFloatMethod,
-    private readonly inputFeatures: number,
+    /** A sample's input shape (the model's). */
+    readonly inputShape: Shape,
   ) {
+    this.inputFeatures = inputShape.reduce((a, b) => a * b, 1);
     this.metrics = LossMetrics.create(gpu, { label: `${model.name}.metrics` });
   }
 
@@ -96,7 +103,7 @@ export class Trainer {
     if (backwardMethod !== 'table' && backwardMethod !== 'select') throw new ShapeError(`Trainer: backwardMethod must be 'table' or 'select', got ${JSON.stringify(backwardMethod)}`);
     const maxBatch = options.maxBatch ?? 300;
     if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new ShapeError(`Trainer: maxBatch must be a positive integer, got ${maxBatch}`);
-    const { layers, inputFeatures } = layerSteps(gpu, model);
+    const { layers, inputShape } = layerSteps(gpu, model);
     const optimizer = createOptimizer(gpu, options.optimizer ?? { kind: 'adam' });
     try {
       for (const l of layers) for (const p of l.params) await optimizer.track(p.value, p.grad, { clip: p.clip, label: p.label });
@@ -105,7 +112,7 @@ export class Trainer {
       for (const l of layers) l.destroy();
       throw err;
     }
-    return new Trainer(gpu, model, layers, optimizer, maxBatch, kernels, backwardMethod, inputFeatures);
+    return new Trainer(gpu, model, layers, optimizer, maxBatch, kernels, backwardMethod, inputShape);
   }
 
   /**
@@ -210,7 +217,7 @@ export class Trainer {
     for (const batch of batches) {
       if (batch.inputs.length !== batch.size * this.inputFeatures) throw new ShapeError(`recalibrateBatchNorm: ${batch.inputs.length} inputs for ${batch.size} samples of ${this.inputFeatures}`);
       ctx.recalibrateMomentum = k / (k + 1);
-      let x = g.upload(batch.inputs, [batch.size, this.inputFeatures], 'f32', `${this.model.name}.recalibrate.inputs`);
+      let x = g.upload(batch.inputs, [batch.size, ...this.inputShape], 'f32', `${this.model.name}.recalibrate.inputs`);
       for (const l of this.layers) x = await l.forward(ctx, x);
       x.release();
       k++;
@@ -244,16 +251,19 @@ export class Trainer {
   /** Forward, loss, backward and the optimizer's update on `gpu` (a capturing view when recording). */
   private async runStep(gpu: Gpu, inputs: Tensor, labels: Tensor, kept: Tensor[]): Promise<void> {
     const ctx = this.context(gpu, 'train', (t) => kept.push(t));
+    // Layers before the first with parameters need no backward: they keep nothing.
+    const first = this.layers.findIndex((l) => l.params.length > 0);
+    const frozen: StepContext = { ...ctx, mode: 'frozen' };
     for (const l of this.layers) await l.prepare(ctx);
     // The layers release what they do not keep; the model's input is the step's own: lent.
     let x: Tensor = new LentTensor(gpu, inputs.buffer, inputs.shape, 'f32', inputs.label);
-    for (const l of this.layers) x = await l.forward(ctx, x);
+    for (const [i, l] of this.layers.entries()) x = await l.forward(i < first ? frozen : ctx, x);
     // The softmax is the loss's.
     const loss = await softmaxCrossEntropy(gpu, x, labels, { metrics: this.metrics, label: `${this.model.name}.loss` });
     x.release();
     for (const t of [loss.loss, loss.top1, loss.top5]) t.release();
     let dy: Tensor | null = loss.dLogits;
-    for (let i = this.layers.length - 1; i >= 0 && dy; i--) dy = await this.layers[i].backward(ctx, dy);
+    for (let i = this.layers.length - 1; i >= first && dy; i--) dy = await this.layers[i].backward(ctx, dy);
     dy?.release();
     await gpu.run(`${this.model.name}.update`, (rec) => this.optimizer.record(rec));
   }
@@ -262,7 +272,7 @@ export class Trainer {
   private async record(B: number): Promise<StepVariant> {
     const arena = new BufferPool(this.gpu.device, this.gpu.limits.maxBufferSize);
     const { gpu, dispatches } = this.gpu.capture(arena);
-    const inputs = this.gpu.tensor([B, this.inputFeatures], 'f32', `${this.model.name}.inputs[${B}]`);
+    const inputs = this.gpu.tensor([B, ...this.inputShape], 'f32', `${this.model.name}.inputs[${B}]`);
     const labels = this.gpu.tensor([B], 'u32', `${this.model.name}.labels[${B}]`);
     let peakBytes = 0;
     const acquire = arena.acquire.bind(arena);
@@ -296,68 +306,89 @@ class LentTensor extends Tensor {
 }
 
 /**
- * The model as layer steps, checked: what this trainer covers. The last layer must be the
- * softmax (the loss takes the logits before it).
+ * The model as layer steps, checked: what this trainer covers. The model must end in a softmax
+ * (an Activation layer, or the last layer's activation): the loss takes the logits before it.
  */
-function layerSteps(gpu: Gpu, model: Model): { layers: LayerStep[]; inputFeatures: number } {
+function layerSteps(gpu: Gpu, model: Model): { layers: LayerStep[]; inputShape: Shape } {
   const spec = model.spec;
   if (spec.inputs.length !== 1 || spec.outputs.length !== 1 || spec.format !== 'sequential') throw new TrainError('Trainer: a Sequential model with one input and one output (for now)');
   const specs = spec.layers;
   const at = (l: LayerSpec) => `layer "${l.name}" (${l.class})`;
-  const steClip = (id: unknown, l: LayerSpec, key: string): number | null => {
-    const q = getQuantizer(id as never);
-    if (!q || q.className !== 'SteSign') throw new TrainError(`${at(l)}: ${key} must be ste_sign for this trainer (got ${q ? q.className : 'none'})`);
-    return q.config.clip_value as number | null;
-  };
   const last = specs[specs.length - 1];
-  const endsInSoftmax = last.class === 'Activation' && last.config.activation === 'softmax';
+  const softmaxLayer = last.class === 'Activation' && last.config.activation === 'softmax';
+  const softmaxActivation = !softmaxLayer && 'activation' in last.config && last.config.activation === 'softmax' && last.class !== 'Activation';
+  if (!softmaxLayer && !softmaxActivation) throw new TrainError(`${at(last)}: the model must end in a softmax (an Activation layer or the last layer's activation): the loss is sparse softmax cross-entropy`);
+  const inputShape = spec.inputs[0].shape;
   const layers: LayerStep[] = [];
-  let i = 0;
-  if (specs[0].class === 'InputLayer') i++;
-  if (specs[i]?.class === 'Flatten') i++;
-  let features = 0;
-  let inputFeatures = 0;
+  let shape: Shape = inputShape;
+  let trainable = false; // a layer with parameters came before: inputs need gradients from here on
+  const quantizer = (id: unknown) => getQuantizer(id as never);
   try {
-    for (; i < specs.length - (endsInSoftmax ? 1 : 0); i++) {
-      const l = specs[i];
-      if (l.class === 'QuantDense') {
-        if (l.config.use_bias) throw new TrainError(`${at(l)}: use_bias=True is not trained yet (the seed models have no biases: the BatchNormalization after each layer has its own)`);
-        if (l.config.activation !== 'linear') throw new TrainError(`${at(l)}: activation "${l.config.activation}" is not trained yet`);
-        const w = model.weight(`${l.name}/kernel`);
-        const [K, N] = w.shape;
-        if (layers.length === 0) inputFeatures = K;
-        else if (K !== features) throw new TrainError(`${at(l)}: takes ${K} features, the layer before gives ${features}`);
-        const constraint = l.config.kernel_constraint as { config: { clip_value: number } } | null | undefined;
-        layers.push(
-          new QuantDenseStep(
+    for (const l of softmaxLayer ? specs.slice(0, -1) : specs) {
+      const c = l.config as Record<string, any>;
+      const activation = (l === last ? 'linear' : c.activation) as ChannelActivation | 'softmax';
+      if (activation === 'softmax') throw new TrainError(`${at(l)}: softmax is only trained as the model's output (with the cross-entropy loss)`);
+      let step: LayerStep;
+      switch (l.class) {
+        case 'InputLayer':
+          continue;
+        case 'Flatten':
+          step = new ReshapeStep(l.name, [shape.reduce((a, b) => a * b, 1)]);
+          break;
+        case 'Dropout':
+          if (c.rate !== 0) throw new TrainError(`${at(l)}: Dropout with rate ${c.rate} is not trained yet (its random mask); set rate 0 or remove the layer`);
+          step = new ReshapeStep(l.name, shape);
+          break;
+        case 'Dense':
+        case 'QuantDense':
+        case 'Conv2D':
+        case 'QuantConv2D': {
+          const quant = l.class === 'QuantDense' || l.class === 'QuantConv2D';
+          const inputQuantizer = quant ? quantizer(c.input_quantizer) : null;
+          const kernelQuantizer = quant ? quantizer(c.kernel_quantizer) : null;
+          const dense = l.class === 'Dense' || l.class === 'QuantDense';
+          if (dense && shape.length !== 1) throw new TrainError(`${at(l)}: takes [${shape.join(', ')}] per sample; this trainer applies Dense to flat inputs (add a Flatten before it)`);
+          const padValues = (l.class === 'QuantConv2D' ? c.pad_values : 0) as 0 | 1;
+          if (!dense && padValues === 1 && c.padding === 'same' && !(inputQuantizer?.className === 'SteSign' && kernelQuantizer?.className === 'SteSign')) {
+            throw new TrainError(`${at(l)}: pad_values=1 is trained with ste_sign input and kernel quantizers only (the binary kernels); use pad_values=0 or ste_sign`);
+          }
+          const w = model.weight(`${l.name}/kernel`);
+          const op = dense
+            ? new DenseOp(gpu, shape[0], c.units, l.name)
+            : new ConvOp(gpu, c.filters, c.kernel_size, shape[2], { strides: c.strides, padding: c.padding, dilation: c.dilation_rate, padValues }, l.name);
+          const constraint = c.kernel_constraint as { config: { clip_value: number } } | null | undefined;
+          step = new LinearStep(
             gpu,
-            {
-              name: l.name,
-              K,
-              N,
-              kernelClip: steClip(l.config.kernel_quantizer, l, 'kernel_quantizer'),
-              inputClip: steClip(l.config.input_quantizer, l, 'input_quantizer'),
-              weightClip: constraint?.config.clip_value,
-              inputGrad: layers.length > 0,
-            },
+            { name: l.name, op, inShape: shape, inputQuantizer, kernelQuantizer, weightClip: constraint?.config.clip_value, useBias: c.use_bias, activation: activation as ChannelActivation, inputGrad: trainable },
             w.data as Float32Array,
-          ),
-        );
-        features = N;
-      } else if (l.class === 'BatchNormalization' && layers.length > 0) {
-        const c = l.config;
-        layers.push(
-          new BatchNormStep(gpu, { name: l.name, C: features, epsilon: c.epsilon, momentum: c.momentum, center: c.center, scale: c.scale }, (p) => model.weight(`${l.name}/${p}`).data as Float32Array),
-        );
-      } else {
-        throw new TrainError(`${at(l)}: this trainer takes QuantDense + BatchNormalization blocks ending in a softmax; training other layers comes with the rest of issue 5`);
+            c.use_bias ? (model.weight(`${l.name}/bias`).data as Float32Array) : null,
+          );
+          break;
+        }
+        case 'BatchNormalization':
+          step = new BatchNormStep(gpu, { name: l.name, C: shape[shape.length - 1], epsilon: c.epsilon, momentum: c.momentum, center: c.center, scale: c.scale }, (p) => model.weight(`${l.name}/${p}`).data as Float32Array);
+          break;
+        case 'MaxPooling2D':
+        case 'AveragePooling2D':
+          step = new PoolStep(l.name, l.class === 'MaxPooling2D' ? 'max' : 'avg', { poolSize: c.pool_size, strides: c.strides, padding: c.padding });
+          break;
+        case 'Activation':
+          step = new ElementwiseStep(l.name, { activation: activation as ChannelActivation });
+          break;
+        case 'Quantizer':
+          step = new ElementwiseStep(l.name, { quantizer: quantizer(c.quantizer) });
+          break;
+        default:
+          throw new TrainError(`${at(l)}: not trained yet`);
       }
+      layers.push(step);
+      trainable ||= step.params.length > 0;
+      shape = l.outputShape;
     }
-    if (!endsInSoftmax) throw new TrainError(`${at(last)}: the model must end in Activation softmax (the loss is sparse softmax cross-entropy)`);
-    if (layers.length === 0) throw new TrainError('Trainer: no QuantDense layer to train');
+    if (!layers.some((l) => l.params.length > 0)) throw new TrainError('Trainer: the model has no layer with weights to train');
   } catch (err) {
     for (const l of layers) l.destroy();
     throw err;
   }
-  return { layers, inputFeatures };
+  return { layers, inputShape };
 }
