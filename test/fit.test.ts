@@ -9,6 +9,7 @@ import { loadMnist } from '../src/data/mnist.js';
 import { mnistMlp } from '../src/zoo/mnist-mlp.js';
 import { evaluate, fit } from '../src/train/fit.js';
 import { loadCheckpoint, saveCheckpoint } from '../src/train/checkpoint.js';
+import { optimizerConfigs, type OptimizerRun } from '../src/train/optimizer-run.js';
 import { expectExact } from './helpers/check.js';
 import { useGpu } from './helpers/gpu.js';
 
@@ -33,16 +34,20 @@ describe('fit', () => {
 });
 
 describe('checkpoints', () => {
-  test('a run stopped after epoch 1 and resumed from its checkpoint on disk ends with the weights of an uninterrupted run', { timeout: 180_000 }, async () => {
+  test.each([
+    ['Adam, constant rate', { kind: 'adam', learningRate: 0.003, schedule: 'constant' }],
+    ['Bop + Adam, cosine decay', { kind: 'bop', learningRate: 0.01, schedule: 'cosine' }],
+    ['SGD, exponential decay', { kind: 'sgd', learningRate: 0.05, schedule: 'exponential', decayRate: 0.5 }],
+  ] as [string, OptimizerRun][])('a run stopped after epoch 1 and resumed from its checkpoint on disk ends with the weights of an uninterrupted run (%s)', { timeout: 180_000 }, async (_name, optimizerRun) => {
     const train = await loadMnist({ split: 'train', limit: 600 });
-    const options = { epochs: 2, batchSize: 100, seed: 7, optimizer: { kind: 'adam' as const, learningRate: 0.003 } };
+    const options = { epochs: 2, batchSize: 100, seed: 7, ...optimizerConfigs(optimizerRun, 2, 6) };
     const straight = mnistMlp({ hidden: [32], outputBatchNorm: true, seed: 3 });
     await fit(gpu(), straight, train, options);
 
     const dir = mkdtempSync(join(tmpdir(), 'bnn-ckpt-'));
     dirs.push(dir);
     const first = mnistMlp({ hidden: [32], outputBatchNorm: true, seed: 3 });
-    const run = { model: 'test', seed: 7, batchSize: 100, optimizer: options.optimizer };
+    const run = { model: 'test', seed: 7, batchSize: 100, epochs: 2, optimizer: { ...optimizerRun } };
     await fit(gpu(), first, train, {
       ...options,
       epochs: 1,
@@ -51,7 +56,9 @@ describe('checkpoints', () => {
     const ckpt = (await loadCheckpoint(join(dir, 'checkpoint')))!;
     expect(ckpt.epoch).toBe(1);
     expect(ckpt.state.iterations).toBe(6);
-    await fit(gpu(), ckpt.model, train, { ...options, startEpoch: ckpt.epoch, state: ckpt.state });
+    // As `bnn train --resume` does: the optimizers rebuilt from the checkpoint's run.
+    const resumed = optimizerConfigs(ckpt.run.optimizer as unknown as OptimizerRun, ckpt.run.epochs!, 6);
+    await fit(gpu(), ckpt.model, train, { ...options, ...resumed, startEpoch: ckpt.epoch, state: ckpt.state });
     for (const [name, w] of straight.spec.weights) expectExact(ckpt.model.weight(name).data, w.data, name);
   });
 
@@ -86,6 +93,8 @@ describe('bnn train / eval', () => {
   test('usage errors', async () => {
     await expect(bnn('train', 'nope')).rejects.toMatchObject({ stderr: expect.stringMatching(/mnist-mlp or mnist-mlp-bn/) });
     await expect(bnn('train', 'mnist-mlp', '--optimizer', 'rmsprop')).rejects.toMatchObject({ stderr: expect.stringMatching(/--optimizer/) });
+    await expect(bnn('train', 'mnist-mlp', '--schedule', 'step')).rejects.toMatchObject({ stderr: expect.stringMatching(/--schedule must be constant, exponential or cosine/) });
+    await expect(bnn('train', 'mnist-mlp', '--decay-rate', '0.5')).rejects.toMatchObject({ stderr: expect.stringMatching(/--decay-rate goes with --schedule exponential/) });
     await expect(bnn('eval')).rejects.toMatchObject({ stderr: expect.stringMatching(/--model/) });
   });
 });

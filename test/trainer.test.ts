@@ -7,7 +7,7 @@ import { layers, sequential, type Model } from '../src/model/model.js';
 import { referenceTrainingStep } from '../src/model/reference-training.js';
 import { Trainer, TrainError } from '../src/train/trainer.js';
 import { transposeF32Reference } from '../src/ops/transpose.js';
-import { expectClose } from './helpers/check.js';
+import { expectClose, expectExact } from './helpers/check.js';
 import { useGpu } from './helpers/gpu.js';
 import { rngFor } from './helpers/random.js';
 
@@ -165,6 +165,49 @@ describe('Trainer', () => {
     } finally {
       trainer.destroy();
     }
+  });
+
+  test("Bop flips the binary kernels (Larq's rule on the step's gradient), the rest trains with the default optimizer", async () => {
+    const rng = rngFor('trainer bop');
+    const m = small([21], 30, 6, 'center');
+    for (const [name, w] of m.spec.weights) if (name.endsWith('/kernel')) m.setWeight(name, rng.floats(w.data.length, -1.2, 1.2));
+    const B = 6;
+    const x = Float32Array.from({ length: B * 30 }, () => rng.int(7) - 3);
+    const labels = Uint32Array.from({ length: B }, () => rng.int(6));
+    const want = referenceTrainingStep(m.spec, x, labels, B);
+    const before = new Map([...m.spec.weights].map(([n, w]) => [n, Float32Array.from(w.data)]));
+    const gamma = 1e-3;
+    const threshold = 1e-6;
+    const trainer = await Trainer.create(gpu(), m, { optimizer: { kind: 'bop', gamma, threshold }, defaultOptimizer: { kind: 'sgd', learningRate: 0.5 }, maxBatch: B });
+    try {
+      expect(trainer.optimizerKind).toBe('bop+sgd');
+      await trainer.step(x, labels);
+      const after = await trainer.syncModel();
+      let flips = 0;
+      for (const [name, g] of want.grads) {
+        const w0 = before.get(name)!;
+        const got = after.weight(name).data;
+        if (name.endsWith('/kernel')) {
+          // m = gamma g (m starts at 0); w = sign(-sign(w m - threshold) w), sign(0) = +1.
+          const wantW = Float32Array.from(w0, (w, i) => {
+            const r = -Math.sign(w * gamma * g[i] - threshold) * w;
+            return r < 0 ? -1 : 1;
+          });
+          flips += wantW.filter((v, i) => v !== Math.sign(w0[i])).length;
+          const margin = w0.map((w, i) => Math.abs(w * gamma * g[i] - threshold));
+          expectExact(got.filter((_, i) => margin[i] > 1e-9), wantW.filter((_, i) => margin[i] > 1e-9), name);
+        } else {
+          expectClose(got, Float32Array.from(w0, (w, i) => w - 0.5 * g[i]), Float32Array.from(w0, () => 1e-5), name);
+        }
+      }
+      expect(flips).toBeGreaterThan(0);
+      const state = await trainer.saveState();
+      expect(state.optimizer).toBe('bop+sgd');
+    } finally {
+      trainer.destroy();
+    }
+    const dense = sequential([layers.dense({ units: 3, inputShape: [4] }), layers.activation({ activation: 'softmax' })]);
+    await expect(Trainer.create(gpu(), dense, { optimizer: { kind: 'bop' } })).rejects.toThrow(/Bop trains binary kernels/);
   });
 
   test('training memory: the binary step keeps 2 bits per sign activation where the float simulation keeps 2 floats', async () => {

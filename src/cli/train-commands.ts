@@ -6,7 +6,8 @@ import type { Model } from '../model/model.js';
 import { join } from 'node:path';
 import { loadCheckpoint, saveCheckpoint, type Checkpoint, type CheckpointRun } from '../train/checkpoint.js';
 import { evaluate, fit } from '../train/fit.js';
-import type { OptimizerConfig } from '../train/optimizers.js';
+import { batchCount } from '../data/batches.js';
+import { describeOptimizer, optimizerConfigs, type OptimizerRun } from '../train/optimizer-run.js';
 import { mnistMlp } from '../zoo/mnist-mlp.js';
 import { UsageError, positiveInt, type Flags } from './flags.js';
 
@@ -29,11 +30,15 @@ function numberFlag(flags: Flags, name: string): number | undefined {
   return n;
 }
 
-function optimizerFrom(flags: Flags, defaultLearningRate: number): OptimizerConfig {
+function optimizerRunFrom(flags: Flags, defaultLearningRate: number): OptimizerRun {
   const kind = flags.values.get('optimizer') ?? 'adam';
-  const learningRate = numberFlag(flags, 'lr') ?? (kind === 'adam' ? defaultLearningRate : undefined);
-  if (kind === 'adam' || kind === 'sgd' || kind === 'shift_adamax') return { kind, ...(learningRate !== undefined && { learningRate }) };
-  throw new UsageError(`--optimizer must be adam, sgd or shift_adamax, got '${kind}'`);
+  if (kind !== 'adam' && kind !== 'sgd' && kind !== 'shift_adamax' && kind !== 'bop') throw new UsageError(`--optimizer must be adam, sgd, shift_adamax or bop, got '${kind}'`);
+  const schedule = flags.values.get('schedule') ?? 'constant';
+  if (schedule !== 'constant' && schedule !== 'exponential' && schedule !== 'cosine') throw new UsageError(`--schedule must be constant, exponential or cosine, got '${schedule}'`);
+  const decayRate = numberFlag(flags, 'decay-rate');
+  if (decayRate !== undefined && schedule !== 'exponential') throw new UsageError('--decay-rate goes with --schedule exponential');
+  const defaultRate = kind === 'adam' || kind === 'bop' ? (kind === 'bop' ? 0.01 : defaultLearningRate) : 0.01;
+  return { kind, learningRate: numberFlag(flags, 'lr') ?? defaultRate, schedule, ...(schedule === 'exponential' && { decayRate: decayRate ?? 0.9 }) };
 }
 
 const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
@@ -48,30 +53,31 @@ export async function trainCommand(flags: Flags): Promise<void> {
   const limit = positiveInt(flags, 'limit');
   const out = flags.values.get('out') ?? `models/${name}`;
   const checkpointDir = join(out, 'checkpoint');
-  let optimizer = optimizerFrom(flags, MODELS[name].learningRate);
-  let run: CheckpointRun = { model: name, seed, batchSize, optimizer: { ...optimizer } };
+  let run: CheckpointRun = { model: name, seed, batchSize, epochs, optimizer: { ...optimizerRunFrom(flags, MODELS[name].learningRate) } };
   let model = MODELS[name].build(seed);
   let resumed: Checkpoint | null = null;
   if (flags.switches.has('resume')) {
     resumed = await loadCheckpoint(checkpointDir);
     if (!resumed) throw new UsageError(`--resume: no checkpoint in ${checkpointDir} (train without --resume first, with the same --out)`);
     if (resumed.run.model !== name) throw new UsageError(`--resume: ${checkpointDir} holds a ${resumed.run.model} run, not ${name}`);
-    // The run continues with the settings it started with.
+    // The run continues with the settings it started with (its schedule spans the epochs it was started with).
     run = resumed.run;
-    optimizer = run.optimizer as unknown as OptimizerConfig;
     model = resumed.model;
-    console.log(`resuming ${name} from ${checkpointDir}: ${resumed.epoch} epoch(s) done (seed ${run.seed}, batch ${run.batchSize}, ${optimizer.kind})`);
+    console.log(`resuming ${name} from ${checkpointDir}: ${resumed.epoch} epoch(s) done (seed ${run.seed}, batch ${run.batchSize}, ${describeOptimizer(run.optimizer as unknown as OptimizerRun)})`);
   }
   const [train, test] = await Promise.all([loadMnist({ split: 'train', limit }), loadMnist({ split: 'test' })]);
+  const optimizerRun = run.optimizer as unknown as OptimizerRun;
+  const { optimizer, defaultOptimizer } = optimizerConfigs(optimizerRun, run.epochs ?? epochs, batchCount(train.count, run.batchSize));
   const gpu = await Gpu.create({ log: (line) => console.error(line) });
   const tty = process.stderr.isTTY;
   try {
-    console.log(`training ${name} on ${train.count} MNIST images, ${epochs} epoch(s), batch ${run.batchSize}, ${optimizer.kind}, seed ${run.seed}, on ${gpu.describe()}`);
+    console.log(`training ${name} on ${train.count} MNIST images, ${epochs} epoch(s), batch ${run.batchSize}, ${describeOptimizer(optimizerRun)}, seed ${run.seed}, on ${gpu.describe()}`);
     await fit(gpu, model, train, {
       epochs,
       batchSize: run.batchSize,
       seed: run.seed,
       optimizer,
+      defaultOptimizer,
       test,
       startEpoch: resumed?.epoch ?? 0,
       state: resumed?.state,

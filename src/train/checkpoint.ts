@@ -16,6 +16,8 @@ export interface CheckpointRun {
   model: string;
   seed: number;
   batchSize: number;
+  /** The epochs the run was started for (a schedule spans them); absent in older checkpoints. */
+  epochs?: number;
   optimizer: Record<string, unknown>;
 }
 

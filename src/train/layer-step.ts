@@ -44,6 +44,8 @@ export interface TrainParam {
   clip?: number;
   /** The model's weight name (`layer/kernel`), the optimizer state's key in checkpoints. */
   label: string;
+  /** A kernel binarized by ste_sign in the forward pass: what Bop trains. */
+  binary?: boolean;
 }
 
 export interface LayerStep {

@@ -85,7 +85,7 @@ export class LinearStep implements LayerStep {
     this.grad = gpu.tensor(op.weightShape, 'f32', `${name}/kernel.grad`);
     this.bias = config.useBias ? gpu.upload(bias!, [units], 'f32', `${name}/bias`) : null;
     this.biasGrad = config.useBias ? gpu.tensor([units], 'f32', `${name}/bias.grad`) : null;
-    const params: TrainParam[] = [{ value: this.latent, grad: this.grad, clip: config.weightClip, label: `${name}/kernel` }];
+    const params: TrainParam[] = [{ value: this.latent, grad: this.grad, clip: config.weightClip, label: `${name}/kernel`, binary: isSteSign(config.kernelQuantizer) }];
     if (this.bias) params.push({ value: this.bias, grad: this.biasGrad!, label: `${name}/bias` });
     this.params = params;
   }

@@ -54,7 +54,10 @@ export interface TrainerState {
 }
 
 export interface TrainerOptions {
+  /** Default Adam (Keras's defaults). Bop trains the binary kernels; `defaultOptimizer` the rest. */
   optimizer?: OptimizerConfig;
+  /** With Bop: the optimizer of every parameter that is not a binary kernel. Default Adam, lr 0.01 (Larq's Bop example). */
+  defaultOptimizer?: OptimizerConfig;
   /** Largest batch a step takes. Default 300 (the seed's). */
   maxBatch?: number;
   /** The engine's binary kernels (default) or a float simulation of the same model (layer-step.ts). */
@@ -84,7 +87,8 @@ export class Trainer {
     readonly gpu: Gpu,
     readonly model: Model,
     private readonly layers: LayerStep[],
-    readonly optimizer: Optimizer,
+    /** One optimizer, or Bop for the binary kernels and `defaultOptimizer` for the rest (Larq's CaseOptimizer). */
+    readonly optimizers: readonly Optimizer[],
     readonly maxBatch: number,
     readonly kernels: TrainKernels,
     readonly backwardMethod: BinaryFloatMethod,
@@ -93,6 +97,21 @@ export class Trainer {
   ) {
     this.inputFeatures = inputShape.reduce((a, b) => a * b, 1);
     this.metrics = LossMetrics.create(gpu, { label: `${model.name}.metrics` });
+  }
+
+  /** The (first) optimizer: the only one, or Bop. */
+  get optimizer(): Optimizer {
+    return this.optimizers[0];
+  }
+
+  /** Every tracked parameter, over the optimizers. */
+  get params(): Optimizer['params'] {
+    return this.optimizers.flatMap((o) => o.params);
+  }
+
+  /** What a checkpoint records of the optimizers: their kinds, e.g. 'adam' or 'bop+adam'. */
+  get optimizerKind(): string {
+    return this.optimizers.map((o) => o.kind).join('+');
   }
 
   /** Uploads `model`'s weights (latent, Keras layout in) and prepares the optimizer. */
@@ -104,15 +123,25 @@ export class Trainer {
     const maxBatch = options.maxBatch ?? 300;
     if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new ShapeError(`Trainer: maxBatch must be a positive integer, got ${maxBatch}`);
     const { layers, inputShape } = layerSteps(gpu, model);
-    const optimizer = createOptimizer(gpu, options.optimizer ?? { kind: 'adam' });
+    const config = options.optimizer ?? { kind: 'adam' };
+    const optimizers = [createOptimizer(gpu, config)];
+    // Bop flips the +-1 kernels (no latent weights); the other parameters (BatchNorm, biases, float
+    // layers) need an optimizer of their own: Larq's CaseOptimizer with Adam(0.01), its Bop example.
+    if (config.kind === 'bop') optimizers.push(createOptimizer(gpu, options.defaultOptimizer ?? { kind: 'adam', learningRate: 0.01 }));
     try {
-      for (const l of layers) for (const p of l.params) await optimizer.track(p.value, p.grad, { clip: p.clip, label: p.label });
+      for (const l of layers) {
+        for (const p of l.params) {
+          if (config.kind === 'bop' && p.binary) await optimizers[0].track(p.value, p.grad, { label: p.label });
+          else await optimizers[optimizers.length - 1].track(p.value, p.grad, { clip: p.clip, label: p.label });
+        }
+      }
+      if (config.kind === 'bop' && optimizers[0].params.length === 0) throw new TrainError('Trainer: Bop trains binary kernels (ste_sign kernel quantizer) and this model has none; pick another optimizer');
     } catch (err) {
-      optimizer.destroy();
+      for (const o of optimizers) o.destroy();
       for (const l of layers) l.destroy();
       throw err;
     }
-    return new Trainer(gpu, model, layers, optimizer, maxBatch, kernels, backwardMethod, inputShape);
+    return new Trainer(gpu, model, layers, optimizers, maxBatch, kernels, backwardMethod, inputShape);
   }
 
   /**
@@ -124,18 +153,18 @@ export class Trainer {
     const v = await this.variantFor(inputs, labels, 'Trainer.step');
     this.gpu.write(v.inputs, inputs);
     this.gpu.write(v.labels, labels);
-    this.optimizer.writeUniforms();
+    for (const o of this.optimizers) o.writeUniforms();
     await this.gpu.run(`${this.model.name}.train[batch ${v.batch}]`, (rec) => {
       for (const d of v.dispatches) rec.record(d);
     });
-    this.optimizer.iterations++;
+    for (const o of this.optimizers) o.iterations++;
   }
 
   /** The training memory of the step for batch size B (recording it if needed). */
   async memory(batch = this.maxBatch): Promise<TrainingMemory> {
     const v = this.variants.get(batch) ?? (await this.record(batch));
     let parameterBytes = 0;
-    for (const p of this.optimizer.params) {
+    for (const p of this.params) {
       parameterBytes += p.param.byteLength + p.grad.byteLength;
       for (const t of Object.values(p.state)) parameterBytes += t.byteLength;
     }
@@ -152,10 +181,10 @@ export class Trainer {
     const v = await this.variantFor(inputs, labels, 'Trainer.profileStep');
     this.gpu.write(v.inputs, inputs);
     this.gpu.write(v.labels, labels);
-    this.optimizer.writeUniforms();
+    for (const o of this.optimizers) o.writeUniforms();
     const kept: Tensor[] = [];
     await this.runStep(this.gpu, v.inputs, v.labels, kept);
-    this.optimizer.iterations++;
+    for (const o of this.optimizers) o.iterations++;
   }
 
   private async variantFor(inputs: Float32Array, labels: Uint32Array, what: string): Promise<StepVariant> {
@@ -168,18 +197,18 @@ export class Trainer {
   /** The optimizer's state, read back (with syncModel, what a checkpoint needs to resume exactly). */
   async saveState(): Promise<TrainerState> {
     const states: TrainerState['states'] = [];
-    for (const p of this.optimizer.params) {
+    for (const p of this.params) {
       for (const [name, t] of Object.entries(p.state)) states.push({ param: p.param.label, name, data: (await t.read()) as Float32Array });
     }
-    return { optimizer: this.optimizer.kind, iterations: this.optimizer.iterations, states };
+    return { optimizer: this.optimizerKind, iterations: this.optimizer.iterations, states };
   }
 
   /** Restores saveState's result into this trainer (same model and optimizer kind), checked entry by entry. */
   restoreState(state: TrainerState): void {
-    if (state.optimizer !== this.optimizer.kind) throw new TrainError(`restoreState: the checkpoint's optimizer is ${state.optimizer}, this trainer's ${this.optimizer.kind}; resume with --optimizer ${state.optimizer}`);
+    if (state.optimizer !== this.optimizerKind) throw new TrainError(`restoreState: the checkpoint's optimizer is ${state.optimizer}, this trainer's ${this.optimizerKind}; resume with the checkpoint's optimizer`);
     const byKey = new Map(state.states.map((e) => [`${e.param}:${e.name}`, e.data]));
     let used = 0;
-    for (const p of this.optimizer.params) {
+    for (const p of this.params) {
       for (const [name, t] of Object.entries(p.state)) {
         const data = byKey.get(`${p.param.label}:${name}`);
         if (!data) throw new TrainError(`restoreState: the checkpoint has no optimizer state "${name}" for ${p.param.label}`);
@@ -189,7 +218,7 @@ export class Trainer {
       }
     }
     if (used !== state.states.length) throw new TrainError(`restoreState: the checkpoint holds ${state.states.length} optimizer states, this model uses ${used}`);
-    this.optimizer.iterations = state.iterations;
+    for (const o of this.optimizers) o.iterations = state.iterations;
   }
 
   /** The loss and top-1/top-5 accuracy over the steps since the last reset (one read-back). */
@@ -239,7 +268,7 @@ export class Trainer {
       v.arena.trim();
     }
     this.variants.clear();
-    this.optimizer.destroy();
+    for (const o of this.optimizers) o.destroy();
     this.metrics.release();
     for (const l of this.layers) l.destroy();
   }
@@ -265,7 +294,7 @@ export class Trainer {
     let dy: Tensor | null = loss.dLogits;
     for (let i = this.layers.length - 1; i >= first && dy; i--) dy = await this.layers[i].backward(ctx, dy);
     dy?.release();
-    await gpu.run(`${this.model.name}.update`, (rec) => this.optimizer.record(rec));
+    await gpu.run(`${this.model.name}.update`, (rec) => this.optimizers.forEach((o) => o.record(rec)));
   }
 
   /** Records the step for batch size B: forward, loss, backward, optimizer. */
