@@ -6,6 +6,7 @@ import { describe, expect, test } from 'vitest';
 import { layers, sequential, type Model } from '../src/model/model.js';
 import { referenceTrainingStep } from '../src/model/reference-training.js';
 import { Trainer, TrainError } from '../src/train/trainer.js';
+import { glorotLrScale } from '../src/train/optimizers.js';
 import { transposeF32Reference } from '../src/ops/transpose.js';
 import { expectClose, expectExact } from './helpers/check.js';
 import { useGpu } from './helpers/gpu.js';
@@ -208,6 +209,34 @@ describe('Trainer', () => {
     }
     const dense = sequential([layers.dense({ units: 3, inputShape: [4] }), layers.activation({ activation: 'softmax' })]);
     await expect(Trainer.create(gpu(), dense, { optimizer: { kind: 'bop' } })).rejects.toThrow(/Bop trains binary kernels/);
+  });
+
+  test("lrScale 'binarynet': each binary kernel's step is scaled by BinaryNet's Glorot factor, the rest not", async () => {
+    const rng = rngFor('trainer lr scale');
+    const m = small([19], 26, 4, 'center');
+    for (const [name, w] of m.spec.weights) if (name.endsWith('/kernel')) m.setWeight(name, rng.floats(w.data.length, -0.9, 0.9));
+    const B = 4;
+    const x = Float32Array.from({ length: B * 26 }, () => rng.int(7) - 3);
+    const labels = Uint32Array.from({ length: B }, () => rng.int(4));
+    const want = referenceTrainingStep(m.spec, x, labels, B);
+    const before = new Map([...m.spec.weights].map(([n, w]) => [n, Float32Array.from(w.data)]));
+    const lr = 1e-3;
+    const trainer = await Trainer.create(gpu(), m, { optimizer: { kind: 'sgd', learningRate: lr }, lrScale: 'binarynet', maxBatch: B });
+    try {
+      await trainer.step(x, labels);
+      const after = await trainer.syncModel();
+      for (const [name, g] of want.grads) {
+        const [fanIn, fanOut] = m.weight(name).shape.length === 2 ? m.weight(name).shape : [1, 1];
+        const scale = name.endsWith('/kernel') ? glorotLrScale(fanIn, fanOut) : 1;
+        const w0 = before.get(name)!;
+        // weight_clip keeps the kernels in [-1, 1].
+        const wantW = Float32Array.from(w0, (w, i) => { const v = w - lr * scale * g[i]; return name.endsWith('/kernel') ? Math.min(1, Math.max(-1, v)) : v; });
+        expectClose(after.weight(name).data, wantW, Float32Array.from(w0, () => 1e-5), name);
+      }
+    } finally {
+      trainer.destroy();
+    }
+    await expect(Trainer.create(gpu(), m, { optimizer: { kind: 'bop' }, lrScale: 'binarynet' })).rejects.toThrow(/Bop's binary kernels have none/);
   });
 
   test('training memory: the binary step keeps 2 bits per sign activation where the float simulation keeps 2 floats', async () => {

@@ -56,13 +56,15 @@ commands:
                                 the folded BatchNorm thresholds, activations for X; .npy files + manifest.json
                                 MODEL: a TF.js Layers model.json (or its directory), Larq layer classes
   train mnist-mlp|mnist-mlp-bn [--epochs N] [--batch N] [--lr X] [--seed N] [--optimizer adam|sgd|shift_adamax|bop]
-        [--schedule constant|exponential|cosine] [--decay-rate R] [--limit N] [--out DIR] [--recalibrate-bn] [--resume]
+        [--schedule constant|exponential|cosine] [--decay-rate R] [--lr-scale none|binarynet]
+        [--limit N] [--out DIR] [--recalibrate-bn] [--resume]
                                 trains the seed MLP (as written, or with BatchNorm before its softmax) on MNIST
                                 on the GPU: progress, test top-1/top-5 each epoch, the model saved (models/NAME);
                                 --recalibrate-bn re-estimates BatchNorm's moving statistics after each epoch;
                                 Adam's default lr: 0.001 (mnist-mlp, Larq's example), 0.003 (mnist-mlp-bn, BinaryNet's);
                                 bop: Larq's Bop flips the binary kernels, Adam (--lr, default 0.01) the rest;
-                                --schedule: cosine over the run's steps, or exponential (--decay-rate an epoch, 0.9)
+                                --schedule: cosine over the run's steps, or exponential (--decay-rate an epoch, 0.9);
+                                --lr-scale binarynet: binary kernels' rates times 1/sqrt(1.5/(fan_in+fan_out))
                                 a checkpoint (DIR/checkpoint) after every epoch; --resume continues from it
   eval --model MODEL [--data mnist] [--limit N]
                                 top-1 / top-5 / loss on the MNIST test set through the compiled plan

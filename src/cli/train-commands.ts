@@ -38,7 +38,10 @@ function optimizerRunFrom(flags: Flags, defaultLearningRate: number): OptimizerR
   const decayRate = numberFlag(flags, 'decay-rate');
   if (decayRate !== undefined && schedule !== 'exponential') throw new UsageError('--decay-rate goes with --schedule exponential');
   const defaultRate = kind === 'adam' || kind === 'bop' ? (kind === 'bop' ? 0.01 : defaultLearningRate) : 0.01;
-  return { kind, learningRate: numberFlag(flags, 'lr') ?? defaultRate, schedule, ...(schedule === 'exponential' && { decayRate: decayRate ?? 0.9 }) };
+  const lrScale = flags.values.get('lr-scale') ?? 'none';
+  if (lrScale !== 'none' && lrScale !== 'binarynet') throw new UsageError(`--lr-scale must be none or binarynet, got '${lrScale}'`);
+  if (lrScale === 'binarynet' && kind === 'bop') throw new UsageError('--lr-scale binarynet scales learning rates; Bop has none for the binary kernels');
+  return { kind, learningRate: numberFlag(flags, 'lr') ?? defaultRate, schedule, ...(schedule === 'exponential' && { decayRate: decayRate ?? 0.9 }), lrScale };
 }
 
 const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
@@ -67,7 +70,7 @@ export async function trainCommand(flags: Flags): Promise<void> {
   }
   const [train, test] = await Promise.all([loadMnist({ split: 'train', limit }), loadMnist({ split: 'test' })]);
   const optimizerRun = run.optimizer as unknown as OptimizerRun;
-  const { optimizer, defaultOptimizer } = optimizerConfigs(optimizerRun, run.epochs ?? epochs, batchCount(train.count, run.batchSize));
+  const { optimizer, defaultOptimizer, lrScale } = optimizerConfigs(optimizerRun, run.epochs ?? epochs, batchCount(train.count, run.batchSize));
   const gpu = await Gpu.create({ log: (line) => console.error(line) });
   const tty = process.stderr.isTTY;
   try {
@@ -78,6 +81,7 @@ export async function trainCommand(flags: Flags): Promise<void> {
       seed: run.seed,
       optimizer,
       defaultOptimizer,
+      lrScale,
       test,
       startEpoch: resumed?.epoch ?? 0,
       state: resumed?.state,

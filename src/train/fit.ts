@@ -15,6 +15,8 @@ export interface FitOptions {
   optimizer: OptimizerConfig;
   /** With Bop: the optimizer of the parameters that are not binary kernels (TrainerOptions.defaultOptimizer). */
   defaultOptimizer?: OptimizerConfig;
+  /** BinaryNet's per-layer learning-rate scale (TrainerOptions.lrScale). */
+  lrScale?: 'none' | 'binarynet';
   /** Evaluate on this split after each epoch. */
   test?: LabeledSamples;
   /** After each epoch, re-estimate BatchNorm's moving statistics over a pass of the training data (Trainer.recalibrateBatchNorm); the test figures are then taken both before and after. */
@@ -51,7 +53,7 @@ export interface Evaluation {
 
 /** Trains `model` in place (its weights are updated after each epoch) and returns each epoch's figures. */
 export async function fit(gpu: Gpu, model: Model, train: LabeledSamples, options: FitOptions): Promise<EpochResult[]> {
-  const trainer = await Trainer.create(gpu, model, { optimizer: options.optimizer, defaultOptimizer: options.defaultOptimizer, maxBatch: options.batchSize });
+  const trainer = await Trainer.create(gpu, model, { optimizer: options.optimizer, defaultOptimizer: options.defaultOptimizer, lrScale: options.lrScale, maxBatch: options.batchSize });
   const history: EpochResult[] = [];
   try {
     if (options.state) trainer.restoreState(options.state);

@@ -46,6 +46,8 @@ export interface TrainParam {
   label: string;
   /** A kernel binarized by ste_sign in the forward pass: what Bop trains. */
   binary?: boolean;
+  /** A kernel's fans (fan_in, fan_out; a convolution's count taps x channels): BinaryNet's Glorot learning-rate scale. */
+  fans?: [number, number];
 }
 
 export interface LayerStep {

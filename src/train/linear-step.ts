@@ -85,7 +85,10 @@ export class LinearStep implements LayerStep {
     this.grad = gpu.tensor(op.weightShape, 'f32', `${name}/kernel.grad`);
     this.bias = config.useBias ? gpu.upload(bias!, [units], 'f32', `${name}/bias`) : null;
     this.biasGrad = config.useBias ? gpu.tensor([units], 'f32', `${name}/bias.grad`) : null;
-    const params: TrainParam[] = [{ value: this.latent, grad: this.grad, clip: config.weightClip, label: `${name}/kernel`, binary: isSteSign(config.kernelQuantizer) }];
+    const [out, ...rest] = op.weightShape;
+    const taps = rest.length === 3 ? rest[0] * rest[1] : 1;
+    const fans: [number, number] = [rest.reduce((a, b) => a * b, 1), taps * out];
+    const params: TrainParam[] = [{ value: this.latent, grad: this.grad, clip: config.weightClip, label: `${name}/kernel`, binary: isSteSign(config.kernelQuantizer), fans }];
     if (this.bias) params.push({ value: this.bias, grad: this.biasGrad!, label: `${name}/bias` });
     this.params = params;
   }

@@ -13,10 +13,16 @@ export interface OptimizerRun {
   schedule: 'constant' | 'exponential' | 'cosine';
   /** exponential: the factor per epoch. */
   decayRate?: number;
+  /** BinaryNet's per-layer scale of the binary kernels' rates (TrainerOptions.lrScale). */
+  lrScale?: 'none' | 'binarynet';
 }
 
 /** The optimizer configs of a run of `epochs` epochs of `stepsPerEpoch` steps. */
-export function optimizerConfigs(run: OptimizerRun, epochs: number, stepsPerEpoch: number): { optimizer: OptimizerConfig; defaultOptimizer?: OptimizerConfig } {
+export function optimizerConfigs(
+  run: OptimizerRun,
+  epochs: number,
+  stepsPerEpoch: number,
+): { optimizer: OptimizerConfig; defaultOptimizer?: OptimizerConfig; lrScale: 'none' | 'binarynet' } {
   // Checkpoints from before schedules existed hold { kind, learningRate? } only.
   const rate: LearningRate | undefined =
     run.schedule === 'cosine'
@@ -25,12 +31,14 @@ export function optimizerConfigs(run: OptimizerRun, epochs: number, stepsPerEpoc
         ? exponentialDecay({ initialLearningRate: run.learningRate, decaySteps: stepsPerEpoch, decayRate: run.decayRate ?? 0.9 })
         : run.learningRate;
   const lr = rate === undefined ? {} : { learningRate: rate };
-  if (run.kind === 'bop') return { optimizer: { kind: 'bop' }, defaultOptimizer: { kind: 'adam', ...lr } };
-  return { optimizer: { kind: run.kind, ...lr } };
+  const lrScale = run.lrScale ?? 'none';
+  if (run.kind === 'bop') return { optimizer: { kind: 'bop' }, defaultOptimizer: { kind: 'adam', ...lr }, lrScale };
+  return { optimizer: { kind: run.kind, ...lr }, lrScale };
 }
 
 /** One line for logs: kind, rate, schedule. */
 export function describeOptimizer(o: OptimizerRun): string {
   const schedule = !o.schedule || o.schedule === 'constant' ? '' : o.schedule === 'cosine' ? ', cosine decay' : `, exponential decay ${o.decayRate} an epoch`;
-  return o.kind === 'bop' ? `bop (binary kernels) + adam lr ${o.learningRate}${schedule}` : `${o.kind} lr ${o.learningRate}${schedule}`;
+  const scale = o.lrScale === 'binarynet' ? ", BinaryNet's per-layer lr scale" : '';
+  return o.kind === 'bop' ? `bop (binary kernels) + adam lr ${o.learningRate}${schedule}` : `${o.kind} lr ${o.learningRate}${schedule}${scale}`;
 }

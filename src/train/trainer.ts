@@ -23,7 +23,7 @@ import type { LayerStep, StepContext, TrainKernels } from './layer-step.js';
 import { ConvOp, DenseOp } from './linear-ops.js';
 import { LinearStep } from './linear-step.js';
 import { ElementwiseStep, PoolStep, ReshapeStep } from './shape-steps.js';
-import { createOptimizer, type Optimizer, type OptimizerConfig } from './optimizers.js';
+import { createOptimizer, glorotLrScale, type Optimizer, type OptimizerConfig } from './optimizers.js';
 
 export type { TrainKernels } from './layer-step.js';
 
@@ -58,6 +58,11 @@ export interface TrainerOptions {
   optimizer?: OptimizerConfig;
   /** With Bop: the optimizer of every parameter that is not a binary kernel. Default Adam, lr 0.01 (Larq's Bop example). */
   defaultOptimizer?: OptimizerConfig;
+  /**
+   * 'binarynet': BinaryNet's per-layer learning-rate scale for binary kernels, 1/H with H =
+   * sqrt(1.5 / (fan_in + fan_out)) (glorotLrScale; W_LR_scale = "Glorot" in binary_net.py). Not with Bop.
+   */
+  lrScale?: 'none' | 'binarynet';
   /** Largest batch a step takes. Default 300 (the seed's). */
   maxBatch?: number;
   /** The engine's binary kernels (default) or a float simulation of the same model (layer-step.ts). */
@@ -124,6 +129,9 @@ export class Trainer {
     if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new ShapeError(`Trainer: maxBatch must be a positive integer, got ${maxBatch}`);
     const { layers, inputShape } = layerSteps(gpu, model);
     const config = options.optimizer ?? { kind: 'adam' };
+    const lrScale = options.lrScale ?? 'none';
+    if (lrScale !== 'none' && lrScale !== 'binarynet') throw new ShapeError(`Trainer: lrScale must be 'none' or 'binarynet', got ${JSON.stringify(lrScale)}`);
+    if (lrScale === 'binarynet' && config.kind === 'bop') throw new ShapeError("Trainer: lrScale 'binarynet' scales learning rates; Bop's binary kernels have none");
     const optimizers = [createOptimizer(gpu, config)];
     // Bop flips the +-1 kernels (no latent weights); the other parameters (BatchNorm, biases, float
     // layers) need an optimizer of their own: Larq's CaseOptimizer with Adam(0.01), its Bop example.
@@ -132,7 +140,10 @@ export class Trainer {
       for (const l of layers) {
         for (const p of l.params) {
           if (config.kind === 'bop' && p.binary) await optimizers[0].track(p.value, p.grad, { label: p.label });
-          else await optimizers[optimizers.length - 1].track(p.value, p.grad, { clip: p.clip, label: p.label });
+          else {
+            const scale = lrScale === 'binarynet' && p.binary && p.fans ? glorotLrScale(...p.fans) : undefined;
+            await optimizers[optimizers.length - 1].track(p.value, p.grad, { clip: p.clip, label: p.label, lrScale: scale });
+          }
         }
       }
       if (config.kind === 'bop' && optimizers[0].params.length === 0) throw new TrainError('Trainer: Bop trains binary kernels (ste_sign kernel quantizer) and this model has none; pick another optimizer');
