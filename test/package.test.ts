@@ -26,6 +26,9 @@ interface CheckResult {
   cases?: { M: number; N: number; K: number; packMismatches: number; gemmMismatches: number; distinctValues: number }[];
   modelMismatches?: number;
   loadedMaxDiff?: number;
+  /** Training: the loss over each 10 steps, the last 10 steps' accuracy. */
+  losses?: number[];
+  trainTop1?: number;
   ms?: number;
 }
 
@@ -84,8 +87,39 @@ export async function runCheck(bnn, modelSource) {
     const lwant = bnn.referenceForward(loaded.spec, [lx], 2).get(loaded.outputs[0]).data;
     const loadedMaxDiff = lgot.length === lwant.length ? lgot.reduce((m, v, i) => Math.max(m, Math.abs(v - lwant[i])), 0) : Infinity;
     lp.destroy();
-    const ok = cases.every((c) => c.packMismatches === 0 && c.gemmMismatches === 0 && c.distinctValues > 1) && modelMismatches === 0 && loadedMaxDiff <= 1e-5;
-    return { ok, adapter: gpu.describe(), backend: gpu.adapter.backend, cases, modelMismatches, loadedMaxDiff, ms: Math.round(performance.now() - t0) };
+    // Training on the page's (or Node's) GPU: a small BinaryNet MLP on four noisy +-1 prototypes,
+    // 40 steps of Adam; the loss must fall and the training accuracy rise.
+    const tm = bnn.sequential([
+      bnn.layers.quantDense({ units: 48, ...quant, kernelConstraint: 'weight_clip', useBias: false, inputShape: [32] }),
+      bnn.layers.batchNormalization(),
+      bnn.layers.quantDense({ units: 4, ...quant, kernelConstraint: 'weight_clip', useBias: false }),
+      bnn.layers.batchNormalization(),
+      bnn.layers.activation({ activation: 'softmax' }),
+    ], { seed: 5 });
+    let ts = 11;
+    const trand = () => (ts = (Math.imul(ts ^ (ts >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0) / 2 ** 32;
+    const protos = Array.from({ length: 4 }, () => Array.from({ length: 32 }, () => (trand() < 0.5 ? -1 : 1)));
+    const trainer = await bnn.Trainer.create(gpu, tm, { optimizer: { kind: 'adam', learningRate: 0.01 }, maxBatch: 64 });
+    const losses = [];
+    let trainTop1 = 0;
+    try {
+      for (let round = 0; round < 4; round++) {
+        for (let step = 0; step < 10; step++) {
+          const labels = Uint32Array.from({ length: 64 }, () => Math.floor(trand() * 4));
+          const tx = new Float32Array(64 * 32);
+          labels.forEach((c, r) => protos[c].forEach((v, k) => (tx[r * 32 + k] = trand() < 0.1 ? -v : v)));
+          await trainer.step(tx, labels);
+        }
+        const mt = await trainer.readMetrics();
+        losses.push(mt.loss);
+        trainTop1 = mt.top1;
+      }
+    } finally {
+      trainer.destroy();
+    }
+    const trained = losses[3] < 0.8 * losses[0] && trainTop1 > 0.9;
+    const ok = cases.every((c) => c.packMismatches === 0 && c.gemmMismatches === 0 && c.distinctValues > 1) && modelMismatches === 0 && loadedMaxDiff <= 1e-5 && trained;
+    return { ok, adapter: gpu.describe(), backend: gpu.adapter.backend, cases, modelMismatches, loadedMaxDiff, losses, trainTop1, ms: Math.round(performance.now() - t0) };
   } finally {
     gpu.destroy();
   }
@@ -234,6 +268,7 @@ describe('the npm package, installed from its tarball', () => {
       expect(result.error, 'the Node check threw').toBeUndefined();
       expect(result.backend).toMatch(/^node/);
       expect(result.cases).toHaveLength(3);
+      expect(result.trainTop1, 'training in Node: accuracy after 40 steps').toBeGreaterThan(0.9);
       expect(result.ok, last).toBe(true);
       expect(code, 'the Node script exits by itself, with status 0').toBe(0);
     },
@@ -277,6 +312,8 @@ describe('the npm package, installed from its tarball', () => {
         expect(result.error, `the page's check threw; page log:\n${pageLog.join('\n')}`).toBeUndefined();
         expect(result.backend).toBe('browser');
         expect(result.cases).toHaveLength(3);
+        expect(result.trainTop1, 'training in Chromium: accuracy after 40 steps').toBeGreaterThan(0.9);
+        expect(result.losses![3]).toBeLessThan(0.8 * result.losses![0]);
         expect(result.ok, text).toBe(true);
       } finally {
         await browser?.close();
