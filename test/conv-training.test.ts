@@ -72,7 +72,12 @@ describe('binary convolution backward', () => {
     const dz = gp.upload(dzVals, dzShape, 'f32', 'dz');
     const [kh, kw] = [KH, KW];
     const dW = await bconv2dBackwardFilter(gp, dz, x, { ...window, kernelSize: [kh, kw], out: poisoned(gp, kShape, 'f32') });
-    expectExact(await dW.read(), conv2dBackwardFilterReference(dzVals, unpackRows(xBits, N * H * W, I), inShape, kShape, window), `dW ${label} ${seedNote()}`, { cols: I });
+    const wantW = conv2dBackwardFilterReference(dzVals, unpackRows(xBits, N * H * W, I), inShape, kShape, window);
+    expectExact(await dW.read(), wantW, `dW ${label} ${seedNote()}`, { cols: I });
+    // The same through sign tables (the trainer's default method).
+    const dWt = await bconv2dBackwardFilter(gp, dz, x, { ...window, kernelSize: [kh, kw], method: 'table', out: poisoned(gp, kShape, 'f32') });
+    expectExact(await dWt.read(), wantW, `dW (sign tables) ${label} ${seedNote()}`, { cols: I });
+    dWt.release();
     const dx = await bconv2dBackwardInput(gp, dz, w, { ...window, inputShape: inShape, out: poisoned(gp, inShape, 'f32') });
     expectExact(await dx.read(), conv2dBackwardInputReference(dzVals, unpackRows(wBits, O * KH * KW, I), inShape, kShape, window), `dx ${label} ${seedNote()}`, { cols: I });
     expect(g.outH * g.outW).toBeGreaterThan(0);

@@ -69,7 +69,8 @@ commands:
   eval --model MODEL [--data mnist] [--limit N]
                                 top-1 / top-5 / loss on the MNIST test set through the compiled plan
   demo                          the main job: adapter info, the GEMM benchmark (default shapes), the seed
-                                MLP's compiled binary plan against the same model through fp32 kernels, then
+                                MLP's compiled binary plan against the same model through fp32 kernels, one
+                                training step on the binary kernels against the float simulation, then
                                 mnist-mlp-bn trained one epoch on the GPU (models/demo-mnist-mlp-bn), evaluated,
                                 and the first test digits classified through bnn predict
   help                          this text
@@ -270,6 +271,8 @@ async function main(argv: string[]): Promise<void> {
       await benchSuiteCommand('gemm', flags);
       console.log('');
       await benchSuiteCommand('mlp', flags);
+      console.log('');
+      await benchSuiteCommand('train', flags);
       console.log('');
       return demoTraining((args) => main(args));
     case undefined:

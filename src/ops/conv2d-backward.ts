@@ -16,7 +16,7 @@ import { conv2dGeometry, type Conv2dGeometry, type Conv2dWindow } from './bconv2
 import { expectTensor } from './check.js';
 import { conv2dForGeometry } from './conv2d.js';
 import { signSelectConv2dForGeometry } from './first-layer.js';
-import { binaryFloatGemm } from './gemm-binary-float.js';
+import { binaryFloatGemm, type BinaryFloatMethod } from './gemm-binary-float.js';
 import { gemmF32 } from './gemm-f32.js';
 import type { GemmTuning } from './gemm-tiling.js';
 import { checkWorkgroupSize, expectNotAliased, launchAll, outputTensor, type LaunchStep } from './training-launch.js';
@@ -25,6 +25,8 @@ import { transposeF32 } from './transpose.js';
 export interface Conv2dBackwardFilterOptions extends Conv2dWindow {
   /** The kernel's [height, width], or one size for both. */
   kernelSize: number | readonly [number, number];
+  /** bconv2dBackwardFilter: how binaryFloatGemm sums the sign-selected terms (default 'select'). */
+  method?: BinaryFloatMethod;
   /** Write dW here: f32 [O, KH, KW, I]. */
   out?: Tensor;
   tuning?: GemmTuning;
@@ -148,7 +150,7 @@ async function backwardFilter(gpu: Gpu, op: string, dz: Tensor, x: Tensor, dtype
     await launchAll(gpu, `${label}.im2col`, [{ spec: spec(dtype === 'b1' ? 'im2col_bits' : 'im2col_f32'), bindings: { params: shaderParams(g, count), ...io }, workgroups: Math.ceil(count / WG) }], []);
     dzT = await transposeF32(gpu, view(dz, [P, g.outChannels]), { label: `${label}.dzT` });
     const out2d = view(dw, [g.outChannels, taps * g.channels]);
-    if (dtype === 'b1') await binaryFloatGemm(gpu, dzT, rows, { out: out2d, tuning: options.tuning, label: `${label}.gemm` });
+    if (dtype === 'b1') await binaryFloatGemm(gpu, dzT, rows, { out: out2d, tuning: options.tuning, method: options.method, label: `${label}.gemm` });
     else await gemmF32(gpu, dzT, rows, { out: out2d, tuning: options.tuning, label: `${label}.gemm` });
     if (dtype === 'b1' && g.padValues === 0 && hasOutsideTaps(g)) {
       const n = g.outChannels * taps;

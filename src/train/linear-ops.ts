@@ -207,8 +207,8 @@ export class ConvOp implements LinearOp {
     return conv2d(gpu, x, w, { ...this.floatWindow(this.padsWithOnes), label });
   }
 
-  async filterGradBits(gpu: Gpu, dz: Tensor, xBits: Tensor, _method: BinaryFloatMethod, label: string, out?: Tensor): Promise<Tensor> {
-    return bconv2dBackwardFilter(gpu, dz, xBits, { ...this.window, kernelSize: this.kernel, label, out });
+  async filterGradBits(gpu: Gpu, dz: Tensor, xBits: Tensor, method: BinaryFloatMethod, label: string, out?: Tensor): Promise<Tensor> {
+    return bconv2dBackwardFilter(gpu, dz, xBits, { ...this.window, kernelSize: this.kernel, method, label, out });
   }
 
   async filterGradFloat(gpu: Gpu, dz: Tensor, x: Tensor, label: string, out?: Tensor): Promise<Tensor> {
