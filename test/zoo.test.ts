@@ -33,7 +33,7 @@ describe('zoo: CIFAR-10 models', () => {
     expect(binaryKernels).toBe(15_244_992); // 14.71 M conv + 0.53 M dense weights
     expect(s.binaryParams).toBe(binaryKernels);
     expect(s.totalParams).toBe(binaryKernels + 4 * bnChannels);
-    expect(m.layer('quant_conv2d').config.input_quantizer).toBeNull();
+    expect((m.layer('quant_conv2d').config as { input_quantizer?: unknown }).input_quantizer).toBeNull();
   });
 
   test('finnCnv: valid convs 64-64, pool, 128-128, pool, 256-256, dense 512-512-10', () => {
