@@ -1,7 +1,8 @@
 // The seed MLP's inference (Larq's BinaryNet MNIST MLP, 784-512-512-512-10): the compiled binary
 // plan against the same model compiled to fp32 kernels, same device, same run; batch-1 latency and
-// batch-300 throughput. Before timing, both plans' outputs are checked against the CPU reference
-// (weights drawn so no sign is decided by rounding: bench/random-weights.ts).
+// batch-300 throughput; beside them TensorFlow.js running the same model as a float simulation
+// (bench/tfjs.ts). Before timing, every implementation's output is checked against the CPU
+// reference (weights drawn so no sign is decided by rounding: bench/random-weights.ts).
 import type { Gpu } from '../src/gpu/context.js';
 import { describeAdapter, type AdapterSummary } from '../src/gpu/device.js';
 import { median, timeGpu, type Timing } from '../src/gpu/timing.js';
@@ -10,6 +11,7 @@ import { InferencePlan } from '../src/plan/plan.js';
 import { Random } from '../src/random.js';
 import { mnistMlp } from '../src/zoo/mnist-mlp.js';
 import { randomInputs, randomizeWeights } from './random-weights.js';
+import { loadTfjsWebgpu, timeTfjsModel, tfjsUnavailable } from './tfjs.js';
 
 export interface MlpBenchOptions {
   batches?: number[];
@@ -18,6 +20,8 @@ export interface MlpBenchOptions {
   rounds?: number;
   warmup?: number;
   seed?: number;
+  /** Also run TensorFlow.js's float simulation of the model (default true). */
+  tfjs?: boolean;
   onProgress?: (line: string) => void;
 }
 
@@ -26,6 +30,8 @@ export interface MlpBenchRow {
   rounds: { binaryMs: number; f32Ms: number; speedup: number }[];
   binary: Timing & { samplesPerSecond: number };
   f32: Timing & { samplesPerSecond: number };
+  /** TF.js's WebGPU backend running the same model as f32 ops (sign, matMul, batchNorm, softmax). */
+  tfjs?: Timing & { samplesPerSecond: number; check: string };
   speedup: number;
 }
 
@@ -40,6 +46,8 @@ export interface MlpBenchReport {
   plan: string;
   check: string;
   rows: MlpBenchRow[];
+  /** Why the TF.js column is absent, when it is. */
+  tfjsAbsent?: string;
 }
 
 export async function benchMlp(gpu: Gpu, options: MlpBenchOptions = {}): Promise<MlpBenchReport> {
@@ -66,6 +74,7 @@ export async function benchMlp(gpu: Gpu, options: MlpBenchOptions = {}): Promise
         if (!(Math.abs(v - want[i]) <= 1e-4 * (1 + Math.abs(want[i])))) throw new Error(`mlp: the ${name} plan differs from the CPU reference at ${i}: got ${v}, want ${want[i]}`);
       });
     }
+    const tfjs = options.tfjs === false ? null : await loadTfjsWebgpu();
     const rows: MlpBenchRow[] = [];
     for (const batch of batches) {
       const x = randomInputs(model, rng, batch);
@@ -80,15 +89,22 @@ export async function benchMlp(gpu: Gpu, options: MlpBenchOptions = {}): Promise
       }
       const tb = merge(pairs.map((p) => p[0]));
       const tf = merge(pairs.map((p) => p[1]));
-      const row = {
+      let tfRow: MlpBenchRow['tfjs'];
+      if (tfjs) {
+        log(`mlp batch ${batch}: TensorFlow.js`);
+        const t = await timeTfjsModel(tfjs, model.spec, { x: x[0], batch, check: { x: xs[0], batch: checkBatch, want } }, { warmup, reps });
+        tfRow = { ...t, samplesPerSecond: (batch * 1000) / t.medianMs };
+      }
+      const row: MlpBenchRow = {
         batch,
         rounds: pairs.map(([b, f]) => ({ binaryMs: b.medianMs, f32Ms: f.medianMs, speedup: f.medianMs / b.medianMs })),
         binary: { ...tb, samplesPerSecond: (batch * 1000) / tb.medianMs },
         f32: { ...tf, samplesPerSecond: (batch * 1000) / tf.medianMs },
+        tfjs: tfRow,
         speedup: median(pairs.map(([b, f]) => f.medianMs / b.medianMs)),
       };
       rows.push(row);
-      log(`mlp batch ${batch}: binary ${tb.medianMs.toFixed(3)} ms, fp32 ${tf.medianMs.toFixed(3)} ms, ${row.speedup.toFixed(1)}x`);
+      log(`mlp batch ${batch}: binary ${tb.medianMs.toFixed(3)} ms, fp32 ${tf.medianMs.toFixed(3)} ms${tfRow ? `, TF.js ${tfRow.medianMs.toFixed(3)} ms` : ''}, ${row.speedup.toFixed(1)}x`);
     }
     return {
       benchmark: 'mlp',
@@ -98,8 +114,9 @@ export async function benchMlp(gpu: Gpu, options: MlpBenchOptions = {}): Promise
       adapterName: describeAdapter(gpu.adapter),
       model: 'BinaryNet MLP 784-512-512-512-10 (Larq example), random weights',
       plan: binary.describe(),
-      check: `both plans' softmax outputs = CPU reference within 1e-4 relative on ${checkBatch} samples`,
+      check: `both plans' softmax outputs = CPU reference within 1e-4 relative on ${checkBatch} samples${rows[0]?.tfjs ? '; ' + rows[0].tfjs.check : ''}`,
       rows,
+      ...(options.tfjs !== false && !tfjs ? { tfjsAbsent: tfjsUnavailable() } : {}),
     };
   } finally {
     binary.destroy();
@@ -120,17 +137,20 @@ function merge(ts: Timing[]): Timing {
 }
 
 export function mlpMarkdown(r: MlpBenchReport): string {
+  const tf = r.rows.some((x) => x.tfjs);
   return [
     `Device: ${r.adapterName}; ${r.date.slice(0, 10)}. ${r.model}; the whole forward pass (one command buffer per plan).`,
     '',
     'Rounds of a binary block then an fp32 block (warm-up, then back-to-back passes); ms = median of the rounds\' medians; speed-up = median of the rounds\' ratios (each round\'s in brackets).',
     '',
-    '| batch | binary ms | fp32 ms | binary samples/s | fp32 samples/s | speed-up | timing |',
-    '|---:|---:|---:|---:|---:|---:|---|',
+    `| batch | binary ms | fp32 ms |${tf ? ' TF.js ms |' : ''} binary samples/s | fp32 samples/s |${tf ? ' TF.js samples/s |' : ''} speed-up |${tf ? ' vs TF.js |' : ''} timing |`,
+    `|---:|---:|---:|${tf ? '---:|' : ''}---:|---:|${tf ? '---:|' : ''}---:|${tf ? '---:|' : ''}---|`,
     ...r.rows.map(
       (x) =>
-        `| ${x.batch} | ${x.binary.medianMs.toFixed(3)} | ${x.f32.medianMs.toFixed(3)} | ${Math.round(x.binary.samplesPerSecond)} | ` +
-        `${Math.round(x.f32.samplesPerSecond)} | **${x.speedup.toFixed(1)}x** (${x.rounds.map((r) => r.speedup.toFixed(1)).join(', ')}) | ${x.rounds.length} rounds, ${x.binary.reps}/${x.f32.reps} passes, ${x.binary.source} |`,
+        `| ${x.batch} | ${x.binary.medianMs.toFixed(3)} | ${x.f32.medianMs.toFixed(3)} | ${tf ? `${x.tfjs?.medianMs.toFixed(3) ?? ''} | ` : ''}${Math.round(x.binary.samplesPerSecond)} | ` +
+        `${Math.round(x.f32.samplesPerSecond)} | ${tf ? `${x.tfjs ? Math.round(x.tfjs.samplesPerSecond) : ''} | ` : ''}**${x.speedup.toFixed(1)}x** (${x.rounds.map((r) => r.speedup.toFixed(1)).join(', ')}) | ` +
+        `${tf ? `${x.tfjs ? (x.tfjs.medianMs / x.binary.medianMs).toFixed(1) + 'x' : ''} | ` : ''}${x.rounds.length} rounds, ${x.binary.reps}/${x.f32.reps} passes, ${x.binary.source} |`,
     ),
+    ...(r.tfjsAbsent ? ['', `TF.js column absent: ${r.tfjsAbsent}`] : []),
   ].join('\n');
 }

@@ -5,11 +5,12 @@ import { benchConv, convMarkdown, type ConvBenchOptions, type ConvBenchReport } 
 import { benchFirstLayer, firstLayerMarkdown, type FirstLayerBenchOptions, type FirstLayerBenchReport } from './first-layer.js';
 import { benchGemm, gemmMarkdown, type GemmBenchOptions, type GemmBenchReport } from './gemm.js';
 import { benchMlp, mlpMarkdown, type MlpBenchOptions, type MlpBenchReport } from './mlp.js';
+import { benchModels, modelsMarkdown, type ModelsBenchOptions, type ModelsBenchReport } from './models.js';
 import { benchTrain, trainMarkdown, type TrainBenchOptions, type TrainBenchReport } from './train.js';
 
 /** Options every suite understands (each ignores what it does not use). */
-export type SuiteOptions = GemmBenchOptions & ConvBenchOptions & FirstLayerBenchOptions & MlpBenchOptions & TrainBenchOptions;
-export type SuiteReport = GemmBenchReport | ConvBenchReport | FirstLayerBenchReport | MlpBenchReport | TrainBenchReport;
+export type SuiteOptions = GemmBenchOptions & ConvBenchOptions & FirstLayerBenchOptions & MlpBenchOptions & ModelsBenchOptions & TrainBenchOptions;
+export type SuiteReport = GemmBenchReport | ConvBenchReport | FirstLayerBenchReport | MlpBenchReport | ModelsBenchReport | TrainBenchReport;
 
 interface Suite {
   run(gpu: Gpu, options: SuiteOptions): Promise<SuiteReport>;
@@ -21,6 +22,7 @@ export const SUITES = {
   conv: { run: benchConv, markdown: (r) => convMarkdown(r as ConvBenchReport) },
   'first-layer': { run: benchFirstLayer, markdown: (r) => firstLayerMarkdown(r as FirstLayerBenchReport) },
   mlp: { run: benchMlp, markdown: (r) => mlpMarkdown(r as MlpBenchReport) },
+  models: { run: benchModels, markdown: (r) => modelsMarkdown(r as ModelsBenchReport) },
   train: { run: benchTrain, markdown: (r) => trainMarkdown(r as TrainBenchReport) },
 } satisfies Record<string, Suite>;
 

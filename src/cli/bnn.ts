@@ -2,6 +2,7 @@
 // The `bnn` command: adapter info, benchmarks (Node or headless Chromium), and the demo.
 import { writeFileSync } from 'node:fs';
 import { UsageError, parse, positiveInt, type Flags } from './flags.js';
+import { benchAllCommand, benchCompareCommand } from './bench-all.js';
 import { exportCommand, predictCommand, summaryCommand } from './model-commands.js';
 import { demoTraining, evalCommand, trainCommand } from './train-commands.js';
 import { Gpu } from '../gpu/context.js';
@@ -12,6 +13,13 @@ const USAGE = `usage: bnn <command> [options]
 
 commands:
   info [--json]                 the WebGPU adapter this machine gives, its features and limits
+  bench all [options]           every suite (gemm, conv, mlp, models, train), each beside fp32 and TF.js, in
+                                headless Chromium; writes report.json, report.html (charts), report.md
+      --node                    run in Node (Dawn) instead of Chromium
+      --out DIR                 where (default bench/results/DATE-DEVICE-ENV)
+      --suites a,b              only these suites      --quick   tiny shapes, 1 repetition (checks the harness)
+      --reps N --warmup N --no-tfjs --large
+  bench compare A.json B.json   per case: the change in binary and fp32 medians and speed-ups between two runs
   bench gemm [options]          binary XNOR-popcount GEMM vs fp32 GEMM, same device, same run
       --shapes MxNxK,...        shapes (default ${DEFAULT_GEMM_SHAPES.map((s) => s.join('x')).join(',')})
       --large                   also run shapes too slow for a software adapter (skipped there by default)
@@ -19,6 +27,9 @@ commands:
       --browser                 run in headless Chromium (puppeteer-core, system Chromium) instead of Node
       --no-tfjs                 skip TensorFlow.js's WebGPU matMul (timed beside them in Node when installed)
       --json                    print the report as JSON      --out FILE   also write the JSON report to FILE
+  bench models [--batch N] [--reps N] [--browser] [--json] [--out FILE]
+                                the binarized VGG16 and FINN's CNV (CIFAR-10, random weights): images/s of the
+                                binary plan, the fp32 plan and TF.js, checked against the CPU reference first
   bench conv [--batch N] [--reps N] [--browser] [--json] [--out FILE]
                                 binary conv vs fp32 implicit-GEMM conv on the seeds' 3x3 layers (VGG16, BinaryNet)
   bench first-layer [--batch N] [--reps N] [--browser] [--json] [--out FILE]
@@ -55,10 +66,11 @@ commands:
                                 weights as inference uses them (binarized kernels int8 +-1, Keras layout),
                                 the folded BatchNorm thresholds, activations for X; .npy files + manifest.json
                                 MODEL: a TF.js Layers model.json (or its directory), Larq layer classes
-  train mnist-mlp|mnist-mlp-bn [--epochs N] [--batch N] [--lr X] [--seed N] [--optimizer adam|sgd|shift_adamax|bop]
+  train mnist-mlp|mnist-mlp-bn|mnist-cnn [--quant binary|xnor|ternary|dorefa] [--epochs N] [--batch N] [--lr X] [--seed N] [--optimizer adam|sgd|shift_adamax|bop]
         [--schedule constant|exponential|cosine] [--decay-rate R] [--lr-scale none|binarynet]
         [--limit N] [--out DIR] [--recalibrate-bn] [--resume]
-                                trains the seed MLP (as written, or with BatchNorm before its softmax) on MNIST
+                                trains the seed MLP (as written, or with BatchNorm before its softmax) or the
+                                seeds' MNIST CNN (--quant: BinaryNet, XNOR-Net, TWN, DoReFa 1/3-bit) on MNIST
                                 on the GPU: progress, test top-1/top-5 each epoch, the model saved (models/NAME);
                                 --recalibrate-bn re-estimates BatchNorm's moving statistics after each epoch;
                                 Adam's default lr: 0.001 (mnist-mlp, Larq's example), 0.003 (mnist-mlp-bn, BinaryNet's);
@@ -249,10 +261,12 @@ async function main(argv: string[]): Promise<void> {
     case 'info':
       return info(flags);
     case 'bench':
+      if (sub === 'all') return benchAllCommand(flags);
+      if (sub === 'compare') return benchCompareCommand(flags);
       if (isSuiteName(sub)) return benchSuiteCommand(sub, flags);
       if (sub === 'gemm-variants') return benchVariantsCommand(flags);
       if (sub === 'conv-reuse') return benchConvReuseCommand(flags);
-      throw new UsageError(sub ? `no benchmark named '${sub}' (there are: ${Object.keys(SUITES).join(', ')}, gemm-variants, conv-reuse)` : 'bench needs a benchmark name: bnn bench gemm');
+      throw new UsageError(sub ? `no benchmark named '${sub}' (there are: all, compare, ${Object.keys(SUITES).join(', ')}, gemm-variants, conv-reuse)` : 'bench needs a benchmark name: bnn bench gemm');
     case 'kernels':
       return kernelsCommand(flags);
     case 'summary':

@@ -1,0 +1,179 @@
+// Whole-model inference throughput on the CIFAR-10 models of the zoo (the seeds' binarized VGG16,
+// FINN's CNV), random weights: the compiled binary plan against the same model compiled to fp32
+// kernels and against TensorFlow.js running the float simulation, same device, same run; images/s.
+// Before timing, every implementation's output on a small batch equals the CPU reference
+// (weights drawn so no sign is decided by rounding: bench/random-weights.ts).
+import type { Gpu } from '../src/gpu/context.js';
+import { describeAdapter, type AdapterSummary } from '../src/gpu/device.js';
+import type { Timing } from '../src/gpu/timing.js';
+import type { Model } from '../src/model/model.js';
+import { referenceForward } from '../src/model/reference.js';
+import { summarize } from '../src/model/summary.js';
+import { InferencePlan } from '../src/plan/plan.js';
+import { Random } from '../src/random.js';
+import { cifar10Vgg16 } from '../src/zoo/cifar10-vgg16.js';
+import { finnCnv } from '../src/zoo/finn-cnv.js';
+import { randomInputs, randomizeWeights } from './random-weights.js';
+import { timeRounds } from './rounds.js';
+import { loadTfjsWebgpu, timeTfjsModel, tfjsUnavailable } from './tfjs.js';
+
+interface ZooEntry {
+  description: string;
+  make(): Model;
+  /** Batch on software adapters (SwiftShader's time budget) and on GPUs. */
+  batch: { software: number; gpu: number };
+}
+
+/** The models by name; the '-tiny' ones (narrow copies, same layers) are for tests of the harness. */
+export const BENCH_MODELS = {
+  vgg16: { description: 'binarized VGG16 for CIFAR-10 (13 convs 64..512, dense 1024, 10)', make: () => cifar10Vgg16(), batch: { software: 2, gpu: 64 } },
+  cnv: { description: "FINN's CNV-W1A1 for CIFAR-10 (6 valid convs 64..256, dense 512-512-10)", make: () => finnCnv(), batch: { software: 4, gpu: 256 } },
+  'vgg16-tiny': {
+    description: 'a narrow VGG16 (8..40 filters), for tests',
+    make: () => cifar10Vgg16({ blocks: [[8, 8], [16], [32], [40], [33]], dense: [20] }),
+    batch: { software: 2, gpu: 2 },
+  },
+  'cnv-tiny': { description: 'a narrow CNV (8..40 filters), for tests', make: () => finnCnv({ convs: [8, 16, 16, 32, 40, 33], dense: [24, 20] }), batch: { software: 2, gpu: 2 } },
+} satisfies Record<string, ZooEntry>;
+
+export type BenchModelName = keyof typeof BENCH_MODELS;
+
+export interface ModelsBenchOptions {
+  models?: BenchModelName[];
+  /** Images per pass for every model (default: each model's, by adapter kind). */
+  batch?: number;
+  reps?: number;
+  rounds?: number;
+  warmup?: number;
+  seed?: number;
+  /** Also run TensorFlow.js's float simulation (default true). */
+  tfjs?: boolean;
+  onProgress?: (line: string) => void;
+}
+
+export interface ModelsBenchRow {
+  model: BenchModelName;
+  description: string;
+  batch: number;
+  params: number;
+  binaryMacsPerImage: number;
+  otherMacsPerImage: number;
+  binary: Timing & { imagesPerSecond: number };
+  f32: Timing & { imagesPerSecond: number };
+  tfjs?: Timing & { imagesPerSecond: number; check: string };
+  rounds: { binaryMs: number; f32Ms: number; speedup: number }[];
+  /** Median over rounds of fp32 ms / binary ms. */
+  speedup: number;
+  check: string;
+}
+
+export interface ModelsBenchReport {
+  benchmark: 'models';
+  schema: 1;
+  date: string;
+  adapter: AdapterSummary;
+  adapterName: string;
+  rows: ModelsBenchRow[];
+  /** Why the TF.js column is absent, when it is. */
+  tfjsAbsent?: string;
+}
+
+export async function benchModels(gpu: Gpu, options: ModelsBenchOptions = {}): Promise<ModelsBenchReport> {
+  const soft = gpu.adapter.isSoftware;
+  // SwiftShader runs a VGG16 pass in fp32 in seconds (TF.js: tens of seconds): few repetitions there.
+  const reps = options.reps ?? (soft ? 2 : 20);
+  const warmup = options.warmup ?? (soft ? 1 : 5);
+  const rounds = options.rounds ?? (soft ? 1 : 3);
+  const log = options.onProgress ?? (() => {});
+  const rng = new Random(options.seed ?? 1);
+  const tf = options.tfjs === false ? null : await loadTfjsWebgpu();
+  const rows: ModelsBenchRow[] = [];
+  for (const name of options.models ?? (['vgg16', 'cnv'] as const)) {
+    const entry: ZooEntry = BENCH_MODELS[name];
+    if (!entry) throw new Error(`no benchmark model '${name}' (there are: ${Object.keys(BENCH_MODELS).join(', ')})`);
+    const batch = options.batch ?? (soft ? entry.batch.software : entry.batch.gpu);
+    const model = entry.make();
+    randomizeWeights(model, rng, { floatSafe: true });
+    const summary = summarize(model.spec);
+    const out = model.outputs[0];
+    log(`models ${name}: compiling the binary and the fp32 plan (batch ${batch})`);
+    const binary = await InferencePlan.compile(gpu, model, { maxBatch: batch });
+    const f32 = await InferencePlan.compile(gpu, model, { maxBatch: batch, kernels: 'float' });
+    try {
+      const checkBatch = 1;
+      const cx = randomInputs(model, rng, checkBatch);
+      log(`models ${name}: checking both plans against the CPU reference (${checkBatch} image)`);
+      const want = referenceForward(model.spec, cx, checkBatch).get(out)!.data;
+      for (const [kind, plan] of [['binary', binary], ['fp32', f32]] as const) {
+        const got = (await plan.run(cx)).get(out)!.data;
+        got.forEach((v, i) => {
+          if (!(Math.abs(v - want[i]) <= 1e-4 * (1 + Math.abs(want[i])))) throw new Error(`models ${name}: the ${kind} plan differs from the CPU reference at ${i}: got ${v}, want ${want[i]}`);
+        });
+      }
+      const x = randomInputs(model, rng, batch);
+      const r = await timeRounds(gpu, () => binary.run(x, { outputs: [] }), () => f32.run(x, { outputs: [] }), {
+        warmup,
+        reps,
+        rounds,
+        onRound: (i) => log(`models ${name} batch ${batch}: binary then fp32, round ${i + 1}/${rounds}`),
+      });
+      const ips = (t: Timing) => (batch * 1000) / t.medianMs;
+      let tfjs: ModelsBenchRow['tfjs'];
+      if (tf) {
+        log(`models ${name}: TensorFlow.js`);
+        const t = await timeTfjsModel(tf, model.spec, { x: x[0], batch, check: { x: cx[0], batch: checkBatch, want } }, { warmup, reps });
+        tfjs = { ...t, imagesPerSecond: ips(t) };
+      }
+      const row: ModelsBenchRow = {
+        model: name,
+        description: entry.description,
+        batch,
+        params: summary.totalParams,
+        binaryMacsPerImage: summary.binaryMacs,
+        otherMacsPerImage: summary.otherMacs,
+        binary: { ...r.a, imagesPerSecond: ips(r.a) },
+        f32: { ...r.b, imagesPerSecond: ips(r.b) },
+        tfjs,
+        rounds: r.rounds.map((x) => ({ binaryMs: x.aMs, f32Ms: x.bMs, speedup: x.speedup })),
+        speedup: r.speedup,
+        check: `both plans' softmax outputs = CPU reference within 1e-4 relative on ${checkBatch} image${tfjs ? '; ' + tfjs.check : ''}`,
+      };
+      rows.push(row);
+      log(
+        `models ${name} batch ${batch}: binary ${row.binary.imagesPerSecond.toFixed(1)} images/s, fp32 ${row.f32.imagesPerSecond.toFixed(1)}` +
+          `${tfjs ? `, TF.js ${tfjs.imagesPerSecond.toFixed(1)}` : ''}; ${row.speedup.toFixed(1)}x`,
+      );
+    } finally {
+      binary.destroy();
+      f32.destroy();
+    }
+  }
+  return {
+    benchmark: 'models',
+    schema: 1,
+    date: new Date().toISOString(),
+    adapter: gpu.adapter,
+    adapterName: describeAdapter(gpu.adapter),
+    rows,
+    ...(options.tfjs !== false && !tf ? { tfjsAbsent: tfjsUnavailable() } : {}),
+  };
+}
+
+export function modelsMarkdown(r: ModelsBenchReport): string {
+  const tf = r.rows.some((x) => x.tfjs);
+  return [
+    `Device: ${r.adapterName}; ${r.date.slice(0, 10)}. Whole forward passes (one command buffer per plan), random weights; images/s = batch / median pass time.`,
+    '',
+    `| model | batch | binary images/s | fp32 images/s |${tf ? ' TF.js images/s |' : ''} binary ms | fp32 ms | speed-up vs fp32 |${tf ? ' vs TF.js |' : ''} timing |`,
+    `|---|---:|---:|---:|${tf ? '---:|' : ''}---:|---:|---:|${tf ? '---:|' : ''}---|`,
+    ...r.rows.map(
+      (x) =>
+        `| ${x.model} | ${x.batch} | ${x.binary.imagesPerSecond.toFixed(1)} | ${x.f32.imagesPerSecond.toFixed(1)} | ` +
+        (tf ? `${x.tfjs ? x.tfjs.imagesPerSecond.toFixed(1) : ''} | ` : '') +
+        `${x.binary.medianMs.toFixed(1)} | ${x.f32.medianMs.toFixed(1)} | **${x.speedup.toFixed(1)}x** | ` +
+        (tf ? `${x.tfjs ? (x.tfjs.medianMs / x.binary.medianMs).toFixed(1) + 'x' : ''} | ` : '') +
+        `${x.rounds.length} round(s), ${x.binary.reps}/${x.f32.reps} passes, ${x.binary.source} |`,
+    ),
+    ...(r.tfjsAbsent ? ['', `TF.js column absent: ${r.tfjsAbsent}`] : []),
+  ].join('\n');
+}
