@@ -66,12 +66,38 @@ export async function benchInBrowser(
   options: Omit<SuiteOptions, 'onProgress'>,
   onProgress: (line: string) => void = () => {},
 ): Promise<SuiteReport & { browser: string }> {
-  const { result: report, version } = await withBenchPage(onProgress, (p) => p.evaluate((n, o) => window.bnnRunBench(n, o), name, options as SuiteOptions) as Promise<SuiteReport>);
+  const { result: report, version } = await withBenchPage(onProgress, (p) => evaluateLong(p, 'bnnRunBench', [name, options]) as Promise<SuiteReport>);
   return { ...report, ...('engine' in report ? { engine: `${version} (${report.engine})` } : {}), browser: version };
 }
 
 /** `bnn bench all` in headless Chromium: every suite on the page's WebGPU, one combined report. */
 export async function benchAllInBrowser(options: RunAllOptions, onProgress: (line: string) => void = () => {}): Promise<BenchRun> {
-  const { result, version } = await withBenchPage(onProgress, (p) => p.evaluate((o) => window.bnnRunAll(o), options) as Promise<BenchRun>);
+  const { result, version } = await withBenchPage(onProgress, (p) => evaluateLong(p, 'bnnRunAll', [options]) as Promise<BenchRun>);
   return { ...result, browser: version };
+}
+
+/**
+ * Calls window[fn](...args) on the page and waits for its promise by polling: one evaluate that
+ * awaited a run of many minutes would hit puppeteer's protocol timeout (180 s).
+ */
+async function evaluateLong(p: import('puppeteer-core').Page, fn: 'bnnRunBench' | 'bnnRunAll', args: unknown[]): Promise<unknown> {
+  await p.evaluate(
+    (f, a) => {
+      const w = window as unknown as Record<string, unknown> & { bnnDone?: unknown };
+      w.bnnDone = undefined;
+      (w[f] as (...x: unknown[]) => Promise<unknown>)(...a).then(
+        (value) => (w.bnnDone = { value }),
+        (err: Error) => (w.bnnDone = { error: String(err?.stack ?? err) }),
+      );
+    },
+    fn,
+    args,
+  );
+  for (;;) {
+    await new Promise((ok) => setTimeout(ok, 1000));
+    const done = (await p.evaluate(() => (window as unknown as { bnnDone?: unknown }).bnnDone)) as { value?: unknown; error?: string } | undefined;
+    if (!done) continue;
+    if (done.error !== undefined) throw new Error(`in the page: ${done.error}`);
+    return done.value;
+  }
 }

@@ -1,7 +1,7 @@
 // `bnn bench all` (every suite in headless Chromium, or in Node with --node; one JSON report and a
 // self-contained HTML report) and `bnn bench compare A.json B.json`.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { UsageError, positiveInt, type Flags } from './flags.js';
 import { Gpu } from '../gpu/context.js';
 import { DEFAULT_SUITES, QUICK, runAll, type RunAllOptions } from '../../bench/run-all.js';
@@ -40,13 +40,15 @@ export async function benchAllCommand(flags: Flags): Promise<void> {
   }
   const problems = validateRun(run);
   if (problems.length) throw new Error(`the report does not match its schema: ${problems.join('; ')}`);
-  const dir = flags.values.get('out') ?? join('bench', 'results', `${run.date.slice(0, 10)}-${run.device.adapter.isSoftware ? 'swiftshader' : run.device.adapter.vendor || 'gpu'}-${env}`);
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'report.json'), JSON.stringify(run, null, 2) + '\n');
-  writeFileSync(join(dir, 'report.html'), runHtml(run));
-  writeFileSync(join(dir, 'report.md'), runMarkdown(run) + '\n');
+  // --out DIR (report.json, report.html, report.md in it) or --out FILE.json (FILE.html, FILE.md beside it).
+  const out = flags.values.get('out') ?? join('bench', 'results', `${run.date.slice(0, 10)}-${run.device.adapter.isSoftware ? 'swiftshader' : run.device.adapter.vendor || 'gpu'}-${env}`);
+  const stem = out.endsWith('.json') ? out.slice(0, -'.json'.length) : join(out, 'report');
+  mkdirSync(dirname(stem), { recursive: true });
+  writeFileSync(`${stem}.json`, JSON.stringify(run, null, 2) + '\n');
+  writeFileSync(`${stem}.html`, runHtml(run));
+  writeFileSync(`${stem}.md`, runMarkdown(run) + '\n');
   console.log(runMarkdown(run));
-  console.error(`\nwrote ${join(dir, 'report.json')}, report.html, report.md (${((Date.now() - t0) / 60000).toFixed(1)} min in all)`);
+  console.error(`\nwrote ${stem}.json, .html, .md (${((Date.now() - t0) / 60000).toFixed(1)} min in all)`);
   if (run.failures.length) process.exitCode = 1;
 }
 
