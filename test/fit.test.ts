@@ -91,7 +91,9 @@ describe('bnn train / eval', () => {
   });
 
   test('usage errors', async () => {
-    await expect(bnn('train', 'nope')).rejects.toMatchObject({ stderr: expect.stringMatching(/mnist-mlp or mnist-mlp-bn/) });
+    await expect(bnn('train', 'nope')).rejects.toMatchObject({ stderr: expect.stringMatching(/mnist-mlp, mnist-mlp-bn, mnist-cnn/) });
+    await expect(bnn('train', 'mnist-cnn', '--quant', 'fp16')).rejects.toMatchObject({ stderr: expect.stringMatching(/--quant must be binary, xnor, ternary, dorefa/) });
+    await expect(bnn('train', 'mnist-mlp', '--quant', 'binary')).rejects.toMatchObject({ stderr: expect.stringMatching(/--quant applies to mnist-cnn/) });
     await expect(bnn('train', 'mnist-mlp', '--optimizer', 'rmsprop')).rejects.toMatchObject({ stderr: expect.stringMatching(/--optimizer/) });
     await expect(bnn('train', 'mnist-mlp', '--schedule', 'step')).rejects.toMatchObject({ stderr: expect.stringMatching(/--schedule must be constant, exponential or cosine/) });
     await expect(bnn('train', 'mnist-mlp', '--decay-rate', '0.5')).rejects.toMatchObject({ stderr: expect.stringMatching(/--decay-rate goes with --schedule exponential/) });

@@ -158,7 +158,7 @@ describe('Trainer', () => {
         const shape = m.weight(name).shape;
         const units = shape[shape.length - 1];
         const wantG = name.endsWith('/kernel') ? transposeF32Reference(Float32Array.from(g!), g!.length / units, units) : Float32Array.from(g!);
-        const scale = Math.max(...wantG.map(Math.abs));
+        const scale = wantG.reduce((a, v) => Math.max(a, Math.abs(v)), 0);
         expectClose(got, wantG, Float32Array.from(wantG, (v) => 1e-4 * Math.abs(v) + 1e-5 * scale + 1e-6), `gradient ${name}`);
       }
       const synced = await trainer.syncModel();

@@ -18,6 +18,8 @@ export interface CheckpointRun {
   batchSize: number;
   /** The epochs the run was started for (a schedule spans them); absent in older checkpoints. */
   epochs?: number;
+  /** mnist-cnn's quantization scheme. */
+  quant?: string;
   optimizer: Record<string, unknown>;
 }
 

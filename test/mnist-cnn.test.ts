@@ -1,0 +1,66 @@
+// The seeds' MNIST CNN (src/zoo/mnist-cnn.ts) in each quantization scheme: its shapes, one GPU
+// training step against the CPU training reference (binary: the bit-level kernels), and a few
+// steps of each scheme on a fixed set of real MNIST digits whose loss must fall.
+import { describe, expect, test } from 'vitest';
+import { loadMnist, preprocessMnist } from '../src/data/mnist.js';
+import { referenceTrainingStep } from '../src/model/reference-training.js';
+import { transposeF32Reference } from '../src/ops/transpose.js';
+import { Trainer } from '../src/train/trainer.js';
+import { MNIST_CNN_SCHEMES, mnistCnn } from '../src/zoo/mnist-cnn.js';
+import { expectClose } from './helpers/check.js';
+import { useGpu } from './helpers/gpu.js';
+import { rngFor } from './helpers/random.js';
+
+const gpu = useGpu();
+
+describe('mnist-cnn', () => {
+  test('layers and shapes: 28x28x1 -> 14x14x32 -> 7x7x64 -> 256 -> 10', () => {
+    const m = mnistCnn();
+    expect(m.spec.layers.map((l) => l.outputShape)).toEqual([[28, 28, 32], [14, 14, 32], [14, 14, 32], [14, 14, 64], [7, 7, 64], [7, 7, 64], [3136], [256], [256], [10], [10], [10]]);
+    expect(m.weight('quant_conv2d/kernel').shape).toEqual([5, 5, 1, 32]);
+    expect(() => mnistCnn({ quant: 'fp16' as never })).toThrow(/quant must be one of binary, xnor, ternary, dorefa/);
+  });
+
+  test('binary: one step on the bit-level kernels equals the CPU training reference', { timeout: 120_000 }, async () => {
+    const rng = rngFor('mnist-cnn step');
+    const m = mnistCnn({ quant: 'binary', seed: 1 });
+    const B = 2;
+    const x = Float32Array.from({ length: B * 784 }, () => rng.int(7) - 3);
+    const labels = Uint32Array.from({ length: B }, () => rng.int(10));
+    const want = referenceTrainingStep(m.spec, x, labels, B);
+    const trainer = await Trainer.create(gpu(), m, { optimizer: { kind: 'sgd', learningRate: 0 }, maxBatch: B });
+    try {
+      await trainer.step(x, labels);
+      expect((await trainer.readMetrics()).loss).toBeCloseTo(want.loss, 4);
+      for (const p of trainer.params) {
+        const name = p.param.label;
+        const g = Float32Array.from(want.grads.get(name)!);
+        const units = m.weight(name).shape.at(-1)!;
+        const wantG = name.endsWith('/kernel') ? transposeF32Reference(g, g.length / units, units) : g;
+        const scale = wantG.reduce((a, v) => Math.max(a, Math.abs(v)), 0);
+        expectClose((await p.grad.read()) as Float32Array, wantG, Float32Array.from(wantG, (v) => 1e-4 * Math.abs(v) + 1e-5 * scale + 1e-6), `gradient ${name}`);
+      }
+    } finally {
+      trainer.destroy();
+    }
+  });
+
+  test.each(MNIST_CNN_SCHEMES.map((q) => [q]))('%s: the loss falls over a few steps on 16 real digits', { timeout: 300_000 }, async (quant) => {
+    const data = await loadMnist({ split: 'train', limit: 16 });
+    const m = mnistCnn({ quant, seed: 2 });
+    const trainer = await Trainer.create(gpu(), m, { optimizer: { kind: 'adam', learningRate: 0.003 }, maxBatch: 16 });
+    try {
+      const losses: number[] = [];
+      const images = preprocessMnist(data.images);
+      const labels = Uint32Array.from(data.labels);
+      for (let s = 0; s < 4; s++) {
+        await trainer.step(images, labels);
+        losses.push((await trainer.readMetrics()).loss);
+      }
+      expect(losses.every(Number.isFinite)).toBe(true);
+      expect(losses[3]).toBeLessThan(0.8 * losses[0]);
+    } finally {
+      trainer.destroy();
+    }
+  });
+});
