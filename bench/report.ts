@@ -186,7 +186,7 @@ function barChart(title: string, unit: string, groups: { label: string; bars: { 
   if (values.length === 0) return '';
   const lo = Math.pow(10, Math.floor(Math.log10(Math.min(...values))));
   const hi = Math.pow(10, Math.ceil(Math.log10(Math.max(...values)) + 1e-9));
-  const left = 230;
+  const left = Math.min(380, 16 + 7 * Math.max(...groups.map((g) => g.label.length))); // room for the longest label at 12px
   const width = 460;
   const barH = 14;
   const x = (v: number) => left + (width * Math.log10(Math.max(v, lo) / lo)) / Math.log10(hi / lo);
@@ -217,8 +217,9 @@ function barChart(title: string, unit: string, groups: { label: string; bars: { 
   );
 }
 
-function legend(impls: Impl[]): string {
-  return `<p class="legend">${impls.map((i) => `<span><i style="background:${COLORS[i]}"></i>${LABELS[i]}</span>`).join(' ')}</p>`;
+function legend(impls: Impl[], suite: string): string {
+  const label = (i: Impl) => (suite === 'train' && i === 'f32' ? 'float simulation (our fp32 kernels)' : LABELS[i]);
+  return `<p class="legend">${impls.map((i) => `<span><i style="background:${COLORS[i]}"></i>${label(i)}</span>`).join(' ')}</p>`;
 }
 
 const SUITE_TITLES: Record<string, string> = {
@@ -258,7 +259,7 @@ export function runHtml(run: BenchRun): string {
     const rep = run.suites[suite] as { check?: string; durationS?: number; rows?: { check?: string }[]; tfjsAbsent?: string } | undefined;
     const check = rep?.check ?? rep?.rows?.[0]?.check;
     sections.push(
-      `<section id="${suite}"><h2>${esc(SUITE_TITLES[suite] ?? suite)}</h2>${legend(impls)}<div class="charts">${timeChart}${rateChart}</div>${table}` +
+      `<section id="${suite}"><h2>${esc(SUITE_TITLES[suite] ?? suite)}</h2>${legend(impls, suite)}<div class="charts">${timeChart}${rateChart}</div>${table}` +
         `<p class="note">${check ? `Checked before timing: ${esc(check)}. ` : ''}${rep?.tfjsAbsent ? `TF.js absent: ${esc(rep.tfjsAbsent)}. ` : ''}Suite time ${rep?.durationS?.toFixed(0) ?? '?'} s.</p></section>`,
     );
   }
