@@ -33,7 +33,7 @@ export interface GemmBenchOptions {
   warmup?: number;
   seed?: number;
   tuning?: { binary?: GemmTuning; f32?: GemmTuning };
-  /** Also time TensorFlow.js's WebGPU matMul (Node, when its packages are installed). Default true. */
+  /** Also time TensorFlow.js's WebGPU matMul (Node or page, when its packages are installed). Default true. */
   tfjs?: boolean;
   onProgress?: (line: string) => void;
 }

@@ -25,7 +25,7 @@ commands:
       --large                   also run shapes too slow for a software adapter (skipped there by default)
       --reps N --warmup N       timed repetitions (median reported) and warm-up runs
       --browser                 run in headless Chromium (puppeteer-core, system Chromium) instead of Node
-      --no-tfjs                 skip TensorFlow.js's WebGPU matMul (timed beside them in Node when installed)
+      --no-tfjs                 skip TensorFlow.js's WebGPU matMul (timed beside them when installed)
       --json                    print the report as JSON      --out FILE   also write the JSON report to FILE
   bench models [--batch N] [--reps N] [--browser] [--json] [--out FILE]
                                 the binarized VGG16 and FINN's CNV (CIFAR-10, random weights): images/s of the
