@@ -2,7 +2,9 @@
 // convolution (conv2d) on the seeds' layer shapes, same device, same run. Before timing, the fp32
 // result of the first image is checked against the CPU reference, and the binary result must
 // equal the fp32 one exactly everywhere (both see the same +-1 values; their sums are integers
-// below 2^24, exact in f32; zero padding on both sides, Larq's pad_values = 0).
+// below 2^24, exact in f32; zero padding on both sides, Larq's pad_values = 0). Beside them,
+// TensorFlow.js's WebGPU tf.conv2d (NHWC, 'same') on the same f32 tensors, checked equal to our
+// fp32 result on every output first (bench/tfjs.ts).
 import { packRows } from '../src/bitpack.js';
 import type { Gpu } from '../src/gpu/context.js';
 import { describeAdapter, type AdapterSummary } from '../src/gpu/device.js';
@@ -11,6 +13,7 @@ import { conv2d, conv2dReference } from '../src/ops/conv2d.js';
 import { Random } from '../src/random.js';
 import type { Tensor } from '../src/tensor.js';
 import { timeGpu, type Timing } from '../src/gpu/timing.js';
+import { loadTfjsWebgpu, timeTfjsConv, tfjsUnavailable } from './tfjs.js';
 
 /** A 3x3 'same' convolution layer: input size (square), channels in and out. */
 export interface ConvLayer {
@@ -39,6 +42,8 @@ export interface ConvBenchOptions {
   reps?: number;
   warmup?: number;
   seed?: number;
+  /** Also time TensorFlow.js's tf.conv2d on the same shapes (default true). */
+  tfjs?: boolean;
   onProgress?: (line: string) => void;
 }
 
@@ -49,6 +54,8 @@ export interface ConvBenchRow {
   ops: number;
   binary: Timing & { gops: number };
   f32: Timing & { gflops: number };
+  /** TF.js's WebGPU backend: tf.conv2d on the same f32 tensors (NHWC, 'same'). */
+  tfjs?: Timing & { gflops: number; check: string };
   speedup: number;
   check: string;
 }
@@ -60,6 +67,8 @@ export interface ConvBenchReport {
   adapter: AdapterSummary;
   adapterName: string;
   rows: ConvBenchRow[];
+  /** Why the TF.js column is absent, when it is. */
+  tfjsAbsent?: string;
 }
 
 export async function benchConv(gpu: Gpu, options: ConvBenchOptions = {}): Promise<ConvBenchReport> {
@@ -68,6 +77,7 @@ export async function benchConv(gpu: Gpu, options: ConvBenchOptions = {}): Promi
   const warmup = options.warmup ?? (soft ? 1 : 3);
   const rng = new Random(options.seed ?? 1);
   const log = options.onProgress ?? (() => {});
+  const tfjs = options.tfjs === false ? null : await loadTfjsWebgpu();
   const rows: ConvBenchRow[] = [];
   for (const layer of options.layers ?? SEED_CONV_LAYERS) {
     const batch = layer.batch ?? options.batch ?? (soft ? 2 : 8);
@@ -106,34 +116,52 @@ export async function benchConv(gpu: Gpu, options: ConvBenchOptions = {}): Promi
       log(`conv ${layer.name}: fp32`);
       const tf = await timeGpu(gpu, () => conv2d(gpu, xf, wf, window), { warmup, reps, release: (t) => t.release() });
       const ops = 2 * batch * H * H * O * 9 * C;
+      let tfRow: ConvBenchRow['tfjs'];
+      if (tfjs) {
+        log(`conv ${layer.name}: TensorFlow.js`);
+        const t = await timeTfjsConv(tfjs, x, xShape, w, wShape, gotF, { warmup, reps });
+        tfRow = { ...t, gflops: ops / t.medianMs / 1e6 };
+      }
       const row: ConvBenchRow = {
         layer,
         batch,
         ops,
         binary: { ...tb, gops: ops / tb.medianMs / 1e6 },
         f32: { ...tf, gflops: ops / tf.medianMs / 1e6 },
+        tfjs: tfRow,
         speedup: tf.medianMs / tb.medianMs,
-        check: `fp32 = CPU reference on image 0 (${first.length} outputs); binary = fp32 on all ${gotB.length} outputs`,
+        check: `fp32 = CPU reference on image 0 (${first.length} outputs); binary = fp32 on all ${gotB.length} outputs${tfRow ? '; ' + tfRow.check : ''}`,
       };
       rows.push(row);
-      log(`conv ${layer.name}: binary ${row.binary.gops.toFixed(2)} G-ops/s, fp32 ${row.f32.gflops.toFixed(3)} GFLOP/s, ${row.speedup.toFixed(1)}x`);
+      log(`conv ${layer.name}: binary ${row.binary.gops.toFixed(2)} G-ops/s, fp32 ${row.f32.gflops.toFixed(3)} GFLOP/s${tfRow ? `, TF.js ${tfRow.gflops.toFixed(3)} GFLOP/s` : ''}, ${row.speedup.toFixed(1)}x`);
     } finally {
       for (const t of tensors) t.release();
     }
   }
-  return { benchmark: 'conv', schema: 1, date: new Date().toISOString(), adapter: gpu.adapter, adapterName: describeAdapter(gpu.adapter), rows };
+  return {
+    benchmark: 'conv',
+    schema: 1,
+    date: new Date().toISOString(),
+    adapter: gpu.adapter,
+    adapterName: describeAdapter(gpu.adapter),
+    rows,
+    ...(options.tfjs !== false && !tfjs ? { tfjsAbsent: tfjsUnavailable() } : {}),
+  };
 }
 
 export function convMarkdown(r: ConvBenchReport): string {
+  const tf = r.rows.some((x) => x.tfjs);
   return [
     `Device: ${r.adapterName}; ${r.date.slice(0, 10)}. 3x3 'same' convolutions, NHWC.`,
     '',
-    '| layer | batch | binary G-ops/s | fp32 GFLOP/s | binary ms | fp32 ms | speed-up | timing |',
-    '|---|---:|---:|---:|---:|---:|---:|---|',
+    `| layer | batch | binary G-ops/s | fp32 GFLOP/s |${tf ? ' TF.js GFLOP/s |' : ''} binary ms | fp32 ms |${tf ? ' TF.js ms |' : ''} speed-up |${tf ? ' vs TF.js |' : ''} timing |`,
+    `|---|---:|---:|---:|${tf ? '---:|' : ''}---:|---:|${tf ? '---:|' : ''}---:|${tf ? '---:|' : ''}---|`,
     ...r.rows.map(
       (x) =>
-        `| ${x.layer.name} | ${x.batch} | ${x.binary.gops.toFixed(2)} | ${x.f32.gflops.toFixed(3)} | ${x.binary.medianMs.toFixed(1)} | ` +
-        `${x.f32.medianMs.toFixed(1)} | **${x.speedup.toFixed(1)}x** | median of ${x.binary.reps}/${x.f32.reps}, ${x.binary.source} |`,
+        `| ${x.layer.name} | ${x.batch} | ${x.binary.gops.toFixed(2)} | ${x.f32.gflops.toFixed(3)} | ${tf ? `${x.tfjs?.gflops.toFixed(3) ?? ''} | ` : ''}${x.binary.medianMs.toFixed(1)} | ` +
+        `${x.f32.medianMs.toFixed(1)} | ${tf ? `${x.tfjs?.medianMs.toFixed(1) ?? ''} | ` : ''}**${x.speedup.toFixed(1)}x** | ` +
+        `${tf ? `${x.tfjs ? (x.tfjs.medianMs / x.binary.medianMs).toFixed(1) + 'x' : ''} | ` : ''}median of ${x.binary.reps}/${x.f32.reps}${x.tfjs ? '/' + x.tfjs.reps : ''}, ${x.binary.source}${x.tfjs && x.tfjs.source !== x.binary.source ? ` (TF.js ${x.tfjs.source})` : ''} |`,
     ),
+    ...(r.tfjsAbsent ? ['', `TF.js column absent: ${r.tfjsAbsent}`] : []),
   ].join('\n');
 }

@@ -92,8 +92,9 @@ export function summarizeRun(run: Pick<BenchRun, 'suites'>): SummaryRow[] {
       case: `${r.layer.name} (batch ${r.batch})`,
       binary: stat(r.binary),
       f32: stat(r.f32),
+      ...(r.tfjs ? { tfjs: stat(r.tfjs), speedupVsTfjs: r.tfjs.medianMs / r.binary.medianMs } : {}),
       speedup: r.speedup,
-      throughput: { unit: 'G-ops/s', binary: r.binary.gops, f32: r.f32.gflops },
+      throughput: { unit: 'G-ops/s', binary: r.binary.gops, f32: r.f32.gflops, ...(r.tfjs ? { tfjs: r.tfjs.gflops } : {}) },
     });
   }
   for (const r of (s.mlp as MlpBenchReport | undefined)?.rows ?? []) {
@@ -125,8 +126,9 @@ export function summarizeRun(run: Pick<BenchRun, 'suites'>): SummaryRow[] {
       case: `training step (batch ${t.batch})`,
       binary: stat(t.binary),
       f32: stat(t.float),
+      ...(t.tfjs ? { tfjs: stat(t.tfjs), speedupVsTfjs: t.speedupVsTfjs ?? t.tfjs.medianMs / t.binary.medianMs } : {}),
       speedup: t.speedup,
-      throughput: { unit: 'samples/s', binary: t.binary.samplesPerSecond, f32: t.float.samplesPerSecond },
+      throughput: { unit: 'samples/s', binary: t.binary.samplesPerSecond, f32: t.float.samplesPerSecond, ...(t.tfjs ? { tfjs: t.tfjs.samplesPerSecond } : {}) },
     });
   }
   return rows;
@@ -218,7 +220,7 @@ function barChart(title: string, unit: string, groups: { label: string; bars: { 
 }
 
 function legend(impls: Impl[], suite: string): string {
-  const label = (i: Impl) => (suite === 'train' && i === 'f32' ? 'float simulation (our fp32 kernels)' : LABELS[i]);
+  const label = (i: Impl) => (suite === 'train' && i === 'f32' ? 'float simulation (our fp32 kernels)' : suite === 'train' && i === 'tfjs' ? 'TF.js WebGPU (float simulation, tf.train.adam)' : LABELS[i]);
   return `<p class="legend">${impls.map((i) => `<span><i style="background:${COLORS[i]}"></i>${label(i)}</span>`).join(' ')}</p>`;
 }
 

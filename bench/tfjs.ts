@@ -15,8 +15,28 @@ interface Tf {
   matMul(a: TfTensor, b: TfTensor, transposeA?: boolean, transposeB?: boolean): TfTensor;
   time(f: () => void): Promise<{ kernelMs: number | { error: string }; wallMs: number }>;
   tidy<T>(f: () => T): T;
-  tensor(data: Float32Array, shape: number[], dtype: 'float32'): TfTensor;
+  tensor(data: Float32Array | Int32Array, shape: number[], dtype: 'float32' | 'int32'): TfTensor;
   add(a: TfTensor, b: TfTensor | number): TfTensor;
+  sub(a: TfTensor, b: TfTensor): TfTensor;
+  mul(a: TfTensor, b: TfTensor): TfTensor;
+  abs(x: TfTensor): TfTensor;
+  rsqrt(x: TfTensor): TfTensor;
+  lessEqual(a: TfTensor, b: TfTensor | number): TfTensor;
+  cast(x: TfTensor, dtype: 'float32'): TfTensor;
+  oneHot(indices: TfTensor, depth: number): TfTensor;
+  moments(x: TfTensor, axes: number[], keepDims?: boolean): { mean: TfTensor; variance: TfTensor };
+  variable(initial: TfTensor, trainable?: boolean, name?: string): TfTensor;
+  customGrad(f: (x: TfTensor, save: (saved: TfTensor[]) => void) => { value: TfTensor; gradFunc: (dy: TfTensor, saved: TfTensor[]) => TfTensor }): (x: TfTensor) => TfTensor;
+  losses: { softmaxCrossEntropy(onehotLabels: TfTensor, logits: TfTensor): TfTensor };
+  train: { adam(learningRate: number): TfOptimizer };
+  div(a: TfTensor, b: TfTensor | number): TfTensor;
+  neg(x: TfTensor): TfTensor;
+  sqrt(x: TfTensor): TfTensor;
+  sum(x: TfTensor, axes?: number[], keepDims?: boolean): TfTensor;
+  onesLike(x: TfTensor): TfTensor;
+  clone(x: TfTensor): TfTensor;
+  getGradient(kernelName: string): unknown;
+  registerGradient(config: { kernelName: string; inputsToSave?: string[]; gradFunc: (dy: TfTensor, saved: TfTensor[], attrs: Record<string, unknown>) => Record<string, () => TfTensor> }): void;
   sign(x: TfTensor): TfTensor;
   reshape(x: TfTensor, shape: number[]): TfTensor;
   conv2d(x: TfTensor, w: TfTensor, strides: [number, number], pad: 'same' | 'valid', format: 'NHWC', dilations?: [number, number]): TfTensor;
@@ -25,6 +45,10 @@ interface Tf {
   softmax(x: TfTensor): TfTensor;
   relu(x: TfTensor): TfTensor;
   version_core?: string;
+}
+interface TfOptimizer {
+  minimize(f: () => TfTensor, returnCost: true, varList?: TfTensor[]): TfTensor | null;
+  dispose(): void;
 }
 interface TfTensor {
   readonly shape: number[];
@@ -192,6 +216,227 @@ export async function timeTfjsModel(
     cx.dispose();
     xt.dispose();
     model.dispose();
+  }
+}
+
+/**
+ * Kernel time of tf.conv2d (NHWC, stride 1, 'same': zero padding) on x [N,H,W,C] and our kernel
+ * layout w [O,KH,KW,C] (transposed here to TF.js's [KH,KW,C,O]), after checking every output
+ * against `want` exactly (the inputs are +-1, so every sum is an integer below 2^24: exact in f32
+ * in any order).
+ */
+export async function timeTfjsConv(
+  tf: Tf,
+  x: Float32Array,
+  xShape: number[],
+  w: Float32Array,
+  wShape: number[],
+  want: Float32Array,
+  opts: { warmup: number; reps: number },
+): Promise<Timing & { check: string }> {
+  const [O, KH, KW, C] = wShape;
+  const hwio = new Float32Array(w.length);
+  for (let o = 0; o < O; o++) for (let k = 0; k < KH * KW; k++) for (let c = 0; c < C; c++) hwio[(k * C + c) * O + o] = w[(o * KH * KW + k) * C + c];
+  const xt = tf.tensor(x, xShape, 'float32');
+  const wt = tf.tensor(hwio, [KH, KW, C, O], 'float32');
+  try {
+    const first = tf.conv2d(xt, wt, [1, 1], 'same', 'NHWC');
+    const got = (await first.data()) as Float32Array;
+    first.dispose();
+    if (got.length !== want.length) throw new Error(`TF.js conv2d gave ${got.length} outputs, want ${want.length}`);
+    want.forEach((v, i) => {
+      if (got[i] !== v) throw new Error(`TF.js conv2d differs from our fp32 conv at ${i}: got ${got[i]}, want ${v}`);
+    });
+    const t = await timeTfjs(tf, () => tf.conv2d(xt, wt, [1, 1], 'same', 'NHWC'), opts);
+    return { ...t, check: `TF.js conv2d = our fp32 conv on all ${want.length} outputs` };
+  } finally {
+    xt.dispose();
+    wt.dispose();
+  }
+}
+
+/**
+ * The gradients of the kernels tfjsTrainer's step differentiates. @tensorflow/tfjs-core's bundles
+ * (tf-core.node.js, tf-core.fesm.js: what Node and the page load) register no gradients; the
+ * union package @tensorflow/tfjs does, from tfjs-core's dist/gradients/*, which neither Node nor
+ * the page can import (extensionless ES imports). These follow those files (same ops); a kernel
+ * that already has one (the union package loaded) keeps it.
+ */
+function registerTrainingGradients(tf: Tf): void {
+  // dy summed over the axes `shape` was broadcast along, then reshaped to it.
+  const unbroadcast = (dy: TfTensor, shape: number[]) => {
+    const lead = dy.shape.length - shape.length;
+    const axes = dy.shape.map((_, i) => i).filter((i) => i < lead || (shape[i - lead] === 1 && dy.shape[i] !== 1));
+    return tf.reshape(axes.length ? tf.sum(dy, axes) : dy, shape);
+  };
+  const binary = (name: string, da: (dy: TfTensor, a: TfTensor, b: TfTensor) => TfTensor, db: (dy: TfTensor, a: TfTensor, b: TfTensor) => TfTensor) => ({
+    kernelName: name,
+    inputsToSave: ['a', 'b'],
+    gradFunc: (dy: TfTensor, [a, b]: TfTensor[]) => ({ a: () => unbroadcast(da(dy, a, b), a.shape), b: () => unbroadcast(db(dy, a, b), b.shape) }),
+  });
+  const reduce = (name: string, mean: boolean) => ({
+    kernelName: name,
+    inputsToSave: ['x'],
+    gradFunc: (dy: TfTensor, [x]: TfTensor[], attrs: Record<string, unknown>) => ({
+      x: () => {
+        const ax = attrs.axis === null || attrs.axis === undefined ? x.shape.map((_, i) => i) : ([] as number[]).concat(attrs.axis as number | number[]).map((a) => (a < 0 ? a + x.shape.length : a));
+        const kept = x.shape.map((d, i) => (ax.includes(i) ? 1 : d));
+        const g = tf.mul(tf.reshape(dy, kept), tf.onesLike(x));
+        return mean ? tf.div(g, ax.reduce((n, a) => n * x.shape[a], 1)) : g;
+      },
+    }),
+  });
+  const configs = [
+    binary('Add', (dy) => dy, (dy) => dy),
+    binary('Sub', (dy) => dy, (dy) => tf.neg(dy)),
+    binary('Multiply', (dy, _a, b) => tf.mul(dy, b), (dy, a) => tf.mul(dy, a)),
+    binary('RealDiv', (dy, _a, b) => tf.div(dy, b), (dy, a, b) => tf.neg(tf.div(tf.mul(dy, a), tf.mul(b, b)))),
+    {
+      kernelName: 'BatchMatMul',
+      inputsToSave: ['a', 'b'],
+      gradFunc: (dy: TfTensor, [a, b]: TfTensor[], attrs: Record<string, unknown>) => {
+        const [ta, tb] = [attrs.transposeA === true, attrs.transposeB === true];
+        if (!ta && !tb) return { a: () => tf.matMul(dy, b, false, true), b: () => tf.matMul(a, dy, true, false) };
+        if (!ta && tb) return { a: () => tf.matMul(dy, b, false, false), b: () => tf.matMul(dy, a, true, false) };
+        if (ta && !tb) return { a: () => tf.matMul(b, dy, false, true), b: () => tf.matMul(a, dy, false, false) };
+        return { a: () => tf.matMul(b, dy, true, true), b: () => tf.matMul(dy, a, true, true) };
+      },
+    },
+    { kernelName: 'Square', inputsToSave: ['x'], gradFunc: (dy: TfTensor, [x]: TfTensor[]) => ({ x: () => tf.mul(dy, tf.mul(x, tf.add(tf.onesLike(x), 1))) }) },
+    { kernelName: 'Rsqrt', inputsToSave: ['x'], gradFunc: (dy: TfTensor, [x]: TfTensor[]) => ({ x: () => tf.neg(tf.div(dy, tf.mul(tf.mul(tf.sqrt(x), x), tf.add(tf.onesLike(x), 1)))) }) },
+    { kernelName: 'Neg', gradFunc: (dy: TfTensor) => ({ x: () => tf.neg(dy) }) },
+    { kernelName: 'Cast', gradFunc: (dy: TfTensor) => ({ x: () => tf.clone(dy) }) },
+    { kernelName: 'Reshape', inputsToSave: ['x'], gradFunc: (dy: TfTensor, [x]: TfTensor[]) => ({ x: () => tf.reshape(dy, x.shape) }) },
+    reduce('Mean', true),
+    reduce('Sum', false),
+  ];
+  for (const c of configs) if (!tf.getGradient(c.kernelName)) tf.registerGradient(c);
+}
+
+/**
+ * A Sequential model's training step as TF.js ops: the float simulation a TF.js user would write
+ * for a binarized model. ste_sign on inputs and kernels through tf.customGrad (forward
+ * sign(sign(x) + 0.5), so sign(0) = +1; backward Larq's straight-through estimator: the gradient
+ * passes where |x| <= 1), f32 matMul, BatchNormalization with the batch's statistics (biased
+ * variance, as Keras in training), sparse softmax cross-entropy on the logits before the final
+ * softmax (mean over the batch), Adam via tf.train.adam and optimizer.minimize. The latent kernels
+ * and the BatchNorm gamma/beta are tf.variables initialized from the spec's weights. Handles
+ * Flatten, Dense/QuantDense (ste_sign or no quantizer, no activation but the last softmax),
+ * BatchNormalization and a final softmax Activation; throws for anything else. weight_clip is
+ * left out (it does not change the work of a step enough to matter for timing).
+ */
+export function tfjsTrainer(tf: Tf, spec: ModelSpec, learningRate: number) {
+  registerTrainingGradients(tf);
+  const vars: TfTensor[] = [];
+  const variable = (data: ArrayLike<number>, shape: number[]) => {
+    const init = tf.tensor(Float32Array.from(data), shape, 'float32');
+    const v = tf.variable(init, true);
+    init.dispose();
+    vars.push(v);
+    return v;
+  };
+  const steSign = tf.customGrad((x, save) => {
+    save([x]);
+    return { value: tf.sign(tf.add(tf.sign(x), 0.5)), gradFunc: (dy, [s]) => tf.mul(dy, tf.cast(tf.lessEqual(tf.abs(s), 1), 'float32')) };
+  });
+  const quant = (id: unknown, at: string): ((x: TfTensor) => TfTensor) => {
+    const q = getQuantizer(id as never);
+    if (q === null) return (x) => x;
+    if (q.className === 'SteSign') return steSign;
+    throw new Error(`${at}: the TF.js training translation has no ${q.className} quantizer`);
+  };
+  const steps: ((x: TfTensor) => TfTensor)[] = [];
+  const last = spec.layers[spec.layers.length - 1];
+  if (!(last.class === 'Activation' && last.config.activation === 'softmax')) throw new Error(`the TF.js training translation needs a final softmax Activation (got ${last.class})`);
+  for (const l of spec.layers.slice(0, -1)) {
+    const w = (p: string) => spec.weights.get(`${l.name}/${p}`);
+    switch (l.class) {
+      case 'InputLayer':
+      case 'Dropout':
+        break;
+      case 'Flatten':
+        steps.push((x) => tf.reshape(x, [x.shape[0], -1]));
+        break;
+      case 'Dense':
+      case 'QuantDense': {
+        const cfg = l.config as { use_bias: boolean; activation?: string; input_quantizer?: unknown; kernel_quantizer?: unknown };
+        if (cfg.activation && cfg.activation !== 'linear') throw new Error(`${l.name}: the TF.js training translation has no activation '${cfg.activation}' inside the model`);
+        const k = w('kernel')!;
+        const kernel = variable(k.data, k.shape);
+        const bias = cfg.use_bias && w('bias') ? variable(w('bias')!.data, w('bias')!.shape) : null;
+        const inq = quant(cfg.input_quantizer ?? null, l.name);
+        const kq = quant(cfg.kernel_quantizer ?? null, l.name);
+        steps.push((x) => {
+          const y = tf.matMul(inq(x), kq(kernel));
+          return bias ? tf.add(y, bias) : y;
+        });
+        break;
+      }
+      case 'BatchNormalization': {
+        const C = w('moving_mean')!.data.length;
+        const gamma = l.config.scale ? variable(w('gamma')!.data, [C]) : null;
+        const beta = l.config.center ? variable(w('beta')!.data, [C]) : null;
+        const eps = l.config.epsilon as number;
+        steps.push((x) => {
+          const { mean, variance } = tf.moments(x, [0]);
+          let y = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps)));
+          if (gamma) y = tf.mul(y, gamma);
+          return beta ? tf.add(y, beta) : y;
+        });
+        break;
+      }
+      default:
+        throw new Error(`${l.name}: the TF.js training translation has no ${l.class} layer`);
+    }
+  }
+  const optimizer = tf.train.adam(learningRate);
+  return {
+    /** One step on (x, one-hot labels): returns the loss before the update (a scalar to read or dispose). */
+    step: (x: TfTensor, onehot: TfTensor) =>
+      optimizer.minimize(() => tf.losses.softmaxCrossEntropy(onehot, steps.reduce((y, f) => f(y), x)), true, vars)!,
+    dispose: () => {
+      optimizer.dispose();
+      vars.forEach((v) => v.dispose());
+    },
+  };
+}
+
+/**
+ * Times one training step of `spec` in TF.js (tfjsTrainer) on a batch, after checking its first
+ * step's loss (from the spec's initial weights) against `wantLoss` (our trainer's, 1e-3 relative)
+ * and that the loss falls over the next steps on the same batch.
+ */
+export async function timeTfjsTrainStep(
+  tf: Tf,
+  spec: ModelSpec,
+  batch: { inputs: Float32Array; labels: Uint32Array; size: number; classes: number; learningRate: number; wantLoss: number },
+  opts: { warmup: number; reps: number },
+): Promise<Timing & { check: string; losses: number[] }> {
+  const trainer = tfjsTrainer(tf, spec, batch.learningRate);
+  const x = tf.tensor(batch.inputs, [batch.size, ...spec.inputs[0].shape], 'float32');
+  const idx = tf.tensor(Int32Array.from(batch.labels), [batch.size], 'int32');
+  const onehot = tf.oneHot(idx, batch.classes);
+  idx.dispose();
+  try {
+    const losses: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const l = trainer.step(x, onehot);
+      losses.push(((await l.data()) as Float32Array)[0]);
+      l.dispose();
+    }
+    const [first] = losses;
+    if (!(Math.abs(first - batch.wantLoss) <= 1e-3 * Math.abs(batch.wantLoss))) throw new Error(`TF.js training step: first loss ${first} differs from our trainer's ${batch.wantLoss}`);
+    if (!losses.every(Number.isFinite) || !(losses[2] < losses[0])) throw new Error(`TF.js training step: the loss does not fall over 3 steps on one batch (${losses.join(', ')})`);
+    const t = await timeTfjs(tf, () => trainer.step(x, onehot), opts);
+    return {
+      ...t,
+      losses,
+      check: `TF.js's first-step loss = our trainer's within 1e-3 relative (${first.toFixed(6)} vs ${batch.wantLoss.toFixed(6)}), and it falls over 3 steps (${losses.map((v) => v.toFixed(4)).join(', ')})`,
+    };
+  } finally {
+    x.dispose();
+    onehot.dispose();
+    trainer.dispose();
   }
 }
 

@@ -3,6 +3,9 @@
 // our fp32 kernels (Trainer's kernels: 'float', what Larq or Brevitas run), same device, same run:
 // samples/s and training memory per sample. Before timing, one step of each from the same
 // weights must give the same loss (the forward values are integers or BatchNorm of integers).
+// Beside them, TensorFlow.js's WebGPU backend running the same step as a float simulation
+// (bench/tfjs.ts, tfjsTrainer: tf.customGrad STE sign, batch-statistics BatchNorm, softmax
+// cross-entropy, tf.train.adam), its first loss checked equal to our trainer's first.
 import type { Gpu } from '../src/gpu/context.js';
 import { describeAdapter, type AdapterSummary } from '../src/gpu/device.js';
 import { median, timeGpu, type Timing } from '../src/gpu/timing.js';
@@ -10,6 +13,7 @@ import { Random } from '../src/random.js';
 import { Trainer, type TrainingMemory } from '../src/train/trainer.js';
 import type { BinaryFloatMethod } from '../src/ops/gemm-binary-float.js';
 import { mnistMlp } from '../src/zoo/mnist-mlp.js';
+import { loadTfjsWebgpu, timeTfjsTrainStep, tfjsUnavailable } from './tfjs.js';
 
 export interface TrainBenchOptions {
   batch?: number;
@@ -22,6 +26,8 @@ export interface TrainBenchOptions {
   backwardMethod?: BinaryFloatMethod;
   /** Also time every kernel of one step of each (op by op, GPU timestamps). */
   profile?: boolean;
+  /** Also time TensorFlow.js's float simulation of the step (default true). */
+  tfjs?: boolean;
   onProgress?: (line: string) => void;
 }
 
@@ -47,6 +53,12 @@ export interface TrainBenchReport {
   float: TrainBenchSide;
   /** Median over rounds of float ms / binary ms. */
   speedup: number;
+  /** TF.js's WebGPU backend running the same step as a float simulation (same weights, batch, Adam). */
+  tfjs?: Timing & { samplesPerSecond: number; check: string; losses: number[] };
+  /** TF.js median / binary median. */
+  speedupVsTfjs?: number;
+  /** Why the TF.js column is absent, when it is. */
+  tfjsAbsent?: string;
 }
 
 export async function benchTrain(gpu: Gpu, options: TrainBenchOptions = {}): Promise<TrainBenchReport> {
@@ -63,6 +75,8 @@ export async function benchTrain(gpu: Gpu, options: TrainBenchOptions = {}): Pro
   const labels = Uint32Array.from({ length: batch }, () => rng.int(10));
   const make = (kernels: 'binary' | 'float') =>
     Trainer.create(gpu, model, { kernels, maxBatch: batch, backwardMethod: options.backwardMethod, optimizer: { kind: 'adam', learningRate: 0.001 } });
+  // The spec's initial weights, before any trainer steps (TF.js starts from the same ones).
+  const tfjs = options.tfjs === false ? null : await loadTfjsWebgpu();
   const binary = await make('binary');
   const float = await make('float');
   try {
@@ -78,6 +92,14 @@ export async function benchTrain(gpu: Gpu, options: TrainBenchOptions = {}): Pro
       pairs.push([await block(binary), await block(float)]);
       log(`  binary ${pairs[r][0].medianMs.toFixed(0)} ms, float ${pairs[r][1].medianMs.toFixed(0)} ms a step`);
     }
+    let tfRow: TrainBenchReport['tfjs'];
+    if (tfjs) {
+      log(`train batch ${batch}: TensorFlow.js (checking its loss, then timing)`);
+      const t = await timeTfjsTrainStep(tfjs, model.spec, { inputs, labels, size: batch, classes: 10, learningRate: 0.001, wantLoss: lb.loss }, { warmup, reps });
+      tfRow = { ...t, samplesPerSecond: (batch * 1000) / t.medianMs };
+      log(`  TF.js ${t.medianMs.toFixed(0)} ms a step (${t.source})`);
+    }
+    const binaryMedian = median(pairs.map((p) => p[0].medianMs));
     const side = async (t: Trainer, timings: Timing[]): Promise<TrainBenchSide> => {
       const m = merge(timings);
       const s: TrainBenchSide = { ...m, samplesPerSecond: (batch * 1000) / m.medianMs, memory: await t.memory(batch) };
@@ -93,11 +115,13 @@ export async function benchTrain(gpu: Gpu, options: TrainBenchOptions = {}): Pro
       model: 'BinaryNet MLP 784-512-512-512-10 + BatchNorm (Larq example), Adam, random MNIST-like batch',
       batch,
       backwardMethod: binary.backwardMethod,
-      check: `one step from the same weights: equal losses (${lb.loss.toFixed(6)}, ${lf.loss.toFixed(6)})`,
+      check: `one step from the same weights: equal losses (${lb.loss.toFixed(6)}, ${lf.loss.toFixed(6)})${tfRow ? '; ' + tfRow.check : ''}`,
       rounds: pairs.map(([b, f]) => ({ binaryMs: b.medianMs, floatMs: f.medianMs, speedup: f.medianMs / b.medianMs })),
       binary: await side(binary, pairs.map((p) => p[0])),
       float: await side(float, pairs.map((p) => p[1])),
       speedup: median(pairs.map(([b, f]) => f.medianMs / b.medianMs)),
+      ...(tfRow ? { tfjs: tfRow, speedupVsTfjs: tfRow.medianMs / binaryMedian } : {}),
+      ...(options.tfjs !== false && !tfjs ? { tfjsAbsent: tfjsUnavailable() } : {}),
     };
   } finally {
     binary.destroy();
@@ -146,6 +170,11 @@ export function trainMarkdown(r: TrainBenchReport): string {
     '|---|---:|---:|---:|---:|---:|',
     row('binary (this engine)', r.binary),
     row('float simulation (fp32 kernels)', r.float),
+    ...(r.tfjs
+      ? [`| TF.js WebGPU (float simulation, tf.train.adam) | ${r.tfjs.medianMs.toFixed(0)} | ${Math.round(r.tfjs.samplesPerSecond)} | | | |`]
+      : []),
+    ...(r.tfjs ? ['', `Speed-up of the binary step vs TF.js: **${r.speedupVsTfjs!.toFixed(2)}x** (TF.js: median of ${r.tfjs.reps} steps after warm-up, ${r.tfjs.source}). ${r.tfjs.check}.`] : []),
+    ...(r.tfjsAbsent ? ['', `TF.js column absent: ${r.tfjsAbsent}`] : []),
   ];
   for (const [name, s] of [['binary', r.binary], ['float', r.float]] as const) {
     if (!s.profile?.length) continue;

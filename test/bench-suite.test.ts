@@ -32,9 +32,9 @@ describe('bnn bench all (headless Chromium, --quick)', () => {
     expect(report.failures).toEqual([]);
     expect(Object.keys(report.suites).sort()).toEqual([...DEFAULT_SUITES].sort());
     expect(new Set(report.summary.map((r) => r.suite))).toEqual(new Set(DEFAULT_SUITES));
-    // TF.js is served to the page: its column is there for the GEMM, the MLP and the models.
+    // TF.js is served to the page: its column is there for every suite.
     expect(report.tfjs).toMatch(/TensorFlow.js/);
-    for (const s of ['gemm', 'mlp', 'models']) expect(report.summary.filter((r) => r.suite === s).every((r) => r.tfjs && r.speedupVsTfjs! > 0)).toBe(true);
+    for (const s of ['gemm', 'conv', 'mlp', 'models', 'train']) expect(report.summary.filter((r) => r.suite === s).every((r) => r.tfjs && r.speedupVsTfjs! > 0)).toBe(true);
     expect(out.stdout).toContain('| case | binary ms');
     // Progress while it runs: elapsed time, suite n of m.
     expect(stderr).toMatch(/\[\d+:\d\d 5\/5 train\] done in/);

@@ -20,5 +20,18 @@ describe('benchmark suites (tiny shapes)', () => {
     const r = await SUITES.conv.run(gpu(), { layers: [{ name: 'tiny 33->5 @6', size: 6, cin: 33, cout: 5 }], batch: 2, reps: 1, warmup: 0 });
     expect(r.benchmark).toBe('conv');
     expect(SUITES.conv.markdown(r)).toContain('tiny 33->5 @6');
+    // TF.js's tf.conv2d beside them (a dev dependency: present here), checked equal to our fp32 first.
+    const row = (r as { rows: { tfjs?: { medianMs: number; check: string } }[] }).rows[0];
+    expect(row.tfjs?.check).toMatch(/TF.js conv2d = our fp32 conv on all 360 outputs/);
+    expect(SUITES.conv.markdown(r)).toContain('TF.js GFLOP/s');
   });
+
+  test('train: TF.js float simulation of the step gives our trainer\'s first loss, timed', async () => {
+    const r = await SUITES.train.run(gpu(), { batch: 8, reps: 1, warmup: 0, rounds: 1 });
+    const t = r as { tfjs?: { medianMs: number; losses: number[]; check: string }; speedupVsTfjs?: number };
+    expect(t.tfjs?.check).toMatch(/first-step loss = our trainer's/);
+    expect(t.tfjs!.losses[2]).toBeLessThan(t.tfjs!.losses[0]);
+    expect(t.speedupVsTfjs).toBeGreaterThan(0);
+    expect(SUITES.train.markdown(r)).toMatch(/TF.js WebGPU .* \| \d+ \| \d+ \|/);
+  }, 120_000);
 });
