@@ -160,8 +160,12 @@ const TRAIN: Partial<Record<LayerSpec['class'], TrainLayer>> = {
       const n = x.length / C;
       const mean = new Float64Array(C);
       const variance = new Float64Array(C);
-      for (let i = 0; i < x.length; i++) mean[i % C] += x[i] / n;
-      for (let i = 0; i < x.length; i++) variance[i % C] += (x[i] - mean[i % C]) ** 2 / n; // biased: normalization
+      // Sums, then one division: exact for integer inputs (binary layers' outputs), so an input equal
+      // to an integral mean normalizes to exactly 0 (sign +1), as the GPU's f32 sums give it.
+      for (let i = 0; i < x.length; i++) mean[i % C] += x[i];
+      for (let c = 0; c < C; c++) mean[c] /= n;
+      for (let i = 0; i < x.length; i++) variance[i % C] += (x[i] - mean[i % C]) ** 2;
+      for (let c = 0; c < C; c++) variance[c] /= n; // biased: normalization
       const invStd = variance.map((v) => 1 / Math.sqrt(v + cfg.epsilon));
       const gamma = cfg.scale ? c.weight('gamma') : new Float64Array(C).fill(1);
       const beta = cfg.center ? c.weight('beta') : new Float64Array(C);
