@@ -5,7 +5,8 @@
 // reference (weights drawn so no sign is decided by rounding: bench/random-weights.ts).
 import type { Gpu } from '../src/gpu/context.js';
 import { describeAdapter, type AdapterSummary } from '../src/gpu/device.js';
-import { median, timeGpu, type Timing } from '../src/gpu/timing.js';
+import type { Timing } from '../src/gpu/timing.js';
+import { timeRounds } from './rounds.js';
 import { referenceForward } from '../src/model/reference.js';
 import { InferencePlan } from '../src/plan/plan.js';
 import { Random } from '../src/random.js';
@@ -78,17 +79,11 @@ export async function benchMlp(gpu: Gpu, options: MlpBenchOptions = {}): Promise
     const rows: MlpBenchRow[] = [];
     for (const batch of batches) {
       const x = randomInputs(model, rng, batch);
-      const block = (plan: InferencePlan) => timeGpu(gpu, () => plan.run(x, { outputs: [] }), { warmup, reps });
       // Rounds of a binary block then an fp32 block (each warmed up, then back-to-back passes:
-      // steady-state throughput), so a shared machine's slow spells fall on both alike; the
-      // speed-up is the median over rounds of the blocks' median ratio.
-      const pairs: [Timing, Timing][] = [];
-      for (let r = 0; r < rounds; r++) {
-        log(`mlp batch ${batch}: round ${r + 1}/${rounds}`);
-        pairs.push([await block(binary), await block(f32)]);
-      }
-      const tb = merge(pairs.map((p) => p[0]));
-      const tf = merge(pairs.map((p) => p[1]));
+      // steady-state throughput): bench/rounds.ts.
+      const run = (plan: InferencePlan) => () => plan.run(x, { outputs: [] });
+      const timed = await timeRounds(gpu, run(binary), run(f32), { warmup, reps, rounds, onRound: (r) => log(`mlp batch ${batch}: round ${r + 1}/${rounds}`) });
+      const [tb, tf] = [timed.a, timed.b];
       let tfRow: MlpBenchRow['tfjs'];
       if (tfjs) {
         log(`mlp batch ${batch}: TensorFlow.js`);
@@ -97,11 +92,11 @@ export async function benchMlp(gpu: Gpu, options: MlpBenchOptions = {}): Promise
       }
       const row: MlpBenchRow = {
         batch,
-        rounds: pairs.map(([b, f]) => ({ binaryMs: b.medianMs, f32Ms: f.medianMs, speedup: f.medianMs / b.medianMs })),
+        rounds: timed.rounds.map((r) => ({ binaryMs: r.aMs, f32Ms: r.bMs, speedup: r.speedup })),
         binary: { ...tb, samplesPerSecond: (batch * 1000) / tb.medianMs },
         f32: { ...tf, samplesPerSecond: (batch * 1000) / tf.medianMs },
         tfjs: tfRow,
-        speedup: median(pairs.map(([b, f]) => f.medianMs / b.medianMs)),
+        speedup: timed.speedup,
       };
       rows.push(row);
       log(`mlp batch ${batch}: binary ${tb.medianMs.toFixed(3)} ms, fp32 ${tf.medianMs.toFixed(3)} ms${tfRow ? `, TF.js ${tfRow.medianMs.toFixed(3)} ms` : ''}, ${row.speedup.toFixed(1)}x`);
@@ -124,17 +119,6 @@ export async function benchMlp(gpu: Gpu, options: MlpBenchOptions = {}): Promise
   }
 }
 
-/** The rounds' Timings as one: median of their medians, overall min and max, all repetitions. */
-function merge(ts: Timing[]): Timing {
-  return {
-    medianMs: median(ts.map((t) => t.medianMs)),
-    minMs: Math.min(...ts.map((t) => t.minMs)),
-    maxMs: Math.max(...ts.map((t) => t.maxMs)),
-    reps: ts.reduce((a, t) => a + t.reps, 0),
-    source: ts[0].source,
-    wallMedianMs: median(ts.map((t) => t.wallMedianMs)),
-  };
-}
 
 export function mlpMarkdown(r: MlpBenchReport): string {
   const tf = r.rows.some((x) => x.tfjs);

@@ -8,7 +8,8 @@
 // cross-entropy, tf.train.adam), its first loss checked equal to our trainer's first.
 import type { Gpu } from '../src/gpu/context.js';
 import { describeAdapter, type AdapterSummary } from '../src/gpu/device.js';
-import { median, timeGpu, type Timing } from '../src/gpu/timing.js';
+import type { Timing } from '../src/gpu/timing.js';
+import { timeRounds } from './rounds.js';
 import { Random } from '../src/random.js';
 import { Trainer, type TrainingMemory } from '../src/train/trainer.js';
 import type { BinaryFloatMethod } from '../src/ops/gemm-binary-float.js';
@@ -85,13 +86,13 @@ export async function benchTrain(gpu: Gpu, options: TrainBenchOptions = {}): Pro
     await float.step(inputs, labels);
     const [lb, lf] = [await binary.readMetrics(), await float.readMetrics()];
     if (!(Math.abs(lb.loss - lf.loss) <= 1e-4 * (1 + Math.abs(lf.loss)))) throw new Error(`train: the binary step's loss ${lb.loss} differs from the float simulation's ${lf.loss}`);
-    const block = (t: Trainer) => timeGpu(gpu, () => t.step(inputs, labels), { warmup, reps });
-    const pairs: [Timing, Timing][] = [];
-    for (let r = 0; r < rounds; r++) {
-      log(`train batch ${batch}: round ${r + 1}/${rounds}`);
-      pairs.push([await block(binary), await block(float)]);
-      log(`  binary ${pairs[r][0].medianMs.toFixed(0)} ms, float ${pairs[r][1].medianMs.toFixed(0)} ms a step`);
-    }
+    const timed = await timeRounds(gpu, () => binary.step(inputs, labels), () => float.step(inputs, labels), {
+      warmup,
+      reps,
+      rounds,
+      onRound: (r) => log(`train batch ${batch}: round ${r + 1}/${rounds}`),
+    });
+    log(`  binary ${timed.a.medianMs.toFixed(0)} ms, float ${timed.b.medianMs.toFixed(0)} ms a step`);
     let tfRow: TrainBenchReport['tfjs'];
     if (tfjs) {
       log(`train batch ${batch}: TensorFlow.js (checking its loss, then timing)`);
@@ -99,9 +100,7 @@ export async function benchTrain(gpu: Gpu, options: TrainBenchOptions = {}): Pro
       tfRow = { ...t, samplesPerSecond: (batch * 1000) / t.medianMs };
       log(`  TF.js ${t.medianMs.toFixed(0)} ms a step (${t.source})`);
     }
-    const binaryMedian = median(pairs.map((p) => p[0].medianMs));
-    const side = async (t: Trainer, timings: Timing[]): Promise<TrainBenchSide> => {
-      const m = merge(timings);
+    const side = async (t: Trainer, m: Timing): Promise<TrainBenchSide> => {
       const s: TrainBenchSide = { ...m, samplesPerSecond: (batch * 1000) / m.medianMs, memory: await t.memory(batch) };
       if (options.profile) s.profile = await profile(gpu, t, inputs, labels);
       return s;
@@ -116,11 +115,11 @@ export async function benchTrain(gpu: Gpu, options: TrainBenchOptions = {}): Pro
       batch,
       backwardMethod: binary.backwardMethod,
       check: `one step from the same weights: equal losses (${lb.loss.toFixed(6)}, ${lf.loss.toFixed(6)})${tfRow ? '; ' + tfRow.check : ''}`,
-      rounds: pairs.map(([b, f]) => ({ binaryMs: b.medianMs, floatMs: f.medianMs, speedup: f.medianMs / b.medianMs })),
-      binary: await side(binary, pairs.map((p) => p[0])),
-      float: await side(float, pairs.map((p) => p[1])),
-      speedup: median(pairs.map(([b, f]) => f.medianMs / b.medianMs)),
-      ...(tfRow ? { tfjs: tfRow, speedupVsTfjs: tfRow.medianMs / binaryMedian } : {}),
+      rounds: timed.rounds.map((r) => ({ binaryMs: r.aMs, floatMs: r.bMs, speedup: r.speedup })),
+      binary: await side(binary, timed.a),
+      float: await side(float, timed.b),
+      speedup: timed.speedup,
+      ...(tfRow ? { tfjs: tfRow, speedupVsTfjs: tfRow.medianMs / timed.a.medianMs } : {}),
       ...(options.tfjs !== false && !tfjs ? { tfjsAbsent: tfjsUnavailable() } : {}),
     };
   } finally {
@@ -143,17 +142,6 @@ async function profile(gpu: Gpu, t: Trainer, inputs: Float32Array, labels: Uint3
   } finally {
     gpu.stopTimer();
   }
-}
-
-function merge(ts: Timing[]): Timing {
-  return {
-    medianMs: median(ts.map((t) => t.medianMs)),
-    minMs: Math.min(...ts.map((t) => t.minMs)),
-    maxMs: Math.max(...ts.map((t) => t.maxMs)),
-    reps: ts.reduce((a, t) => a + t.reps, 0),
-    source: ts[0].source,
-    wallMedianMs: median(ts.map((t) => t.wallMedianMs)),
-  };
 }
 
 const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`;
