@@ -33,3 +33,22 @@ export class Random {
     return out;
   }
 }
+
+// Counter-based random numbers, the CPU twins of shaders/lib/hash.wgsl (bit for bit): a GPU
+// kernel draws element i's number as hashU32(i ^ streamKey(seed, step, stream)), no state kept.
+
+/** Chris Wellons' lowbias32 integer hash. */
+export function hashU32(v: number): number {
+  let x = v >>> 0;
+  x ^= x >>> 16;
+  x = Math.imul(x, 0x7feb352d) >>> 0;
+  x ^= x >>> 15;
+  x = Math.imul(x, 0x846ca68b) >>> 0;
+  x ^= x >>> 16;
+  return x >>> 0;
+}
+
+/** The key of one (seed, step, stream): element i's number is hashU32(i ^ key). */
+export function streamKey(seed: number, step: number, stream: number): number {
+  return hashU32((hashU32((hashU32(seed) ^ Math.imul(stream, 0x9e3779b9)) >>> 0) + step) >>> 0);
+}

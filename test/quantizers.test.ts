@@ -23,7 +23,7 @@ const ones = (n: number) => new Float32Array(n).fill(1);
 const fd = (f: (x: number) => number, x: number, h = 1e-5) => (f(x + h) - f(x - h)) / (2 * h);
 
 describe('forward', () => {
-  test.each(['ste_sign', 'approx_sign', 'swish_sign'])('%s: sign with sign(0) = sign(-0) = +1, NaN -> +1', (name) => {
+  test.each(['ste_sign', 'stochastic_ste_sign', 'approx_sign', 'swish_sign'])('%s: sign with sign(0) = sign(-0) = +1, NaN -> +1', (name) => {
     const out = q(name).forward(F(-2, -1, -1e-30, -0, 0, 1e-30, 1, 2, NaN, -Infinity, Infinity));
     expect(list(out)).toEqual([-1, -1, -1, 1, 1, 1, 1, 1, 1, -1, 1]);
     expect(q(name).binary).toBe(true);
@@ -183,7 +183,17 @@ describe('registry and serialization', () => {
     ['SteHeaviside', 'ste_heaviside', { clip_value: 1.0 }],
     ['SteTern', 'ste_tern', { threshold_value: 0.05, ternary_weight_networks: false, clip_value: 1.0 }],
     ['DoReFa', 'dorefa_quantizer', { k_bit: 2, mode: 'activations' }],
+    // Ours (BinaryNet's stochastic binarization): ste_sign at inference and in its gradient.
+    ['StochasticSteSign', 'stochastic_ste_sign', { clip_value: 1.0 }],
   ];
+
+  test('stochastic_ste_sign: the gradient is ste_sign\'s', () => {
+    const x = F(-2, -1, -0.5, 0, 0.5, 1, 1.0000001, 2, NaN);
+    const dy = F(1, 2, 3, 4, 5, 6, 7, 8, 9);
+    for (const clip of [1.0, 0.5, null]) {
+      expect(list(q({ class_name: 'StochasticSteSign', config: { clip_value: clip } }).backward(x, dy))).toEqual(list(q({ class_name: 'SteSign', config: { clip_value: clip } }).backward(x, dy)));
+    }
+  });
 
   test.each(larq)('%s / %s: Larq defaults, both names, round trip', (className, alias, defaults) => {
     const a = q(alias), b = q(className);

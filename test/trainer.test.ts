@@ -16,11 +16,11 @@ const gpu = useGpu();
 const quant = { inputQuantizer: 'ste_sign', kernelQuantizer: 'ste_sign', kernelConstraint: 'weight_clip', useBias: false };
 
 /** Hidden QuantDense + BN blocks, then the output QuantDense, with (scale=False, or scaled) or without BatchNorm, softmax. */
-const small = (hidden: number[], features: number, classes: number, outputBn: 'none' | 'center' | 'scale' = 'center'): Model =>
+const small = (hidden: number[], features: number, classes: number, outputBn: 'none' | 'center' | 'scale' = 'center', q: Record<string, unknown> = quant): Model =>
   sequential([
     layers.flatten({ inputShape: [features, 1] }),
-    ...hidden.flatMap((units) => [layers.quantDense({ units, ...quant }), layers.batchNormalization({ momentum: 0.9 })]),
-    layers.quantDense({ units: classes, ...quant }),
+    ...hidden.flatMap((units) => [layers.quantDense({ units, ...q }), layers.batchNormalization({ momentum: 0.9 })]),
+    layers.quantDense({ units: classes, ...q }),
     ...(outputBn === 'none' ? [] : [layers.batchNormalization({ scale: outputBn === 'scale' })]),
     layers.activation({ activation: 'softmax' }),
   ]);
@@ -288,6 +288,47 @@ describe('Trainer', () => {
     } finally {
       trainer.destroy();
     }
+  });
+
+  test('stochastic binarization: draws follow the seed and the step, the loss falls, float kernels refused', async () => {
+    const rng = rngFor('stochastic trainer');
+    const stochastic = { ...quant, inputQuantizer: 'stochastic_ste_sign', kernelQuantizer: 'stochastic_ste_sign' };
+    const protos = Array.from({ length: 4 }, () => rng.floats(32).map((v) => (v < 0 ? -1 : 1)));
+    const B = 64;
+    const data = Array.from({ length: 50 }, () => {
+      const labels = Uint32Array.from({ length: B }, () => rng.int(4));
+      const x = new Float32Array(B * 32);
+      labels.forEach((c, r) => protos[c].forEach((v, k) => (x[r * 32 + k] = (rng.next() < 0.1 ? -v : v) * rng.uniform(0.2, 1.2))));
+      return { x, labels };
+    });
+    const start = small([64], 32, 4, 'scale', stochastic);
+    const weights = new Map([...start.spec.weights].map(([k, w]) => [k, Float32Array.from(w.data)]));
+    const run = async (q: Record<string, unknown>, seed: number, steps: number) => {
+      const m = small([64], 32, 4, 'scale', q);
+      for (const [k, w] of weights) m.setWeight(k, w);
+      const trainer = await Trainer.create(gpu(), m, { optimizer: { kind: 'adam', learningRate: 0.01 }, maxBatch: B, seed });
+      try {
+        const losses: number[] = [];
+        for (let s = 0; s < steps; s++) {
+          await trainer.step(data[s].x, data[s].labels);
+          if (s % 10 === 9) losses.push((await trainer.readMetrics()).loss);
+        }
+        return { losses, kernel: Float32Array.from((await trainer.syncModel()).weight('quant_dense/kernel').data) };
+      } finally {
+        trainer.destroy();
+      }
+    };
+    const a = await run(stochastic, 7, 3);
+    const again = await run(stochastic, 7, 3);
+    const other = await run(stochastic, 8, 3);
+    const deterministic = await run(quant, 7, 3);
+    expectExact(again.kernel, a.kernel, 'same seed, same steps: the same weights');
+    expect(other.kernel).not.toEqual(a.kernel);
+    expect(deterministic.kernel).not.toEqual(a.kernel);
+    // Activations drawn stochastically (BinaryNet's use; latent weights near 0 would draw coin flips).
+    const long = await run({ ...quant, inputQuantizer: 'stochastic_ste_sign' }, 1, 50);
+    expect(long.losses[long.losses.length - 1]).toBeLessThan(long.losses[0] * 0.8);
+    await expect(Trainer.create(gpu(), small([8], 32, 4, 'scale', stochastic), { kernels: 'float' })).rejects.toThrow(/stochastic_ste_sign trains on the binary kernels only/);
   });
 
   test('recalibrateBatchNorm: the moving statistics become the average of the batch statistics (CPU reference)', async () => {

@@ -139,6 +139,61 @@ describe('ste_sign with its mask', () => {
     });
   }
 
+  // BinaryNet's stochastic binarization: the GPU's draws equal the CPU twin's bit for bit (edge
+  // values included), P(+1) follows hard_sigmoid, a new step or stream draws new numbers.
+  test.each([[[1, 1]], [[31, 33]], [[3, 5, 65]], [[200, 300]]])('stochastic %j', async (shape) => {
+    const g = gpu();
+    const rng = rngFor(`stochastic ${shape}`);
+    const cols = shape[shape.length - 1];
+    const n = shape.reduce((a, b) => a * b, 1);
+    const rows = n / cols;
+    const xVals = withEdges(rng, rng.floats(n, -1.5, 1.5), 1);
+    const x = g.upload(xVals, shape, 'f32', 'x');
+    const seed = rng.int(2 ** 32);
+    const noise = g.upload(Uint32Array.of(seed, 0), [2], 'u32', 'noise');
+    const draws: Uint32Array[] = [];
+    for (const [step, stream] of [[0, 0], [1, 0], [0, 1], [12345, 7]]) {
+      g.write(noise, Uint32Array.of(seed, step));
+      const { bits, mask } = await signWithMask(g, x, { stochastic: { noise, stream }, bits: poisoned(g, shape, 'b1'), mask: poisoned(g, shape, 'b1') });
+      const want = signWithMaskReference(xVals, rows, cols, 1, { seed, step, stream });
+      const gotBits = (await bits.read()) as Uint32Array;
+      expectExact(gotBits, want.bits, `stochastic bits step ${step} stream ${stream} ${seedNote()}`, { hex: true });
+      expectExact(await mask.read(), signWithMaskReference(xVals, rows, cols, 1).mask, `mask ${seedNote()}`, { hex: true });
+      expect(padBitsAreZero(gotBits, rows, cols)).toBe(true);
+      draws.push(gotBits);
+      bits.release();
+      mask.release();
+    }
+    if (n >= 1000) {
+      for (const d of draws.slice(1)) expect(d).not.toEqual(draws[0]);
+      // Binned by x: the share of +1 within 4 standard errors of hard_sigmoid(x) at the bin's centre.
+      const signs = unpackRows(draws[0], rows, cols);
+      for (let lo = -1.5; lo < 1.5; lo += 0.25) {
+        let count = 0, plus = 0, p = 0;
+        for (let i = 0; i < n; i++) {
+          if (!(xVals[i] >= lo && xVals[i] < lo + 0.25)) continue;
+          count++;
+          plus += signs[i] > 0 ? 1 : 0;
+          p += Math.min(1, Math.max(0, (xVals[i] + 1) / 2));
+        }
+        const mean = p / count;
+        expect(Math.abs(plus / count - mean), `bin [${lo}, ${lo + 0.25}) ${seedNote()}`).toBeLessThanOrEqual(4 * Math.sqrt(Math.max(mean * (1 - mean), 1e-4) / count) + 1e-9);
+      }
+    }
+    x.release();
+    noise.release();
+  });
+
+  test('stochastic: bad noise tensor or stream', async () => {
+    const g = gpu();
+    const x = g.upload(new Float32Array(6), [2, 3], 'f32', 'x');
+    const wrong = g.upload(new Float32Array(2), [2], 'f32', 'noise');
+    const noise = g.upload(new Uint32Array(2), [2], 'u32', 'noise');
+    await expect(signWithMask(g, x, { stochastic: { noise: wrong, stream: 0 } })).rejects.toThrow(/noise must be a u32 tensor of 2 values/);
+    await expect(signWithMask(g, x, { stochastic: { noise, stream: -1 } })).rejects.toThrow(/stream must be an integer/);
+    for (const t of [x, wrong, noise]) t.release();
+  });
+
   test('shape errors', async () => {
     const g = gpu();
     const dy = g.upload(new Float32Array(6), [2, 3], 'f32', 'dy');

@@ -274,6 +274,10 @@ const clipArg: ArgSpec = { type: 'number|null', default: 1.0 };
 const DEFS: QuantizerDef[] = [
   { className: 'SteSign', alias: 'ste_sign', kerasName: 'ste_sign', args: { clip_value: clipArg },
     binary: true, precision: () => 1, make: (c) => steSign(c.clip_value) },
+  // Not a Larq class: BinaryNet's stochastic binarization (training draws +1 with probability
+  // hard_sigmoid(x); src/ops/sign-ste.ts). Its CPU forward is inference's: deterministic sign.
+  { className: 'StochasticSteSign', alias: 'stochastic_ste_sign', kerasName: 'stochastic_ste_sign', args: { clip_value: clipArg },
+    binary: true, precision: () => 1, make: (c) => steSign(c.clip_value) },
   { className: 'ApproxSign', alias: 'approx_sign', kerasName: 'approx_sign', args: {},
     binary: true, precision: () => 1, make: () => approxSign() },
   { className: 'SwishSign', alias: 'swish_sign', kerasName: 'swish_sign', args: { beta: { type: 'number', default: 5.0 } },

@@ -95,6 +95,7 @@ export function quantizeMode(id: QuantizerIdentifier | QuantizeMode): QuantizeMo
     new ShapeError(`quantize: '${q.className}' ${why}, which this element-wise kernel does not compute; it quantizes weights: apply its CPU forward (src/model/quantizers.ts) once at load`);
   switch (q.className) {
     case 'SteSign':
+    case 'StochasticSteSign': // deterministic at inference
     case 'ApproxSign':
     case 'SwishSign':
       return { kind: 'sign' };

@@ -1,9 +1,12 @@
 // Larq's ste_sign for training (shaders/sign_ste.wgsl): the forward writes the sign bits and the
 // straight-through mask bits (|x| <= clip_value), the only per-activation state the backward
 // keeps (2 bits instead of a float); the backward gates dy by the mask. CPU references beside.
+// With `stochastic`, BinaryNet's stochastic binarization: +1 with probability
+// hard_sigmoid(x) = clip((x + 1) / 2, 0, 1), drawn by a counter-based hash (shaders/lib/hash.wgsl).
 import { packRows, wordsPerRow } from '../bitpack.js';
 import type { Gpu } from '../gpu/context.js';
 import { ShapeError } from '../gpu/errors.js';
+import { hashU32, streamKey } from '../random.js';
 import type { Tensor } from '../tensor.js';
 import { checkWorkgroupSize, expectNotAliased, expectRows, expectSameShape, launchAll, outputTensor } from './training-launch.js';
 
@@ -13,6 +16,12 @@ export interface SignWithMaskOptions {
   /** Caller-provided outputs, b1 of x's shape. */
   bits?: Tensor;
   mask?: Tensor;
+  /**
+   * Stochastic binarization (training): `noise` is a u32 tensor [seed, step] the caller rewrites
+   * before each step (so a recorded step replays with fresh numbers); `stream` tells apart the
+   * layers and operands drawing in the same step.
+   */
+  stochastic?: { noise: Tensor; stream: number };
   label?: string;
   workgroupSize?: number;
 }
@@ -48,9 +57,16 @@ export async function signWithMask(gpu: Gpu, x: Tensor, options: SignWithMaskOpt
   const fresh: Tensor[] = [];
   const bits = outputTensor(gpu, op, 'bits', options.bits, 'b1', shape, label, fresh);
   const mask = outputTensor(gpu, op, 'mask', options.mask, 'b1', shape, label, fresh);
-  const params = { rows, cols, words_per_row: wordsPerRow(cols), mask_below };
-  const spec = { shader: 'sign_ste' as const, entryPoint: 'sign_with_mask', constants: { WORKGROUP_SIZE: wg } };
-  await launchAll(gpu, label, [{ spec, bindings: { params, x, bits, mask }, workgroups: Math.ceil((rows * params.words_per_row) / wg) }], fresh);
+  const st = options.stochastic;
+  if (st) {
+    if (st.noise.dtype !== 'u32' || st.noise.size !== 2) throw new ShapeError(`${op}: stochastic.noise must be a u32 tensor of 2 values [seed, step], got ${st.noise.dtype} [${st.noise.shape.join(', ')}]`);
+    if (!Number.isInteger(st.stream) || st.stream < 0 || st.stream > 0xffffffff) throw new ShapeError(`${op}: stochastic.stream must be an integer in [0, 2^32), got ${st.stream}`);
+  }
+  const params = { rows, cols, words_per_row: wordsPerRow(cols), mask_below, stream: st?.stream ?? 0 };
+  const entryPoint = st ? 'sign_with_mask_stochastic' : 'sign_with_mask';
+  const spec = { shader: 'sign_ste' as const, entryPoint, constants: { WORKGROUP_SIZE: wg } };
+  const bindings = { params, x, bits, mask, ...(st ? { noise: st.noise } : {}) };
+  await launchAll(gpu, label, [{ spec, bindings, workgroups: Math.ceil((rows * params.words_per_row) / wg) }], fresh);
   return { bits, mask };
 }
 
@@ -71,17 +87,34 @@ export async function steSignBackward(gpu: Gpu, dy: Tensor, mask: Tensor, option
   const label = options.label ?? `${op}[${shape.join('x')}]`;
   const fresh: Tensor[] = [];
   const dx = outputTensor(gpu, op, 'out', options.out, 'f32', shape, label, fresh);
-  const params = { rows, cols, words_per_row: wordsPerRow(cols), mask_below: 0 };
+  const params = { rows, cols, words_per_row: wordsPerRow(cols), mask_below: 0, stream: 0 };
   const spec = { shader: 'sign_ste' as const, entryPoint: 'ste_sign_backward', constants: { WORKGROUP_SIZE: wg } };
   await launchAll(gpu, label, [{ spec, bindings: { params, dy, grad_mask: mask, dx }, workgroups: Math.ceil((rows * cols) / wg) }], fresh);
   return dx;
 }
 
-/** CPU reference of signWithMask: packed sign bits and mask bits of x (rows x cols). */
-export function signWithMaskReference(x: Float32Array, rows: number, cols: number, clipValue: number | null = 1.0): { bits: Uint32Array; mask: Uint32Array } {
+/** Where stochastic binarization draws: the values of signWithMask's noise tensor, and the stream. */
+export interface StochasticDraw {
+  seed: number;
+  step: number;
+  stream: number;
+}
+
+/**
+ * CPU reference of signWithMask: packed sign bits and mask bits of x (rows x cols). With `draw`,
+ * the stochastic version: element i is -1 where x <= t_i = (hashU32(i ^ key) >> 8) / 2^23 - 1.
+ */
+export function signWithMaskReference(x: Float32Array, rows: number, cols: number, clipValue: number | null = 1.0, draw?: StochasticDraw): { bits: Uint32Array; mask: Uint32Array } {
   const c = clipValue === null ? null : Math.fround(clipValue);
   const inside = Float32Array.from(x, (v) => (c === null || Math.abs(v) <= c ? -1 : 1)); // -1 packs as bit 1
-  return { bits: packRows(x, rows, cols), mask: packRows(inside, rows, cols) };
+  if (!draw) return { bits: packRows(x, rows, cols), mask: packRows(inside, rows, cols) };
+  const key = streamKey(draw.seed, draw.step, draw.stream);
+  const signs = new Float32Array(rows * cols);
+  for (let i = 0; i < rows * cols; i++) {
+    const t = ((hashU32((i ^ key) >>> 0) >>> 8) - 8388608) / 8388608;
+    signs[i] = x[i] <= t ? -1 : 1; // NaN compares false: +1
+  }
+  return { bits: packRows(signs, rows, cols), mask: packRows(inside, rows, cols) };
 }
 
 /** CPU reference of steSignBackward: dy gated by the packed mask (rows x cols). */

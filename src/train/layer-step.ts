@@ -34,6 +34,11 @@ export interface StepContext {
   recalibrateMomentum?: number;
   /** Called with each tensor a forward keeps for its backward (the training-memory report). */
   keep(t: Tensor): void;
+  /**
+   * u32 [seed, step], rewritten before each step: where stochastic_ste_sign draws its random
+   * numbers (signWithMask's `stochastic`). Absent: every sign is deterministic (recalibration).
+   */
+  noise?: Tensor;
 }
 
 /** A tensor the optimizer updates and its gradient. */

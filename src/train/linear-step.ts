@@ -38,6 +38,8 @@ export interface LinearConfig {
   activation: ChannelActivation;
   /** Whether the backward computes dL/dx (not for the first layer: the model's input). */
   inputGrad: boolean;
+  /** Stochastic binarization: the input draws from stream `stream`, the kernel from `stream + 1`. */
+  stream?: number;
 }
 
 type Path = 'bits' | 'signSelect' | 'float';
@@ -57,7 +59,14 @@ interface Kept {
   batch: number;
 }
 
-const isSteSign = (q: Quantizer | null) => q?.className === 'SteSign';
+/** ste_sign, or its stochastic version (BinaryNet's; deterministic outside training): +-1 with Larq's STE. */
+export const isSignQuantizer = (q: Quantizer | null) => q?.className === 'SteSign' || q?.className === 'StochasticSteSign';
+const isSteSign = isSignQuantizer;
+
+/** signWithMask's stochastic option for quantizer q, drawing from `stream` (none when deterministic). */
+function draw(ctx: StepContext, q: Quantizer | null, stream: number) {
+  return q?.className === 'StochasticSteSign' && ctx.noise ? { noise: ctx.noise, stream } : undefined;
+}
 
 export class LinearStep implements LayerStep {
   readonly params: readonly TrainParam[];
@@ -114,7 +123,8 @@ export class LinearStep implements LayerStep {
     if (isSteSign(qk)) {
       this.wBits ??= this.gpu.tensor(op.weightShape, 'b1', `${name}/kernel.bits`);
       this.wMask ??= this.gpu.tensor(op.weightShape, 'b1', `${name}/kernel.mask`);
-      await signWithMask(gpu, this.latent, { clipValue: qk!.config.clip_value as number | null, bits: this.wBits, mask: this.wMask, label: `${name}.kernel.sign` });
+      const stochastic = draw(ctx, qk, (this.config.stream ?? 0) + 1);
+      await signWithMask(gpu, this.latent, { clipValue: qk!.config.clip_value as number | null, bits: this.wBits, mask: this.wMask, stochastic, label: `${name}.kernel.sign` });
     }
     if (path !== 'float') {
       await op.prepareBits(gpu, this.wBits!, name);
@@ -145,7 +155,8 @@ export class LinearStep implements LayerStep {
     const kept: Kept = { path, batch };
     let z: Tensor;
     if (path === 'bits') {
-      const sx = await signWithMask(gpu, xv, { clipValue: qi!.config.clip_value as number | null, label: `${name}.input.sign` });
+      const stochastic = draw(ctx, qi, this.config.stream ?? 0);
+      const sx = await signWithMask(gpu, xv, { clipValue: qi!.config.clip_value as number | null, stochastic, label: `${name}.input.sign` });
       x.release();
       z = await op.forwardBits(gpu, sx.bits, this.wBits!, `${name}.forward`);
       kept.xBits = sx.bits;

@@ -21,7 +21,7 @@ import type { ChannelActivation } from '../ops/elementwise.js';
 import { BatchNormStep } from './batchnorm-step.js';
 import type { LayerStep, StepContext, TrainKernels } from './layer-step.js';
 import { ConvOp, DenseOp } from './linear-ops.js';
-import { LinearStep } from './linear-step.js';
+import { isSignQuantizer, LinearStep } from './linear-step.js';
 import { ElementwiseStep, PoolStep, ReshapeStep } from './shape-steps.js';
 import { createOptimizer, glorotLrScale, type Optimizer, type OptimizerConfig } from './optimizers.js';
 
@@ -69,6 +69,8 @@ export interface TrainerOptions {
   kernels?: TrainKernels;
   /** How the binary backward GEMMs sum sign-selected terms (binaryFloatGemm's method). Default 'table'. */
   backwardMethod?: BinaryFloatMethod;
+  /** Seed of stochastic binarization's random numbers (stochastic_ste_sign); step k draws from (seed, k). Default 0. */
+  seed?: number;
 }
 
 /** Training memory of a recorded step (bench/train.ts reports it per sample). */
@@ -99,10 +101,16 @@ export class Trainer {
     readonly backwardMethod: BinaryFloatMethod,
     /** A sample's input shape (the model's). */
     readonly inputShape: Shape,
+    /** Stochastic binarization's seed; `noise` holds [seed, step] during a step. */
+    readonly seed: number,
   ) {
     this.inputFeatures = inputShape.reduce((a, b) => a * b, 1);
     this.metrics = LossMetrics.create(gpu, { label: `${model.name}.metrics` });
+    this.noise = gpu.upload(Uint32Array.of(seed, 0), [2], 'u32', `${model.name}.noise`);
   }
+
+  /** [seed, step]: stochastic binarization's draws of this step (rewritten before each). */
+  private readonly noise: Tensor;
 
   /** The (first) optimizer: the only one, or Bop. */
   get optimizer(): Optimizer {
@@ -127,7 +135,9 @@ export class Trainer {
     if (backwardMethod !== 'table' && backwardMethod !== 'select') throw new ShapeError(`Trainer: backwardMethod must be 'table' or 'select', got ${JSON.stringify(backwardMethod)}`);
     const maxBatch = options.maxBatch ?? 300;
     if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new ShapeError(`Trainer: maxBatch must be a positive integer, got ${maxBatch}`);
-    const { layers, inputShape } = layerSteps(gpu, model);
+    const seed = options.seed ?? 0;
+    if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new ShapeError(`Trainer: seed must be an integer in [0, 2^32), got ${seed}`);
+    const { layers, inputShape } = layerSteps(gpu, model, kernels);
     const config = options.optimizer ?? { kind: 'adam' };
     const lrScale = options.lrScale ?? 'none';
     if (lrScale !== 'none' && lrScale !== 'binarynet') throw new ShapeError(`Trainer: lrScale must be 'none' or 'binarynet', got ${JSON.stringify(lrScale)}`);
@@ -152,7 +162,7 @@ export class Trainer {
       for (const l of layers) l.destroy();
       throw err;
     }
-    return new Trainer(gpu, model, layers, optimizers, maxBatch, kernels, backwardMethod, inputShape);
+    return new Trainer(gpu, model, layers, optimizers, maxBatch, kernels, backwardMethod, inputShape, seed);
   }
 
   /**
@@ -164,6 +174,7 @@ export class Trainer {
     const v = await this.variantFor(inputs, labels, 'Trainer.step');
     this.gpu.write(v.inputs, inputs);
     this.gpu.write(v.labels, labels);
+    this.gpu.write(this.noise, Uint32Array.of(this.seed, this.optimizer.iterations >>> 0));
     for (const o of this.optimizers) o.writeUniforms();
     await this.gpu.run(`${this.model.name}.train[batch ${v.batch}]`, (rec) => {
       for (const d of v.dispatches) rec.record(d);
@@ -192,6 +203,7 @@ export class Trainer {
     const v = await this.variantFor(inputs, labels, 'Trainer.profileStep');
     this.gpu.write(v.inputs, inputs);
     this.gpu.write(v.labels, labels);
+    this.gpu.write(this.noise, Uint32Array.of(this.seed, this.optimizer.iterations >>> 0));
     for (const o of this.optimizers) o.writeUniforms();
     const kept: Tensor[] = [];
     await this.runStep(this.gpu, v.inputs, v.labels, kept);
@@ -281,11 +293,14 @@ export class Trainer {
     this.variants.clear();
     for (const o of this.optimizers) o.destroy();
     this.metrics.release();
+    this.noise.release();
     for (const l of this.layers) l.destroy();
   }
 
   private context(gpu: Gpu, mode: StepContext['mode'], keep: (t: Tensor) => void = () => {}): StepContext {
-    return { gpu, kernels: this.kernels, backwardMethod: this.backwardMethod, mode, keep };
+    // Stochastic binarization draws while training only; recalibration sees the inference network.
+    const noise = mode === 'recalibrate' ? undefined : this.noise;
+    return { gpu, kernels: this.kernels, backwardMethod: this.backwardMethod, mode, keep, noise };
   }
 
   /** Forward, loss, backward and the optimizer's update on `gpu` (a capturing view when recording). */
@@ -349,7 +364,7 @@ class LentTensor extends Tensor {
  * The model as layer steps, checked: what this trainer covers. The model must end in a softmax
  * (an Activation layer, or the last layer's activation): the loss takes the logits before it.
  */
-function layerSteps(gpu: Gpu, model: Model): { layers: LayerStep[]; inputShape: Shape } {
+function layerSteps(gpu: Gpu, model: Model, kernels: TrainKernels): { layers: LayerStep[]; inputShape: Shape } {
   const spec = model.spec;
   if (spec.inputs.length !== 1 || spec.outputs.length !== 1 || spec.format !== 'sequential') throw new TrainError('Trainer: a Sequential model with one input and one output (for now)');
   const specs = spec.layers;
@@ -389,8 +404,12 @@ function layerSteps(gpu: Gpu, model: Model): { layers: LayerStep[]; inputShape: 
           const dense = l.class === 'Dense' || l.class === 'QuantDense';
           if (dense && shape.length !== 1) throw new TrainError(`${at(l)}: takes [${shape.join(', ')}] per sample; this trainer applies Dense to flat inputs (add a Flatten before it)`);
           const padValues = (l.class === 'QuantConv2D' ? c.pad_values : 0) as 0 | 1;
-          if (!dense && padValues === 1 && c.padding === 'same' && !(inputQuantizer?.className === 'SteSign' && kernelQuantizer?.className === 'SteSign')) {
+          if (!dense && padValues === 1 && c.padding === 'same' && !(isSignQuantizer(inputQuantizer) && isSignQuantizer(kernelQuantizer))) {
             throw new TrainError(`${at(l)}: pad_values=1 is trained with ste_sign input and kernel quantizers only (the binary kernels); use pad_values=0 or ste_sign`);
+          }
+          const stochastic = [inputQuantizer, kernelQuantizer].some((q) => q?.className === 'StochasticSteSign');
+          if (stochastic && (kernels !== 'binary' || !isSignQuantizer(kernelQuantizer) || !(inputQuantizer === null || isSignQuantizer(inputQuantizer)))) {
+            throw new TrainError(`${at(l)}: stochastic_ste_sign trains on the binary kernels only (kernels 'binary'; ste_sign or stochastic_ste_sign on the kernel, and on the input or no input quantizer)`);
           }
           const w = model.weight(`${l.name}/kernel`);
           const op = dense
@@ -399,7 +418,7 @@ function layerSteps(gpu: Gpu, model: Model): { layers: LayerStep[]; inputShape: 
           const constraint = c.kernel_constraint as { config: { clip_value: number } } | null | undefined;
           step = new LinearStep(
             gpu,
-            { name: l.name, op, inShape: shape, inputQuantizer, kernelQuantizer, weightClip: constraint?.config.clip_value, useBias: c.use_bias, activation: activation as ChannelActivation, inputGrad: trainable },
+            { name: l.name, op, inShape: shape, inputQuantizer, kernelQuantizer, weightClip: constraint?.config.clip_value, useBias: c.use_bias, activation: activation as ChannelActivation, inputGrad: trainable, stream: 2 * layers.length },
             w.data as Float32Array,
             c.use_bias ? (model.weight(`${l.name}/bias`).data as Float32Array) : null,
           );
@@ -416,6 +435,7 @@ function layerSteps(gpu: Gpu, model: Model): { layers: LayerStep[]; inputShape: 
           step = new ElementwiseStep(l.name, { activation: activation as ChannelActivation });
           break;
         case 'Quantizer':
+          if (quantizer(c.quantizer)?.className === 'StochasticSteSign') throw new TrainError(`${at(l)}: stochastic_ste_sign is trained as a QuantDense/QuantConv2D input or kernel quantizer, not as a layer of its own`);
           step = new ElementwiseStep(l.name, { quantizer: quantizer(c.quantizer) });
           break;
         default:
