@@ -33,6 +33,7 @@ export { InferencePlan, type CompileOptions, type PlanOutput, type RunOptions as
 export { loadModel, saveModel } from './io/model-files.js';
 export { exportWeights, exportActivations, type ExportEntry, type ExportResult } from './io/export.js';
 export { mnistMlp, type MnistMlpOptions } from './zoo/mnist-mlp.js';
+export { mnistCnn, MNIST_CNN_SCHEMES, type MnistCnnOptions, type MnistCnnScheme } from './zoo/mnist-cnn.js';
 export { readIdx, writeIdx, DataFormatError, type IdxArray, type IdxData, type IdxType, type ReadIdxOptions } from './data/idx.js';
 export { loadMnist, mnistFromIdx, mnistDataDir, preprocessMnist, MNIST_FILES, MNIST_CLASSES, type MnistData, type MnistSplit, type MnistOptions, type MnistFromIdxOptions } from './data/mnist.js';
 export { epochBatches, epochOrder, epochSeed, batchCount, BatchUploader, type Batch, type BatchOptions, type LabeledSamples, type UploadedBatch, type BatchUploaderOptions } from './data/batches.js';
