@@ -1,0 +1,127 @@
+// Images as pixels: JPEG and PNG decoded to 8-bit RGB (jpeg-js, fast-png: pure JS, the same code
+// in Node and in a browser), a photo reduced to a model's input (centre square, area-average
+// downscale, optionally gray), and RGB pixels encoded as PNG (charts, test fixtures).
+import jpeg from 'jpeg-js';
+import { convertIndexedToRgb, decode as decodePngFile, encode as encodePngFile } from 'fast-png';
+import { DataFormatError } from './idx.js';
+
+/** 8-bit pixels, row-major, `channels` per pixel (3: RGB, 1: gray). */
+export interface Pixels {
+  width: number;
+  height: number;
+  channels: 1 | 3;
+  data: Uint8Array;
+}
+
+const isPng = (b: Uint8Array) => b[0] === 0x89 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47;
+const isJpeg = (b: Uint8Array) => b[0] === 0xff && b[1] === 0xd8;
+
+/** Decodes a JPEG or PNG (told apart by their signatures) to 8-bit RGB; alpha is dropped. `name` is for errors. */
+export function decodeImage(file: Uint8Array | ArrayBuffer, name = 'image'): Pixels {
+  const bytes = file instanceof Uint8Array ? file : new Uint8Array(file);
+  const fail = (problem: string, fix: string): never => {
+    throw new DataFormatError(name, problem, fix);
+  };
+  if (isJpeg(bytes)) {
+    let d: { width: number; height: number; data: Uint8Array };
+    try {
+      d = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true, maxMemoryUsageInMB: 1024 });
+    } catch (e) {
+      return fail(`not a readable JPEG (${(e as Error).message})`, 'Re-save it as a baseline or progressive JPEG, or as PNG');
+    }
+    return { width: d.width, height: d.height, channels: 3, data: dropChannels(d.data, 4, d.width * d.height) };
+  }
+  if (isPng(bytes)) {
+    let d;
+    try {
+      d = decodePngFile(bytes);
+    } catch (e) {
+      return fail(`not a readable PNG (${(e as Error).message})`, 'Re-save it as an 8-bit RGB or gray PNG');
+    }
+    const n = d.width * d.height;
+    if (d.palette) return { width: d.width, height: d.height, channels: 3, data: dropChannels(convertIndexedToRgb(d) as Uint8Array, d.palette[0]?.length ?? 3, n) };
+    if (d.depth !== 8 && d.depth !== 16) fail(`a ${d.depth}-bit PNG`, 'Re-save it as an 8-bit (or 16-bit) RGB or gray PNG');
+    const data = d.depth === 16 ? Uint8Array.from(d.data, (v) => v >> 8) : (d.data as Uint8Array);
+    const c = d.channels;
+    if (c === 1 || c === 2) {
+      const rgb = new Uint8Array(n * 3);
+      for (let i = 0; i < n; i++) rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = data[i * c];
+      return { width: d.width, height: d.height, channels: 3, data: rgb };
+    }
+    return { width: d.width, height: d.height, channels: 3, data: dropChannels(data, c, n) };
+  }
+  const head = Array.from(bytes.subarray(0, 4), (b) => b.toString(16).padStart(2, '0')).join(' ');
+  return fail(`neither JPEG nor PNG (it starts with ${head || 'nothing'})`, 'Convert it to .jpg or .png');
+}
+
+/** The first 3 of `channels` channels per pixel (RGBA -> RGB). */
+function dropChannels(data: ArrayLike<number>, channels: number, pixels: number): Uint8Array {
+  if (channels === 3 && data instanceof Uint8Array) return data.subarray(0, pixels * 3);
+  const rgb = new Uint8Array(pixels * 3);
+  for (let i = 0; i < pixels; i++) for (let c = 0; c < 3; c++) rgb[3 * i + c] = data[i * channels + c];
+  return rgb;
+}
+
+/** RGB (or gray) pixels as an 8-bit PNG file. */
+export function encodePng(p: Pixels): Uint8Array {
+  if (p.data.length !== p.width * p.height * p.channels) throw new RangeError(`encodePng: ${p.width}x${p.height}x${p.channels} needs ${p.width * p.height * p.channels} bytes, got ${p.data.length}`);
+  return encodePngFile({ width: p.width, height: p.height, data: p.data, channels: p.channels, depth: 8 });
+}
+
+/** RGB to gray by ITU-R BT.601 luma (0.299 R + 0.587 G + 0.114 B, rounded), as PIL's convert('L'). */
+export function toGray(p: Pixels): Pixels {
+  if (p.channels === 1) return p;
+  const n = p.width * p.height;
+  const data = new Uint8Array(n);
+  for (let i = 0; i < n; i++) data[i] = Math.round(0.299 * p.data[3 * i] + 0.587 * p.data[3 * i + 1] + 0.114 * p.data[3 * i + 2]);
+  return { ...p, channels: 1, data };
+}
+
+/**
+ * The centre square of `p` (side min(width, height)) reduced to size x size by area averaging:
+ * each output pixel is the mean of the source area it covers, partly covered pixels weighted by
+ * the covered fraction (a box filter; no aliasing when shrinking a photo 20x). Rounded to u8.
+ */
+export function centreSquare(p: Pixels, size: number): Pixels {
+  if (!Number.isInteger(size) || size < 1) throw new RangeError(`centreSquare: size must be a positive integer, got ${size}`);
+  const side = Math.min(p.width, p.height);
+  const x0 = Math.floor((p.width - side) / 2);
+  const y0 = Math.floor((p.height - side) / 2);
+  const C = p.channels;
+  const xs = coverage(side, size);
+  const ys = coverage(side, size);
+  // Rows first: [side rows][size cols][C] in f64, then columns of that.
+  const tmp = new Float64Array(side * size * C);
+  for (let y = 0; y < side; y++) {
+    const row = (y0 + y) * p.width;
+    for (let o = 0; o < size; o++) {
+      for (const [sx, w] of xs[o]) for (let c = 0; c < C; c++) tmp[(y * size + o) * C + c] += w * p.data[(row + x0 + sx) * C + c];
+    }
+  }
+  const out = new Uint8Array(size * size * C);
+  for (let o = 0; o < size; o++) {
+    for (let x = 0; x < size; x++) {
+      for (let c = 0; c < C; c++) {
+        let s = 0;
+        for (const [sy, w] of ys[o]) s += w * tmp[(sy * size + x) * C + c];
+        out[(o * size + x) * C + c] = Math.min(255, Math.max(0, Math.round(s)));
+      }
+    }
+  }
+  return { width: size, height: size, channels: C, data: out };
+}
+
+/** For each of `n` output cells over `len` source pixels: the source pixels it covers and their weights (summing to 1). */
+function coverage(len: number, n: number): [number, number][][] {
+  const scale = len / n;
+  return Array.from({ length: n }, (_, o) => {
+    const a = o * scale;
+    const b = (o + 1) * scale;
+    const cells: [number, number][] = [];
+    for (let s = Math.floor(a); s < Math.min(len, Math.ceil(b)); s++) {
+      const w = Math.min(b, s + 1) - Math.max(a, s);
+      if (w > 1e-12) cells.push([s, w / scale]);
+    }
+    return cells;
+  });
+}
