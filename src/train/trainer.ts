@@ -168,11 +168,11 @@ export class Trainer {
   /**
    * One step on a batch: `inputs` f32 [B, features] as the model takes them, `labels` class
    * indices. Adds the batch's loss and hits to `metrics` (read them with readMetrics). Nothing is
-   * read back.
+   * read back. `inputs` null: the step's input tensor (inputTensor) was written on the GPU.
    */
-  async step(inputs: Float32Array, labels: Uint32Array): Promise<void> {
+  async step(inputs: Float32Array | null, labels: Uint32Array): Promise<void> {
     const v = await this.variantFor(inputs, labels, 'Trainer.step');
-    this.gpu.write(v.inputs, inputs);
+    if (inputs) this.gpu.write(v.inputs, inputs);
     this.gpu.write(v.labels, labels);
     this.gpu.write(this.noise, Uint32Array.of(this.seed, this.optimizer.iterations >>> 0));
     for (const o of this.optimizers) o.writeUniforms();
@@ -210,10 +210,15 @@ export class Trainer {
     for (const o of this.optimizers) o.iterations++;
   }
 
-  private async variantFor(inputs: Float32Array, labels: Uint32Array, what: string): Promise<StepVariant> {
+  /** The input tensor of the step for batch size B, f32 [B, ...input shape] (e.g. augmentation writes it; then step(null, labels)). */
+  async inputTensor(B: number): Promise<Tensor> {
+    return (await this.variantFor(null, { length: B }, 'Trainer.inputTensor')).inputs;
+  }
+
+  private async variantFor(inputs: Float32Array | null, labels: { length: number }, what: string): Promise<StepVariant> {
     const B = labels.length;
     if (B < 1 || B > this.maxBatch) throw new LimitError(`${what}: a batch of ${B}; this trainer takes 1 to ${this.maxBatch} (maxBatch)`);
-    if (inputs.length !== B * this.inputFeatures) throw new ShapeError(`${what}: ${inputs.length} input values for ${B} samples of ${this.inputFeatures}`);
+    if (inputs && inputs.length !== B * this.inputFeatures) throw new ShapeError(`${what}: ${inputs.length} input values for ${B} samples of ${this.inputFeatures}`);
     return this.variants.get(B) ?? (await this.record(B));
   }
 
