@@ -1,0 +1,43 @@
+// Saving and loading a model in the TF.js Layers format (model.json + weight shards), the page's
+// way: downloads out, a multi-file picker in. Errors say what is missing or wrong.
+import { Model, ModelFormatError } from 'webgpu-bnn';
+import { download } from './dom.js';
+
+/** model.json and its shard(s) as the library writes them (latent weights, so training can go on). */
+export function modelFiles(model: Model): { name: string; data: Uint8Array | string }[] {
+  const { modelJson, shards } = model.toJSON();
+  const paths = (modelJson.weightsManifest as { paths: string[] }[]).flatMap((g) => g.paths);
+  return [{ name: 'model.json', data: JSON.stringify(modelJson) }, ...paths.map((p, i) => ({ name: p, data: new Uint8Array(shards[i]) }))];
+}
+
+export function downloadModel(model: Model): string[] {
+  const files = modelFiles(model);
+  for (const f of files) download(f.name, f.data as BlobPart, f.name.endsWith('.json') ? 'application/json' : 'application/octet-stream');
+  return files.map((f) => f.name);
+}
+
+/** A model from picked files: one .json (model.json) and the shards it names, matched by file name. */
+export async function modelFromFiles(files: ArrayLike<File>): Promise<Model> {
+  const list = Array.from(files);
+  const jsons = list.filter((f) => f.name.endsWith('.json'));
+  if (jsons.length !== 1) {
+    throw new ModelFormatError(
+      jsons.length === 0
+        ? `no .json among the ${list.length} file(s) picked (${list.map((f) => f.name).join(', ') || 'none'}): select model.json together with its .bin weight files`
+        : `${jsons.length} .json files picked (${jsons.map((f) => f.name).join(', ')}): select one model.json and its .bin files`,
+    );
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(await jsons[0].text());
+  } catch (e) {
+    throw new ModelFormatError(`${jsons[0].name}: not valid JSON (${(e as Error).message})`);
+  }
+  const byName = new Map(list.map((f) => [f.name, f]));
+  return Model.fromJSON(json, async (path) => {
+    const base = path.split('/').pop()!;
+    const file = byName.get(path) ?? byName.get(base);
+    if (!file) throw new ModelFormatError(`${jsons[0].name} names the weight file "${path}", which was not picked: select it together with model.json (picked: ${list.map((f) => f.name).join(', ')})`);
+    return file.arrayBuffer();
+  });
+}
