@@ -81,6 +81,7 @@ override TILE_N: u32 = WG_X * R;
 @group(0) @binding(4) var<storage, read> planes: array<vec4u>;
 @group(0) @binding(5) var<storage, read_write> planes_out: array<vec4u>;
 @group(0) @binding(6) var<storage, read_write> weights_out: array<u32>;
+@group(0) @binding(7) var<storage, read_write> rows_out: array<f32>;
 
 var<workgroup> tile_a: array<vec4f, TILE_M * TILE_K_WORDS * VECS_PER_WORD>;
 var<workgroup> tile_p: array<vec4u, TILE_M * TILE_K_WORDS * 2u>;
@@ -391,6 +392,26 @@ fn bit_planes(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: v
   }
   planes_out[2u * i] = lo;
   planes_out[2u * i + 1u] = hi;
+}
+
+// One invocation per value of an explicit im2col, [M, K] with K = taps x C (the DENSE_WINDOW
+// order): row = output pixel, its window's values back to back, 0.0 outside the image. For few
+// channels (C = 1, 3) the plain GEMM over these rows takes one K step per 32 window values, where
+// the implicit GEMM takes one per tap (signSelectConv2d's lowering 'windows').
+@compute @workgroup_size(FLAT_WG)
+fn window_rows(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+               @builtin(local_invocation_index) lid: u32) {
+  let i = (wid.x + wid.y * nwg.x) * FLAT_WG + lid;
+  if (i >= params.M * params.K) {
+    return;
+  }
+  let k = i % params.K;
+  let pix = pixel_at(conv_origin(i / params.K), tap_offset(k / params.channels));
+  var v = 0.0;
+  if (pix >= 0) {
+    v = a[u32(pix) * params.channels + k % params.channels];
+  }
+  rows_out[i] = v;
 }
 
 // One invocation per (output channel, word of the dense window): OHWI b1 weights (c_words words

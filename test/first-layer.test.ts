@@ -77,8 +77,8 @@ function inputs(rng: Random, c: ConvCase): Inputs {
   return { floats, pixels, w: randomBits(rng, O * KH * KW, C), kShape: [O, KH, KW, C], outShape: [N, g.outH, g.outW, O] };
 }
 
-type Method = 'signSelect floats' | 'signSelect pixels' | 'bitPlane window' | 'bitPlane tap';
-const METHODS: Method[] = ['signSelect floats', 'signSelect pixels', 'bitPlane window', 'bitPlane tap'];
+type Method = 'signSelect floats' | 'signSelect floats, windows' | 'signSelect pixels' | 'signSelect pixels, implicit' | 'bitPlane window' | 'bitPlane tap';
+const METHODS: Method[] = ['signSelect floats', 'signSelect floats, windows', 'signSelect pixels', 'signSelect pixels, implicit', 'bitPlane window', 'bitPlane tap'];
 
 // Tolerances: bit planes and sign-select on integers are exact (every partial sum is an integer
 // below 2^24). Sign-select on floats: terms are +-x exactly (a sign flip), so only the K-term sum
@@ -89,21 +89,23 @@ describe.each(METHODS)('%s', (method) => {
     const g = gpu();
     const what = `${method}: ${name} [${seedNote()}]`;
     const h = inputs(rngFor(name), c);
-    const xs = method === 'signSelect floats' ? h.floats : h.pixels;
+    const floats = method.startsWith('signSelect floats');
+    const xs = floats ? h.floats : h.pixels;
     const x = g.upload(xs, c.x, 'f32', 'x');
     const w = g.upload(h.w, h.kShape, 'b1', 'w');
     const out = poisoned(g, h.outShape, 'f32', 'out');
     try {
       const options = { ...c.window, out, tuning };
-      const result =
-        method === 'signSelect floats' || method === 'signSelect pixels'
-          ? await signSelectConv2d(g, x, w, options)
-          : await bitPlaneConv2d(g, x, w, { ...options, packing: method === 'bitPlane tap' ? 'tap' : 'window' });
+      // Sign-select's lowerings: the default for the case's channel count, and each forced.
+      const lowering = method.endsWith('windows') ? 'windows' : method.endsWith('implicit') ? 'implicit' : undefined;
+      const result = method.startsWith('signSelect')
+        ? await signSelectConv2d(g, x, w, { ...options, lowering })
+        : await bitPlaneConv2d(g, x, w, { ...options, packing: method === 'bitPlane tap' ? 'tap' : 'window' });
       expect(result === out, `${what}: the op must write into the given 'out'`).toBe(true);
       const got = await out.read();
       const want = firstLayerConv2dReference(xs, c.x, h.w, h.kShape, c.window);
       const cols = c.k[0];
-      if (method === 'signSelect floats') {
+      if (floats) {
         const K = c.k[1] * c.k[2] * c.x[3];
         const ones = new Uint32Array(h.w.length); // all +1: the window sums of |x|
         const absSums = firstLayerConv2dReference(xs.map(Math.abs), c.x, ones, h.kShape, c.window);
