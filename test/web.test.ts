@@ -17,6 +17,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium, startStaticServer, type StaticServer } from './helpers/browser.js';
 import { mnistDataDir } from '../src/data/mnist.js';
 import { readNpy } from '../src/io/npy.js';
+import { saveModel } from '../src/io/model-files.js';
+import { finnCnv } from '../src/zoo/finn-cnv.js';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const ARTIFACTS = join(REPO, 'test-artifacts/web');
@@ -210,10 +212,25 @@ describe('the web app in headless Chromium', () => {
     await input.uploadFile(wrong);
     await page.waitForFunction(() => document.getElementById('banner')!.dataset.kind === 'model-error', { timeout: 30_000 });
     expect(await page.$eval('#banner', (b) => b.textContent)).toMatch(/cannot be read/);
+    // A CIFAR-10 model (a narrow FINN CNV, untrained): photos are reduced to 32x32 RGB and the
+    // bars carry CIFAR-10's class names.
+    const cnv = join(work, 'cnv');
+    await saveModel(finnCnv({ convs: [8, 8, 16, 16, 32, 32], dense: [32, 32], seed: 1 }), cnv);
+    await input.uploadFile(...readdirSync(cnv).map((f) => join(cnv, f)));
+    await page.waitForFunction(() => document.getElementById('banner')!.dataset.kind === 'model-loaded', { timeout: 30_000 });
+    await page.click('#tabs button[data-tab=predict]');
+    await page.click('button[data-photo="rocket.jpg"]');
+    await page.waitForFunction(() => document.getElementById('tab-predict')!.dataset.result?.includes('rocket'), { timeout: 30_000 });
+    const r: PredictResult = JSON.parse((await page.$eval('#tab-predict', (e) => (e as HTMLElement).dataset.result!))!);
+    expect(r.labels).toEqual(['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck']);
+    expect(r.probs.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 4);
+    expect(await page.$eval('canvas.pixels', (c) => [(c as HTMLCanvasElement).width, (c as HTMLCanvasElement).height])).toEqual([32, 32]);
+    await screenshot(page, 'predict-cifar-model');
   });
 
   it('a GPU lost during training: the message offers a restart from the last epoch, which finishes the run', async () => {
     const set = (name: string, value: number) => page.$eval(`input[name=${name}]`, (e, v) => ((e as HTMLInputElement).value = String(v)), value);
+    await page.click('#tabs button[data-tab=train]');
     await set('epochs', 2);
     await set('batch', 64);
     await set('trainSamples', 1920); // 30 steps an epoch

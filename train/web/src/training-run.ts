@@ -115,7 +115,7 @@ export class TrainingRun {
       trainer = await Trainer.create(gpu, model, { ...configs, maxBatch: settings.batchSize });
       if (cp.state) trainer.restoreState(cp.state);
       for (let epoch = cp.epoch; epoch < settings.epochs; epoch++) {
-        let t0 = performance.now();
+        const t0 = performance.now();
         let pausedMs = 0;
         let step = 0;
         let seen = 0;
@@ -160,7 +160,6 @@ export class TrainingRun {
         this.history.push(figures);
         this.checkpoint = { epoch: epoch + 1, weights: copyWeights(model.spec.weights), state: await trainer.saveState() };
         this.hooks.epoch(figures, model);
-        t0 = performance.now();
       }
       this.setState('done');
     } catch (err) {
