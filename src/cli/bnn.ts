@@ -62,11 +62,16 @@ commands:
                                 a.npy,b.npy), Y the model output as float32; --activations writes each
                                 layer's output and each quantized layer's binarized input (name.input.npy;
                                 binary tensors as int8 +-1), or only --layers (names, or layer:input)
+  predict --model MODEL --image PHOTO [--chart OUT.png]
+                                a JPEG/PNG photo's centre square reduced to the model's input (area average;
+                                32x32 RGB for CIFAR-10 models, 28x28 gray for MNIST's), preprocessed as the model
+                                was trained (MODEL's preprocessing.json): the class probabilities, top-1 starred;
+                                --chart draws them as a bar chart PNG
   export --model MODEL --out DIR [--activations X.npy [--layers a,b]]
                                 weights as inference uses them (binarized kernels int8 +-1, Keras layout),
                                 the folded BatchNorm thresholds, activations for X; .npy files + manifest.json
                                 MODEL: a TF.js Layers model.json (or its directory), Larq layer classes
-  train mnist-mlp|mnist-mlp-bn|mnist-cnn [--quant binary|xnor|ternary|dorefa] [--epochs N] [--batch N] [--lr X] [--seed N] [--optimizer adam|sgd|shift_adamax|bop]
+  train mnist-mlp|mnist-mlp-bn|mnist-cnn|cifar10-vgg16|cifar10-cnv [--quant binary|xnor|ternary|dorefa] [--epochs N] [--batch N] [--lr X] [--seed N] [--optimizer adam|sgd|shift_adamax|bop]
         [--schedule constant|exponential|cosine] [--decay-rate R] [--lr-scale none|binarynet]
         [--limit N] [--out DIR] [--recalibrate-bn] [--resume]
                                 trains the seed MLP (as written, or with BatchNorm before its softmax) or the
@@ -78,8 +83,16 @@ commands:
                                 --schedule: cosine over the run's steps, or exponential (--decay-rate an epoch, 0.9);
                                 --lr-scale binarynet: binary kernels' rates times 1/sqrt(1.5/(fan_in+fan_out))
                                 a checkpoint (DIR/checkpoint) after every epoch; --resume continues from it
-  eval --model MODEL [--data mnist] [--limit N]
-                                top-1 / top-5 / loss on the MNIST test set through the compiled plan
+                                cifar10-vgg16 (the seed's binarized VGG16) and cifar10-cnv (FINN's CNV): Adam 0.02,
+                                batch 100; random crops (padding 4) and flips on the GPU (--no-augment: off);
+                                inputs (x/255 - mean) / std: VGG16 CIFAR-10's channel statistics, CNV 2x/255 - 1
+                                (--mean a,b,c --std a,b,c); --test-limit N evaluates on the first N test images;
+                                CIFAR-10 from --data-dir DIR (default ./.data): DIR/cifar10/cifar-10-batches-bin/
+                                (the official binary version), else ../shared/data/cifar10/cifar10-jpeg.tar.gz
+                                unpacked and decoded once (cached as DIR/cifar10/cifar10-jpeg-SPLIT.bin)
+  eval --model MODEL [--data mnist|cifar10] [--limit N] [--data-dir DIR]
+                                top-1 / top-5 / loss and the confusion matrix on the test set (the model's data
+                                set, from its preprocessing.json) through the compiled plan
   demo                          the main job: adapter info, the GEMM benchmark (default shapes), the seed
                                 MLP's compiled binary plan against the same model through fp32 kernels, one
                                 training step on the binary kernels against the float simulation, then

@@ -9,6 +9,7 @@ import type { Model } from '../model/model.js';
 import { formatSummary, summarize } from '../model/summary.js';
 import { InferencePlan, type PlanOutput } from '../plan/plan.js';
 import { UsageError, positiveInt, type Flags } from './flags.js';
+import { predictImageCommand } from './predict-image.js';
 
 function modelPath(flags: Flags, positional = false): string {
   const p = flags.values.get('model') ?? (positional ? flags.positional[1] : undefined);
@@ -108,6 +109,8 @@ function allActivationNames(model: Model): string[] {
 }
 
 export async function predictCommand(flags: Flags): Promise<void> {
+  if (flags.values.has('image')) return predictImageCommand(flags, writeAtomic);
+  if (flags.values.has('chart')) throw new UsageError('--chart draws the probabilities of --image PHOTO; give --image too');
   const inputFiles = flags.values.get('input');
   const output = flags.values.get('output');
   if (!inputFiles) throw new UsageError('predict needs --input X.npy (float32 [N, ...input shape])');

@@ -53,8 +53,8 @@ export interface BatchOptions {
   dropRemainder?: boolean;
   /** Shuffle (default true); false keeps file order (evaluation). */
   shuffle?: boolean;
-  /** Pixels to model inputs; default preprocessMnist (pixel/127.5 - 1). */
-  preprocess?: (pixels: Uint8Array, out: Float32Array) => Float32Array;
+  /** Pixels to model inputs; default preprocessMnist (pixel/127.5 - 1). null: no inputs (the GPU makes them from `pixels`). */
+  preprocess?: ((pixels: Uint8Array, out: Float32Array) => Float32Array) | null;
 }
 
 export interface Batch {
@@ -65,8 +65,10 @@ export interface Batch {
   size: number;
   /** The samples' indices in the data set. */
   indices: Uint32Array;
-  /** size x features preprocessed inputs, row-major. */
+  /** size x features preprocessed inputs, row-major (empty with preprocess null). */
   inputs: Float32Array;
+  /** The samples' u8 features (pixels), size x features. */
+  pixels: Uint8Array;
   /** The classes, as u32 for the GPU. */
   labels: Uint32Array;
 }
@@ -93,7 +95,8 @@ export function* epochBatches(data: LabeledSamples, options: BatchOptions): Gene
       pixels.set(images.subarray(i * features, (i + 1) * features), k * features);
       classes[k] = labels[i];
     }
-    yield { epoch, index: b, size, indices: indices.slice(), inputs: preprocess(pixels, new Float32Array(size * features)), labels: classes };
+    const inputs = preprocess ? preprocess(pixels, new Float32Array(size * features)) : new Float32Array(0);
+    yield { epoch, index: b, size, indices: indices.slice(), inputs, pixels, labels: classes };
   }
 }
 

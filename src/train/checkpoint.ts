@@ -20,6 +20,10 @@ export interface CheckpointRun {
   epochs?: number;
   /** mnist-cnn's quantization scheme. */
   quant?: string;
+  /** The model's input: data set and normalization (absent: MNIST's pixel/127.5 - 1). */
+  preprocessing?: { dataset: string; normalization?: { scale: number; mean: readonly number[]; std: readonly number[] } };
+  /** Random crops (padding 4) and flips of the training images on the GPU. */
+  augment?: boolean;
   optimizer: Record<string, unknown>;
 }
 

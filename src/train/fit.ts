@@ -2,6 +2,7 @@
 // `logEvery` steps, and an evaluation of the test split after each epoch through a compiled
 // inference plan (moving statistics, thresholds: what a deployed model computes).
 import type { Gpu } from '../gpu/context.js';
+import type { BatchAugmentation } from '../data/augmenter.js';
 import { batchCount, epochBatches, type LabeledSamples } from '../data/batches.js';
 import type { Model } from '../model/model.js';
 import { InferencePlan } from '../plan/plan.js';
@@ -19,6 +20,10 @@ export interface FitOptions {
   lrScale?: 'none' | 'binarynet';
   /** Evaluate on this split after each epoch. */
   test?: LabeledSamples;
+  /** Pixels to model inputs on the CPU (evaluation; training too without `augment`). Default preprocessMnist. */
+  preprocess?: (pixels: Uint8Array, out: Float32Array) => Float32Array;
+  /** Training inputs made on the GPU from each batch's pixels (data/augmenter.ts: crops, flips, normalization). */
+  augment?: BatchAugmentation;
   /** After each epoch, re-estimate BatchNorm's moving statistics over a pass of the training data (Trainer.recalibrateBatchNorm); the test figures are then taken both before and after. */
   recalibrateBn?: boolean;
   /** Read the running loss/accuracy every this many steps (one read-back each). Default 20. */
@@ -49,6 +54,8 @@ export interface Evaluation {
   top5: number;
   loss: number;
   count: number;
+  /** confusion[t][p]: samples of true class t predicted as p (the first largest probability). */
+  confusion: number[][];
 }
 
 /** Trains `model` in place (its weights are updated after each epoch) and returns each epoch's figures. */
@@ -66,8 +73,10 @@ export async function fit(gpu: Gpu, model: Model, train: LabeledSamples, options
       let sumTop1 = 0;
       let rows = 0;
       const logEvery = options.logEvery ?? 20;
-      for (const batch of epochBatches(train, { batchSize: options.batchSize, seed: options.seed, epoch })) {
-        await trainer.step(batch.inputs, batch.labels);
+      const { augment, preprocess } = options;
+      for (const batch of epochBatches(train, { batchSize: options.batchSize, seed: options.seed, epoch, preprocess: augment ? null : preprocess })) {
+        if (augment) await augment.apply(batch, await trainer.inputTensor(batch.size));
+        await trainer.step(augment ? null : batch.inputs, batch.labels);
         step++;
         seen += batch.size;
         if (step % logEvery === 0 || step === steps) {
@@ -87,12 +96,12 @@ export async function fit(gpu: Gpu, model: Model, train: LabeledSamples, options
         trainTop1: sumTop1 / rows,
         seconds,
         samplesPerSecond: seen / seconds,
-        test: options.test ? await evaluate(gpu, model, options.test, options.batchSize) : undefined,
+        test: options.test ? await evaluate(gpu, model, options.test, options.batchSize, options) : undefined,
       };
       if (options.recalibrateBn) {
-        await trainer.recalibrateBatchNorm(epochBatches(train, { batchSize: options.batchSize, seed: options.seed, epoch, shuffle: false }));
+        await trainer.recalibrateBatchNorm(epochBatches(train, { batchSize: options.batchSize, seed: options.seed, epoch, shuffle: false, preprocess: options.preprocess }));
         await trainer.syncModel();
-        if (options.test) result.testRecalibrated = await evaluate(gpu, model, options.test, options.batchSize);
+        if (options.test) result.testRecalibrated = await evaluate(gpu, model, options.test, options.batchSize, options);
       }
       history.push(result);
       options.onEpoch?.(result);
@@ -104,16 +113,21 @@ export async function fit(gpu: Gpu, model: Model, train: LabeledSamples, options
   return history;
 }
 
-/** Top-1, top-5 and mean cross-entropy of `model` on `data`, through a compiled inference plan. */
-export async function evaluate(gpu: Gpu, model: Model, data: LabeledSamples, batchSize = 500): Promise<Evaluation> {
+/**
+ * Top-1, top-5, mean cross-entropy and the confusion matrix of `model` on `data`, through a
+ * compiled inference plan; inputs by `preprocess` (default preprocessMnist).
+ */
+export async function evaluate(gpu: Gpu, model: Model, data: LabeledSamples, batchSize = 500, options: { preprocess?: (pixels: Uint8Array, out: Float32Array) => Float32Array } = {}): Promise<Evaluation> {
   const plan = await InferencePlan.compile(gpu, model, { maxBatch: batchSize });
   let top1 = 0;
   let top5 = 0;
   let loss = 0;
+  let confusion: number[][] = [];
   try {
-    for (const batch of epochBatches(data, { batchSize, seed: 0, epoch: 0, shuffle: false })) {
+    for (const batch of epochBatches(data, { batchSize, seed: 0, epoch: 0, shuffle: false, preprocess: options.preprocess })) {
       const probs = (await plan.run(batch.inputs)).get(model.outputs[0])!.data;
       const C = probs.length / batch.size;
+      if (confusion.length !== C) confusion = Array.from({ length: C }, () => new Array<number>(C).fill(0));
       for (let r = 0; r < batch.size; r++) {
         const row = probs.subarray(r * C, (r + 1) * C);
         const label = batch.labels[r];
@@ -122,10 +136,13 @@ export async function evaluate(gpu: Gpu, model: Model, data: LabeledSamples, bat
         if (above === 0) top1++;
         if (above < 5) top5++;
         loss -= Math.log(Math.max(p, 1e-30));
+        let best = 0;
+        for (let c = 1; c < C; c++) if (row[c] > row[best]) best = c;
+        if (label < C) confusion[label][best]++;
       }
     }
   } finally {
     plan.destroy();
   }
-  return { top1: top1 / data.count, top5: top5 / data.count, loss: loss / data.count, count: data.count };
+  return { top1: top1 / data.count, top5: top5 / data.count, loss: loss / data.count, count: data.count, confusion };
 }
