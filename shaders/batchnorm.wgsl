@@ -14,6 +14,11 @@ struct Params {
 }
 
 override WORKGROUP_SIZE: u32 = 64;
+// BinaryNet's shift-based BatchNorm (Courbariaux et al. 2016, Algorithm 3): variance = mean of
+// (x - mean) * AP2(x - mean), inv_std = AP2(1 / sqrt(variance + epsilon)), gamma read as AP2(gamma),
+// so each multiplication is by a power of two (a shift). The backward is BatchNorm's with those
+// factors (straight through AP2).
+override SHIFT: bool = false;
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -33,6 +38,8 @@ override WORKGROUP_SIZE: u32 = 64;
 @group(0) @binding(14) var<storage, read_write> dx: array<f32>;
 
 var<workgroup> partial: array<vec2f, WORKGROUP_SIZE>;
+
+//#include "lib/ap2.wgsl"
 
 fn flat_index(wid: vec3u, nwg: vec3u, lid: u32) -> u32 {
   return (wid.x + wid.y * nwg.x) * WORKGROUP_SIZE + lid;
@@ -71,14 +78,15 @@ fn row_squared_deviations(c: u32, mean: f32, first: u32, step: u32) -> f32 {
   var q = 0.0;
   for (var r = first; r < params.rows; r += step) {
     let d = x[r * params.channels + c] - mean;
-    q += d * d;
+    q += d * select(d, ap2_signed(d), SHIFT);
   }
   return q;
 }
 
 fn store_moments(c: u32, mean: f32, variance: f32) {
   saved[c] = mean;
-  saved[params.channels + c] = inverseSqrt(variance + params.epsilon);
+  let inv_std = inverseSqrt(variance + params.epsilon);
+  saved[params.channels + c] = select(inv_std, ap2_signed(inv_std), SHIFT);
 }
 
 fn update_moving(c: u32, m: vec2f) {
@@ -146,6 +154,11 @@ fn bn_stats_update_serial(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgr
   }
 }
 
+// gamma[c], or AP2(gamma[c]) in the shift-based version.
+fn gamma_at(c: u32) -> f32 {
+  return select(gamma[c], ap2_signed(gamma[c]), SHIFT);
+}
+
 fn x_hat(i: u32, c: u32) -> f32 {
   return (x[i] - stats[c]) * stats[params.channels + c];
 }
@@ -169,7 +182,7 @@ fn bn_normalize_scale(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups
     return;
   }
   let c = i % params.channels;
-  y[i] = x_hat(i, c) * gamma[c];
+  y[i] = x_hat(i, c) * gamma_at(c);
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -191,7 +204,7 @@ fn bn_normalize_affine(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroup
     return;
   }
   let c = i % params.channels;
-  y[i] = x_hat(i, c) * gamma[c] + beta[c];
+  y[i] = x_hat(i, c) * gamma_at(c) + beta[c];
 }
 
 // Backward, one workgroup per channel: dbeta = sum dy, dgamma = sum dy * x_hat.
@@ -254,5 +267,5 @@ fn bn_backward_dx_scale(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgrou
     return;
   }
   let c = i % params.channels;
-  dx[i] = dx_at(i, c, gamma[c]);
+  dx[i] = dx_at(i, c, gamma_at(c));
 }

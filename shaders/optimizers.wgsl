@@ -113,14 +113,7 @@ fn sgd_momentum(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg:
   param[i] = constrain(param[i] + step, sgd_params.clip);
 }
 
-// The exponent k of AP2(1 / x) = 2^k = 2^-round(log2 x) for a positive normal x = 2^e * 1.f:
-// round(log2 x) is e, or e + 1 where 1.f >= sqrt(2) (never a tie: sqrt(2) is irrational), i.e.
-// where the mantissa bits exceed 0x3504f3, sqrt(2)'s truncated to 23 bits. Exact, on the bits.
-fn ap2_inverse_exponent(x: f32) -> i32 {
-  let bits = bitcast<u32>(x);
-  let e = i32(bits >> 23u) - 127;
-  return -(e + select(0, 1, (bits & 0x7fffffu) > 0x3504f3u));
-}
+//#include "lib/ap2.wgsl"
 
 // BinaryNet's shift-based AdaMax (Courbariaux et al. 2016, Algorithm 4): m = beta_1 m +
 // (1 - beta_1) g; v = max(beta_2 v, |g|); p -= lr_t * m * AP2(1 / v), the division by v a shift

@@ -1,6 +1,7 @@
 // BatchNormalization folding against direct evaluation: the affine fold within f32 rounding, and
 // the sign fold exactly, for every integer dot of a K-long +-1 product, on edge-case channels.
 import { describe, expect, test } from 'vitest';
+import { ap2Signed } from '../src/ap2.js';
 import { ShapeError } from '../src/gpu/errors.js';
 import { foldBatchNormAffine, foldBatchNormSign, type BatchNormParams } from '../src/model/batchnorm-fold.js';
 import { rngFor } from './helpers/random.js';
@@ -59,6 +60,23 @@ describe('foldBatchNorm', () => {
       }
     });
   }
+
+  test("shift-based: the fold's scale is AP2(gamma) AP2(1 / sigma), a power of two; the sign fold agrees", () => {
+    const bn = { ...random, shift: true };
+    const { scale, bias: b } = foldBatchNormAffine(bn);
+    const { threshold, flip } = foldBatchNormSign(bn);
+    for (let c = 0; c < bn.movingMean.length; c++) {
+      const s = ap2Signed(bn.gamma![c]) * ap2Signed(1 / Math.sqrt(bn.movingVariance[c] + 1e-3));
+      expect(scale[c]).toBe(Math.fround(s));
+      expect(Number.isInteger(Math.log2(Math.abs(scale[c])))).toBe(true);
+      for (let d = -K; d <= K; d += 2) {
+        const want = s * (d - bn.movingMean[c]) + bn.beta![c] < 0;
+        const got = flip[c] ? d > threshold[c] : d < threshold[c];
+        if (got !== want) expect.fail(`channel ${c}, dot ${d}: bit ${got}, shift BN says ${want}`);
+      }
+      expect(Math.abs(b[c] - (bn.beta![c] - bn.movingMean[c] * s))).toBeLessThanOrEqual(1e-6 * (1 + Math.abs(b[c])));
+    }
+  });
 
   test('a mean on an exact dot: BN = 0 there, sign(0) = +1, so the bit is clear', () => {
     const { threshold, flip } = foldBatchNormSign({ gamma: [1], beta: [0], movingMean: [4], movingVariance: [1] });

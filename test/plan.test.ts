@@ -50,6 +50,17 @@ const MODELS: Record<string, () => Model> = {
       layers.batchNormalization(),
       layers.activation({ activation: 'softmax' }),
     ]),
+  // BinaryNet's shift-based BatchNorm: folded into thresholds and affine maps with AP2(gamma) AP2(1/sigma).
+  'shift-based BatchNorm, folded into thresholds and the output': () =>
+    sequential([
+      layers.quantDense({ units: 37, kernelQuantizer: 'ste_sign', inputShape: [20] }),
+      layers.batchNormalization({ shiftBased: true }),
+      layers.quantDense({ units: 33, ...both }),
+      layers.batchNormalization({ shiftBased: true, center: false }),
+      layers.quantDense({ units: 6, ...both }),
+      layers.batchNormalization({ shiftBased: true }),
+      layers.activation({ activation: 'softmax' }),
+    ]),
   'CNN: bits flattened with C % 32 != 0, avg pooling, float head': () =>
     sequential([
       layers.quantConv2d({ filters: 5, kernelSize: 3, padding: 'valid', ...both, inputShape: [8, 8, 2] }),

@@ -202,6 +202,23 @@ describe('tfjs Layers format: valid models', () => {
   });
 });
 
+describe('tfjs Layers format: shift-based BatchNorm', () => {
+  it("shift_based is written only where set (Keras and TF.js load the others), read back, and checked", async () => {
+    const { sequential, layers } = await import('../src/model/model.js');
+    const m = sequential([layers.dense({ units: 3, inputShape: [4] }), layers.batchNormalization({ shiftBased: true }), layers.batchNormalization()]);
+    const { modelJson, shards } = serializeModel(m.spec);
+    const written = (modelJson.modelTopology as any).config.layers.filter((l: any) => l.class_name === 'BatchNormalization');
+    expect(written[0].config.shift_based).toBe(true);
+    expect('shift_based' in JSON.parse(JSON.stringify(written[1])).config).toBe(false);
+    const back = await parseModel(JSON.parse(JSON.stringify(modelJson)), shards);
+    expect((back.layers[1].config as any).shift_based).toBe(true);
+    expect((back.layers[2].config as any).shift_based).toBeUndefined();
+    const bad = JSON.parse(JSON.stringify(modelJson));
+    (bad.modelTopology as any).config.layers.find((l: any) => l.class_name === 'BatchNormalization').config.shift_based = 'yes';
+    await expect(parseModel(bad, shards)).rejects.toThrow(/shift_based.*expected true or false/);
+  });
+});
+
 describe('tfjs Layers format: quantizers and constraints', () => {
   it('normalizes quantizer objects to Larq\'s class name and arguments, keeps names as written', async () => {
     const m = mlpConverter();

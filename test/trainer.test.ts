@@ -115,6 +115,21 @@ describe('Trainer', () => {
           layers.dense({ units: 3, activation: 'softmax' }),
         ]),
     },
+    // BinaryNet's shift-based BatchNorm (AP2 of gamma, 1/sigma and x - mean in the variance).
+    'shift-based BatchNorm': {
+      input: [6, 6, 3],
+      build: () =>
+        sequential([
+          layers.quantConv2d({ filters: 8, kernelSize: 3, inputQuantizer: null, kernelQuantizer: 'ste_sign', kernelConstraint: 'weight_clip', useBias: false, inputShape: [6, 6, 3] }),
+          layers.batchNormalization({ shiftBased: true }),
+          layers.flatten(),
+          layers.quantDense({ units: 11, ...quant }),
+          layers.batchNormalization({ shiftBased: true, center: false }),
+          layers.quantDense({ units: 4, ...quant }),
+          layers.batchNormalization({ shiftBased: true }),
+          layers.activation({ activation: 'softmax' }),
+        ]),
+    },
     "Larq's other quantizers": {
       input: [12],
       build: () =>

@@ -206,7 +206,7 @@ describe('ste_sign with its mask', () => {
 });
 
 describe('BatchNormalization (training)', () => {
-  type Case = { shape: number[]; scale: boolean; center: boolean; moving?: 'biased' | 'unbiased'; reduction: ChannelReduction };
+  type Case = { shape: number[]; scale: boolean; center: boolean; moving?: 'biased' | 'unbiased'; reduction: ChannelReduction; shift?: boolean };
   const cases: Case[] = [
     { shape: [1, 31], scale: true, center: true, moving: 'biased', reduction: 'serial' },
     { shape: [33, 65], scale: false, center: true, moving: 'biased', reduction: 'serial' },
@@ -216,8 +216,12 @@ describe('BatchNormalization (training)', () => {
     { shape: [1, 31], scale: true, center: true, moving: 'biased', reduction: 'workgroup' },
     { shape: [65, 31], scale: true, center: false, moving: 'unbiased', reduction: 'workgroup' },
     { shape: [300, 10], scale: true, center: true, moving: 'biased', reduction: 'workgroup' },
+    // BinaryNet's shift-based BatchNorm: AP2 on x - mean in the variance, on 1/sigma and on gamma.
+    { shape: [65, 31], scale: true, center: true, moving: 'biased', reduction: 'serial', shift: true },
+    { shape: [2, 3, 33], scale: false, center: true, moving: 'biased', reduction: 'workgroup', shift: true },
+    { shape: [300, 10], scale: true, center: false, reduction: 'workgroup', shift: true },
   ];
-  test.each(cases.map((c) => [c]))('%j', async ({ shape, scale, center, moving, reduction }) => {
+  test.each(cases.map((c) => [c]))('%j', async ({ shape, scale, center, moving, reduction, shift }) => {
     const g = gpu();
     const rng = rngFor(`batchnorm ${JSON.stringify(shape)} ${scale} ${center} ${moving}`);
     const C = shape[shape.length - 1];
@@ -238,20 +242,22 @@ describe('BatchNormalization (training)', () => {
     const movingMean = moving ? g.upload(mmVals, [C], 'f32', 'moving_mean') : undefined;
     const movingVar = moving ? g.upload(mvVals, [C], 'f32', 'moving_variance') : undefined;
     const { y, saved } = await batchNormForward(g, x, {
-      gamma, beta, epsilon, momentum, movingMean, movingVar, movingVariance: moving, reduction,
+      gamma, beta, epsilon, momentum, movingMean, movingVar, movingVariance: moving, reduction, shift,
       out: poisoned(g, shape, 'f32'), saved: poisoned(g, [2, C], 'f32'),
     });
     const ref = batchNormForwardReference(xVals, M, C, {
       gamma: scale ? gammaVals : undefined, beta: center ? betaVals : undefined, epsilon, momentum,
-      movingMean: mmVals, movingVar: mvVals, movingVariance: moving,
+      movingMean: mmVals, movingVar: mvVals, movingVariance: moving, shift,
     });
+    if (shift) for (const v of ref.invStd) expect(Number.isInteger(Math.log2(v)), `AP2(1/sigma) is a power of two ${seedNote()}`).toBe(true);
+    const gScale = shift ? Math.SQRT2 : 1; // |AP2(gamma)| <= sqrt(2) |gamma|
     // Bounds: f32 sums of M terms (relative M*U of the sum of magnitudes), then a few roundings.
     const sumBound = (M + 8) * U;
     const xHatTol = Float64Array.from(xVals, (v, i) => {
       const c = i % C;
       return sumBound * ((Math.abs(v) + Math.abs(ref.mean[c])) * ref.invStd[c] + 1) * 4;
     });
-    const yTol = Float64Array.from(xHatTol, (t, i) => t * (scale ? gammaVals[i % C] : 1) + 4 * U * Math.abs(ref.y[i]) + (center ? 2 * U * Math.abs(betaVals[i % C]) : 0));
+    const yTol = Float64Array.from(xHatTol, (t, i) => t * (scale ? gScale * gammaVals[i % C] : 1) + 4 * U * Math.abs(ref.y[i]) + (center ? 2 * U * Math.abs(betaVals[i % C]) : 0));
     expectClose(await y.read(), ref.y, yTol, `y ${seedNote()}`, { cols: C });
     const gotSaved = (await saved.read()) as Float32Array;
     expectClose(gotSaved.subarray(0, C), ref.mean, Array.from(ref.mean, (_, c) => sumBound * (Math.abs(offsets[c]) + spreads[c])), `mean ${seedNote()}`);
@@ -263,9 +269,9 @@ describe('BatchNormalization (training)', () => {
 
     const dy = g.upload(dyVals, shape, 'f32', 'dy');
     const back = await batchNormBackward(g, dy, x, saved, {
-      gamma, reduction, dx: poisoned(g, shape, 'f32'), dgamma: poisoned(g, [C], 'f32'), dbeta: poisoned(g, [C], 'f32'),
+      gamma, reduction, shift, dx: poisoned(g, shape, 'f32'), dgamma: poisoned(g, [C], 'f32'), dbeta: poisoned(g, [C], 'f32'),
     });
-    const want = batchNormBackwardReference(dyVals, xVals, M, C, ref.mean, ref.invStd, scale ? gammaVals : undefined);
+    const want = batchNormBackwardReference(dyVals, xVals, M, C, ref.mean, ref.invStd, scale ? gammaVals : undefined, shift);
     // Magnitudes the sums and the dx expression are made of, per channel.
     const absDy = new Float64Array(C);
     const absDyXhat = new Float64Array(C);
@@ -282,7 +288,7 @@ describe('BatchNormalization (training)', () => {
     const dxTol = Float64Array.from(dyVals, (d, i) => {
       const c = i % C;
       const xHat = Math.abs((xVals[i] - ref.mean[c]) * ref.invStd[c]);
-      const g0 = (scale ? gammaVals[c] : 1) * ref.invStd[c];
+      const g0 = (scale ? gScale * gammaVals[c] : 1) * ref.invStd[c];
       return g0 * (8 * sumBound * (Math.abs(d) + (absDy[c] + xHat * absDyXhat[c]) / M) + (xHatTol[i] * absDyXhat[c] + (xHat + xHatTol[i]) * dgammaTol[c]) / M);
     });
     expectClose(await back.dx.read(), want.dx, dxTol, `dx ${seedNote()}`, { cols: C });

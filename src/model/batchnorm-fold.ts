@@ -1,6 +1,7 @@
 // Folding BatchNormalization (inference: moving statistics) into what precedes it, as Larq Compute
 // Engine does: into a per-channel affine map for float outputs, and, when a sign follows, into
 // integer thresholds on the binary layer's +-1 dot products, so the next layer reads bits.
+import { ap2Signed } from '../ap2.js';
 import { ShapeError } from '../gpu/errors.js';
 import { thresholdsFromAffine } from '../ops/gemm-binary.js';
 
@@ -14,6 +15,8 @@ export interface BatchNormParams {
   movingVariance: ArrayLike<number>;
   /** Keras' default 1e-3. */
   epsilon?: number;
+  /** BinaryNet's shift-based BatchNorm: AP2(gamma) * AP2(1 / sqrt(var + eps)) (src/ap2.ts). */
+  shift?: boolean;
 }
 
 /**
@@ -55,7 +58,7 @@ function fold(bn: BatchNormParams, layerBias?: ArrayLike<number>): { scale: Floa
     const variance = bn.movingVariance[c];
     if (!(variance >= 0)) throw new ShapeError(`foldBatchNorm: moving_variance[${c}] = ${variance} is negative or NaN`);
     if (variance + eps === 0) throw new ShapeError(`foldBatchNorm: channel ${c} has moving_variance 0 and epsilon 0 (division by zero)`);
-    scale[c] = (bn.gamma?.[c] ?? 1) / Math.sqrt(variance + eps);
+    scale[c] = bn.shift ? ap2Signed(bn.gamma?.[c] ?? 1) * ap2Signed(1 / Math.sqrt(variance + eps)) : (bn.gamma?.[c] ?? 1) / Math.sqrt(variance + eps);
     bias[c] = (bn.beta?.[c] ?? 0) - (bn.movingMean[c] - (layerBias?.[c] ?? 0)) * scale[c];
   }
   return { scale, bias };

@@ -73,6 +73,11 @@ export interface BatchNormalizationConfig extends BaseConfig {
   epsilon: number;
   center: boolean;
   scale: boolean;
+  /**
+   * Not a Keras key: BinaryNet's shift-based BatchNorm (AP2 of gamma and of 1/sigma; training's
+   * variance by AP2 too). Written only when set, so other models stay loadable by Keras and TF.js.
+   */
+  shift_based?: boolean;
 }
 
 export interface Pooling2DConfig extends BaseConfig {
@@ -351,6 +356,7 @@ export const LAYER_KEYS: { [K in LayerClass]: Record<string, KeySpec> } = {
     epsilon: { read: finiteIn(0, 1), default: 0.001 },
     center: { read: bool, default: true },
     scale: { read: bool, default: true },
+    shift_based: { read: bool, default: undefined },
     beta_regularizer: { read: nullOnly, default: null, drop: true },
     gamma_regularizer: { read: nullOnly, default: null, drop: true },
     beta_constraint: { read: nullOnly, default: null, drop: true },

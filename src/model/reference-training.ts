@@ -9,6 +9,7 @@
 // dilation, Larq's pad_values), MaxPooling2D / AveragePooling2D, BatchNormalization, Activation,
 // quantizer layers, Dropout with rate 0. Dropout with rate > 0 throws: its mask would have to be
 // shared with the GPU.
+import { ap2Signed } from '../ap2.js';
 import { ShapeError } from '../gpu/errors.js';
 import { getQuantizer } from './quantizers.js';
 import type { Activation, LayerSpec } from './layer-config.js';
@@ -155,7 +156,10 @@ const TRAIN: Partial<Record<LayerSpec['class'], TrainLayer>> = {
 
   BatchNormalization: {
     forward(c, x) {
-      const cfg = c.l.config as { epsilon: number; momentum: number; center: boolean; scale: boolean };
+      const cfg = c.l.config as { epsilon: number; momentum: number; center: boolean; scale: boolean; shift_based?: boolean };
+      // BinaryNet's shift-based version: AP2 (src/ap2.ts) of x - mean in the variance, of 1/sigma
+      // and of gamma; the backward is BatchNorm's with those factors (straight through AP2).
+      const p2 = (v: number) => (cfg.shift_based ? ap2Signed(v) : v);
       const C = c.inShape.at(-1)!;
       const n = x.length / C;
       const mean = new Float64Array(C);
@@ -164,10 +168,10 @@ const TRAIN: Partial<Record<LayerSpec['class'], TrainLayer>> = {
       // to an integral mean normalizes to exactly 0 (sign +1), as the GPU's f32 sums give it.
       for (let i = 0; i < x.length; i++) mean[i % C] += x[i];
       for (let c = 0; c < C; c++) mean[c] /= n;
-      for (let i = 0; i < x.length; i++) variance[i % C] += (x[i] - mean[i % C]) ** 2;
+      for (let i = 0; i < x.length; i++) variance[i % C] += (x[i] - mean[i % C]) * p2(x[i] - mean[i % C]);
       for (let c = 0; c < C; c++) variance[c] /= n; // biased: normalization
-      const invStd = variance.map((v) => 1 / Math.sqrt(v + cfg.epsilon));
-      const gamma = cfg.scale ? c.weight('gamma') : new Float64Array(C).fill(1);
+      const invStd = variance.map((v) => p2(1 / Math.sqrt(v + cfg.epsilon)));
+      const gamma = cfg.scale ? c.weight('gamma').map(p2) : new Float64Array(C).fill(1);
       const beta = cfg.center ? c.weight('beta') : new Float64Array(C);
       const xhat = x.map((v, i) => (v - mean[i % C]) * invStd[i % C]);
       const y = xhat.map((v, i) => v * gamma[i % C] + beta[i % C]);

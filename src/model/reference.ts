@@ -5,6 +5,7 @@
 // Sums are taken in f64 and each layer's output rounded to f32 once. BatchNormalization is
 // evaluated in f64 from the stored parameters, as the compiler's integer thresholds are; Larq
 // evaluates it in f32, which can differ from both only where BN(y) is within f32 rounding of 0.
+import { ap2Signed } from '../ap2.js';
 import { ShapeError } from '../gpu/errors.js';
 import { getQuantizer } from './quantizers.js';
 import { channelAffineReference, softmaxReference } from '../ops/elementwise.js';
@@ -51,7 +52,7 @@ function layerForward(spec: ModelSpec, l: LayerSpec, x: ReferenceValue): [string
     case 'Quantizer':
       return [out(getQuantizer(l.config.quantizer)!.forward(x.data, x.shape))];
     case 'BatchNormalization':
-      return [out(batchNorm(x, l.config.epsilon, l.config.scale ? weight('gamma') : undefined, l.config.center ? weight('beta') : undefined, weight('moving_mean'), weight('moving_variance')))];
+      return [out(batchNorm(x, l.config.epsilon, l.config.scale ? weight('gamma') : undefined, l.config.center ? weight('beta') : undefined, weight('moving_mean'), weight('moving_variance'), l.config.shift_based === true))];
     case 'MaxPooling2D':
     case 'AveragePooling2D':
       return [out(pool(x, l.config.pool_size, l.config.strides, l.config.padding, l.class === 'MaxPooling2D'))];
@@ -142,12 +143,15 @@ function conv(
   return y;
 }
 
-function batchNorm(x: ReferenceValue, eps: number, gamma: Float32Array | undefined, beta: Float32Array | undefined, mean: Float32Array, variance: Float32Array): Float32Array {
+/** Keras' BatchNormalization at inference; shift-based: AP2(gamma) and AP2(1 / sigma) (src/ap2.ts). */
+function batchNorm(x: ReferenceValue, eps: number, gamma: Float32Array | undefined, beta: Float32Array | undefined, mean: Float32Array, variance: Float32Array, shift: boolean): Float32Array {
   const C = mean.length;
   const y = new Float32Array(x.data.length);
   for (let i = 0; i < y.length; i++) {
     const c = i % C;
-    y[i] = ((x.data[i] - mean[c]) / Math.sqrt(variance[c] + eps)) * (gamma ? gamma[c] : 1) + (beta ? beta[c] : 0);
+    const g = gamma ? gamma[c] : 1;
+    if (shift) y[i] = (x.data[i] - mean[c]) * ap2Signed(1 / Math.sqrt(variance[c] + eps)) * ap2Signed(g) + (beta ? beta[c] : 0);
+    else y[i] = ((x.data[i] - mean[c]) / Math.sqrt(variance[c] + eps)) * g + (beta ? beta[c] : 0);
   }
   return y;
 }

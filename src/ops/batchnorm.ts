@@ -13,6 +13,7 @@
 // n = 1).
 // The update is Keras' _assign_moving_average: moving -= (moving - batch) * f32(1 - momentum),
 // which is moving * momentum + batch * (1 - momentum) up to rounding.
+import { ap2Signed } from '../ap2.js';
 import type { Gpu } from '../gpu/context.js';
 import { ShapeError } from '../gpu/errors.js';
 import type { Tensor } from '../tensor.js';
@@ -36,8 +37,13 @@ export interface BatchNormForwardOptions {
   /** How channel sums are formed (default: channelReduction(gpu)). */
   reduction?: ChannelReduction;
   out?: Tensor;
-  /** f32[2, C]: receives mean (row 0) and 1/sqrt(var + epsilon) (row 1). */
+  /** f32[2, C]: receives mean (row 0) and 1/sqrt(var + epsilon) (row 1; AP2 of it when shift). */
   saved?: Tensor;
+  /**
+   * BinaryNet's shift-based BatchNorm (Algorithm 3): variance = mean((x - mean) AP2(x - mean)),
+   * 1/sqrt(var + epsilon) and gamma rounded to powers of two (AP2, src/ap2.ts). Default false.
+   */
+  shift?: boolean;
   label?: string;
   workgroupSize?: number;
 }
@@ -98,7 +104,7 @@ export async function batchNormForward(gpu: Gpu, x: Tensor, options: BatchNormFo
     decay: 1 - momentum,
     variance_factor: mode === 'unbiased' && rows > 1 ? rows / (rows - 1) : 1,
   };
-  const constants = { WORKGROUP_SIZE: wg };
+  const constants = { WORKGROUP_SIZE: wg, SHIFT: checkShift(op, options.shift) };
   const reduce = reductionLaunch(op, gpu, options.reduction, movingMean ? 'bn_stats_update' : 'bn_stats', C, wg);
   const stats: LaunchStep = movingMean
     ? { spec: { shader: 'batchnorm' as const, entryPoint: reduce.entryPoint, constants }, bindings: { params, x, saved, moving_mean: movingMean, moving_variance: movingVar! }, workgroups: reduce.workgroups }
@@ -120,6 +126,8 @@ export interface BatchNormBackwardOptions {
   gamma?: Tensor;
   /** How channel sums are formed (default: channelReduction(gpu)). */
   reduction?: ChannelReduction;
+  /** The forward was shift-based: dx reads AP2(gamma) (the saved inverse std is already AP2'd). */
+  shift?: boolean;
   /** Caller-provided outputs: dx (x's shape), dgamma and dbeta (f32[C]). */
   dx?: Tensor;
   dgamma?: Tensor;
@@ -159,7 +167,7 @@ export async function batchNormBackward(gpu: Gpu, dy: Tensor, x: Tensor, saved: 
   const dbeta = outputTensor(gpu, op, 'dbeta', options.dbeta, 'f32', [C], label, fresh);
   if (dgamma.buffer === dbeta.buffer || dx.buffer === dgamma.buffer || dx.buffer === dbeta.buffer) throw new ShapeError(`${op}: 'dx', 'dgamma' and 'dbeta' must be different tensors`);
   const params = { rows, channels: C, epsilon: 0, decay: 0, variance_factor: 0 };
-  const constants = { WORKGROUP_SIZE: wg };
+  const constants = { WORKGROUP_SIZE: wg, SHIFT: checkShift(op, options.shift) };
   const reduce = reductionLaunch(op, gpu, options.reduction, 'bn_backward_reduce', C, wg);
   await launchAll(gpu, label, [
     { spec: { shader: 'batchnorm' as const, entryPoint: reduce.entryPoint, constants }, bindings: { params, dy, x, stats: saved, dgamma, dbeta }, workgroups: reduce.workgroups },
@@ -172,8 +180,13 @@ export async function batchNormBackward(gpu: Gpu, dy: Tensor, x: Tensor, saved: 
   return { dx, dgamma, dbeta };
 }
 
+function checkShift(op: string, shift: boolean | undefined): boolean {
+  if (shift !== undefined && typeof shift !== 'boolean') throw new ShapeError(`${op}: shift must be true or false, got ${JSON.stringify(shift)}`);
+  return shift === true;
+}
+
 // ---------------------------------------------------------------------------------------------
-// CPU references, in f64.
+// CPU references, in f64 (the shift-based version's AP2 on f32 values, as the GPU's).
 
 export interface BatchNormReferenceOptions {
   gamma?: ArrayLike<number>;
@@ -183,6 +196,7 @@ export interface BatchNormReferenceOptions {
   movingMean?: ArrayLike<number>;
   movingVar?: ArrayLike<number>;
   movingVariance?: 'biased' | 'unbiased';
+  shift?: boolean;
 }
 
 /** f64 reference of batchNormForward on x [rows, C] (row-major): y, mean, inv std, updated moving averages. */
@@ -193,13 +207,15 @@ export function batchNormForwardReference(x: ArrayLike<number>, rows: number, C:
   const variance = new Float64Array(C);
   for (let r = 0; r < rows; r++) for (let c = 0; c < C; c++) mean[c] += x[r * C + c];
   for (let c = 0; c < C; c++) mean[c] /= rows;
-  for (let r = 0; r < rows; r++) for (let c = 0; c < C; c++) variance[c] += (x[r * C + c] - mean[c]) ** 2;
+  const shift = o.shift === true;
+  const p2 = (v: number) => (shift ? ap2Signed(v) : v);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < C; c++) variance[c] += (x[r * C + c] - mean[c]) * p2(x[r * C + c] - mean[c]);
   for (let c = 0; c < C; c++) variance[c] /= rows;
-  const invStd = variance.map((v) => 1 / Math.sqrt(v + epsilon));
+  const invStd = variance.map((v) => p2(1 / Math.sqrt(v + epsilon)));
   const y = new Float32Array(rows * C);
   for (let i = 0; i < rows * C; i++) {
     const c = i % C;
-    y[i] = (x[i] - mean[c]) * invStd[c] * (o.gamma ? o.gamma[c] : 1) + (o.beta ? o.beta[c] : 0);
+    y[i] = (x[i] - mean[c]) * invStd[c] * (o.gamma ? p2(o.gamma[c]) : 1) + (o.beta ? o.beta[c] : 0);
   }
   const factor = o.movingVariance === 'unbiased' && rows > 1 ? rows / (rows - 1) : 1;
   const movingMean = o.movingMean && Float64Array.from(o.movingMean, (m, c) => m * momentum + mean[c] * (1 - momentum));
@@ -210,7 +226,7 @@ export function batchNormForwardReference(x: ArrayLike<number>, rows: number, C:
 /** f64 reference of batchNormBackward, given the forward's mean and inverse std per channel. */
 export function batchNormBackwardReference(
   dy: ArrayLike<number>, x: ArrayLike<number>, rows: number, C: number,
-  mean: ArrayLike<number>, invStd: ArrayLike<number>, gamma?: ArrayLike<number>,
+  mean: ArrayLike<number>, invStd: ArrayLike<number>, gamma?: ArrayLike<number>, shift = false,
 ) {
   const dgamma = new Float64Array(C);
   const dbeta = new Float64Array(C);
@@ -222,7 +238,8 @@ export function batchNormBackwardReference(
   const dx = new Float32Array(rows * C);
   for (let i = 0; i < rows * C; i++) {
     const c = i % C;
-    dx[i] = ((gamma ? gamma[c] : 1) * invStd[c] / rows) * (rows * dy[i] - dbeta[c] - xHat(i) * dgamma[c]);
+    const g = gamma ? (shift ? ap2Signed(gamma[c]) : gamma[c]) : 1;
+    dx[i] = ((g * invStd[c]) / rows) * (rows * dy[i] - dbeta[c] - xHat(i) * dgamma[c]);
   }
   return { dx, dgamma, dbeta };
 }

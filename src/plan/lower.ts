@@ -396,6 +396,7 @@ function bnParams(spec: ModelSpec, l: LayerSpec & { class: 'BatchNormalization' 
     movingMean: w('moving_mean'),
     movingVariance: w('moving_variance'),
     epsilon: l.config.epsilon,
+    shift: l.config.shift_based === true,
   };
 }
 

@@ -15,6 +15,8 @@ export interface BatchNormConfig {
   momentum: number;
   center: boolean;
   scale: boolean;
+  /** BinaryNet's shift-based BatchNorm (the layer's shift_based key). */
+  shift?: boolean;
 }
 
 export class BatchNormStep implements LayerStep {
@@ -62,6 +64,7 @@ export class BatchNormStep implements LayerStep {
       momentum: recalibrate ? ctx.recalibrateMomentum! : this.config.momentum,
       movingMean: this.movingMean,
       movingVar: this.movingVar,
+      shift: this.config.shift,
       label: `${this.name}.${recalibrate ? 'recalibrate' : 'forward'}`,
     });
     if (train) {
@@ -78,7 +81,7 @@ export class BatchNormStep implements LayerStep {
   async backward(ctx: StepContext, dy: Tensor): Promise<Tensor> {
     const { z, saved } = this.kept!;
     this.kept = null;
-    const b = await batchNormBackward(ctx.gpu, dy, z, saved, { gamma: this.gamma, dgamma: this.dgamma, dbeta: this.dbeta, label: `${this.name}.backward` });
+    const b = await batchNormBackward(ctx.gpu, dy, z, saved, { gamma: this.gamma, shift: this.config.shift, dgamma: this.dgamma, dbeta: this.dbeta, label: `${this.name}.backward` });
     for (const t of [dy, z, saved]) t.release();
     return b.dx;
   }

@@ -5,6 +5,7 @@
 import { Dispatch, type Gpu, type Recorder } from '../gpu/context.js';
 import { GpuKernelError, ShapeError } from '../gpu/errors.js';
 import type { Kernel } from '../gpu/kernel.js';
+import { ap2 } from '../ap2.js';
 import { Tensor } from '../tensor.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -258,19 +259,8 @@ const DEFS: Record<OptimizerKind, OptimizerDef> = {
   },
 };
 
-const scratch = new Float32Array(1);
-const scratchBits = new Uint32Array(scratch.buffer);
 
-/**
- * AP2(x) = 2^round(log2 x) for a positive normal f32 x (BinaryNet's approximate power of two),
- * exact: from the exponent bits, plus one where the mantissa is at least sqrt(2)'s (no ties).
- */
-export function ap2(x: number): number {
-  scratch[0] = x;
-  const bits = scratchBits[0];
-  if (bits >>> 31 || bits < 0x00800000 || bits >= 0x7f800000) throw new RangeError(`ap2: ${x} is not a positive normal f32`);
-  return 2 ** ((bits >>> 23) - 127 + ((bits & 0x7fffff) > 0x3504f3 ? 1 : 0));
-}
+export { ap2 };
 
 const NUMBER_KEYS: Record<string, { min: number; max?: number; below?: boolean }> = {
   beta1: { min: 0, max: 1, below: true },

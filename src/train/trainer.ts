@@ -430,7 +430,7 @@ function layerSteps(gpu: Gpu, model: Model, kernels: TrainKernels): { layers: La
           break;
         }
         case 'BatchNormalization':
-          step = new BatchNormStep(gpu, { name: l.name, C: shape[shape.length - 1], epsilon: c.epsilon, momentum: c.momentum, center: c.center, scale: c.scale }, (p) => model.weight(`${l.name}/${p}`).data as Float32Array);
+          step = new BatchNormStep(gpu, { name: l.name, C: shape[shape.length - 1], epsilon: c.epsilon, momentum: c.momentum, center: c.center, scale: c.scale, shift: c.shift_based === true }, (p) => model.weight(`${l.name}/${p}`).data as Float32Array);
           break;
         case 'MaxPooling2D':
         case 'AveragePooling2D':
