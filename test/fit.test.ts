@@ -1,6 +1,6 @@
 // The training loop on real MNIST (a subset), and the `bnn train` / `bnn eval` commands end to end.
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -88,6 +88,20 @@ describe('bnn train / eval', () => {
     expect(resumed.stdout).not.toMatch(/epoch 1: train loss/);
     const ev = await bnn('eval', '--model', join(dir, 'model'), '--limit', '500');
     expect(ev.stdout).toMatch(/mnist_mlp_bn on MNIST test \(500 images\): top-1 [\d.]+%, top-5 [\d.]+%/);
+  });
+
+  test("BinaryNet's variants: --shift-bn and --stochastic train and are saved in the model", { timeout: 300_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bnn-variants-'));
+    dirs.push(dir);
+    const out = await bnn('train', 'mnist-mlp-bn', '--epochs', '1', '--limit', '200', '--batch', '100', '--shift-bn', '--stochastic', '--out', join(dir, 'model'));
+    expect(out.stdout).toMatch(/epoch 1: train loss [\d.]+ acc [\d.]+%\s+test top-1/);
+    const layers = JSON.parse(readFileSync(join(dir, 'model', 'model.json'), 'utf8')).modelTopology.config.layers as { class_name: string; config: Record<string, any> }[];
+    const bn = layers.filter((l) => l.class_name === 'BatchNormalization');
+    expect(bn.length).toBeGreaterThan(0);
+    for (const l of bn) expect(l.config.shift_based).toBe(true);
+    const quantized = layers.filter((l) => l.config.input_quantizer);
+    expect(quantized.length).toBeGreaterThan(0);
+    for (const l of quantized) expect(l.config.input_quantizer.class_name).toBe('StochasticSteSign');
   });
 
   test('usage errors', async () => {

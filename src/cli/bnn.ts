@@ -73,7 +73,7 @@ commands:
                                 MODEL: a TF.js Layers model.json (or its directory), Larq layer classes
   train mnist-mlp|mnist-mlp-bn|mnist-cnn|cifar10-vgg16|cifar10-cnv [--quant binary|xnor|ternary|dorefa] [--epochs N] [--batch N] [--lr X] [--seed N] [--optimizer adam|sgd|shift_adamax|bop]
         [--schedule constant|exponential|cosine] [--decay-rate R] [--lr-scale none|binarynet]
-        [--limit N] [--out DIR] [--recalibrate-bn] [--resume]
+        [--limit N] [--out DIR] [--recalibrate-bn] [--shift-bn] [--stochastic] [--resume]
                                 trains the seed MLP (as written, or with BatchNorm before its softmax) or the
                                 seeds' MNIST CNN (--quant: BinaryNet, XNOR-Net, TWN, DoReFa 1/3-bit) on MNIST
                                 on the GPU: progress, test top-1/top-5 each epoch, the model saved (models/NAME);
@@ -85,6 +85,8 @@ commands:
                                 a checkpoint (DIR/checkpoint) after every epoch; --resume continues from it
                                 cifar10-vgg16 (the seed's binarized VGG16) and cifar10-cnv (FINN's CNV): Adam 0.02,
                                 batch 100; random crops (padding 4) and flips on the GPU (--no-augment: off);
+                                --shift-bn: BinaryNet's shift-based BatchNorm (powers of two); --stochastic:
+                                BinaryNet's stochastic binarization of activations while training
                                 inputs (x/255 - mean) / std: VGG16 CIFAR-10's channel statistics, CNV 2x/255 - 1
                                 (--mean a,b,c --std a,b,c); --test-limit N evaluates on the first N test images;
                                 CIFAR-10 from --data-dir DIR (default ./.data): DIR/cifar10/cifar-10-batches-bin/

@@ -16,6 +16,7 @@ import { batchCount } from '../data/batches.js';
 import { describeOptimizer, optimizerConfigs, type OptimizerRun } from '../train/optimizer-run.js';
 import { mnistMlp } from '../zoo/mnist-mlp.js';
 import { MNIST_CNN_SCHEMES, mnistCnn, type MnistCnnScheme } from '../zoo/mnist-cnn.js';
+import { withBinaryNetVariants } from '../zoo/variants.js';
 import { UsageError, positiveInt, type Flags } from './flags.js';
 
 /**
@@ -111,6 +112,9 @@ export async function trainCommand(flags: Flags): Promise<void> {
     ...(dataset.name !== 'mnist' && { preprocessing: { dataset: dataset.name, normalization }, augment: !flags.switches.has('no-augment') }),
   };
   let model = MODELS[name].build(seed, quant);
+  const shiftBatchNorm = flags.switches.has('shift-bn');
+  const stochastic = flags.switches.has('stochastic');
+  if (shiftBatchNorm || stochastic) model = await withBinaryNetVariants(model, { shiftBatchNorm, stochastic });
   let resumed: Checkpoint | null = null;
   if (flags.switches.has('resume')) {
     resumed = await loadCheckpoint(checkpointDir);

@@ -60,7 +60,7 @@ export interface Evaluation {
 
 /** Trains `model` in place (its weights are updated after each epoch) and returns each epoch's figures. */
 export async function fit(gpu: Gpu, model: Model, train: LabeledSamples, options: FitOptions): Promise<EpochResult[]> {
-  const trainer = await Trainer.create(gpu, model, { optimizer: options.optimizer, defaultOptimizer: options.defaultOptimizer, lrScale: options.lrScale, maxBatch: options.batchSize });
+  const trainer = await Trainer.create(gpu, model, { optimizer: options.optimizer, defaultOptimizer: options.defaultOptimizer, lrScale: options.lrScale, maxBatch: options.batchSize, seed: options.seed });
   const history: EpochResult[] = [];
   try {
     if (options.state) trainer.restoreState(options.state);

@@ -1,0 +1,27 @@
+// BinaryNet's training variants of any model (Courbariaux et al. 2016), as a rewrite of its
+// layers: every BatchNormalization shift-based (AP2 of gamma and 1/sigma: shift_based), and/or
+// every ste_sign input quantizer stochastic (stochastic_ste_sign: +1 with probability
+// hard_sigmoid(x) while training, the deterministic sign at inference). Weights are kept.
+import { Model } from '../model/model.js';
+import { getQuantizer, serializeQuantizer } from '../model/quantizers.js';
+
+export interface BinaryNetVariants {
+  /** Every BatchNormalization shift-based. */
+  shiftBatchNorm?: boolean;
+  /** Every ste_sign input quantizer (activations) stochastic. */
+  stochastic?: boolean;
+}
+
+/** `model` with the variants applied (a new Model; its weights copied). */
+export async function withBinaryNetVariants(model: Model, variants: BinaryNetVariants): Promise<Model> {
+  const { modelJson, shards } = model.toJSON();
+  const topology = modelJson.modelTopology as { config: { layers: { class_name: string; config: Record<string, unknown> }[] } };
+  for (const l of topology.config.layers) {
+    if (variants.shiftBatchNorm && l.class_name === 'BatchNormalization') l.config.shift_based = true;
+    if (variants.stochastic && 'input_quantizer' in l.config) {
+      const q = getQuantizer(l.config.input_quantizer as never);
+      if (q?.className === 'SteSign') l.config.input_quantizer = serializeQuantizer(getQuantizer({ class_name: 'StochasticSteSign', config: { clip_value: q.config.clip_value } })!);
+    }
+  }
+  return Model.fromJSON(modelJson, shards);
+}
