@@ -17,6 +17,8 @@ export { maxPool2d, avgPool2d, pool2dGeometry, maxPool2dReference, maxPool2dBina
 export { channelAffine, quantize, softmax, quantizeMode, channelAffineReference, quantizeReference, softmaxReference, CHANNEL_ACTIVATIONS, MAX_DOREFA_BITS, type ChannelActivation, type ChannelAffineOptions, type QuantizeOptions, type QuantizeMode, type SoftmaxOptions, type ElementwiseOptions } from './ops/elementwise.js';
 export { kernelPatterns, uniquePerChannel, analyzeKernelReuse, formatKernelReuseReport, redundantWeights, hwioToOhwi, kernelLayerFromNpy, COST_MODEL, MAX_PATTERN_TAPS, type KernelShape, type KernelWeights, type KernelLayer, type KernelLayout, type KernelReuseReport, type LayerReuse, type ChannelReuse } from './analysis/kernel-reuse.js';
 export { bconv2d, bconv2dReference, conv2dGeometry, type BConv2dOptions, type Conv2dWindow, type Conv2dGeometry } from './ops/bconv2d.js';
+export { ternaryGemm, ternaryConv2d, ternaryGemmReference, ternaryConv2dReference } from './ops/gemm-ternary.js';
+export { bitSerialGemm, bitSerialConv2d, bitSerialGemmReference, bitSerialConv2dReference, dorefaScale, MAX_BIT_SERIAL_BITS } from './ops/gemm-bit-serial.js';
 export { conv2d, conv2dReference, type Conv2dOptions } from './ops/conv2d.js';
 export { signSelectConv2d, bitPlaneConv2d, firstLayerConv2d, defaultFirstLayerMethod, firstLayerConv2dReference, bitPlaneConv2dReference, FIRST_LAYER_DEFAULTS, PIXEL_BITS, type FirstLayerMethod, type FirstLayerWindow, type FirstLayerConv2dOptions, type BitPlaneConv2dOptions, type FirstLayerOptions } from './ops/first-layer.js';
 export { bconv2dReuse, prepareBConvReuse, reuseTables, BConvReuseWeights, MAX_REUSE_CHANNELS, REUSE_POSITIONS, type BConv2dReuseOptions, type ReuseTables } from './ops/bconv-reuse.js';
@@ -37,6 +39,14 @@ export { mnistCnn, MNIST_CNN_SCHEMES, type MnistCnnOptions, type MnistCnnScheme 
 export { readIdx, writeIdx, DataFormatError, type IdxArray, type IdxData, type IdxType, type ReadIdxOptions } from './data/idx.js';
 export { loadMnist, mnistFromIdx, mnistDataDir, preprocessMnist, MNIST_FILES, MNIST_CLASSES, type MnistData, type MnistSplit, type MnistOptions, type MnistFromIdxOptions } from './data/mnist.js';
 export { epochBatches, epochOrder, epochSeed, batchCount, BatchUploader, type Batch, type BatchOptions, type LabeledSamples, type UploadedBatch, type BatchUploaderOptions } from './data/batches.js';
+export { readCifarBatch, writeCifarBatch, concatCifar, CIFAR10_CLASSES, CIFAR10_FILES, type Cifar10Data, type Cifar10Split } from './data/cifar10.js';
+export { loadCifar10, type LoadCifar10Options, type Cifar10Loaded } from './data/cifar10-files.js';
+export { readImageFolder, type ImageFolderData, type ImageFolderOptions } from './data/image-folder.js';
+export { decodeImage, encodePng, centreSquare, toGray, type Pixels } from './data/images.js';
+export { readTar, type TarEntry } from './data/tar.js';
+export { DATASETS, preprocessor, type Dataset, type DatasetName, type Preprocessing } from './data/datasets.js';
+export { ImageAugmenter, augmentSeed, type BatchAugmentation, type ImageAugmenterOptions } from './data/augmenter.js';
+export { augmentImages, augmentReference, drawAugmentations, identityAugmentations, normalizeImages, uploadPixels, CIFAR10_NORMALIZATION, SYMMETRIC_NORMALIZATION, type Normalization, type AugmentSettings, type AugmentImagesOptions, type ImageBatch } from './ops/augment.js';
 export { transposeF32, transposeBits, transposeF32Reference, transposeBitsReference, type TransposeOptions } from './ops/transpose.js';
 export { signWithMask, steSignBackward, signWithMaskReference, steSignBackwardReference, type SignWithMask, type SignWithMaskOptions, type SteSignBackwardOptions } from './ops/sign-ste.js';
 export { batchNormForward, batchNormBackward, batchNormForwardReference, batchNormBackwardReference, type BatchNormForward, type BatchNormForwardOptions, type BatchNormBackward, type BatchNormBackwardOptions, type BatchNormReferenceOptions } from './ops/batchnorm.js';

@@ -3,9 +3,10 @@
 // normalization), saved beside the model as preprocessing.json so eval and predict feed a
 // trained model what it was trained on.
 import { CIFAR10_CLASSES } from './cifar10.js';
+import { loadCifar10 } from './cifar10-files.js';
 import type { LabeledSamples } from './batches.js';
-import { preprocessMnist } from './mnist.js';
-import { normalizeImages, type Normalization } from '../ops/augment.js';
+import { loadMnist, preprocessMnist } from './mnist.js';
+import { CIFAR10_NORMALIZATION, SYMMETRIC_NORMALIZATION, normalizeImages, type Normalization } from '../ops/augment.js';
 
 export type DatasetName = 'mnist' | 'cifar10';
 
@@ -31,14 +32,14 @@ export const DATASETS: Record<DatasetName, Dataset> = {
     title: 'MNIST',
     classes: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'],
     shape: [28, 28, 1],
-    load: async (split, o = {}) => (await import('./mnist.js')).loadMnist({ split, limit: o.limit }),
+    load: (split, o = {}) => loadMnist({ split, limit: o.limit }),
   },
   cifar10: {
     name: 'cifar10',
     title: 'CIFAR-10',
     classes: CIFAR10_CLASSES,
     shape: [32, 32, 3],
-    load: async (split, o = {}) => (await import('./cifar10-files.js')).loadCifar10({ split, limit: o.limit, dataDir: o.dataDir, log: o.log }),
+    load: (split, o = {}) => loadCifar10({ split, limit: o.limit, dataDir: o.dataDir, log: o.log }),
   },
 };
 
@@ -89,7 +90,6 @@ export async function loadPreprocessing(modelPath: string, input: { shape: reado
     return { dataset: p.dataset, ...(p.normalization && { normalization: p.normalization }) };
   }
   const shape = input.shape.join('x');
-  const { CIFAR10_NORMALIZATION, SYMMETRIC_NORMALIZATION } = await import('../ops/augment.js');
   if (shape === '28x28x1' || shape === '784') return { dataset: 'mnist', guessed: `no ${PREPROCESSING_FILE} beside the model: its input ${shape} read as MNIST (pixel/127.5 - 1)` };
   if (shape === '32x32x3') {
     const cnv = /cnv/i.test(input.modelName);
