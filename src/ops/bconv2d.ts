@@ -8,7 +8,17 @@ import type { Gpu } from '../gpu/context.js';
 import { ShapeError } from '../gpu/errors.js';
 import type { Tensor } from '../tensor.js';
 import { expectTensor } from './check.js';
-import { applyEpilogueReference, binaryEpilogue, vec4Views, type BinaryGemmEpilogue, type BinaryGemmReferenceEpilogue } from './gemm-binary.js';
+import {
+  XNOR_SCHEME,
+  applyEpilogueReference,
+  binaryEpilogue,
+  fitTuning,
+  schemeConstants,
+  vec4Views,
+  type BinaryGemmEpilogue,
+  type BinaryGemmReferenceEpilogue,
+  type BitScheme,
+} from './gemm-binary.js';
 import { defaultGemmTuning, runTiledGemm, type GemmTuning } from './gemm-tiling.js';
 import { implicitGemmParams, padForWindows, stepTaps } from './pad.js';
 import { pool2dGeometry, type Pool2dPadding } from './window.js';
@@ -99,20 +109,29 @@ export async function bconv2d(gpu: Gpu, x: Tensor, w: Tensor, options: BConv2dOp
   const inShape = expectTensor(OP, 'x', x, 'b1', 4);
   const kShape = expectTensor(OP, 'w', w, 'b1', 4);
   const g = conv2dGeometry(inShape, kShape, options, OP);
+  return runBitConv(gpu, OP, x, w, g, XNOR_SCHEME, options);
+}
+
+/**
+ * Runs gemm_binary.wgsl as an implicit-GEMM convolution in `scheme` on checked operands: x the
+ * input's planes as one b1 NHWC tensor (plane p = batch entries p*N .. p*N + N - 1), w the
+ * weights' planes (OHWI each, one after another). bconv2d and the low-bit convolutions.
+ */
+export async function runBitConv(gpu: Gpu, op: string, x: Tensor, w: Tensor, g: Conv2dGeometry, scheme: BitScheme, options: BConv2dOptions): Promise<Tensor> {
   const epilogue = options.epilogue ?? { kind: 'i32' };
-  const tuning = options.tuning ?? defaultGemmTuning(gpu, 'binary', epilogue.kind);
-  const e = binaryEpilogue(OP, epilogue, g.outChannels, tuning);
+  const tuning = fitTuning(gpu, op, options.tuning ?? defaultGemmTuning(gpu, 'binary', epilogue.kind), scheme);
+  const e = binaryEpilogue(op, epilogue, g.outChannels, tuning);
   const cWords = wordsPerRow(g.channels);
   const taps = g.kernelH * g.kernelW;
   const cChunks = Math.ceil(cWords / 4);
   const tapsPerStep = stepTaps(cWords);
   const M = g.batch * g.outH * g.outW;
   const shape = `${g.batch}x${g.inH}x${g.inW}x${g.channels}*${g.kernelH}x${g.kernelW}->${g.outChannels}`;
-  const label = options.label ?? `${OP}[${shape}].${epilogue.kind}`;
+  const label = options.label ?? `${op}[${shape}].${epilogue.kind}`;
   const { src, srcH, srcW, padded } = await padForWindows(gpu, x, g, label);
   try {
     return await runTiledGemm(gpu, {
-      op: OP,
+      op,
       kind: 'binary',
       shader: 'gemm_binary',
       entryPoint: e.entryPoint,
@@ -137,7 +156,7 @@ export async function bconv2d(gpu: Gpu, x: Tensor, w: Tensor, options: BConv2dOp
         zero_pad: g.padValues === 0 ? 1 : 0,
       },
       // A pixel's and a tap's words start on 4-word boundaries when C is a multiple of 128.
-      constants: { IM2COL: true, CONV_KERNEL_W: g.kernelW, CONV_C_CHUNKS: cChunks, CONV_TAPS_PER_STEP: tapsPerStep, VEC4_ROWS: cWords % 4 === 0 },
+      constants: { IM2COL: true, CONV_KERNEL_W: g.kernelW, CONV_C_CHUNKS: cChunks, CONV_TAPS_PER_STEP: tapsPerStep, VEC4_ROWS: cWords % 4 === 0, ...schemeConstants(scheme) },
       colsPerWorkgroup: 'colsPerWorkgroup' in e ? e.colsPerWorkgroup : undefined,
       out: options.out,
       tuning,

@@ -85,16 +85,67 @@ export function vec4Views(a: Tensor, b: Tensor): { a4: GPUBuffer; b4: GPUBuffer 
   return { a4: a.buffer, b4: b.buffer };
 }
 
+/**
+ * Which arithmetic gemm_binary.wgsl runs (its SCHEME override): XNOR on b1 x b1, or one of the
+ * low-bit schemes on stacks of bit planes (src/ops/gemm-ternary.ts, src/ops/gemm-bit-serial.ts).
+ */
+export interface BitScheme {
+  scheme: 'xnor' | 'ternary' | 'bitSerial';
+  /** Bit planes of A (the activations) and of B (the weights). */
+  planesA: number;
+  planesB: number;
+}
+
+export const XNOR_SCHEME: BitScheme = { scheme: 'xnor', planesA: 1, planesB: 1 };
+
+const SCHEME_CONSTANT = { xnor: 0, ternary: 1, bitSerial: 2 } as const;
+
+/** The override constants of a scheme. */
+export function schemeConstants(s: BitScheme): Record<string, number> {
+  return { SCHEME: SCHEME_CONSTANT[s.scheme], PLANES_A: s.planesA, PLANES_B: s.planesB };
+}
+
+/**
+ * The tuning with K steps short enough that the workgroup tiles of every plane fit the device's
+ * workgroup memory (with workgroup tiles, each plane of A and B is staged; 16 bytes per K step).
+ */
+export function fitTuning(gpu: Gpu, op: string, tuning: GemmTuning, s: BitScheme): GemmTuning {
+  if (!tuning.useWorkgroupTiles) return tuning;
+  const r = GEMM_OUTPUTS_PER_INVOCATION;
+  const bits = 4 * Math.max(1, Math.ceil((r * tuning.wgY * r * tuning.wgX) / 32));
+  const perStep = 16 * r * (tuning.wgY * s.planesA + tuning.wgX * s.planesB);
+  const steps = Math.floor((gpu.limits.maxComputeWorkgroupStorageSize - bits) / perStep);
+  if (steps < 1) {
+    throw new ShapeError(`${op}: ${s.planesA} + ${s.planesB} bit planes of ${r * tuning.wgY} x ${r * tuning.wgX} tiles do not fit this device's workgroup memory; use a smaller tuning.wgX / wgY or useWorkgroupTiles: false`);
+  }
+  return steps >= tuning.tileK ? tuning : { ...tuning, tileK: steps };
+}
+
 /** C = A . B^T for b1 A[M,K] and b1 B[N,K] (both packed along K). */
 export async function binaryGemm(gpu: Gpu, a: Tensor, b: Tensor, options: BinaryGemmOptions = {}): Promise<Tensor> {
   const [M, K] = expectTensor(OP, 'a', a, 'b1', 2);
   const [N, Kb] = expectTensor(OP, 'b', b, 'b1', 2);
   if (K !== Kb) throw new ShapeError(`${OP}: a is [${M}, ${K}] and b is [${N}, ${Kb}]: both must have the same K (C = A . B^T)`);
+  return runBitGemm(gpu, OP, { a, b, M, N, K }, XNOR_SCHEME, options);
+}
+
+/**
+ * Runs gemm_binary.wgsl as a plain GEMM in `scheme` on checked operands (a: the planes of A[M,K],
+ * b: the planes of B[N,K], each plane packed along K): binaryGemm and the low-bit GEMMs.
+ */
+export async function runBitGemm(
+  gpu: Gpu,
+  op: string,
+  d: { a: Tensor; b: Tensor; M: number; N: number; K: number },
+  scheme: BitScheme,
+  options: BinaryGemmOptions,
+): Promise<Tensor> {
+  const { a, b, M, N, K } = d;
   const epilogue = options.epilogue ?? { kind: 'i32' };
-  const tuning = options.tuning ?? defaultGemmTuning(gpu, 'binary', epilogue.kind);
-  const e = binaryEpilogue(OP, epilogue, N, tuning);
+  const tuning = fitTuning(gpu, op, options.tuning ?? defaultGemmTuning(gpu, 'binary', epilogue.kind), scheme);
+  const e = binaryEpilogue(op, epilogue, N, tuning);
   return runTiledGemm(gpu, {
-    op: OP,
+    op,
     kind: 'binary',
     shader: 'gemm_binary',
     entryPoint: e.entryPoint,
@@ -105,11 +156,11 @@ export async function binaryGemm(gpu: Gpu, a: Tensor, b: Tensor, options: Binary
     outName: e.outName,
     inputs: { a, b, ...vec4Views(a, b), ...(e.inputs as Record<string, Tensor>) },
     extraParams: { k_words: wordsPerRow(K), n_words: wordsPerRow(N), ...NO_CONV_GEOMETRY },
-    constants: { IM2COL: false, VEC4_ROWS: wordsPerRow(K) % 4 === 0 },
+    constants: { IM2COL: false, VEC4_ROWS: wordsPerRow(K) % 4 === 0, ...schemeConstants(scheme) },
     colsPerWorkgroup: 'colsPerWorkgroup' in e ? e.colsPerWorkgroup : undefined,
     out: options.out,
     tuning,
-    label: options.label ?? `${OP}[${M}x${N}x${K}].${epilogue.kind}`,
+    label: options.label ?? `${op}[${M}x${N}x${K}].${epilogue.kind}`,
   });
 }
 
