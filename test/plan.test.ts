@@ -50,6 +50,18 @@ const MODELS: Record<string, () => Model> = {
       layers.batchNormalization(),
       layers.activation({ activation: 'softmax' }),
     ]),
+  // XNOR-Net's magnitude_aware_sign kernels on binary inputs: binary kernels, alpha in the epilogue.
+  'XNOR-Net kernels (alpha * sign(W)): thresholds and affine epilogues with alpha folded in': () =>
+    sequential([
+      layers.quantConv2d({ filters: 12, kernelSize: 3, padding: 'same', inputQuantizer: 'ste_sign', kernelQuantizer: 'magnitude_aware_sign', inputShape: [7, 7, 3] }),
+      layers.batchNormalization(),
+      layers.quantConv2d({ filters: 9, kernelSize: 3, inputQuantizer: 'ste_sign', kernelQuantizer: 'magnitude_aware_sign', useBias: true }),
+      layers.flatten(),
+      layers.quantDense({ units: 30, inputQuantizer: 'ste_sign', kernelQuantizer: 'magnitude_aware_sign' }),
+      layers.batchNormalization(),
+      layers.quantDense({ units: 5, inputQuantizer: 'ste_sign', kernelQuantizer: 'magnitude_aware_sign' }),
+      layers.activation({ activation: 'softmax' }),
+    ]),
   // BinaryNet's shift-based BatchNorm: folded into thresholds and affine maps with AP2(gamma) AP2(1/sigma).
   'shift-based BatchNorm, folded into thresholds and the output': () =>
     sequential([
@@ -145,6 +157,13 @@ describe.each(Object.entries(MODELS))('%s', (name, build) => {
 });
 
 describe('the plan', () => {
+  test("XNOR-Net's magnitude_aware_sign kernels run on the binary kernels, alpha folded into thresholds", () => {
+    const q = { inputQuantizer: 'ste_sign', kernelQuantizer: 'magnitude_aware_sign' };
+    const m = sequential([layers.quantDense({ units: 40, ...q, inputShape: [50] }), layers.batchNormalization(), layers.quantDense({ units: 8, ...q }), layers.activation({ activation: 'softmax' })]);
+    const ops = lowerModel(m.spec).steps.map((s) => (s.op === 'binaryDense' ? `${s.op}:${s.epilogue.kind}` : s.op));
+    expect(ops).toEqual(['pack', 'binaryDense:threshold', 'binaryDense:affine', 'softmax']);
+  });
+
   test('the seed MLP runs every hidden layer b1 -> b1 with thresholds, one pack at the input', () => {
     const lowered = lowerModel(mlp([512, 512, 512], true).spec);
     const ops = lowered.steps.map((s) => (s.op === 'binaryDense' ? `${s.op}:${s.epilogue.kind}` : s.op));

@@ -20,11 +20,12 @@ export interface BatchNormParams {
 }
 
 /**
- * BN(y) = gamma * (y - mean) / sqrt(var + eps) + beta, with y = dot + layerBias, as
- * dot * scale + bias per channel.
+ * BN(y) = gamma * (y - mean) / sqrt(var + eps) + beta, with y = dot * layerScale + layerBias
+ * (layerScale: a per-channel weight scale, XNOR-Net's alpha; default 1), as dot * scale + bias
+ * per channel.
  */
-export function foldBatchNormAffine(bn: BatchNormParams, layerBias?: ArrayLike<number>): { scale: Float32Array; bias: Float32Array } {
-  const { scale, bias } = fold(bn, layerBias);
+export function foldBatchNormAffine(bn: BatchNormParams, layerBias?: ArrayLike<number>, layerScale?: ArrayLike<number>): { scale: Float32Array; bias: Float32Array } {
+  const { scale, bias } = fold(bn, layerBias, layerScale);
   return { scale: Float32Array.from(scale), bias: Float32Array.from(bias) };
 }
 
@@ -35,13 +36,13 @@ export function foldBatchNormAffine(bn: BatchNormParams, layerBias?: ArrayLike<n
  * rounded through f32 scales); an f32 evaluation of BN can differ only where BN(y) is within f32
  * rounding of 0.
  */
-export function foldBatchNormSign(bn: BatchNormParams, layerBias?: ArrayLike<number>): { threshold: Int32Array; flip: Uint32Array } {
-  const { scale, bias } = fold(bn, layerBias);
+export function foldBatchNormSign(bn: BatchNormParams, layerBias?: ArrayLike<number>, layerScale?: ArrayLike<number>): { threshold: Int32Array; flip: Uint32Array } {
+  const { scale, bias } = fold(bn, layerBias, layerScale);
   return thresholdsFromAffine(scale, bias);
 }
 
 /** The fold in f64, validated. */
-function fold(bn: BatchNormParams, layerBias?: ArrayLike<number>): { scale: Float64Array; bias: Float64Array } {
+function fold(bn: BatchNormParams, layerBias?: ArrayLike<number>, layerScale?: ArrayLike<number>): { scale: Float64Array; bias: Float64Array } {
   const n = bn.movingMean.length;
   const check = (name: string, v: ArrayLike<number> | undefined) => {
     if (v !== undefined && v.length !== n) throw new ShapeError(`foldBatchNorm: ${name} has ${v.length} channels, moving_mean has ${n}`);
@@ -50,6 +51,7 @@ function fold(bn: BatchNormParams, layerBias?: ArrayLike<number>): { scale: Floa
   check('beta', bn.beta);
   check('moving_variance', bn.movingVariance);
   check('the layer bias', layerBias);
+  check('the layer scale', layerScale);
   const eps = bn.epsilon ?? 1e-3;
   if (!(eps >= 0)) throw new ShapeError(`foldBatchNorm: epsilon must be >= 0, got ${eps}`);
   const scale = new Float64Array(n);
@@ -60,6 +62,7 @@ function fold(bn: BatchNormParams, layerBias?: ArrayLike<number>): { scale: Floa
     if (variance + eps === 0) throw new ShapeError(`foldBatchNorm: channel ${c} has moving_variance 0 and epsilon 0 (division by zero)`);
     scale[c] = bn.shift ? ap2Signed(bn.gamma?.[c] ?? 1) * ap2Signed(1 / Math.sqrt(variance + eps)) : (bn.gamma?.[c] ?? 1) / Math.sqrt(variance + eps);
     bias[c] = (bn.beta?.[c] ?? 0) - (bn.movingMean[c] - (layerBias?.[c] ?? 0)) * scale[c];
+    scale[c] *= layerScale?.[c] ?? 1;
   }
   return { scale, bias };
 }

@@ -310,7 +310,10 @@ export function lowerModel(spec: ModelSpec, options: LowerOptions = {}): Lowered
       valueOf.set(resultName, y);
     };
 
-    if (!float && iq?.binary && kq?.binary) {
+    // XNOR-Net's kernels (magnitude_aware_sign: alpha * sign(W), alpha = mean |W| per output
+    // channel) run as binary kernels too, alpha folded into the epilogue's per-channel scale.
+    const alpha = kq?.className === 'MagnitudeAwareSign' ? channelMagnitudes(kq.forward(w.data as Float32Array, w.shape), N) : undefined;
+    if (!float && iq?.binary && (kq?.binary || alpha)) {
       // A dense layer packing its own input pads the rows with +1 to whole 128-bit vectors (on
       // both operands), so the GEMM reads each K step as one vec4 (1.46x on SwiftShader): each
       // padded column adds one agreement to the dot, taken back through the bias.
@@ -318,14 +321,17 @@ export function lowerModel(spec: ModelSpec, options: LowerOptions = {}): Lowered
       const x = asBits(u, layers, inputName, padK ? K + padK : undefined);
       const kernelBits = padK ? padColumns(kernelValues(false), N, K, K + padK) : kernelValues(false);
       const packed = packRows(kernelBits, packedRows, packedCols + padK); // sign(w) is every binary quantizer's forward
-      const dotBias = padK ? Float64Array.from({ length: N }, (_, c) => (bias?.[c] ?? 0) - padK) : bias;
+      // y = alpha * dot + bias, dot counting the padded columns' agreements: taken back through the bias.
+      const dotBias = padK ? Float64Array.from({ length: N }, (_, c) => (bias?.[c] ?? 0) - (alpha?.[c] ?? 1) * padK) : bias;
+      const identity = { movingMean: new Float32Array(N), movingVariance: new Float32Array(N).fill(1), epsilon: 0 };
+      const bnOrIdentity = bn ? bnParams(spec, bn) : identity;
       let epilogue: Epilogue;
       let y: PlanValue;
       if (signOnly(resultName) && SIGN_PRESERVING.includes(act)) {
-        epilogue = { kind: 'threshold', ...(bn ? foldBatchNormSign(bnParams(spec, bn), dotBias) : foldBatchNormSign({ movingMean: new Float32Array(N), movingVariance: new Float32Array(N).fill(1), epsilon: 0 }, dotBias)) };
+        epilogue = { kind: 'threshold', ...foldBatchNormSign(bnOrIdentity, dotBias, alpha) };
         y = newValue(outShape, 'b1', [], { full: false });
       } else {
-        epilogue = { kind: 'affine', ...(bn ? foldBatchNormAffine(bnParams(spec, bn), dotBias) : { scale: new Float32Array(N).fill(1), bias: Float32Array.from({ length: N }, (_, c) => dotBias?.[c] ?? 0) }) };
+        epilogue = { kind: 'affine', ...foldBatchNormAffine(bnOrIdentity, dotBias, alpha) };
         y = newValue(outShape, 'f32', []);
       }
       if (dense) emit({ op: 'binaryDense', layers, x: x.id, y: y.id, N, K: K + padK, weights: packed, epilogue });
@@ -386,6 +392,11 @@ export function lowerModel(spec: ModelSpec, options: LowerOptions = {}): Lowered
   for (const v of values) for (const n of v.names) named.set(n, v.id);
   for (const name of keep) if (!named.has(name)) throw new CompileError(`"${name}" is not materialized by the plan (internal: a kept name was fused away)`);
   return { values, steps, inputs: inputs.map((v) => v.id), named };
+}
+
+/** |q| of each output channel (the last axis) of a kernel quantized per channel: alpha * sign(W) gives alpha. */
+function channelMagnitudes(q: Float32Array, N: number): Float64Array {
+  return Float64Array.from({ length: N }, (_, c) => Math.abs(q[c]));
 }
 
 function bnParams(spec: ModelSpec, l: LayerSpec & { class: 'BatchNormalization' }) {
