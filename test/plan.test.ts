@@ -62,6 +62,19 @@ const MODELS: Record<string, () => Model> = {
       layers.quantDense({ units: 5, inputQuantizer: 'ste_sign', kernelQuantizer: 'magnitude_aware_sign' }),
       layers.activation({ activation: 'softmax' }),
     ]),
+  // TWN / Larq's ste_tern kernels on binary inputs: the ternary kernels, thresholds and affine epilogues.
+  'ternary kernels (TWN and a fixed threshold) on binary inputs: ternary GEMM and convolutions': () =>
+    sequential([
+      layers.quantConv2d({ filters: 10, kernelSize: 3, padding: 'same', inputQuantizer: 'ste_sign', kernelQuantizer: { class_name: 'SteTern', config: { ternary_weight_networks: true } }, inputShape: [7, 6, 3] }),
+      layers.batchNormalization(),
+      layers.quantConv2d({ filters: 33, kernelSize: 3, padding: 'same', padValues: 1, inputQuantizer: 'ste_sign', kernelQuantizer: { class_name: 'SteTern', config: { threshold_value: 0.1 } } }),
+      layers.batchNormalization(),
+      layers.flatten(),
+      layers.quantDense({ units: 21, inputQuantizer: 'ste_sign', kernelQuantizer: { class_name: 'SteTern', config: { ternary_weight_networks: true } } }),
+      layers.batchNormalization({ center: false }),
+      layers.quantDense({ units: 5, inputQuantizer: 'ste_sign', kernelQuantizer: 'ste_tern', useBias: true }),
+      layers.activation({ activation: 'softmax' }),
+    ]),
   // BinaryNet's shift-based BatchNorm: folded into thresholds and affine maps with AP2(gamma) AP2(1/sigma).
   'shift-based BatchNorm, folded into thresholds and the output': () =>
     sequential([
@@ -157,6 +170,13 @@ describe.each(Object.entries(MODELS))('%s', (name, build) => {
 });
 
 describe('the plan', () => {
+  test('ste_tern kernels on binary inputs run on the ternary kernels (threshold epilogues between them)', () => {
+    const q = { inputQuantizer: 'ste_sign', kernelQuantizer: { class_name: 'SteTern', config: { ternary_weight_networks: true } } };
+    const m = sequential([layers.quantDense({ units: 40, ...q, inputShape: [50] }), layers.batchNormalization(), layers.quantDense({ units: 8, ...q }), layers.activation({ activation: 'softmax' })]);
+    const steps = lowerModel(m.spec).steps;
+    expect(steps.map((s) => (s.op === 'binaryDense' ? `${s.op}:${s.epilogue.kind}:${s.ternary ? 'ternary' : 'binary'}` : s.op))).toEqual(['pack', 'binaryDense:threshold:ternary', 'binaryDense:affine:ternary', 'softmax']);
+  });
+
   test("XNOR-Net's magnitude_aware_sign kernels run on the binary kernels, alpha folded into thresholds", () => {
     const q = { inputQuantizer: 'ste_sign', kernelQuantizer: 'magnitude_aware_sign' };
     const m = sequential([layers.quantDense({ units: 40, ...q, inputShape: [50] }), layers.batchNormalization(), layers.quantDense({ units: 8, ...q }), layers.activation({ activation: 'softmax' })]);

@@ -7,7 +7,7 @@
 // A value "only signed" is one no one reads in full: not a model output, not requested, and every
 // consumer is a binary-input layer, a binary quantizer, or one of the bit-preserving layers above
 // whose own result is only signed. The GPU half (plan.ts) records these steps.
-import { packRows } from '../bitpack.js';
+import { packRows, packTernaryRows } from '../bitpack.js';
 import { hwioToOhwi } from '../analysis/kernel-reuse.js';
 import { foldBatchNormAffine, foldBatchNormSign } from '../model/batchnorm-fold.js';
 import { getQuantizer, type Quantizer } from '../model/quantizers.js';
@@ -60,10 +60,13 @@ export type Step = { layers: string[]; x: number; y: number } & (
   /** sign(x) as bits; `columns` pads the rows with +1 to that length. */
   | { op: 'pack'; columns?: number }
   | { op: 'unpack' }
-  /** b1 x [rows, K] . b1 w [N, K], fused epilogue. */
-  | { op: 'binaryDense'; N: number; K: number; weights: Uint32Array; epilogue: Epilogue }
-  /** b1 NHWC x, b1 OHWI w, fused epilogue. */
-  | { op: 'binaryConv'; kernel: [number, number, number, number]; weights: Uint32Array; window: ConvWindow; epilogue: Epilogue }
+  /**
+   * b1 x [rows, K] . b1 w [N, K], fused epilogue. `ternary`: w is {-1, 0, +1} as two planes
+   * [2, N, K] (mask, sign; packTernaryRows) and runs on ternaryGemm.
+   */
+  | { op: 'binaryDense'; N: number; K: number; weights: Uint32Array; epilogue: Epilogue; ternary?: boolean }
+  /** b1 NHWC x, b1 OHWI w (or ternary planes [2, O, KH, KW, I]), fused epilogue. */
+  | { op: 'binaryConv'; kernel: [number, number, number, number]; weights: Uint32Array; window: ConvWindow; epilogue: Epilogue; ternary?: boolean }
   /** f32 x . b1 w by sign-select (a binary kernel on a real-valued input). */
   | { op: 'binaryFloatDense'; N: number; K: number; weights: Uint32Array }
   | { op: 'binaryFloatConv'; kernel: [number, number, number, number]; weights: Uint32Array; window: ConvWindow }
@@ -313,14 +316,17 @@ export function lowerModel(spec: ModelSpec, options: LowerOptions = {}): Lowered
     // XNOR-Net's kernels (magnitude_aware_sign: alpha * sign(W), alpha = mean |W| per output
     // channel) run as binary kernels too, alpha folded into the epilogue's per-channel scale.
     const alpha = kq?.className === 'MagnitudeAwareSign' ? channelMagnitudes(kq.forward(w.data as Float32Array, w.shape), N) : undefined;
-    if (!float && iq?.binary && (kq?.binary || alpha)) {
+    // Larq's ste_tern kernels ({-1, 0, +1}, TWN's threshold or a fixed one) on binary inputs: the
+    // ternary kernels (mask and sign planes, zero weights skipped).
+    const ternary = kq?.className === 'SteTern';
+    if (!float && iq?.binary && (kq?.binary || alpha || ternary)) {
       // A dense layer packing its own input pads the rows with +1 to whole 128-bit vectors (on
       // both operands), so the GEMM reads each K step as one vec4 (1.46x on SwiftShader): each
       // padded column adds one agreement to the dot, taken back through the bias.
-      const padK = options.padRows !== false && dense && u.rep === 'f32' && u.shape.length === 1 && K % 128 !== 0 ? Math.ceil(K / 128) * 128 - K : 0;
+      const padK = options.padRows !== false && !ternary && dense && u.rep === 'f32' && u.shape.length === 1 && K % 128 !== 0 ? Math.ceil(K / 128) * 128 - K : 0;
       const x = asBits(u, layers, inputName, padK ? K + padK : undefined);
       const kernelBits = padK ? padColumns(kernelValues(false), N, K, K + padK) : kernelValues(false);
-      const packed = packRows(kernelBits, packedRows, packedCols + padK); // sign(w) is every binary quantizer's forward
+      const packed = ternary ? ternaryPlanes(kernelValues(true), packedRows, packedCols) : packRows(kernelBits, packedRows, packedCols + padK); // sign(w) is every binary quantizer's forward
       // y = alpha * dot + bias, dot counting the padded columns' agreements: taken back through the bias.
       const dotBias = padK ? Float64Array.from({ length: N }, (_, c) => (bias?.[c] ?? 0) - (alpha?.[c] ?? 1) * padK) : bias;
       const identity = { movingMean: new Float32Array(N), movingVariance: new Float32Array(N).fill(1), epsilon: 0 };
@@ -334,8 +340,8 @@ export function lowerModel(spec: ModelSpec, options: LowerOptions = {}): Lowered
         epilogue = { kind: 'affine', ...foldBatchNormAffine(bnOrIdentity, dotBias, alpha) };
         y = newValue(outShape, 'f32', []);
       }
-      if (dense) emit({ op: 'binaryDense', layers, x: x.id, y: y.id, N, K: K + padK, weights: packed, epilogue });
-      else emit({ op: 'binaryConv', layers, x: x.id, y: y.id, kernel, weights: packed, window: window!, epilogue });
+      if (dense) emit({ op: 'binaryDense', layers, x: x.id, y: y.id, N, K: K + padK, weights: packed, epilogue, ...(ternary && { ternary }) });
+      else emit({ op: 'binaryConv', layers, x: x.id, y: y.id, kernel, weights: packed, window: window!, epilogue, ...(ternary && { ternary }) });
       if (y.rep === 'b1') {
         valueOf.set(resultName, y);
         return;
@@ -392,6 +398,15 @@ export function lowerModel(spec: ModelSpec, options: LowerOptions = {}): Lowered
   for (const v of values) for (const n of v.names) named.set(n, v.id);
   for (const name of keep) if (!named.has(name)) throw new CompileError(`"${name}" is not materialized by the plan (internal: a kept name was fused away)`);
   return { values, steps, inputs: inputs.map((v) => v.id), named };
+}
+
+/** Ternary values {-1, 0, +1} (rows x cols) as the ternary kernels' two planes, mask then sign. */
+function ternaryPlanes(values: Float32Array, rows: number, cols: number): Uint32Array {
+  const { mask, sign } = packTernaryRows(values, rows, cols);
+  const out = new Uint32Array(mask.length * 2);
+  out.set(mask);
+  out.set(sign, mask.length);
+  return out;
 }
 
 /** |q| of each output channel (the last axis) of a kernel quantized per channel: alpha * sign(W) gives alpha. */

@@ -22,6 +22,7 @@ import { pad2d } from '../ops/pad.js';
 import { avgPool2d, maxPool2d } from '../ops/pool.js';
 import { Tensor, storageWords } from '../tensor.js';
 import type { Model } from '../model/model.js';
+import { ternaryConv2d, ternaryGemm } from '../ops/gemm-ternary.js';
 import { lowerModel, CompileError, type Epilogue, type LoweredPlan, type PlanValue, type Step, type LowerOptions } from './lower.js';
 
 export interface CompileOptions {
@@ -299,12 +300,14 @@ export class InferencePlan {
       case 'unpack':
         return unpack(gpu, x, { label });
       case 'binaryDense': {
-        const w = this.upload(`${name}/kernel`, s.weights, [s.N, s.K], 'b1');
-        return reshape(await binaryGemm(gpu, rows(x, s.K), w, { epilogue: this.epilogue(s, s.epilogue), label }));
+        const w = this.upload(`${name}/kernel`, s.weights, s.ternary ? [2, s.N, s.K] : [s.N, s.K], 'b1');
+        const options = { epilogue: this.epilogue(s, s.epilogue), label };
+        return reshape(await (s.ternary ? ternaryGemm : binaryGemm)(gpu, rows(x, s.K), w, options));
       }
       case 'binaryConv': {
-        const w = this.upload(`${name}/kernel`, s.weights, s.kernel, 'b1');
+        const w = this.upload(`${name}/kernel`, s.weights, s.ternary ? [2, ...s.kernel] : s.kernel, 'b1');
         const options = { ...convOptions(s.window), padValues: s.window.padValues, epilogue: this.epilogue(s, s.epilogue), label };
+        if (s.ternary) return ternaryConv2d(gpu, x, w, options);
         const asked = this.options.convPath ?? 'packed';
         if (asked !== 'packed' && s.kernel[1] === 3 && s.kernel[2] === 3) {
           let rw = this.reuseWeights.get(w);
@@ -370,9 +373,9 @@ function padded(shape: number[]): number[] {
 function describeOp(s: Step): string {
   switch (s.op) {
     case 'binaryDense':
-      return `binaryGemm ${s.N}x${s.K} ${s.epilogue.kind}`;
+      return `${s.ternary ? 'ternaryGemm' : 'binaryGemm'} ${s.N}x${s.K} ${s.epilogue.kind}`;
     case 'binaryConv':
-      return `bconv2d ${s.kernel.join('x')} ${s.epilogue.kind}`;
+      return `${s.ternary ? 'ternaryConv2d' : 'bconv2d'} ${s.kernel.join('x')} ${s.epilogue.kind}`;
     case 'binaryFloatDense':
       return `binaryFloatGemm ${s.N}x${s.K}`;
     case 'binaryFloatConv':
