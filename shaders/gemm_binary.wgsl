@@ -287,6 +287,21 @@ fn ones4(x0: vec4u, x1: vec4u, x2: vec4u, x3: vec4u) -> vec4u {
   return vec4u(dot(countOneBits(x0), one), dot(countOneBits(x1), one), dot(countOneBits(x2), one), dot(countOneBits(x3), one));
 }
 
+// BIT_SERIAL: rows a0..a3 (A's plane i) against B's plane j of four columns, 2 * 2^(i+j) each.
+fn step_serial(acc: Block, a0: vec4u, a1: vec4u, a2: vec4u, a3: vec4u, n0: u32, c: u32, stride: u32, v: u32, t: KStep, i: u32, j: u32) -> Block {
+  let b0 = b_at(n0, c, v, t, j);
+  let b1 = b_at(n0, c + stride, v, t, j);
+  let b2 = b_at(n0, c + 2u * stride, v, t, j);
+  let b3 = b_at(n0, c + 3u * stride, v, t, j);
+  let weight = vec4u(i + j + 1u);
+  var r = acc;
+  r.r0 += overlaps(a0, b0, b1, b2, b3) << weight;
+  r.r1 += overlaps(a1, b0, b1, b2, b3) << weight;
+  r.r2 += overlaps(a2, b0, b1, b2, b3) << weight;
+  r.r3 += overlaps(a3, b0, b1, b2, b3) << weight;
+  return r;
+}
+
 // BIT_SERIAL: what rows a0..a3 (A's plane `plane`) take off their dots, (2^PLANES_B - 1) 2^plane n_i.
 fn row_terms(a0: vec4u, a1: vec4u, a2: vec4u, a3: vec4u, plane: u32) -> vec4u {
   if (SCHEME != BIT_SERIAL) {
@@ -314,16 +329,13 @@ fn step_block(acc: Block, a0: vec4u, a1: vec4u, a2: vec4u, a3: vec4u, rt: vec4u,
     r.r2 += nonzero - 2u * masked_mismatches(a2, s0, s1, s2, s3, m0, m1, m2, m3);
     r.r3 += nonzero - 2u * masked_mismatches(a3, s0, s1, s2, s3, m0, m1, m2, m3);
   } else if (SCHEME == BIT_SERIAL) {
-    for (var j = 0u; j < PLANES_B; j++) {
-      let b0 = b_at(n0, c, v, t, j);
-      let b1 = b_at(n0, c + stride, v, t, j);
-      let b2 = b_at(n0, c + 2u * stride, v, t, j);
-      let b3 = b_at(n0, c + 3u * stride, v, t, j);
-      let weight = vec4u(plane + j + 1u); // 2 * 2^(i+j)
-      r.r0 += overlaps(a0, b0, b1, b2, b3) << weight;
-      r.r1 += overlaps(a1, b0, b1, b2, b3) << weight;
-      r.r2 += overlaps(a2, b0, b1, b2, b3) << weight;
-      r.r3 += overlaps(a3, b0, b1, b2, b3) << weight;
+    // One weight plane (1-bit weights) without a loop, as for A's planes.
+    if (PLANES_B == 1u) {
+      r = step_serial(r, a0, a1, a2, a3, n0, c, stride, v, t, plane, 0u);
+    } else {
+      for (var j = 0u; j < PLANES_B; j++) {
+        r = step_serial(r, a0, a1, a2, a3, n0, c, stride, v, t, plane, j);
+      }
     }
     r.r0 -= vec4u(rt.x);
     r.r1 -= vec4u(rt.y);
