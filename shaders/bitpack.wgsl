@@ -7,6 +7,9 @@ struct Params {
   rows: u32,
   cols: u32,
   words_per_row: u32,
+  // pack_dorefa_planes: bits k of each value's level n = round(clip(x, 0, 1) * levels_max).
+  bits: u32,
+  levels_max: f32,
 }
 
 override WORKGROUP_SIZE: u32 = 64;
@@ -41,6 +44,35 @@ fn pack(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     word |= select(0u, 1u << j, is_negative(values[base + j]));
   }
   packed[i] = word;
+}
+
+// DoReFa's activation quantizer straight to bit planes (the bit-serial kernels' operand, src/
+// bitpack.ts's packBitPlanes layout): n = round_half_even(clip(x, 0, 1) * (2^k - 1)) as
+// src/model/quantizers.ts rounds it (WGSL's round is half to even; the product is correctly
+// rounded), bit i of n in plane i. One invocation per word of plane 0, writing all k planes.
+// NaN clamps to an unspecified level (WGSL leaves clamp of NaN to the implementation).
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn pack_dorefa_planes(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                      @builtin(local_invocation_index) lid: u32) {
+  let i = flat_index(wid, nwg, lid);
+  let plane_words = params.rows * params.words_per_row;
+  if (i >= plane_words) {
+    return;
+  }
+  let row = i / params.words_per_row;
+  let first = (i % params.words_per_row) * 32u;
+  let count = min(32u, params.cols - first);
+  let base = row * params.cols + first;
+  var words = array<u32, 8>(0u, 0u, 0u, 0u, 0u, 0u, 0u, 0u);
+  for (var j = 0u; j < count; j++) {
+    let n = u32(round(clamp(values[base + j], 0.0, 1.0) * params.levels_max));
+    for (var b = 0u; b < params.bits; b++) {
+      words[b] |= ((n >> b) & 1u) << j;
+    }
+  }
+  for (var b = 0u; b < params.bits; b++) {
+    packed[b * plane_words + i] = words[b];
+  }
 }
 
 // One invocation per output value.

@@ -6,7 +6,7 @@ import { describe, expect, test } from 'vitest';
 import { padBitsAreZero, packRows, unpackRows, wordsPerRow } from '../src/bitpack.js';
 import type { Gpu } from '../src/gpu/context.js';
 import { bconv2d, bconv2dReference, type Conv2dWindow } from '../src/ops/bconv2d.js';
-import { pack, unpack } from '../src/ops/bitpack.js';
+import { pack, packDorefaPlanes, packDorefaPlanesReference, unpack } from '../src/ops/bitpack.js';
 import { conv2d, conv2dReference } from '../src/ops/conv2d.js';
 import {
   CHANNEL_ACTIVATIONS,
@@ -921,3 +921,35 @@ function storageCount(shape: number[]): number {
   const { rows, cols } = rowsCols(shape);
   return rows * wordsPerRow(cols);
 }
+
+describe('packDorefaPlanes', () => {
+  // DoReFa's activation levels as bit planes, against Larq's quantizer on the CPU: every level, the
+  // rounding ties (half to even), values outside [0, 1], awkward row lengths.
+  test.each([[1, 1, 1], [3, 33, 3], [7, 65, 2], [2, 31, 8], [5, 100, 4]])('rows %i, cols %i, %i bits', async (rows, cols, bits) => {
+    const g = gpu();
+    const rng = rngFor(`dorefa planes ${rows} ${cols} ${bits}`);
+    const levels = 2 ** bits - 1;
+    const x = Float32Array.from({ length: rows * cols }, () => {
+      const r = rng.next();
+      if (r < 0.2) return (rng.int(levels + 1) + 0.5) / levels; // a tie (in f32, near it)
+      if (r < 0.3) return rng.uniform(-2, 0);
+      if (r < 0.4) return rng.uniform(1, 3);
+      return rng.next();
+    });
+    const t = g.upload(x, [rows, cols], 'f32', 'x');
+    const out = await packDorefaPlanes(g, t, bits, { out: poisoned(g, [bits, rows, cols], 'b1') });
+    const got = (await out.read()) as Uint32Array;
+    expectExact(got, packDorefaPlanesReference(x, rows, cols, bits), `planes ${seedNote()}`, { hex: true });
+    for (let b = 0; b < bits; b++) expect(padBitsAreZero(got.subarray(b * rows * wordsPerRow(cols), (b + 1) * rows * wordsPerRow(cols)), rows, cols)).toBe(true);
+    t.release();
+    out.release();
+  });
+
+  test('bits outside 1..8 are refused', async () => {
+    const g = gpu();
+    const t = g.upload(new Float32Array(4), [2, 2], 'f32', 'x');
+    await expect(packDorefaPlanes(g, t, 9)).rejects.toThrow(/bits must be an integer in 1..8/);
+    await expect(packDorefaPlanes(g, t, 0)).rejects.toThrow(/bits must be an integer in 1..8/);
+    t.release();
+  });
+});

@@ -75,6 +75,21 @@ const MODELS: Record<string, () => Model> = {
       layers.quantDense({ units: 5, inputQuantizer: 'ste_sign', kernelQuantizer: 'ste_tern', useBias: true }),
       layers.activation({ activation: 'softmax' }),
     ]),
+  // DoReFa k-bit activations and weights: the bit-serial kernels (levels packed as planes on the GPU).
+  // No bias before a DoReFa input: the test's half-integer biases put values on rounding ties.
+  'DoReFa (3-bit activations x 1-bit weights, 2 x 2, 4 x 3): bit-serial GEMM and convolutions': () =>
+    sequential([
+      layers.quantConv2d({ filters: 12, kernelSize: 3, padding: 'same', kernelQuantizer: { class_name: 'DoReFa', config: { k_bit: 1, mode: 'weights' } }, inputShape: [7, 6, 3] }),
+      layers.batchNormalization(),
+      layers.quantConv2d({ filters: 9, kernelSize: 3, padding: 'same', inputQuantizer: { class_name: 'DoReFa', config: { k_bit: 3, mode: 'activations' } }, kernelQuantizer: { class_name: 'DoReFa', config: { k_bit: 1, mode: 'weights' } } }),
+      layers.batchNormalization(),
+      layers.quantConv2d({ filters: 33, kernelSize: 2, strides: 2, inputQuantizer: { class_name: 'DoReFa', config: { k_bit: 2, mode: 'activations' } }, kernelQuantizer: { class_name: 'DoReFa', config: { k_bit: 2, mode: 'weights' } }, useBias: false }),
+      layers.flatten(),
+      layers.quantDense({ units: 20, inputQuantizer: { class_name: 'DoReFa', config: { k_bit: 4, mode: 'activations' } }, kernelQuantizer: { class_name: 'DoReFa', config: { k_bit: 3, mode: 'weights' } } }),
+      layers.batchNormalization(),
+      layers.quantDense({ units: 5, inputQuantizer: { class_name: 'DoReFa', config: { k_bit: 3, mode: 'activations' } }, kernelQuantizer: { class_name: 'DoReFa', config: { k_bit: 1, mode: 'weights' } } }),
+      layers.activation({ activation: 'softmax' }),
+    ]),
   // BinaryNet's shift-based BatchNorm: folded into thresholds and affine maps with AP2(gamma) AP2(1/sigma).
   'shift-based BatchNorm, folded into thresholds and the output': () =>
     sequential([
@@ -175,6 +190,14 @@ describe('the plan', () => {
     const m = sequential([layers.quantDense({ units: 40, ...q, inputShape: [50] }), layers.batchNormalization(), layers.quantDense({ units: 8, ...q }), layers.activation({ activation: 'softmax' })]);
     const steps = lowerModel(m.spec).steps;
     expect(steps.map((s) => (s.op === 'binaryDense' ? `${s.op}:${s.epilogue.kind}:${s.ternary ? 'ternary' : 'binary'}` : s.op))).toEqual(['pack', 'binaryDense:threshold:ternary', 'binaryDense:affine:ternary', 'softmax']);
+  });
+
+  test('DoReFa layers run on the bit-serial kernels, their inputs packed as planes', () => {
+    const a3 = { class_name: 'DoReFa', config: { k_bit: 3, mode: 'activations' } };
+    const w1 = { class_name: 'DoReFa', config: { k_bit: 1, mode: 'weights' } };
+    const m = sequential([layers.dense({ units: 40, useBias: false, inputShape: [50] }), layers.quantDense({ units: 30, inputQuantizer: a3, kernelQuantizer: w1 }), layers.batchNormalization(), layers.quantDense({ units: 8, inputQuantizer: a3, kernelQuantizer: w1 }), layers.activation({ activation: 'softmax' })]);
+    const ops = lowerModel(m.spec).steps.map((s) => s.op);
+    expect(ops).toEqual(['floatDense', 'quantize', 'dorefaPlanes', 'bitSerialDense', 'quantize', 'dorefaPlanes', 'bitSerialDense', 'softmax']);
   });
 
   test("XNOR-Net's magnitude_aware_sign kernels run on the binary kernels, alpha folded into thresholds", () => {

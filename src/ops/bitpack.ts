@@ -1,6 +1,7 @@
 // Sign-binarize and bit-pack along the last axis (f32 -> b1) and unpack (b1 -> f32), on the GPU
 // (shaders/bitpack.wgsl). The CPU references are the convention module's packRows/unpackRows.
-import { wordsPerRow } from '../bitpack.js';
+import { packBitPlanes, wordsPerRow } from '../bitpack.js';
+import { getQuantizer } from '../model/quantizers.js';
 import type { Gpu } from '../gpu/context.js';
 import { ShapeError } from '../gpu/errors.js';
 import { Tensor, elementCount } from '../tensor.js';
@@ -44,9 +45,37 @@ export async function pack(gpu: Gpu, x: Tensor, options: PackOptions = {}): Prom
   const out = options.out ?? gpu.tensor(outShape, 'b1', `${label}.out`);
   const words = rows * wordsPerRow(columns);
   const grid = gpu.grid(Math.ceil(words / wg), label);
-  const params = { rows, cols, words_per_row: wordsPerRow(columns) };
+  const params = { rows, cols, words_per_row: wordsPerRow(columns), bits: 0, levels_max: 0 };
   await gpu.run(label, (rec) => rec.dispatch(kernel, { params, values: x, packed: out }, grid));
   return out;
+}
+
+/**
+ * DoReFa's activation quantizer (Larq's dorefa_quantizer, mode 'activations', k_bit bits) straight
+ * to the bit-serial kernels' operand: f32 [..., n] -> b1 [bits, ..., n], plane i holding bit i of
+ * each level n = round_half_even(clip(x, 0, 1) * (2^bits - 1)) (packBitPlanes' layout).
+ */
+export async function packDorefaPlanes(gpu: Gpu, x: Tensor, bits: number, options: BitpackOptions = {}): Promise<Tensor> {
+  const op = 'packDorefaPlanes';
+  const { rows, cols } = rowsCols(op, x, 'f32');
+  if (!Number.isInteger(bits) || bits < 1 || bits > 8) throw new ShapeError(`${op}: bits must be an integer in 1..8 (the bit-serial kernels' widths), got ${bits}`);
+  const outShape = [bits, ...x.shape];
+  expectOut(op, options.out, 'b1', outShape);
+  const label = options.label ?? `${op}[${x.shape.join('x')}, ${bits} bits]`;
+  const wg = options.workgroupSize ?? 64;
+  const kernel = await gpu.kernel({ shader: 'bitpack', entryPoint: 'pack_dorefa_planes', constants: { WORKGROUP_SIZE: wg } });
+  const out = options.out ?? gpu.tensor(outShape, 'b1', `${label}.out`);
+  const words = rows * wordsPerRow(cols);
+  const params = { rows, cols, words_per_row: wordsPerRow(cols), bits, levels_max: 2 ** bits - 1 };
+  await gpu.run(label, (rec) => rec.dispatch(kernel, { params, values: x, packed: out }, gpu.grid(Math.ceil(words / wg), label)));
+  return out;
+}
+
+/** CPU reference of packDorefaPlanes: Larq's DoReFa levels (src/model/quantizers.ts) as bit planes. */
+export function packDorefaPlanesReference(x: Float32Array, rows: number, cols: number, bits: number): Uint32Array {
+  const q = getQuantizer({ class_name: 'DoReFa', config: { k_bit: bits, mode: 'activations' } })!.forward(x);
+  const levels = 2 ** bits - 1;
+  return packBitPlanes(Array.from(q, (v) => Math.round(v * levels)), rows, cols, bits);
 }
 
 /** The +-1 values of a b1 tensor as floats: b1[..., n] -> f32[..., n]. */
@@ -58,7 +87,7 @@ export async function unpack(gpu: Gpu, x: Tensor, options: BitpackOptions = {}):
   const kernel = await gpu.kernel({ shader: 'bitpack', entryPoint: 'unpack', constants: { WORKGROUP_SIZE: wg } });
   const out = options.out ?? gpu.tensor(x.shape, 'f32', `${label}.out`);
   const grid = gpu.grid(Math.ceil((rows * cols) / wg), label);
-  const params = { rows, cols, words_per_row: wordsPerRow(cols) };
+  const params = { rows, cols, words_per_row: wordsPerRow(cols), bits: 0, levels_max: 0 };
   await gpu.run(label, (rec) => rec.dispatch(kernel, { params, bits: x, unpacked: out }, grid));
   return out;
 }

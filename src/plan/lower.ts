@@ -7,7 +7,8 @@
 // A value "only signed" is one no one reads in full: not a model output, not requested, and every
 // consumer is a binary-input layer, a binary quantizer, or one of the bit-preserving layers above
 // whose own result is only signed. The GPU half (plan.ts) records these steps.
-import { packRows, packTernaryRows } from '../bitpack.js';
+import { packBitPlanes, packRows, packTernaryRows } from '../bitpack.js';
+import { dorefaScale, MAX_BIT_SERIAL_BITS } from '../ops/gemm-bit-serial.js';
 import { hwioToOhwi } from '../analysis/kernel-reuse.js';
 import { foldBatchNormAffine, foldBatchNormSign } from '../model/batchnorm-fold.js';
 import { getQuantizer, type Quantizer } from '../model/quantizers.js';
@@ -70,6 +71,14 @@ export type Step = { layers: string[]; x: number; y: number } & (
   /** f32 x . b1 w by sign-select (a binary kernel on a real-valued input). */
   | { op: 'binaryFloatDense'; N: number; K: number; weights: Uint32Array }
   | { op: 'binaryFloatConv'; kernel: [number, number, number, number]; weights: Uint32Array; window: ConvWindow }
+  /** DoReFa's activation levels of f32 x as `bits` bit planes: b1 [bits, rows, ...] (the batch after the planes). */
+  | { op: 'dorefaPlanes'; bits: number }
+  /**
+   * DoReFa by bit-serial popcount: x the planes of a dorefaPlanes step, weights [kw, N, K] (conv:
+   * [kw, O, KH, KW, I]) planes of the weights' levels; the epilogue's scale holds dorefaScale.
+   */
+  | { op: 'bitSerialDense'; N: number; K: number; bits: [number, number]; weights: Uint32Array; epilogue: Epilogue }
+  | { op: 'bitSerialConv'; kernel: [number, number, number, number]; bits: [number, number]; weights: Uint32Array; window: ConvWindow; epilogue: Epilogue }
   | { op: 'floatDense'; N: number; K: number; weights: Float32Array }
   | { op: 'floatConv'; kernel: [number, number, number, number]; weights: Float32Array; window: ConvWindow }
   /** y = act(x * scale[c] + bias[c]) over the last axis. */
@@ -295,6 +304,19 @@ export function lowerModel(spec: ModelSpec, options: LowerOptions = {}): Lowered
       return dense ? transposeF32Reference(q, K, N) : hwioToOhwi(q, w.shape as [number, number, number, number]);
     };
     const folded = () => (bn ? foldBatchNormAffine(bnParams(spec, bn), bias) : { scale: new Float32Array(N).fill(1), bias: bias ? Float32Array.from(bias) : new Float32Array(N) });
+    /** After an epilogue with BN / bias fused (f32 out): the activation (and softmax). */
+    const finishActivation = (y: PlanValue) => {
+      let z = y;
+      if (act !== 'linear' && act !== 'softmax') {
+        z = newValue(outShape, 'f32', []);
+        emit({ op: 'affine', layers, x: y.id, y: z.id, activation: elementwiseActivation(act, at) });
+      } else if (act === 'softmax') {
+        z = newValue(outShape, 'f32', []);
+        emit({ op: 'softmax', layers, x: y.id, y: z.id });
+      }
+      z.names.push(resultName);
+      valueOf.set(resultName, z);
+    };
     /** After a float-output kernel: the fused BN / bias and the activation. */
     const finishFloat = (y0: PlanValue) => {
       const f = folded();
@@ -346,17 +368,7 @@ export function lowerModel(spec: ModelSpec, options: LowerOptions = {}): Lowered
         valueOf.set(resultName, y);
         return;
       }
-      // f32 out: the activation (and softmax) after the epilogue.
-      let z = y;
-      if (act !== 'linear' && act !== 'softmax') {
-        z = newValue(outShape, 'f32', []);
-        emit({ op: 'affine', layers, x: y.id, y: z.id, activation: elementwiseActivation(act, at) });
-      } else if (act === 'softmax') {
-        z = newValue(outShape, 'f32', []);
-        emit({ op: 'softmax', layers, x: y.id, y: z.id });
-      }
-      z.names.push(resultName);
-      valueOf.set(resultName, z);
+      finishActivation(y);
       return;
     }
     /** Larq's pad_values != 0 for a float kernel: an explicit pad with that value, then a 'valid' window. */
@@ -380,6 +392,33 @@ export function lowerModel(spec: ModelSpec, options: LowerOptions = {}): Lowered
       finishFloat(y0);
       return;
     }
+    // DoReFa (k-bit activations, k-bit weights) by bit-serial popcount: the input quantized (named
+    // as the layer's input), its levels packed as bit planes, the weights' levels as planes; the
+    // integer dot times dorefaScale(ka, kw) in the epilogue, BatchNorm folded after it.
+    const bits = dorefaBits(iq, kq);
+    if (!float && bits && !(window && window.padValues !== 0 && window.padding === 'same')) {
+      const [ka, kw] = bits;
+      const x0 = asFloat(u, layers);
+      const q = newValue(u.shape, 'f32', inputName);
+      emit({ op: 'quantize', layers, x: x0.id, y: q.id, quantizer: activationQuantizer(iq!, at, 'input_quantizer') });
+      const planes = newValue(u.shape, 'b1', []); // stored [ka, batch, ...]: read only by the next step
+      emit({ op: 'dorefaPlanes', layers, x: q.id, y: planes.id, bits: ka });
+      const levels = 2 ** kw - 1;
+      const weights = packBitPlanes(Array.from(kernelValues(true), (v) => Math.round(((v + 1) * levels) / 2)), packedRows, packedCols, kw);
+      const scale = new Float64Array(N).fill(dorefaScale(ka, kw));
+      const bnOrIdentity = bn ? bnParams(spec, bn) : { movingMean: new Float32Array(N), movingVariance: new Float32Array(N).fill(1), epsilon: 0 };
+      const sign = signOnly(resultName) && SIGN_PRESERVING.includes(act);
+      const epilogue: Epilogue = sign ? { kind: 'threshold', ...foldBatchNormSign(bnOrIdentity, bias, scale) } : { kind: 'affine', ...foldBatchNormAffine(bnOrIdentity, bias, scale) };
+      const y = sign ? newValue(outShape, 'b1', [], { full: false }) : newValue(outShape, 'f32', []);
+      if (dense) emit({ op: 'bitSerialDense', layers, x: planes.id, y: y.id, N, K, bits, weights, epilogue });
+      else emit({ op: 'bitSerialConv', layers, x: planes.id, y: y.id, kernel, bits, weights, window: window!, epilogue });
+      if (y.rep === 'b1') {
+        valueOf.set(resultName, y);
+        return;
+      }
+      finishActivation(y);
+      return;
+    }
     // Everything else runs in f32: the input quantized by a kernel, the weights quantized here once.
     let x = asFloat(u, layers);
     if (iq && !(iq.binary && u.rep === 'b1')) {
@@ -398,6 +437,14 @@ export function lowerModel(spec: ModelSpec, options: LowerOptions = {}): Lowered
   for (const v of values) for (const n of v.names) named.set(n, v.id);
   for (const name of keep) if (!named.has(name)) throw new CompileError(`"${name}" is not materialized by the plan (internal: a kept name was fused away)`);
   return { values, steps, inputs: inputs.map((v) => v.id), named };
+}
+
+/** [ka, kw] for DoReFa activations into DoReFa weights, both within the bit-serial kernels' 8 bits; else null. */
+function dorefaBits(iq: Quantizer | null, kq: Quantizer | null): [number, number] | null {
+  if (iq?.className !== 'DoReFa' || kq?.className !== 'DoReFa') return null;
+  if (iq.config.mode !== 'activations' || kq.config.mode !== 'weights') return null;
+  const [ka, kw] = [iq.config.k_bit as number, kq.config.k_bit as number];
+  return ka <= MAX_BIT_SERIAL_BITS && kw <= MAX_BIT_SERIAL_BITS ? [ka, kw] : null;
 }
 
 /** Ternary values {-1, 0, +1} (rows x cols) as the ternary kernels' two planes, mask then sign. */

@@ -8,7 +8,8 @@ import { packRows, unpackRows } from '../bitpack.js';
 import { BufferPool } from '../gpu/buffer-pool.js';
 import type { Dispatch, Gpu } from '../gpu/context.js';
 import { LimitError, ShapeError } from '../gpu/errors.js';
-import { pack, unpack } from '../ops/bitpack.js';
+import { pack, packDorefaPlanes, unpack } from '../ops/bitpack.js';
+import { bitSerialConv2d, bitSerialGemm } from '../ops/gemm-bit-serial.js';
 import { bconv2d } from '../ops/bconv2d.js';
 import { BConvReuseWeights, bconv2dReuse, prepareBConvReuse } from '../ops/bconv-reuse.js';
 import { chooseConvPath } from '../ops/conv-path.js';
@@ -341,6 +342,19 @@ export class InferencePlan {
       }
       case 'quantize':
         return quantize(gpu, x, { quantizer: s.quantizer, label });
+      case 'dorefaPlanes':
+        return packDorefaPlanes(gpu, x, s.bits, { label }); // [bits, batch, ...]: the next step's alone
+      case 'bitSerialDense': {
+        const w = this.upload(`${name}/kernel`, s.weights, [s.bits[1], s.N, s.K], 'b1');
+        // x is handed over as [batch, ...]: its storage holds the planes [bits, batch, ...].
+        const a = new Tensor(gpu, x.buffer, [s.bits[0], x.size / s.K, s.K], 'b1', x.label);
+        return reshape(await bitSerialGemm(gpu, a, w, { epilogue: this.epilogue(s, s.epilogue), label }));
+      }
+      case 'bitSerialConv': {
+        const w = this.upload(`${name}/kernel`, s.weights, [s.bits[1], ...s.kernel], 'b1');
+        const planes = new Tensor(gpu, x.buffer, [s.bits[0], ...x.shape], 'b1', x.label);
+        return bitSerialConv2d(gpu, planes, w, { ...convOptions(s.window), epilogue: this.epilogue(s, s.epilogue), label });
+      }
       case 'softmax':
         return softmax(gpu, x, { label });
       case 'pad':
@@ -388,6 +402,10 @@ function describeOp(s: Step): string {
       return `channelAffine ${s.scale ? 'scale,' : ''}${s.bias ? 'bias,' : ''}${s.activation}`;
     case 'quantize':
       return `quantize ${s.quantizer.kind}`;
+    case 'bitSerialDense':
+      return `bitSerialGemm ${s.N}x${s.K} ${s.bits[0]}/${s.bits[1]} bits ${s.epilogue.kind}`;
+    case 'bitSerialConv':
+      return `bitSerialConv2d ${s.kernel.join('x')} ${s.bits[0]}/${s.bits[1]} bits ${s.epilogue.kind}`;
     default:
       return s.op;
   }
