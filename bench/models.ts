@@ -13,6 +13,7 @@ import { InferencePlan } from '../src/plan/plan.js';
 import { Random } from '../src/random.js';
 import { cifar10Vgg16 } from '../src/zoo/cifar10-vgg16.js';
 import { finnCnv } from '../src/zoo/finn-cnv.js';
+import { MNIST_CNN_SCHEMES, mnistCnn, type MnistCnnScheme } from '../src/zoo/mnist-cnn.js';
 import { randomInputs, randomizeWeights } from './random-weights.js';
 import { timeRounds } from './rounds.js';
 import { loadTfjsWebgpu, timeTfjsModel, tfjsUnavailable } from './tfjs.js';
@@ -33,10 +34,25 @@ export const BENCH_MODELS = {
     make: () => cifar10Vgg16({ blocks: [[8, 8], [16], [32], [40], [33]], dense: [20] }),
     batch: { software: 2, gpu: 2 },
   },
+  // The seeds' MNIST CNN in issue 8's schemes: each on its own kernels (binary XNOR-popcount,
+  // alpha folded for XNOR-Net, ternary planes, DoReFa bit-serial), each beside its fp32 plan.
+  ...mnistCnnEntries(),
   'cnv-tiny': { description: 'a narrow CNV (8..40 filters), for tests', make: () => finnCnv({ convs: [8, 16, 16, 32, 40, 33], dense: [24, 20] }), batch: { software: 2, gpu: 2 } },
 } satisfies Record<string, ZooEntry>;
 
 export type BenchModelName = keyof typeof BENCH_MODELS;
+
+function mnistCnnEntries(): Record<`mnist-cnn-${MnistCnnScheme}`, ZooEntry> {
+  const what: Record<MnistCnnScheme, string> = {
+    binary: 'BinaryNet: +-1 weights and activations',
+    xnor: 'XNOR-Net: alpha * sign(W), +-1 activations',
+    ternary: 'TWN: {-1, 0, +1} weights, +-1 activations',
+    dorefa: 'DoReFa: 1-bit weights, 3-bit activations',
+  };
+  return Object.fromEntries(
+    MNIST_CNN_SCHEMES.map((q) => [`mnist-cnn-${q}`, { description: `the seeds' MNIST CNN, ${what[q]}`, make: () => mnistCnn({ quant: q }), batch: { software: 16, gpu: 512 } }]),
+  ) as Record<`mnist-cnn-${MnistCnnScheme}`, ZooEntry>;
+}
 
 export interface ModelsBenchOptions {
   models?: BenchModelName[];
