@@ -130,16 +130,12 @@ export async function benchGemm(gpu: Gpu, options: GemmBenchOptions = {}): Promi
       for (const t of tensors) t.release();
     }
   }
-  return {
-    benchmark: 'gemm',
-    schema: 1,
-    date: new Date().toISOString(),
-    adapter: gpu.adapter,
-    adapterName: describeAdapter(gpu.adapter),
-    engine: engineName(),
-    rows,
-    skipped,
-  };
+  return { benchmark: 'gemm', schema: 1, ...reportHeader(gpu), rows, skipped };
+}
+
+/** What every GEMM-style report opens with: when, on which device, in which engine. */
+export function reportHeader(gpu: Gpu): { date: string; adapter: AdapterSummary; adapterName: string; engine: string } {
+  return { date: new Date().toISOString(), adapter: gpu.adapter, adapterName: describeAdapter(gpu.adapter), engine: engineName() };
 }
 
 /** Outputs checked: all of them for small results, a random sample of 4096 for large ones. */

@@ -6,6 +6,7 @@ import type { AdapterSummary } from '../src/gpu/device.js';
 import type { Timing } from '../src/gpu/timing.js';
 import type { ConvBenchReport } from './conv.js';
 import type { GemmBenchReport } from './gemm.js';
+import type { LowbitBenchReport } from './lowbit.js';
 import type { MlpBenchReport } from './mlp.js';
 import type { ModelsBenchReport } from './models.js';
 import type { TrainBenchReport } from './train.js';
@@ -84,6 +85,16 @@ export function summarizeRun(run: Pick<BenchRun, 'suites'>): SummaryRow[] {
       ...(r.tfjs ? { tfjs: stat(r.tfjs), speedupVsTfjs: r.tfjs.medianMs / r.binary.medianMs } : {}),
       speedup: r.speedup,
       throughput: { unit: 'G-ops/s', binary: r.binary.gops, f32: r.f32.gflops, ...(r.tfjs ? { tfjs: r.tfjs.gflops } : {}) },
+    });
+  }
+  for (const r of (s.lowbit as LowbitBenchReport | undefined)?.rows ?? []) {
+    rows.push({
+      suite: 'lowbit',
+      case: `${r.scheme} ${r.M}x${r.N}x${r.K}`,
+      binary: stat(r.lowbit),
+      f32: stat(r.f32),
+      speedup: r.speedup,
+      throughput: { unit: 'G-ops/s', binary: r.lowbit.gops, f32: r.f32.gflops },
     });
   }
   for (const r of (s.conv as ConvBenchReport | undefined)?.rows ?? []) {
@@ -220,12 +231,20 @@ function barChart(title: string, unit: string, groups: { label: string; bars: { 
 }
 
 function legend(impls: Impl[], suite: string): string {
-  const label = (i: Impl) => (suite === 'train' && i === 'f32' ? 'float simulation (our fp32 kernels)' : suite === 'train' && i === 'tfjs' ? 'TF.js WebGPU (float simulation, tf.train.adam)' : LABELS[i]);
+  const label = (i: Impl) =>
+    suite === 'train' && i === 'f32'
+      ? 'float simulation (our fp32 kernels)'
+      : suite === 'train' && i === 'tfjs'
+        ? 'TF.js WebGPU (float simulation, tf.train.adam)'
+        : suite === 'lowbit' && i === 'binary'
+          ? 'low-bit kernel (this engine; the case names the scheme)'
+          : LABELS[i];
   return `<p class="legend">${impls.map((i) => `<span><i style="background:${COLORS[i]}"></i>${label(i)}</span>`).join(' ')}</p>`;
 }
 
 const SUITE_TITLES: Record<string, string> = {
   gemm: 'GEMM: binary XNOR-popcount vs fp32 (C = A B^T)',
+  lowbit: 'Low-bit GEMM: ternary (TWN) and DoReFa bit-serial vs fp32',
   conv: 'Convolution: the seeds\' 3x3 layers',
   mlp: 'The seed MLP (784-512-512-512-10): inference',
   models: 'CIFAR-10 models: inference throughput',

@@ -11,7 +11,7 @@ import { loadTfjsWebgpu, tfjsUnavailable, tfjsVersion } from './tfjs.js';
 import { BENCH_SCHEMA, summarizeRun, type BenchRun, type TimestampInfo } from './report.js';
 
 /** What `bench all` runs by default (first-layer and the kernel-variant benchmarks run on their own). */
-export const DEFAULT_SUITES: readonly SuiteName[] = ['gemm', 'conv', 'mlp', 'models', 'train'];
+export const DEFAULT_SUITES: readonly SuiteName[] = ['gemm', 'lowbit', 'conv', 'mlp', 'models', 'train'];
 
 export interface RunAllOptions {
   suites?: SuiteName[];
@@ -28,6 +28,7 @@ export const QUICK: RunAllOptions = {
   common: { reps: 1, warmup: 0, rounds: 1 },
   perSuite: {
     gemm: { shapes: [[64, 64, 128], [33, 17, 70]] },
+    lowbit: { shapes: [[64, 64, 128]] },
     conv: { layers: [{ name: 'tiny 64->32 @8', size: 8, cin: 64, cout: 32 }], batch: 1 },
     mlp: { batches: [4] },
     models: { models: ['cnv-tiny'] },

@@ -4,13 +4,14 @@ import type { Gpu } from '../src/gpu/context.js';
 import { benchConv, convMarkdown, type ConvBenchOptions, type ConvBenchReport } from './conv.js';
 import { benchFirstLayer, firstLayerMarkdown, type FirstLayerBenchOptions, type FirstLayerBenchReport } from './first-layer.js';
 import { benchGemm, gemmMarkdown, type GemmBenchOptions, type GemmBenchReport } from './gemm.js';
+import { benchLowbit, lowbitMarkdown, type LowbitBenchOptions, type LowbitBenchReport } from './lowbit.js';
 import { benchMlp, mlpMarkdown, type MlpBenchOptions, type MlpBenchReport } from './mlp.js';
 import { benchModels, modelsMarkdown, type ModelsBenchOptions, type ModelsBenchReport } from './models.js';
 import { benchTrain, trainMarkdown, type TrainBenchOptions, type TrainBenchReport } from './train.js';
 
 /** Options every suite understands (each ignores what it does not use). */
-export type SuiteOptions = GemmBenchOptions & ConvBenchOptions & FirstLayerBenchOptions & MlpBenchOptions & ModelsBenchOptions & TrainBenchOptions;
-export type SuiteReport = GemmBenchReport | ConvBenchReport | FirstLayerBenchReport | MlpBenchReport | ModelsBenchReport | TrainBenchReport;
+export type SuiteOptions = GemmBenchOptions & LowbitBenchOptions & ConvBenchOptions & FirstLayerBenchOptions & MlpBenchOptions & ModelsBenchOptions & TrainBenchOptions;
+export type SuiteReport = GemmBenchReport | LowbitBenchReport | ConvBenchReport | FirstLayerBenchReport | MlpBenchReport | ModelsBenchReport | TrainBenchReport;
 
 interface Suite {
   run(gpu: Gpu, options: SuiteOptions): Promise<SuiteReport>;
@@ -19,6 +20,7 @@ interface Suite {
 
 export const SUITES = {
   gemm: { run: benchGemm, markdown: (r) => gemmMarkdown(r as GemmBenchReport) },
+  lowbit: { run: benchLowbit, markdown: (r) => lowbitMarkdown(r as LowbitBenchReport) },
   conv: { run: benchConv, markdown: (r) => convMarkdown(r as ConvBenchReport) },
   'first-layer': { run: benchFirstLayer, markdown: (r) => firstLayerMarkdown(r as FirstLayerBenchReport) },
   mlp: { run: benchMlp, markdown: (r) => mlpMarkdown(r as MlpBenchReport) },

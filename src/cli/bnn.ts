@@ -13,7 +13,7 @@ const USAGE = `usage: bnn <command> [options]
 
 commands:
   info [--json]                 the WebGPU adapter this machine gives, its features and limits
-  bench all [options]           every suite (gemm, conv, mlp, models, train), each beside fp32 and TF.js, in
+  bench all [options]           every suite (gemm, lowbit, conv, mlp, models, train), each beside fp32 (and TF.js), in
                                 headless Chromium; writes report.json, report.html (charts), report.md
       --node                    run in Node (Dawn) instead of Chromium
       --out DIR                 where (default bench/results/DATE-DEVICE-ENV)
@@ -27,6 +27,9 @@ commands:
       --browser                 run in headless Chromium (puppeteer-core, system Chromium) instead of Node
       --no-tfjs                 skip TensorFlow.js's WebGPU matMul (timed beside them when installed)
       --json                    print the report as JSON      --out FILE   also write the JSON report to FILE
+  bench lowbit [--shapes MxNxK,...] [--reps N] [--large] [--browser] [--json] [--out FILE]
+                                ternary (TWN) and DoReFa bit-serial GEMMs (2/2 bits, 1-bit weights x 3-bit
+                                activations) and binary XNOR vs fp32, same run (default 1024^3, MNIST CNN layers)
   bench models [--batch N] [--reps N] [--browser] [--json] [--out FILE]
                                 the binarized VGG16 and FINN's CNV (CIFAR-10, random weights): images/s of the
                                 binary plan, the fp32 plan and TF.js, checked against the CPU reference first
