@@ -85,11 +85,11 @@ commands:
                                 bop: Larq's Bop flips the binary kernels, Adam (--lr, default 0.01) the rest;
                                 --schedule: cosine over the run's steps, or exponential (--decay-rate an epoch, 0.9);
                                 --lr-scale binarynet: binary kernels' rates times 1/sqrt(1.5/(fan_in+fan_out))
+                                --shift-bn: BinaryNet's shift-based BatchNorm (powers of two); --stochastic:
+                                BinaryNet's stochastic binarization of activations while training
                                 a checkpoint (DIR/checkpoint) after every epoch; --resume continues from it
                                 cifar10-vgg16 (the seed's binarized VGG16) and cifar10-cnv (FINN's CNV): Adam 0.02,
                                 batch 100; random crops (padding 4) and flips on the GPU (--no-augment: off);
-                                --shift-bn: BinaryNet's shift-based BatchNorm (powers of two); --stochastic:
-                                BinaryNet's stochastic binarization of activations while training
                                 inputs (x/255 - mean) / std: VGG16 CIFAR-10's channel statistics, CNV 2x/255 - 1
                                 (--mean a,b,c --std a,b,c); --test-limit N evaluates on the first N test images;
                                 CIFAR-10 from --data-dir DIR (default ./.data): DIR/cifar10/cifar-10-batches-bin/
