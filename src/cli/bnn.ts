@@ -30,9 +30,11 @@ commands:
   bench lowbit [--shapes MxNxK,...] [--reps N] [--large] [--browser] [--json] [--out FILE]
                                 ternary (TWN) and DoReFa bit-serial GEMMs (2/2 bits, 1-bit weights x 3-bit
                                 activations) and binary XNOR vs fp32, same run (default 1024^3, MNIST CNN layers)
-  bench models [--batch N] [--reps N] [--browser] [--json] [--out FILE]
+  bench models [--models a,b] [--batch N] [--reps N] [--browser] [--json] [--out FILE]
                                 the binarized VGG16 and FINN's CNV (CIFAR-10, random weights): images/s of the
-                                binary plan, the fp32 plan and TF.js, checked against the CPU reference first
+                                binary plan, the fp32 plan and TF.js, checked against the CPU reference first;
+                                --models mnist-cnn-binary,mnist-cnn-xnor,mnist-cnn-ternary,mnist-cnn-dorefa: the
+                                seeds' MNIST CNN in issue 8's schemes, each on its own kernels (default vgg16,cnv)
   bench conv [--batch N] [--reps N] [--browser] [--json] [--out FILE]
                                 binary conv vs fp32 implicit-GEMM conv on the seeds' 3x3 layers (VGG16, BinaryNet)
   bench first-layer [--batch N] [--reps N] [--browser] [--json] [--out FILE]
@@ -155,6 +157,7 @@ async function benchSuiteCommand(name: SuiteName, flags: Flags): Promise<void> {
     rounds: positiveInt(flags, 'rounds'),
     profile: flags.switches.has('profile'),
     backwardMethod: flags.values.has('backward') ? (flags.values.get('backward') as 'table' | 'select') : undefined,
+    models: flags.values.has('models') ? (flags.values.get('models')!.split(',') as SuiteOptions['models']) : undefined,
   };
   const progress = (line: string) => console.error(line);
   let report: SuiteReport;
