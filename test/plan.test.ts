@@ -51,9 +51,11 @@ const MODELS: Record<string, () => Model> = {
       layers.activation({ activation: 'softmax' }),
     ]),
   // XNOR-Net's magnitude_aware_sign kernels on binary inputs: binary kernels, alpha in the epilogue.
-  'XNOR-Net kernels (alpha * sign(W)): thresholds and affine epilogues with alpha folded in': () =>
+  'XNOR-Net kernels (alpha * sign(W)): sign-select first layer, thresholds and affine epilogues with alpha folded in': () =>
     sequential([
-      layers.quantConv2d({ filters: 12, kernelSize: 3, padding: 'same', inputQuantizer: 'ste_sign', kernelQuantizer: 'magnitude_aware_sign', inputShape: [7, 7, 3] }),
+      layers.quantConv2d({ filters: 12, kernelSize: 3, padding: 'same', kernelQuantizer: 'magnitude_aware_sign', inputShape: [7, 7, 3] }),
+      layers.batchNormalization(),
+      layers.quantConv2d({ filters: 12, kernelSize: 3, padding: 'same', inputQuantizer: 'ste_sign', kernelQuantizer: 'magnitude_aware_sign' }),
       layers.batchNormalization(),
       layers.quantConv2d({ filters: 9, kernelSize: 3, inputQuantizer: 'ste_sign', kernelQuantizer: 'magnitude_aware_sign', useBias: true }),
       layers.flatten(),

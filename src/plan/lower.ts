@@ -303,7 +303,9 @@ export function lowerModel(spec: ModelSpec, options: LowerOptions = {}): Lowered
       const q = quantize && kq ? kq.forward(w.data as Float32Array, w.shape) : (w.data as Float32Array);
       return dense ? transposeF32Reference(q, K, N) : hwioToOhwi(q, w.shape as [number, number, number, number]);
     };
-    const folded = () => (bn ? foldBatchNormAffine(bnParams(spec, bn), bias) : { scale: new Float32Array(N).fill(1), bias: bias ? Float32Array.from(bias) : new Float32Array(N) });
+    /** BN and bias (and a per-channel weight scale) as one affine map per channel. */
+    const folded = (scale?: ArrayLike<number>) =>
+      bn ? foldBatchNormAffine(bnParams(spec, bn), bias, scale) : { scale: scale ? Float32Array.from(scale) : new Float32Array(N).fill(1), bias: bias ? Float32Array.from(bias) : new Float32Array(N) };
     /** After an epilogue with BN / bias fused (f32 out): the activation (and softmax). */
     const finishActivation = (y: PlanValue) => {
       let z = y;
@@ -318,9 +320,9 @@ export function lowerModel(spec: ModelSpec, options: LowerOptions = {}): Lowered
       valueOf.set(resultName, z);
     };
     /** After a float-output kernel: the fused BN / bias and the activation. */
-    const finishFloat = (y0: PlanValue) => {
-      const f = folded();
-      const trivial = !bn && !bias;
+    const finishFloat = (y0: PlanValue, scale?: ArrayLike<number>) => {
+      const f = folded(scale);
+      const trivial = !bn && !bias && !scale;
       let y = y0;
       if (!trivial || (act !== 'linear' && act !== 'softmax')) {
         y = newValue(outShape, 'f32', []);
@@ -383,13 +385,16 @@ export function lowerModel(spec: ModelSpec, options: LowerOptions = {}): Lowered
       emit({ op: 'pad', layers, x: x.id, y: y.id, ...p, fill: window.padValues });
       return [y, { ...window, padding: 'valid', padValues: 0 }];
     };
-    if (!float && kq?.binary && !iq) {
+    // A real-valued input into +-1 weights: sign-select. Also XNOR-Net's alpha * sign(W) (alpha
+    // applied after) and DoReFa's 1-bit weights (+-1 values).
+    const oneBitDorefa = kq?.className === 'DoReFa' && kq.config.mode === 'weights' && kq.config.k_bit === 1;
+    if (!float && !iq && (kq?.binary || alpha || oneBitDorefa)) {
       const [x, win] = padded(asFloat(u, layers));
-      const weights = packRows(kernelValues(false), packedRows, packedCols);
+      const weights = packRows(kernelValues(oneBitDorefa), packedRows, packedCols);
       const y0 = newValue(outShape, 'f32', []);
       if (dense) emit({ op: 'binaryFloatDense', layers, x: x.id, y: y0.id, N, K, weights });
       else emit({ op: 'binaryFloatConv', layers, x: x.id, y: y0.id, kernel, weights, window: win! });
-      finishFloat(y0);
+      finishFloat(y0, alpha);
       return;
     }
     // DoReFa (k-bit activations, k-bit weights) by bit-serial popcount: the input quantized (named
