@@ -124,38 +124,70 @@ async function signSelectConv2dWindows(gpu: Gpu, x: Tensor, w: Tensor, g: Conv2d
   if (M * K > gpu.limits.maxStorageBufferBindingSize / 4) {
     return signSelectConv2dForGeometry(gpu, x, w, g, options); // the copy would not fit one binding
   }
-  const repack = g.channels % 32 !== 0 && taps > 1;
-  const params = { M, N: g.outChannels, K, tiles_n: 0, tiles: 0, ...convParams(g, kWords) };
-  const rowsKernel = await gpu.kernel({ shader: 'gemm_binary_float', entryPoint: 'window_rows', constants: { CONV_KERNEL_W: g.kernelW, FLAT_WG } });
-  const weightsKernel = repack ? await gpu.kernel({ shader: 'gemm_binary_float', entryPoint: 'window_weights', constants: { FLAT_WG } }) : null;
-  const rows = gpu.tensor([M, K], 'f32', `${label}.rows`);
-  const weights = repack ? gpu.tensor([g.outChannels, K], 'b1', `${label}.weights`) : w;
+  return runWindowed(gpu, SIGN_SELECT, w, g, {
+    kWords,
+    repack: g.channels % 32 !== 0 && taps > 1,
+    operand: { entryPoint: 'window_rows', constants: { CONV_KERNEL_W: g.kernelW }, x, shape: [M, K], dtype: 'f32', count: M * K },
+    gemm: { entryPoint: 'gemm_binary_float', input: 'a', extraParams: { ...NO_FLOAT_CONV_GEOMETRY, k_words: kWords } },
+    options,
+    label,
+  });
+}
+
+/** What runWindowed writes before the GEMM, and which GEMM reads it. */
+interface WindowedLowering {
+  /** Words per row of the (repacked) weights. */
+  kWords: number;
+  /** Repack the OHWI weights to the dense window order (window_weights) first. */
+  repack: boolean;
+  /** The explicit per-pixel operand: window_rows (f32 values) or bit_planes (u32 plane words). */
+  operand: { entryPoint: 'window_rows' | 'bit_planes'; constants: Record<string, number | boolean>; x: Tensor; shape: number[]; dtype: 'f32' | 'u32'; count: number };
+  gemm: { entryPoint: 'gemm_binary_float' | 'gemm_bitplane'; input: 'a' | 'planes'; extraParams: Record<string, number> };
+  options: FirstLayerConv2dOptions;
+  label: string;
+}
+
+/**
+ * The first layer's explicit lowerings (sign-select 'windows', bit planes): the weights repacked
+ * to the window order where needed and the per-pixel operand written (one submission), then the
+ * tiled GEMM of shaders/gemm_binary_float.wgsl over them.
+ */
+async function runWindowed(gpu: Gpu, op: string, w: Tensor, g: Conv2dGeometry, l: WindowedLowering): Promise<Tensor> {
+  const M = g.batch * g.outH * g.outW;
+  const K = g.kernelH * g.kernelW * g.channels;
+  const { operand, label } = l;
+  const params = { M, N: g.outChannels, K, tiles_n: 0, tiles: 0, ...convParams(g, l.kWords) };
+  const operandKernel = await gpu.kernel({ shader: 'gemm_binary_float', entryPoint: operand.entryPoint, constants: { ...operand.constants, FLAT_WG } });
+  const weightsKernel = l.repack ? await gpu.kernel({ shader: 'gemm_binary_float', entryPoint: 'window_weights', constants: { FLAT_WG } }) : null;
+  const written = gpu.tensor(operand.shape, operand.dtype, `${label}.${operand.entryPoint}`);
+  const weights = l.repack ? gpu.tensor([g.outChannels, K], 'b1', `${label}.weights`) : w;
+  const outName = operand.entryPoint === 'window_rows' ? 'rows_out' : 'planes_out';
   try {
-    await gpu.run(`${label}.rows`, (rec) => {
-      if (weightsKernel) rec.dispatch(weightsKernel, { params, b: w, weights_out: weights }, gpu.grid(Math.ceil((g.outChannels * kWords) / FLAT_WG), label));
-      rec.dispatch(rowsKernel, { params, a: x, rows_out: rows }, gpu.grid(Math.ceil((M * K) / FLAT_WG), label));
+    await gpu.run(`${label}.${operand.entryPoint}`, (rec) => {
+      if (weightsKernel) rec.dispatch(weightsKernel, { params, b: w, weights_out: weights }, gpu.grid(Math.ceil((g.outChannels * l.kWords) / FLAT_WG), label));
+      rec.dispatch(operandKernel, { params, a: operand.x, [outName]: written }, gpu.grid(Math.ceil(operand.count / FLAT_WG), label));
     });
     return await runTiledGemm(gpu, {
-      op: SIGN_SELECT,
+      op,
       kind: 'binaryFloat',
       shader: 'gemm_binary_float',
-      entryPoint: 'gemm_binary_float',
+      entryPoint: l.gemm.entryPoint,
       M,
       N: g.outChannels,
       K,
-      kSteps: kWords,
+      kSteps: l.kWords,
       outDtype: 'f32',
       outName: 'out',
       outShape: [g.batch, g.outH, g.outW, g.outChannels],
-      inputs: { a: rows, b: weights },
-      extraParams: { ...NO_FLOAT_CONV_GEOMETRY, k_words: kWords },
-      out: options.out,
-      tuning: options.tuning,
+      inputs: { [l.gemm.input]: written, b: weights },
+      extraParams: l.gemm.extraParams,
+      out: l.options.out,
+      tuning: l.options.tuning,
       label,
     });
   } finally {
-    rows.release(); // the GEMM is submitted: later uses of the buffer queue after it
-    if (repack) weights.release();
+    written.release(); // the GEMM is submitted: later uses of the buffer queue after it
+    if (l.repack) weights.release();
   }
 }
 
@@ -213,40 +245,14 @@ export async function bitPlaneConv2d(gpu: Gpu, x: Tensor, w: Tensor, options: Bi
   const repack = dense && g.channels % 32 !== 0 && taps > 1;
   const M = g.batch * g.outH * g.outW;
   const label = options.label ?? `${BIT_PLANE}[${describe(g)}].${packing}`;
-  const params = { M, N: g.outChannels, K, tiles_n: 0, tiles: 0, ...convParams(g, kWords) };
-  const planesKernel = await gpu.kernel({ shader: 'gemm_binary_float', entryPoint: 'bit_planes', constants: { DENSE_WINDOW: dense, CONV_KERNEL_W: g.kernelW, FLAT_WG } });
-  const weightsKernel = repack ? await gpu.kernel({ shader: 'gemm_binary_float', entryPoint: 'window_weights', constants: { FLAT_WG } }) : null;
-  const planes = gpu.tensor([M, kWords, PIXEL_BITS], 'u32', `${label}.planes`);
-  const weights = repack ? gpu.tensor([g.outChannels, K], 'b1', `${label}.weights`) : w;
-  try {
-    await gpu.run(`${label}.planes`, (rec) => {
-      if (weightsKernel) {
-        rec.dispatch(weightsKernel, { params, b: w, weights_out: weights }, gpu.grid(Math.ceil((g.outChannels * kWords) / FLAT_WG), label));
-      }
-      rec.dispatch(planesKernel, { params, a: x, planes_out: planes }, gpu.grid(Math.ceil((M * kWords) / FLAT_WG), label));
-    });
-    return await runTiledGemm(gpu, {
-      op: BIT_PLANE,
-      kind: 'binaryFloat',
-      shader: 'gemm_binary_float',
-      entryPoint: 'gemm_bitplane',
-      M,
-      N: g.outChannels,
-      K,
-      kSteps: kWords,
-      outDtype: 'f32',
-      outName: 'out',
-      outShape: [g.batch, g.outH, g.outW, g.outChannels],
-      inputs: { planes, b: weights },
-      extraParams: convParams(g, kWords),
-      out: options.out,
-      tuning: options.tuning,
-      label,
-    });
-  } finally {
-    planes.release(); // the GEMM is submitted: later uses of the buffer queue after it
-    if (repack) weights.release();
-  }
+  return runWindowed(gpu, BIT_PLANE, w, g, {
+    kWords,
+    repack,
+    operand: { entryPoint: 'bit_planes', constants: { DENSE_WINDOW: dense, CONV_KERNEL_W: g.kernelW }, x, shape: [M, kWords, PIXEL_BITS], dtype: 'u32', count: M * kWords },
+    gemm: { entryPoint: 'gemm_bitplane', input: 'planes', extraParams: convParams(g, kWords) },
+    options,
+    label,
+  });
 }
 
 export type FirstLayerMethod = 'signSelect' | 'bitPlane';
