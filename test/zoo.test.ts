@@ -71,3 +71,18 @@ describe('zoo: CIFAR-10 models', () => {
     });
   }
 });
+
+describe('the zoo by name (bnn summary NAME)', () => {
+  test('every entry builds; the float VGG16 has the binarized one\'s parameters, 32 bits each; the memory table', async () => {
+    const { ZOO } = await import('../src/zoo/registry.js');
+    for (const [name, e] of Object.entries(ZOO)) expect(summarize(e.build().spec).totalParams, name).toBeGreaterThan(0);
+    const float = summarize(ZOO['cifar10-vgg16-float'].build().spec);
+    const bnn = summarize(ZOO['cifar10-vgg16'].build().spec);
+    expect(float.totalParams).toBe(bnn.totalParams);
+    expect(float.binaryParams).toBe(0);
+    expect(float.memoryBytes).toBe(float.totalParams * 4);
+    // The README's memory table.
+    expect(bnn.memoryBytes).toBe(1989752);
+    expect(summarize(ZOO['cifar10-cnv'].build().spec).memoryBytes).toBe(223736);
+  });
+});

@@ -61,7 +61,8 @@ commands:
       --verbose                 also list every input channel      --json   print the report as JSON
       MODEL.json                every QuantConv2D with a binary kernel quantizer of a model (or its directory)
   summary MODEL [--json]        per layer: output shape, input bits, parameters by bit width, memory, MACs;
-                                totals and the saving against float32 (as larq.models.summary)
+                                totals and the saving against float32 (as larq.models.summary); MODEL may
+                                name a zoo model: mnist-mlp, mnist-cnn, cifar10-vgg16, cifar10-vgg16-float, cifar10-cnv
   predict --model MODEL --input X.npy --output Y.npy [--batch N] [--activations DIR [--layers a,b]]
                                 runs the compiled plan: X float32 [N, ...input shape] (several inputs:
                                 a.npy,b.npy), Y the model output as float32; --activations writes each

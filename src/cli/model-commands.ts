@@ -1,5 +1,5 @@
 // `bnn summary`, `bnn predict` and `bnn export`: a model file in, a table or .npy files out.
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Gpu } from '../gpu/context.js';
 import { exportActivations, exportWeights, type ExportEntry } from '../io/export.js';
@@ -9,6 +9,7 @@ import type { Model } from '../model/model.js';
 import { formatSummary, summarize } from '../model/summary.js';
 import { InferencePlan, type PlanOutput } from '../plan/plan.js';
 import { UsageError, positiveInt, type Flags } from './flags.js';
+import { ZOO } from '../zoo/registry.js';
 import { predictImageCommand } from './predict-image.js';
 
 function modelPath(flags: Flags, positional = false): string {
@@ -26,7 +27,9 @@ function writeAtomic(path: string, data: Uint8Array | string): void {
 }
 
 export async function summaryCommand(flags: Flags): Promise<void> {
-  const model = await loadModel(modelPath(flags, true));
+  const path = modelPath(flags, true);
+  // A zoo model by name (bnn summary cifar10-vgg16), unless a file of that name exists.
+  const model = Object.hasOwn(ZOO, path) && !existsSync(path) ? ZOO[path].build() : await loadModel(path);
   const s = summarize(model.spec);
   if (flags.switches.has('json')) {
     console.log(JSON.stringify({ ...s, layers: s.layers.map((l) => ({ ...l, params: Object.fromEntries(l.params) })) }, null, 2));

@@ -19,12 +19,16 @@ export interface Vgg16Options {
   classes?: number;
   inputShape?: [number, number, number];
   seed?: number;
+  /** The float VGG16 it binarizes (no quantizers, ReLU after every layer but the last): the memory table's baseline. */
+  float?: boolean;
 }
 
 export const VGG16_BLOCKS = [[64, 64], [128, 128], [256, 256, 256], [512, 512, 512], [512, 512, 512]];
 
 export function cifar10Vgg16(options: Vgg16Options = {}): Model {
-  const binary = { inputQuantizer: 'ste_sign', kernelQuantizer: 'ste_sign', kernelConstraint: 'weight_clip', useBias: false };
+  const binary = options.float
+    ? { inputQuantizer: null, kernelQuantizer: null, useBias: false, activation: 'relu' }
+    : { inputQuantizer: 'ste_sign', kernelQuantizer: 'ste_sign', kernelConstraint: 'weight_clip', useBias: false };
   const bn = () => layers.batchNormalization({ momentum: 0.9 });
   const defs: LayerDef[] = [];
   (options.blocks ?? VGG16_BLOCKS).forEach((filters, b) => {
@@ -40,7 +44,8 @@ export function cifar10Vgg16(options: Vgg16Options = {}): Model {
     defs.push(layers.maxPooling2d({ poolSize: 2, strides: 2 }));
   });
   defs.push(layers.flatten());
-  for (const units of [...(options.dense ?? [1024]), options.classes ?? 10]) defs.push(layers.quantDense({ units, ...binary }), bn());
+  const units = [...(options.dense ?? [1024]), options.classes ?? 10];
+  units.forEach((u, i) => defs.push(layers.quantDense({ units: u, ...binary, ...(i === units.length - 1 && { activation: 'linear' }) }), bn()));
   defs.push(layers.activation({ activation: 'softmax' }));
-  return sequential(defs, { name: 'cifar10_vgg16_bnn', seed: options.seed ?? 0 });
+  return sequential(defs, { name: options.float ? 'cifar10_vgg16_float' : 'cifar10_vgg16_bnn', seed: options.seed ?? 0 });
 }
