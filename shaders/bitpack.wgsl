@@ -7,7 +7,13 @@ struct Params {
   rows: u32,
   cols: u32,
   words_per_row: u32,
-  // pack_dorefa_planes: bits k of each value's level n = round(clip(x, 0, 1) * levels_max).
+}
+
+// pack_dorefa_planes: Params's three, then k bits of each value's level n = round(clip(x, 0, 1) * levels_max).
+struct PlanesParams {
+  rows: u32,
+  cols: u32,
+  words_per_row: u32,
   bits: u32,
   levels_max: f32,
 }
@@ -19,6 +25,7 @@ override WORKGROUP_SIZE: u32 = 64;
 @group(0) @binding(2) var<storage, read_write> packed: array<u32>;
 @group(0) @binding(3) var<storage, read> bits: array<u32>;
 @group(0) @binding(4) var<storage, read_write> unpacked: array<f32>;
+@group(0) @binding(5) var<uniform> planes_params: PlanesParams;
 
 fn flat_index(wid: vec3u, nwg: vec3u, lid: u32) -> u32 {
   return (wid.x + wid.y * nwg.x) * WORKGROUP_SIZE + lid;
@@ -55,22 +62,22 @@ fn pack(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
 fn pack_dorefa_planes(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                       @builtin(local_invocation_index) lid: u32) {
   let i = flat_index(wid, nwg, lid);
-  let plane_words = params.rows * params.words_per_row;
+  let plane_words = planes_params.rows * planes_params.words_per_row;
   if (i >= plane_words) {
     return;
   }
-  let row = i / params.words_per_row;
-  let first = (i % params.words_per_row) * 32u;
-  let count = min(32u, params.cols - first);
-  let base = row * params.cols + first;
+  let row = i / planes_params.words_per_row;
+  let first = (i % planes_params.words_per_row) * 32u;
+  let count = min(32u, planes_params.cols - first);
+  let base = row * planes_params.cols + first;
   var words = array<u32, 8>(0u, 0u, 0u, 0u, 0u, 0u, 0u, 0u);
   for (var j = 0u; j < count; j++) {
-    let n = u32(round(clamp(values[base + j], 0.0, 1.0) * params.levels_max));
-    for (var b = 0u; b < params.bits; b++) {
+    let n = u32(round(clamp(values[base + j], 0.0, 1.0) * planes_params.levels_max));
+    for (var b = 0u; b < planes_params.bits; b++) {
       words[b] |= ((n >> b) & 1u) << j;
     }
   }
-  for (var b = 0u; b < params.bits; b++) {
+  for (var b = 0u; b < planes_params.bits; b++) {
     packed[b * plane_words + i] = words[b];
   }
 }

@@ -45,7 +45,7 @@ export async function pack(gpu: Gpu, x: Tensor, options: PackOptions = {}): Prom
   const out = options.out ?? gpu.tensor(outShape, 'b1', `${label}.out`);
   const words = rows * wordsPerRow(columns);
   const grid = gpu.grid(Math.ceil(words / wg), label);
-  const params = { rows, cols, words_per_row: wordsPerRow(columns), bits: 0, levels_max: 0 };
+  const params = { rows, cols, words_per_row: wordsPerRow(columns) };
   await gpu.run(label, (rec) => rec.dispatch(kernel, { params, values: x, packed: out }, grid));
   return out;
 }
@@ -66,8 +66,8 @@ export async function packDorefaPlanes(gpu: Gpu, x: Tensor, bits: number, option
   const kernel = await gpu.kernel({ shader: 'bitpack', entryPoint: 'pack_dorefa_planes', constants: { WORKGROUP_SIZE: wg } });
   const out = options.out ?? gpu.tensor(outShape, 'b1', `${label}.out`);
   const words = rows * wordsPerRow(cols);
-  const params = { rows, cols, words_per_row: wordsPerRow(cols), bits, levels_max: 2 ** bits - 1 };
-  await gpu.run(label, (rec) => rec.dispatch(kernel, { params, values: x, packed: out }, gpu.grid(Math.ceil(words / wg), label)));
+  const planes_params = { rows, cols, words_per_row: wordsPerRow(cols), bits, levels_max: 2 ** bits - 1 };
+  await gpu.run(label, (rec) => rec.dispatch(kernel, { planes_params, values: x, packed: out }, gpu.grid(Math.ceil(words / wg), label)));
   return out;
 }
 
@@ -87,7 +87,7 @@ export async function unpack(gpu: Gpu, x: Tensor, options: BitpackOptions = {}):
   const kernel = await gpu.kernel({ shader: 'bitpack', entryPoint: 'unpack', constants: { WORKGROUP_SIZE: wg } });
   const out = options.out ?? gpu.tensor(x.shape, 'f32', `${label}.out`);
   const grid = gpu.grid(Math.ceil((rows * cols) / wg), label);
-  const params = { rows, cols, words_per_row: wordsPerRow(cols), bits: 0, levels_max: 0 };
+  const params = { rows, cols, words_per_row: wordsPerRow(cols) };
   await gpu.run(label, (rec) => rec.dispatch(kernel, { params, bits: x, unpacked: out }, grid));
   return out;
 }
