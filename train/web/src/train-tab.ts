@@ -184,6 +184,10 @@ export function trainTab(root: HTMLElement, app: AppState): { run(): TrainingRun
     }
   }
 
+  // MNIST is fetched and parsed as the page opens, not on the click: the parse's main-thread work
+  // would land in the first frames of training. A failure shows on the click (which retries).
+  void loadMnistInPage().catch(() => {});
+
   buttons.train.addEventListener('click', async () => {
     clearBanner();
     const entry = CATALOG.find((m) => m.id === modelSelect.value)!;
