@@ -17,6 +17,7 @@ import { centreSquare, decodeImage, encodePng, toGray } from '../src/data/images
 import { readTar } from '../src/data/tar.js';
 import { Random } from '../src/random.js';
 import { expectExact } from './helpers/check.js';
+import { rejects } from './helpers/data-errors.js';
 
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -26,18 +27,6 @@ const tempDir = () => {
   return d;
 };
 
-function rejects(f: () => unknown, ...says: string[]): DataFormatError {
-  let err: unknown;
-  try {
-    f();
-  } catch (e) {
-    err = e;
-  }
-  expect(err, 'expected a DataFormatError').toBeInstanceOf(DataFormatError);
-  for (const s of says) expect((err as Error).message).toContain(s);
-  expect((err as DataFormatError).fix.length).toBeGreaterThan(0);
-  return err as DataFormatError;
-}
 
 /** `count` random NHWC images with labels 0..9 in turn. */
 function samples(count: number, seed = 1) {
@@ -235,25 +224,6 @@ describe('the loader', () => {
     const test = await loadCifar10({ split: 'test', dataDir });
     expect([test.count, test.source]).toEqual([4, official]);
     expectExact(test.images, samples(4).images, 'official test batch');
-  });
-
-  // The project's copy of the data (../shared/data/README.md), where this machine has it.
-  const realArchive = join(process.cwd(), '..', 'shared', 'data', 'cifar10', 'cifar10-jpeg.tar.gz');
-  test.skipIf(!existsSync(realArchive))('the real JPEG archive: 5000 train and 1000 test images per class, in the folders the loader expects, 32x32', { timeout: 120_000 }, async () => {
-    const { gunzipSync } = await import('node:zlib');
-    const { readFileSync } = await import('node:fs');
-    const counts = new Map<string, number>();
-    let first: Uint8Array | undefined;
-    for (const e of readTar(gunzipSync(readFileSync(realArchive)), realArchive)) {
-      if (e.type !== 'file') continue;
-      const [split, cls] = e.path.split('/');
-      counts.set(`${split}/${cls}`, (counts.get(`${split}/${cls}`) ?? 0) + 1);
-      first ??= e.data;
-    }
-    expect([...counts.keys()].sort()).toEqual(['test', 'train'].flatMap((s) => CIFAR10_CLASSES.map((c) => `${s}/${c}`)));
-    for (const [k, n] of counts) expect(n, k).toBe(k.startsWith('train') ? 5000 : 1000);
-    const img = decodeImage(first!);
-    expect([img.width, img.height, img.channels]).toEqual([32, 32, 3]);
   });
 
   test('no data anywhere: says what to download and where to put it', async () => {

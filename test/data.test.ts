@@ -3,28 +3,15 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { DataFormatError, readIdx, writeIdx, type IdxArray } from '../src/data/idx.js';
+import { readIdx, writeIdx, type IdxArray } from '../src/data/idx.js';
 import { loadMnist, mnistDataDir, mnistFromIdx, preprocessMnist, MNIST_FILES } from '../src/data/mnist.js';
 import { BatchUploader, batchCount, epochBatches, epochOrder, epochSeed } from '../src/data/batches.js';
 import { expectExact } from './helpers/check.js';
+import { rejects } from './helpers/data-errors.js';
 import { useGpu } from './helpers/gpu.js';
 
 const gpu = useGpu();
 
-/** Asserts that `f` throws a DataFormatError whose message contains every piece of `says`. */
-function rejects(f: () => unknown, ...says: string[]): DataFormatError {
-  let err: unknown;
-  try {
-    f();
-  } catch (e) {
-    err = e;
-  }
-  expect(err, 'expected a DataFormatError').toBeInstanceOf(DataFormatError);
-  const e = err as DataFormatError;
-  for (const s of says) expect(e.message).toContain(s);
-  expect(e.fix.length).toBeGreaterThan(0);
-  return e;
-}
 
 describe('idx', () => {
   const arrays: IdxArray[] = [
