@@ -194,12 +194,15 @@ describe('the plan', () => {
     expect(steps.map((s) => (s.op === 'binaryDense' ? `${s.op}:${s.epilogue.kind}:${s.ternary ? 'ternary' : 'binary'}` : s.op))).toEqual(['pack', 'binaryDense:threshold:ternary', 'binaryDense:affine:ternary', 'softmax']);
   });
 
-  test('DoReFa layers run on the bit-serial kernels, their inputs packed as planes', () => {
+  test('DoReFa layers run on the bit-serial kernels, their inputs packed as planes (quantized to floats only when asked for)', () => {
     const a3 = { class_name: 'DoReFa', config: { k_bit: 3, mode: 'activations' } };
     const w1 = { class_name: 'DoReFa', config: { k_bit: 1, mode: 'weights' } };
     const m = sequential([layers.dense({ units: 40, useBias: false, inputShape: [50] }), layers.quantDense({ units: 30, inputQuantizer: a3, kernelQuantizer: w1 }), layers.batchNormalization(), layers.quantDense({ units: 8, inputQuantizer: a3, kernelQuantizer: w1 }), layers.activation({ activation: 'softmax' })]);
     const ops = lowerModel(m.spec).steps.map((s) => s.op);
-    expect(ops).toEqual(['floatDense', 'quantize', 'dorefaPlanes', 'bitSerialDense', 'quantize', 'dorefaPlanes', 'bitSerialDense', 'softmax']);
+    expect(ops).toEqual(['floatDense', 'dorefaPlanes', 'bitSerialDense', 'dorefaPlanes', 'bitSerialDense', 'softmax']);
+    // The quantized input as floats only when it is asked for by name.
+    const kept = lowerModel(m.spec, { keep: ['quant_dense:input'] }).steps.map((s) => s.op);
+    expect(kept).toEqual(['floatDense', 'quantize', 'dorefaPlanes', 'bitSerialDense', 'dorefaPlanes', 'bitSerialDense', 'softmax']);
   });
 
   test("XNOR-Net's magnitude_aware_sign kernels run on the binary kernels, alpha folded into thresholds", () => {

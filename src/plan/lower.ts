@@ -397,17 +397,20 @@ export function lowerModel(spec: ModelSpec, options: LowerOptions = {}): Lowered
       finishFloat(y0, alpha);
       return;
     }
-    // DoReFa (k-bit activations, k-bit weights) by bit-serial popcount: the input quantized (named
-    // as the layer's input), its levels packed as bit planes, the weights' levels as planes; the
-    // integer dot times dorefaScale(ka, kw) in the epilogue, BatchNorm folded after it.
+    // DoReFa (k-bit activations, k-bit weights) by bit-serial popcount: the input's levels packed
+    // as bit planes straight from x (packDorefaPlanes rounds as the quantizer does), the weights'
+    // levels as planes; the integer dot times dorefaScale(ka, kw) in the epilogue, BatchNorm
+    // folded after it. The quantized input as floats only when it is asked for by name.
     const bits = dorefaBits(iq, kq);
     if (!float && bits && !(window && window.padValues !== 0 && window.padding === 'same')) {
       const [ka, kw] = bits;
       const x0 = asFloat(u, layers);
-      const q = newValue(u.shape, 'f32', inputName);
-      emit({ op: 'quantize', layers, x: x0.id, y: q.id, quantizer: activationQuantizer(iq!, at, 'input_quantizer') });
+      if (inputName.some((n) => keep.has(n))) {
+        const q = newValue(u.shape, 'f32', inputName);
+        emit({ op: 'quantize', layers, x: x0.id, y: q.id, quantizer: activationQuantizer(iq!, at, 'input_quantizer') });
+      }
       const planes = newValue(u.shape, 'b1', []); // stored [ka, batch, ...]: read only by the next step
-      emit({ op: 'dorefaPlanes', layers, x: q.id, y: planes.id, bits: ka });
+      emit({ op: 'dorefaPlanes', layers, x: x0.id, y: planes.id, bits: ka });
       const levels = 2 ** kw - 1;
       const weights = packBitPlanes(Array.from(kernelValues(true), (v) => Math.round(((v + 1) * levels) / 2)), packedRows, packedCols, kw);
       const scale = new Float64Array(N).fill(dorefaScale(ka, kw));
