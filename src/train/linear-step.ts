@@ -61,7 +61,6 @@ interface Kept {
 
 /** ste_sign, or its stochastic version (BinaryNet's; deterministic outside training): +-1 with Larq's STE. */
 export const isSignQuantizer = (q: Quantizer | null) => q?.className === 'SteSign' || q?.className === 'StochasticSteSign';
-const isSteSign = isSignQuantizer;
 
 /** signWithMask's stochastic option for quantizer q, drawing from `stream` (none when deterministic). */
 function draw(ctx: StepContext, q: Quantizer | null, stream: number) {
@@ -97,7 +96,7 @@ export class LinearStep implements LayerStep {
     const [out, ...rest] = op.weightShape;
     const taps = rest.length === 3 ? rest[0] * rest[1] : 1;
     const fans: [number, number] = [rest.reduce((a, b) => a * b, 1), taps * out];
-    const params: TrainParam[] = [{ value: this.latent, grad: this.grad, clip: config.weightClip, label: `${name}/kernel`, binary: isSteSign(config.kernelQuantizer), fans }];
+    const params: TrainParam[] = [{ value: this.latent, grad: this.grad, clip: config.weightClip, label: `${name}/kernel`, binary: isSignQuantizer(config.kernelQuantizer), fans }];
     if (this.bias) params.push({ value: this.bias, grad: this.biasGrad!, label: `${name}/bias` });
     this.params = params;
   }
@@ -109,8 +108,8 @@ export class LinearStep implements LayerStep {
   /** Which kernels the product runs on for this step. */
   private path(ctx: StepContext): Path {
     const { inputQuantizer: qi, kernelQuantizer: qk } = this.config;
-    if (ctx.kernels === 'binary' && isSteSign(qk)) {
-      if (isSteSign(qi)) return 'bits';
+    if (ctx.kernels === 'binary' && isSignQuantizer(qk)) {
+      if (isSignQuantizer(qi)) return 'bits';
       if (!qi) return 'signSelect';
     }
     return 'float';
@@ -120,7 +119,7 @@ export class LinearStep implements LayerStep {
     const { gpu } = ctx;
     const { name, op, kernelQuantizer: qk } = this.config;
     const path = this.path(ctx);
-    if (isSteSign(qk)) {
+    if (isSignQuantizer(qk)) {
       this.wBits ??= this.gpu.tensor(op.weightShape, 'b1', `${name}/kernel.bits`);
       this.wMask ??= this.gpu.tensor(op.weightShape, 'b1', `${name}/kernel.mask`);
       const stochastic = draw(ctx, qk, (this.config.stream ?? 0) + 1);
@@ -135,7 +134,7 @@ export class LinearStep implements LayerStep {
       return;
     }
     this.wq ??= this.gpu.tensor(op.weightShape, 'f32', `${name}/kernel.quantized`);
-    if (isSteSign(qk)) {
+    if (isSignQuantizer(qk)) {
       await quantize(gpu, this.latent, { quantizer: 'ste_sign', out: this.wq, label: `${name}.kernel.quantize` });
     } else {
       const q = await quantizeWeights(gpu, this.latent, qk, { channelAxis: 'first', out: this.wq, label: `${name}.kernel.quantize` });
@@ -218,7 +217,7 @@ export class LinearStep implements LayerStep {
     } else {
       dW = await op.filterGradFloat(gpu, dz, kept.xq!, `${name}.dW`, dWq);
     }
-    if (isSteSign(qk)) {
+    if (isSignQuantizer(qk)) {
       await steSignBackward(gpu, dW, this.wMask!, { out: this.grad, label: `${name}.dW.ste` });
       dW.release();
     } else if (qk) {
