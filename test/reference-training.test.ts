@@ -90,6 +90,28 @@ describe('referenceTrainingStep', () => {
     expectFiniteDifferences(m, x, [2, 0], batch, tol);
   });
 
+  // XNOR-Net's input scaling K: inputs with 1 < |x| < 3 keep sign(x) fixed and ste_sign's gradient 0,
+  // so the loss is smooth in x through K alone; float kernels keep it smooth in W.
+  test.each([
+    ['QuantConv2D same, 3x3', 'conv', { filters: 3, kernelSize: 3, padding: 'same' }, [4, 5, 2]],
+    ['QuantConv2D same, stride 2, 3x2 kernel, bias, tanh', 'conv', { filters: 2, kernelSize: [3, 2], strides: 2, padding: 'same', useBias: true, activation: 'tanh' }, [5, 6, 3]],
+    ['QuantConv2D valid, dilation 2, pad_values 1', 'conv', { filters: 2, kernelSize: 2, dilationRate: 2, padValues: 1 }, [5, 4, 2]],
+    ['QuantDense, bias', 'dense', { units: 4, useBias: true }, [7]],
+  ] as const)("XNOR-Net's input scaling K, %s: kernel, bias and input gradients equal finite differences", (name, kind, args, inputShape) => {
+    const rng = rngFor(`xnor K ${name}`);
+    const k = { ...args, inputQuantizer: 'ste_sign', xnorInputScale: true, inputShape: [...inputShape] };
+    const m = sequential([kind === 'conv' ? layers.quantConv2d(k) : layers.quantDense(k), ...softmaxHead()]);
+    randomWeights(m, rng);
+    const batch = 2;
+    const x = rng.floats(batch * inputShape.reduce((a: number, b) => a * b, 1), 1.1, 2.9).map((v) => (rng.int(2) ? v : -v));
+    expectFiniteDifferences(m, x, [2, 0], batch);
+  });
+
+  test('xnor_input_scale needs a binary input quantizer', () => {
+    expect(() => sequential([layers.quantDense({ units: 2, xnorInputScale: true, inputShape: [3] })])).toThrow(/xnor_input_scale scales a binarized input.*input_quantizer "ste_sign"/);
+    expect(() => sequential([layers.quantDense({ units: 2, inputQuantizer: 'dorefa_quantizer', xnorInputScale: true, inputShape: [3] })])).toThrow(/not binary/);
+  });
+
   test.each([
     ['MaxPooling2D 2x2 valid', 'max', { poolSize: 2 }, [4, 5, 2]],
     ['MaxPooling2D 3x3 same, stride 2 (overlapping windows)', 'max', { poolSize: 3, strides: 2, padding: 'same' }, [5, 6, 2]],

@@ -43,7 +43,16 @@ export interface DenseConfig extends BaseConfig {
   kernel_constraint: ConstraintConfig;
 }
 
-export interface QuantDenseConfig extends DenseConfig {
+/**
+ * Not a Larq key: XNOR-Net's input scaling K (src/ops/xnor-scale.ts), the product scaled per output
+ * position by the mean |x| over the channels and the window. Needs a binary input quantizer (it
+ * scales sign(x)); written only when set, so other models stay loadable by Keras and TF.js.
+ */
+interface XnorInputScaleConfig {
+  xnor_input_scale?: boolean;
+}
+
+export interface QuantDenseConfig extends DenseConfig, XnorInputScaleConfig {
   input_quantizer: QuantizerConfig;
   kernel_quantizer: QuantizerConfig;
 }
@@ -59,7 +68,7 @@ export interface Conv2DConfig extends BaseConfig {
   kernel_constraint: ConstraintConfig;
 }
 
-export interface QuantConv2DConfig extends Conv2DConfig {
+export interface QuantConv2DConfig extends Conv2DConfig, XnorInputScaleConfig {
   input_quantizer: QuantizerConfig;
   kernel_quantizer: QuantizerConfig;
   /** Value of the border when padding = "same": 0 (Larq's default) or 1 (the +1 border of LCE). */
@@ -318,6 +327,7 @@ const DENSE: Record<string, KeySpec> = {
 const QUANT: Record<string, KeySpec> = {
   input_quantizer: { read: quantizer, default: null },
   kernel_quantizer: { read: quantizer, default: null },
+  xnor_input_scale: { read: bool, default: undefined },
   metrics: { read: anything, default: undefined, drop: true },
 };
 
@@ -432,6 +442,10 @@ export function readLayerConfig<K extends LayerClass>(cls: K, config: unknown, a
   if (cls === 'MaxPooling2D' || cls === 'AveragePooling2D') out.strides ??= out.pool_size;
   if ((cls === 'Conv2D' || cls === 'QuantConv2D') && (out.strides as number[]).some((s) => s > 1) && (out.dilation_rate as number[]).some((d) => d > 1)) {
     fail(where, 'strides > 1 together with dilation_rate > 1', 'Keras does not allow both');
+  }
+  if (out.xnor_input_scale === false) delete out.xnor_input_scale;
+  if (out.xnor_input_scale && !getQuantizer(out.input_quantizer as QuantizerConfig)?.binary) {
+    fail(where, 'xnor_input_scale scales a binarized input (sign(x) * K), but the input quantizer is not binary', 'give the layer input_quantizer "ste_sign" (or another +-1 quantizer), or drop xnor_input_scale');
   }
   return out as unknown as LayerConfigs[K];
 }

@@ -12,6 +12,8 @@
 import { ap2Signed } from '../ap2.js';
 import { ShapeError } from '../gpu/errors.js';
 import { getQuantizer } from './quantizers.js';
+import { xnorScaleOf } from './reference.js';
+import { xnorInputScaleBackwardReference } from '../ops/xnor-scale.js';
 import type { Activation, LayerSpec } from './layer-config.js';
 import type { ModelSpec } from './tfjs-format.js';
 
@@ -224,33 +226,35 @@ function denseLayer(): TrainLayer {
       const w = c.weight('kernel');
       const xq = iq ? f64(iq.forward(Float32Array.from(x), [c.rows, K])) : x;
       const wq = kq ? f64(kq.forward(Float32Array.from(w), [K, N])) : w;
-      const z = new Float64Array(c.rows * N);
+      const p = new Float64Array(c.rows * N);
       for (let r = 0; r < c.rows; r++) {
         for (let n = 0; n < N; n++) {
-          let s = cfg.use_bias ? c.weight('bias')[n] : 0;
+          let s = 0;
           for (let k = 0; k < K; k++) s += xq[r * K + k] * wq[k * N + n];
-          z[r * N + n] = s;
+          p[r * N + n] = s;
         }
       }
+      const { z, scale } = scaledProduct(c, x, p, N);
       const [f] = activation(cfg.activation, c.l.name);
-      return { y: z.map(f), saved: { x, xq, w, wq, z } };
+      return { y: z.map(f), saved: { x, xq, w, wq, z, p, scale } };
     },
     backward(c, saved, dy) {
       const { iq, kq } = quantizers(c.l);
       const cfg = c.l.config as { units: number; use_bias: boolean; activation: Activation };
-      const { x, xq, w, wq, z } = saved as { x: F64; xq: F64; w: F64; wq: F64; z: F64 };
+      const { x, xq, w, wq, z, p, scale } = saved as Saved;
       const K = c.inShape.at(-1)!;
       const N = cfg.units;
       const [, df] = activation(cfg.activation, c.l.name);
       const dz = dy.map((g, i) => g * df(z[i]));
+      const db = new Float64Array(N);
+      dz.forEach((g, i) => (db[i % N] += g));
+      const dp = scaleBackward(dz, p, scale, N);
       const dxq = new Float64Array(c.rows * K);
       const dwq = new Float64Array(K * N);
-      const db = new Float64Array(N);
       for (let r = 0; r < c.rows; r++) {
         for (let n = 0; n < N; n++) {
-          const g = dz[r * N + n];
+          const g = dp[r * N + n];
           if (g === 0) continue;
-          db[n] += g;
           for (let k = 0; k < K; k++) {
             dxq[r * K + k] += g * wq[k * N + n];
             dwq[k * N + n] += g * xq[r * K + k];
@@ -258,12 +262,46 @@ function denseLayer(): TrainLayer {
         }
       }
       const dx = iq ? f64(iq.backward(Float32Array.from(x), Float32Array.from(dxq), [c.rows, K])) : dxq;
+      if (scale) addTo(dx, xnorInputScaleBackwardReference(x, K, scale.dK));
       const dw = kq ? f64(kq.backward(Float32Array.from(w), Float32Array.from(dwq), [K, N])) : dwq;
       const grads: [string, F64][] = [[`${c.l.name}/kernel`, dw]];
       if (cfg.use_bias) grads.push([`${c.l.name}/bias`, db]);
       return { dx, grads };
     },
   };
+}
+
+/** What a dense or conv layer's forward keeps: p = q(x) . q(W), z = p * K + b (K: XNOR-Net's input scaling, if on). */
+interface Saved {
+  x: F64;
+  xq: F64;
+  w: F64;
+  wq: F64;
+  z: F64;
+  p: F64;
+  /** XNOR-Net's K per output position; dK filled in by scaleBackward. */
+  scale: { k: F64; dK: F64 } | null;
+}
+
+/** z = p * K + bias (K per output row when the layer has xnor_input_scale, else 1). */
+function scaledProduct(c: Ctx, x: F64, p: F64, N: number): { z: F64; scale: Saved['scale'] } {
+  const cfg = c.l.config as { use_bias: boolean; xnor_input_scale?: boolean };
+  const bias = cfg.use_bias ? c.weight('bias') : new Float64Array(N);
+  const batch = x.length / c.inShape.reduce((a, b) => a * b, 1);
+  const k = cfg.xnor_input_scale ? xnorScaleOf(c.l, [batch, ...c.inShape], x) : null;
+  const z = p.map((v, i) => (k ? v * k[Math.floor(i / N)] : v) + bias[i % N]);
+  return { z, scale: k && { k, dK: new Float64Array(k.length) } };
+}
+
+/** dL/dp = dz * K; fills scale.dK = sum over the row of dz * p. Without K: dz itself. */
+function scaleBackward(dz: F64, p: F64, scale: Saved['scale'], N: number): F64 {
+  if (!scale) return dz;
+  for (let i = 0; i < dz.length; i++) scale.dK[Math.floor(i / N)] += dz[i] * p[i];
+  return dz.map((g, i) => g * scale.k[Math.floor(i / N)]);
+}
+
+function addTo(a: F64, b: ArrayLike<number>): void {
+  for (let i = 0; i < a.length; i++) a[i] += b[i];
 }
 
 /** Where TensorFlow places a kernel or pooling window on an NHWC input (src/ops/window.ts, src/model/reference.ts). */
@@ -326,37 +364,39 @@ function convLayer(): TrainLayer {
       const w = c.weight('kernel');
       const xq = iq ? f64(iq.forward(Float32Array.from(x), xShape)) : x;
       const wq = kq ? f64(kq.forward(Float32Array.from(w), wShape)) : w;
-      const bias = cfg.use_bias ? c.weight('bias') : new Float64Array(O);
-      const z = new Float64Array(g.N * g.OH * g.OW * O).map((_, k) => bias[k % O]);
+      const p = new Float64Array(g.N * g.OH * g.OW * O);
       eachTap(g, (o, t, i) => {
         for (let ci = 0; ci < g.C; ci++) {
           const v = i >= 0 ? xq[i * g.C + ci] : pad;
-          for (let f = 0; f < O; f++) z[o * O + f] += v * wq[(t * g.C + ci) * O + f];
+          for (let f = 0; f < O; f++) p[o * O + f] += v * wq[(t * g.C + ci) * O + f];
         }
       });
+      const { z, scale } = scaledProduct(c, x, p, O);
       const [act] = activation(cfg.activation, c.l.name);
-      return { y: z.map(act), saved: { x, xq, w, wq, z } };
+      return { y: z.map(act), saved: { x, xq, w, wq, z, p, scale } };
     },
     backward(c, saved, dy) {
       const { cfg, g, xShape, wShape, O, pad, iq, kq } = setup(c);
-      const { x, xq, w, wq, z } = saved as { x: F64; xq: F64; w: F64; wq: F64; z: F64 };
+      const { x, xq, w, wq, z, p, scale } = saved as Saved;
       const [, df] = activation(cfg.activation, c.l.name);
       const dz = dy.map((v, k) => v * df(z[k]));
       const dxq = new Float64Array(x.length);
       const dwq = new Float64Array(w.length);
       const db = new Float64Array(O);
       dz.forEach((v, k) => (db[k % O] += v));
+      const dp = scaleBackward(dz, p, scale, O);
       eachTap(g, (o, t, i) => {
         for (let ci = 0; ci < g.C; ci++) {
           const v = i >= 0 ? xq[i * g.C + ci] : pad;
           for (let f = 0; f < O; f++) {
-            const gz = dz[o * O + f];
+            const gz = dp[o * O + f];
             dwq[(t * g.C + ci) * O + f] += v * gz;
             if (i >= 0) dxq[i * g.C + ci] += wq[(t * g.C + ci) * O + f] * gz;
           }
         }
       });
       const dx = iq ? f64(iq.backward(Float32Array.from(x), Float32Array.from(dxq), xShape)) : dxq;
+      if (scale) addTo(dx, xnorInputScaleBackwardReference(x, g.C, scale.dK, { inShape: [g.N, g.H, g.W, g.C], kernelSize: cfg.kernel_size, window: { strides: cfg.strides, padding: cfg.padding, dilation: cfg.dilation_rate } }));
       const dw = kq ? f64(kq.backward(Float32Array.from(w), Float32Array.from(dwq), wShape)) : dwq;
       const grads: [string, F64][] = [[`${c.l.name}/kernel`, dw]];
       if (cfg.use_bias) grads.push([`${c.l.name}/bias`, db]);

@@ -9,6 +9,7 @@ import { ap2Signed } from '../ap2.js';
 import { ShapeError } from '../gpu/errors.js';
 import { getQuantizer } from './quantizers.js';
 import { channelAffineReference, softmaxReference } from '../ops/elementwise.js';
+import { xnorInputScaleReference } from '../ops/xnor-scale.js';
 import type { Activation, LayerSpec } from './layer-config.js';
 import type { ModelSpec } from './tfjs-format.js';
 
@@ -67,10 +68,13 @@ function layerForward(spec: ModelSpec, l: LayerSpec, x: ReferenceValue): [string
       const w = spec.weights.get(`${l.name}/kernel`)!;
       const wq = kq ? kq.forward(w.data as Float32Array, w.shape) : (w.data as Float32Array);
       const bias = l.config.use_bias ? weight('bias') : undefined;
+      // XNOR-Net's K scales the product before the bias is added.
+      const scaled = quant && l.config.xnor_input_scale === true;
       const y =
         l.class === 'Dense' || l.class === 'QuantDense'
-          ? dense(xq, wq, w.shape[1], bias)
-          : conv(xq, wq, w.shape, l.outputShape, l.config, l.class === 'QuantConv2D' ? l.config.pad_values : 0, bias);
+          ? dense(xq, wq, w.shape[1], scaled ? undefined : bias)
+          : conv(xq, wq, w.shape, l.outputShape, l.config, l.class === 'QuantConv2D' ? l.config.pad_values : 0, scaled ? undefined : bias);
+      if (scaled) scaleByK(y, l.outputShape.at(-1)!, xnorScaleOf(l, x.shape, x.data), bias);
       const result = [out(activate(y, [x.shape[0], ...l.outputShape], l.config.activation))];
       if (iq) result.push([`${l.name}:input`, xq]);
       return result;
@@ -78,6 +82,19 @@ function layerForward(spec: ModelSpec, l: LayerSpec, x: ReferenceValue): [string
     default:
       throw new ShapeError(`referenceForward: layer class ${(l as LayerSpec).class} has no reference`);
   }
+}
+
+/** XNOR-Net's K of a layer's real-valued input x (src/ops/xnor-scale.ts), one per output position. */
+export function xnorScaleOf(l: LayerSpec, xShape: readonly number[], x: ArrayLike<number>): Float64Array {
+  const cols = xShape[xShape.length - 1];
+  if (l.class !== 'Conv2D' && l.class !== 'QuantConv2D') return xnorInputScaleReference(x, cols);
+  const c = l.config;
+  return xnorInputScaleReference(x, cols, { inShape: xShape as [number, number, number, number], kernelSize: c.kernel_size, window: { strides: c.strides, padding: c.padding, dilation: c.dilation_rate } });
+}
+
+/** In place: each output row (position) times its K, then + bias (the product is already f32: exact for +-1 operands). */
+function scaleByK(y: Float32Array, N: number, k: Float64Array, bias?: Float32Array): void {
+  for (let i = 0; i < y.length; i++) y[i] = y[i] * k[Math.floor(i / N)] + (bias ? bias[i % N] : 0);
 }
 
 /** x [..., K] . w [K, N] + bias. */

@@ -45,6 +45,8 @@ export interface LinearOp {
   /** dL/dx from dz and the +-1 weights (b1; prepareBits ran). */
   inputGradBits(gpu: Gpu, dz: Tensor, wBits: Tensor, inShape: Shape, method: BinaryFloatMethod, label: string): Promise<Tensor>;
   inputGradFloat(gpu: Gpu, dz: Tensor, w: Tensor, inShape: Shape, label: string): Promise<Tensor>;
+  /** XNOR-Net's K (src/ops/xnor-scale.ts): a convolution's kernel size and window; null for dense (K per row). */
+  readonly scaleWindow: { kernelSize: readonly [number, number]; window: Conv2dWindow } | null;
   /** Bytes of the op's own tensors (constants, transposed weights). */
   readonly byteLength: number;
   destroy(): void;
@@ -63,6 +65,7 @@ export function reshaped(t: Tensor, shape: Shape): Tensor {
 /** y = x . W^T, W [N, K]; x [B, K]. */
 export class DenseOp implements LinearOp {
   readonly weightShape: Shape;
+  readonly scaleWindow = null;
   private bitsT: Tensor | null = null; // b1 [K, N]
   private floatT: Tensor | null = null; // f32 [K, N]
   private readonly plain: PlainEpilogue;
@@ -163,6 +166,10 @@ export class ConvOp implements LinearOp {
   ) {
     this.weightShape = [units, kernel[0], kernel[1], inChannels];
     this.plain = new PlainEpilogue(gpu, units, label);
+  }
+
+  get scaleWindow() {
+    return { kernelSize: this.kernel, window: this.floatWindow(false) };
   }
 
   private geometry(inShape: Shape, batch = 1): Conv2dGeometry {

@@ -20,6 +20,9 @@ import { biasGradient } from '../ops/reduce.js';
 import { signWithMask, steSignBackward } from '../ops/sign-ste.js';
 import { activationBackward, quantizeWeights, quantizerBackward } from '../ops/train-elementwise.js';
 import { transposeF32Reference } from '../ops/transpose.js';
+import { pack } from '../ops/bitpack.js';
+import { ShapeError } from '../gpu/errors.js';
+import { rowDots, scaleRows, xnorInputScale, xnorInputScaleBackward, xnorWindowKernel, type XnorScaleOptions } from '../ops/xnor-scale.js';
 import { type Shape, type Tensor } from '../tensor.js';
 import type { LayerStep, StepContext, TrainParam } from './layer-step.js';
 import { reshaped, type LinearOp } from './linear-ops.js';
@@ -40,6 +43,8 @@ export interface LinearConfig {
   inputGrad: boolean;
   /** Stochastic binarization: the input draws from stream `stream`, the kernel from `stream + 1`. */
   stream?: number;
+  /** XNOR-Net's input scaling K (the layer's xnor_input_scale; a binary input quantizer): z = (q(x) . q(W)) * K. */
+  xnorInputScale?: boolean;
 }
 
 type Path = 'bits' | 'signSelect' | 'float';
@@ -56,6 +61,9 @@ interface Kept {
   x?: Tensor;
   /** z + b, when an activation follows (its gradient reads it). */
   pre?: Tensor;
+  /** XNOR-Net's K per output position, and the product it scaled (dL/dK = sum of dz * product). */
+  k?: Tensor;
+  product?: Tensor;
   batch: number;
 }
 
@@ -79,6 +87,8 @@ export class LinearStep implements LayerStep {
   private wq: Tensor | null = null;
   private wStats: Tensor | null = null;
   private kept: Kept | null = null;
+  /** XNOR-Net's K: where its window reads (null: the layer has none). */
+  private readonly scale: XnorScaleOptions | null;
 
   constructor(
     private readonly gpu: Gpu,
@@ -99,6 +109,9 @@ export class LinearStep implements LayerStep {
     const params: TrainParam[] = [{ value: this.latent, grad: this.grad, clip: config.weightClip, label: `${name}/kernel`, binary: isSignQuantizer(config.kernelQuantizer), fans }];
     if (this.bias) params.push({ value: this.bias, grad: this.biasGrad!, label: `${name}/bias` });
     this.params = params;
+    if (config.xnorInputScale && !config.inputQuantizer?.binary) throw new ShapeError(`${name}: XNOR-Net's input scaling needs a binary input quantizer (it scales sign(x))`);
+    const sw = op.scaleWindow;
+    this.scale = !config.xnorInputScale ? null : sw ? { conv: { ...sw, windowKernel: xnorWindowKernel(gpu, sw.kernelSize, `${name}/xnor.window`) } } : {};
   }
 
   get name(): string {
@@ -152,6 +165,8 @@ export class LinearStep implements LayerStep {
     const batch = x.shape[0];
     const xv = op.inputView(x);
     const kept: Kept = { path, batch };
+    // K from the real-valued input, before the quantizer's bits replace it.
+    const k = this.scale ? await xnorInputScale(gpu, xv, { ...this.scale, label: `${name}.xnor.K` }) : null;
     let z: Tensor;
     if (path === 'bits') {
       const stochastic = draw(ctx, qi, this.config.stream ?? 0);
@@ -174,18 +189,23 @@ export class LinearStep implements LayerStep {
       if (qi && inputGrad) kept.x = xv;
       else if (xq !== xv || xf !== xq) x.release();
     }
+    if (k) {
+      kept.product = z;
+      kept.k = k;
+      z = await scaleRows(gpu, z, k, { label: `${name}.xnor.scale` });
+    }
     // Bias and activation.
     let y = z;
     if (this.bias) {
       y = await channelAffine(gpu, z, { bias: this.bias, label: `${name}.bias` });
-      z.release();
+      if (z !== kept.product) z.release();
     }
     if (this.config.activation !== 'linear') {
       const pre = y;
       y = await channelAffine(gpu, pre, { activation: this.config.activation, label: `${name}.activation` });
       kept.pre = pre;
     }
-    const held = [kept.xBits, kept.xMask, kept.xq, kept.x, kept.pre].filter((t): t is Tensor => !!t);
+    const held = [kept.xBits, kept.xMask, kept.xq, kept.x, kept.pre, kept.k, kept.product].filter((t): t is Tensor => !!t);
     if (train) {
       this.kept = kept;
       for (const t of held) ctx.keep(t);
@@ -208,12 +228,22 @@ export class LinearStep implements LayerStep {
       kept.pre.release();
     }
     if (this.bias) await biasGradient(gpu, dz, { out: this.biasGrad!, label: `${name}.bias.grad` });
+    // Through K: dL/dK = sum over the row of dz * product (only the input's gradient reads it), and dz * K on to the product.
+    let dK: Tensor | null = null;
+    if (kept.k) {
+      if (inputGrad) dK = await rowDots(gpu, dz, kept.product!, { label: `${name}.xnor.dK` });
+      const scaled = await scaleRows(gpu, dz, kept.k, { label: `${name}.xnor.dz` });
+      dz.release();
+      kept.k.release();
+      kept.product!.release();
+      dz = scaled;
+    }
     // The kernel's gradient through its quantizer.
     const dWq = !qk ? this.grad : undefined; // float weights: the product's gradient is the gradient
     let dW: Tensor;
     if (kept.path === 'bits') {
       dW = await op.filterGradBits(gpu, dz, kept.xBits!, backwardMethod, `${name}.dW`, dWq);
-      kept.xBits!.release();
+      if (!dK) kept.xBits!.release();
     } else {
       dW = await op.filterGradFloat(gpu, dz, kept.xq!, `${name}.dW`, dWq);
     }
@@ -246,6 +276,13 @@ export class LinearStep implements LayerStep {
           dx = dxq;
         }
       }
+      if (dK) {
+        // K's share: sign(x) * dL/dA / C, sign(x) from the kept bits (the float path packs x).
+        const xBits = kept.path === 'bits' ? kept.xBits! : await pack(gpu, kept.x!, { label: `${name}.xnor.sign` });
+        await xnorInputScaleBackward(gpu, dK, xBits, dx, { ...this.scale, label: `${name}.xnor.dx` });
+        xBits.release();
+        dK.release();
+      }
       dx = reshaped(dx, [kept.batch, ...inShape]);
     }
     for (const t of [kept.xMask, kept.x, kept.path === 'bits' ? undefined : kept.xq]) t?.release();
@@ -254,7 +291,7 @@ export class LinearStep implements LayerStep {
   }
 
   extraParameterBytes(): number {
-    return [this.wBits, this.wMask, this.wq, this.wStats].reduce((s, t) => s + (t?.byteLength ?? 0), 0) + this.config.op.byteLength;
+    return [this.wBits, this.wMask, this.wq, this.wStats, this.scale?.conv?.windowKernel].reduce((s, t) => s + (t?.byteLength ?? 0), 0) + this.config.op.byteLength;
   }
 
   async sync(model: Model): Promise<void> {
@@ -265,7 +302,7 @@ export class LinearStep implements LayerStep {
   }
 
   destroy(): void {
-    for (const t of [this.latent, this.grad, this.bias, this.biasGrad, this.wBits, this.wMask, this.wq, this.wStats]) t?.release();
+    for (const t of [this.latent, this.grad, this.bias, this.biasGrad, this.wBits, this.wMask, this.wq, this.wStats, this.scale?.conv?.windowKernel]) t?.release();
     this.config.op.destroy();
   }
 }

@@ -423,7 +423,7 @@ function layerSteps(gpu: Gpu, model: Model, kernels: TrainKernels): { layers: La
           const constraint = c.kernel_constraint as { config: { clip_value: number } } | null | undefined;
           step = new LinearStep(
             gpu,
-            { name: l.name, op, inShape: shape, inputQuantizer, kernelQuantizer, weightClip: constraint?.config.clip_value, useBias: c.use_bias, activation: activation as ChannelActivation, inputGrad: trainable, stream: 2 * layers.length },
+            { name: l.name, op, inShape: shape, inputQuantizer, kernelQuantizer, weightClip: constraint?.config.clip_value, useBias: c.use_bias, activation: activation as ChannelActivation, inputGrad: trainable, stream: 2 * layers.length, xnorInputScale: quant && c.xnor_input_scale === true },
             w.data as Float32Array,
             c.use_bias ? (model.weight(`${l.name}/bias`).data as Float32Array) : null,
           );
