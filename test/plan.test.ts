@@ -128,6 +128,20 @@ const MODELS: Record<string, () => Model> = {
       layers.dropout({ rate: 0.5 }),
       layers.quantDense({ units: 5, inputQuantizer: 'ste_heaviside', kernelQuantizer: 'ste_sign' }),
     ]),
+  "XNOR-Net's input scaling K (conv with stride and same padding, dense; alpha and ste_sign kernels)": () =>
+    sequential([
+      layers.quantConv2d({ filters: 12, kernelSize: 3, padding: 'same', kernelQuantizer: 'magnitude_aware_sign', inputShape: [7, 8, 3] }),
+      layers.batchNormalization(),
+      layers.quantConv2d({ filters: 33, kernelSize: 3, strides: 2, padding: 'same', inputQuantizer: 'ste_sign', kernelQuantizer: 'magnitude_aware_sign', xnorInputScale: true }),
+      layers.batchNormalization(),
+      layers.quantConv2d({ filters: 9, kernelSize: [3, 2], ...both, xnorInputScale: true, useBias: true }),
+      layers.batchNormalization(),
+      layers.flatten(),
+      layers.quantDense({ units: 20, ...both, xnorInputScale: true }),
+      layers.batchNormalization(),
+      layers.quantDense({ units: 5, inputQuantizer: 'ste_sign', kernelQuantizer: 'magnitude_aware_sign', xnorInputScale: true }),
+      layers.activation({ activation: 'softmax' }),
+    ]),
   'functional: two inputs, two outputs, a shared trunk': () => {
     const a = input({ shape: [20], name: 'a' });
     const b = input({ shape: [4, 4, 3], name: 'b' });
@@ -210,6 +224,13 @@ describe('the plan', () => {
     const m = sequential([layers.quantDense({ units: 40, ...q, inputShape: [50] }), layers.batchNormalization(), layers.quantDense({ units: 8, ...q }), layers.activation({ activation: 'softmax' })]);
     const ops = lowerModel(m.spec).steps.map((s) => (s.op === 'binaryDense' ? `${s.op}:${s.epilogue.kind}` : s.op));
     expect(ops).toEqual(['pack', 'binaryDense:threshold', 'binaryDense:affine', 'softmax']);
+  });
+
+  test("XNOR-Net's K reads the real-valued input: the layer before writes floats, K scales the binary kernel's dot products", () => {
+    const q = { inputQuantizer: 'ste_sign', kernelQuantizer: 'magnitude_aware_sign' };
+    const m = sequential([layers.quantDense({ units: 40, ...q, inputShape: [50] }), layers.batchNormalization(), layers.quantDense({ units: 8, ...q, xnorInputScale: true }), layers.activation({ activation: 'softmax' })]);
+    const ops = lowerModel(m.spec).steps.map((s) => (s.op === 'binaryDense' ? `${s.op}:${s.epilogue.kind}` : s.op));
+    expect(ops).toEqual(['pack', 'binaryDense:affine', 'xnorScale', 'pack', 'binaryDense:affine', 'scaleRows', 'affine', 'softmax']); // the affine: the bias
   });
 
   test('the seed MLP runs every hidden layer b1 -> b1 with thresholds, one pack at the input', () => {

@@ -34,8 +34,13 @@ export interface XnorScaleOptions {
 
 /** The constant kernel K's window sums convolve A with: f32 [1, KH, KW, 1], every entry 1 / (KH KW). */
 export function xnorWindowKernel(gpu: Gpu, kernelSize: readonly [number, number], label = 'xnorWindowKernel'): Tensor {
+  return gpu.upload(xnorWindowWeights(kernelSize), [1, kernelSize[0], kernelSize[1], 1], 'f32', label);
+}
+
+/** The values of xnorWindowKernel: KH * KW entries of 1 / (KH KW). */
+export function xnorWindowWeights(kernelSize: readonly [number, number]): Float32Array {
   const [kh, kw] = kernelSize;
-  return gpu.upload(new Float32Array(kh * kw).fill(1 / (kh * kw)), [1, kh, kw, 1], 'f32', label);
+  return new Float32Array(kh * kw).fill(1 / (kh * kw));
 }
 
 /** A tensor of another shape over the same storage (the caller keeps ownership of the buffer). */

@@ -88,7 +88,19 @@ export type Step = { layers: string[]; x: number; y: number } & (
   | { op: 'maxPool' | 'avgPool'; poolSize: [number, number]; strides: [number, number]; padding: Padding }
   /** f32 NHWC padded with `fill` (Larq's pad_values where no binary kernel does it). */
   | { op: 'pad'; top: number; bottom: number; left: number; right: number; fill: number }
+  /**
+   * XNOR-Net's input scaling K of f32 x (src/ops/xnor-scale.ts): one value per output position of
+   * the layer (dense: per row; conv: over `conv`'s window), y [OH, OW, 1] or [..., 1].
+   */
+  | { op: 'xnorScale'; conv?: { kernelSize: [number, number]; window: Omit<ConvWindow, 'padValues'> } }
+  /** y = x * K per row (position), K the value `scale` (an xnorScale step's). */
+  | { op: 'scaleRows'; scale: number }
 );
+
+/** The values a step reads: x, and a scaleRows step's K. */
+export function stepInputs(s: Step): number[] {
+  return s.op === 'scaleRows' ? [s.x, s.scale] : [s.x];
+}
 
 export interface LoweredPlan {
   values: PlanValue[];
@@ -118,6 +130,8 @@ function quantizerOf(l: LayerSpec, key: 'input_quantizer' | 'kernel_quantizer'):
 }
 
 const binaryInput = (l: LayerSpec) => !!quantizerOf(l, 'input_quantizer')?.binary;
+/** XNOR-Net's K reads the layer's real-valued input: what feeds it cannot be only a sign. */
+const xnorScaled = (l: LayerSpec) => isQuant(l) && l.config.xnor_input_scale === true;
 const SIGN_PRESERVING: readonly Activation[] = ['linear', 'hard_tanh'];
 
 /** Lowers a model to steps. Pure: no GPU, so plans can be checked (and are tested) anywhere. */
@@ -145,7 +159,7 @@ export function lowerModel(spec: ModelSpec, options: LowerOptions = {}): Lowered
       !keep.has(name) &&
       cs.length > 0 &&
       cs.every((c) => {
-        if (binaryInput(c)) return true;
+        if (binaryInput(c)) return !xnorScaled(c);
         if (c.class === 'Quantizer') return !!getQuantizer(c.config.quantizer)?.binary;
         if (c.class === 'MaxPooling2D' || c.class === 'Flatten' || c.class === 'Dropout') return signOnly(c.name);
         if (c.class === 'Activation') return SIGN_PRESERVING.includes(c.config.activation) && signOnly(c.name);
@@ -343,6 +357,33 @@ export function lowerModel(spec: ModelSpec, options: LowerOptions = {}): Lowered
     // Larq's ste_tern kernels ({-1, 0, +1}, TWN's threshold or a fixed one) on binary inputs: the
     // ternary kernels (mask and sign planes, zero weights skipped).
     const ternary = kq?.className === 'SteTern';
+    // XNOR-Net's K (the layer's xnor_input_scale): from the real-valued input, before it is packed.
+    const xnorK = xnorScaled(l);
+    const scaleOf = (x: PlanValue): PlanValue => {
+      const k = newValue(dense ? [...x.shape.slice(0, -1), 1] : [outShape[0], outShape[1], 1], 'f32', []);
+      emit({ op: 'xnorScale', layers, x: x.id, y: k.id, ...(window && { conv: { kernelSize: [kernel[1], kernel[2]], window: { strides: window.strides, padding: window.padding, dilation: window.dilation } } }) });
+      return k;
+    };
+    /** y0 * K per position, then the fused BN / bias and the activation. */
+    const finishScaled = (y0: PlanValue, k: PlanValue, scale?: ArrayLike<number>) => {
+      const y = newValue(outShape, 'f32', []);
+      emit({ op: 'scaleRows', layers, x: y0.id, y: y.id, scale: k.id });
+      finishFloat(y, scale);
+    };
+    if (!float && iq?.binary && xnorK && (kq?.binary || alpha || ternary)) {
+      // K varies per position, so nothing folds into integer thresholds: the kernel's dot products
+      // (times alpha) come out as f32, K scales them, BN / bias / activation follow.
+      const x0 = asFloat(u, layers);
+      const k = scaleOf(x0);
+      const x = asBits(x0, layers, inputName);
+      const packed = ternary ? ternaryPlanes(kernelValues(true), packedRows, packedCols) : packRows(kernelValues(false), packedRows, packedCols);
+      const epilogue: Epilogue = { kind: 'affine', scale: alpha ? Float32Array.from(alpha) : new Float32Array(N).fill(1), bias: new Float32Array(N) };
+      const y0 = newValue(outShape, 'f32', []);
+      if (dense) emit({ op: 'binaryDense', layers, x: x.id, y: y0.id, N, K, weights: packed, epilogue, ...(ternary && { ternary }) });
+      else emit({ op: 'binaryConv', layers, x: x.id, y: y0.id, kernel, weights: packed, window: window!, epilogue, ...(ternary && { ternary }) });
+      finishScaled(y0, k);
+      return;
+    }
     if (!float && iq?.binary && (kq?.binary || alpha || ternary)) {
       // A dense layer packing its own input pads the rows with +1 to whole 128-bit vectors (on
       // both operands), so the GEMM reads each K step as one vec4 (1.46x on SwiftShader): each
@@ -429,6 +470,7 @@ export function lowerModel(spec: ModelSpec, options: LowerOptions = {}): Lowered
     }
     // Everything else runs in f32: the input quantized by a kernel, the weights quantized here once.
     let x = asFloat(u, layers);
+    const k = xnorK ? scaleOf(x) : null;
     if (iq && !(iq.binary && u.rep === 'b1')) {
       const q = newValue(u.shape, 'f32', inputName);
       emit({ op: 'quantize', layers, x: x.id, y: q.id, quantizer: activationQuantizer(iq, at, 'input_quantizer') });
@@ -438,7 +480,8 @@ export function lowerModel(spec: ModelSpec, options: LowerOptions = {}): Lowered
     const y0 = newValue(outShape, 'f32', []);
     if (dense) emit({ op: 'floatDense', layers, x: xp.id, y: y0.id, N, K, weights: kernelValues(true) });
     else emit({ op: 'floatConv', layers, x: xp.id, y: y0.id, kernel, weights: kernelValues(true), window: win! });
-    finishFloat(y0);
+    if (k) finishScaled(y0, k);
+    else finishFloat(y0);
   }
 
   const named = new Map<string, number>();

@@ -19,12 +19,13 @@ import { signSelectConv2d } from '../ops/first-layer.js';
 import { binaryGemm, type BinaryGemmEpilogue } from '../ops/gemm-binary.js';
 import { binaryFloatGemm } from '../ops/gemm-binary-float.js';
 import { gemmF32 } from '../ops/gemm-f32.js';
+import { scaleRows, xnorInputScale, xnorWindowWeights } from '../ops/xnor-scale.js';
 import { pad2d } from '../ops/pad.js';
 import { avgPool2d, maxPool2d } from '../ops/pool.js';
 import { Tensor, storageWords } from '../tensor.js';
 import type { Model } from '../model/model.js';
 import { ternaryConv2d, ternaryGemm } from '../ops/gemm-ternary.js';
-import { lowerModel, CompileError, type Epilogue, type LoweredPlan, type PlanValue, type Step, type LowerOptions } from './lower.js';
+import { lowerModel, CompileError, type Epilogue, type LoweredPlan, type PlanValue, type Step, type LowerOptions, stepInputs } from './lower.js';
 
 export interface CompileOptions {
   /** The largest batch `run` accepts (checked against the device's buffer limits). Default 1024, or less where the limits allow less. */
@@ -223,7 +224,7 @@ export class InferencePlan {
     // Uses left of each root's storage: one per step reading it, plus one held by each kept name.
     const uses = new Map<number, number>();
     const use = (id: number, n = 1) => uses.set(rootOf(vals[id]).id, (uses.get(rootOf(vals[id]).id) ?? 0) + n);
-    for (const s of lowered.steps) use(s.x);
+    for (const s of lowered.steps) for (const id of stepInputs(s)) use(id);
     const keptIds = new Set(names.map((n) => lowered.named.get(n)!));
     for (const id of keptIds) use(id);
     const storage = new Map<number, Tensor>();
@@ -242,12 +243,14 @@ export class InferencePlan {
     });
     try {
       for (const s of lowered.steps) {
-        const y = await this.launch(gpu, s, view(s.x), vals[s.y], batch);
+        const y = await this.launch(gpu, s, view(s.x), vals[s.y], batch, view);
         storage.set(s.y, y);
         intermediateBytes += y.byteLength;
-        const r = rootOf(vals[s.x]).id;
-        uses.set(r, uses.get(r)! - 1);
-        if (uses.get(r) === 0 && vals[r].input === undefined) storage.get(r)!.release();
+        for (const id of stepInputs(s)) {
+          const r = rootOf(vals[id]).id;
+          uses.set(r, uses.get(r)! - 1);
+          if (uses.get(r) === 0 && vals[r].input === undefined) storage.get(r)!.release();
+        }
         if (!uses.get(s.y)) y.release(); // computed but unread (cannot happen for a well-formed plan)
       }
     } catch (err) {
@@ -289,7 +292,7 @@ export class InferencePlan {
   }
 
   /** Records one step with the op launchers, into a new arena tensor. */
-  private async launch(gpu: Gpu, s: Step, x: Tensor, yv: PlanValue, batch: number): Promise<Tensor> {
+  private async launch(gpu: Gpu, s: Step, x: Tensor, yv: PlanValue, batch: number, view: (id: number) => Tensor): Promise<Tensor> {
     const g = this.gpu;
     const name = s.layers.join('+');
     const label = `${name}.${s.op}`;
@@ -363,6 +366,12 @@ export class InferencePlan {
         return maxPool2d(gpu, x, { poolSize: s.poolSize, strides: s.strides, padding: s.padding, label });
       case 'avgPool':
         return avgPool2d(gpu, x, { poolSize: s.poolSize, strides: s.strides, padding: s.padding, label });
+      case 'xnorScale': {
+        const conv = s.conv && { ...s.conv, windowKernel: this.upload(`${name}/xnor.window`, xnorWindowWeights(s.conv.kernelSize), [1, ...s.conv.kernelSize, 1], 'f32') };
+        return reshape(await xnorInputScale(gpu, s.conv ? x : rows(x, x.shape.at(-1)!), { conv, label }));
+      }
+      case 'scaleRows':
+        return scaleRows(gpu, x, view(s.scale), { label });
     }
   }
 }
