@@ -45,7 +45,7 @@ export type BenchModelName = keyof typeof BENCH_MODELS;
 function mnistCnnEntries(): Record<`mnist-cnn-${MnistCnnScheme}`, ZooEntry> {
   const what: Record<MnistCnnScheme, string> = {
     binary: 'BinaryNet: +-1 weights and activations',
-    xnor: 'XNOR-Net: alpha * sign(W), +-1 activations',
+    xnor: "XNOR-Net: alpha * sign(W), +-1 activations scaled by the paper's K",
     ternary: 'TWN: {-1, 0, +1} weights, +-1 activations',
     dorefa: 'DoReFa: 1-bit weights, 3-bit activations',
   };

@@ -219,6 +219,23 @@ describe('tfjs Layers format: shift-based BatchNorm', () => {
   });
 });
 
+describe("tfjs Layers format: XNOR-Net's input scaling", () => {
+  it('xnor_input_scale is written only where set, read back, and checked', async () => {
+    const { sequential, layers } = await import('../src/model/model.js');
+    const q = { inputQuantizer: 'ste_sign', kernelQuantizer: 'magnitude_aware_sign' };
+    const m = sequential([layers.quantConv2d({ filters: 2, kernelSize: 3, ...q, xnorInputScale: true, inputShape: [5, 5, 1] }), layers.flatten(), layers.quantDense({ units: 3, ...q, xnorInputScale: false })]);
+    const { modelJson, shards } = serializeModel(m.spec);
+    const written = (modelJson.modelTopology as any).config.layers.filter((l: any) => l.class_name.startsWith('Quant'));
+    expect(written[0].config.xnor_input_scale).toBe(true);
+    expect('xnor_input_scale' in JSON.parse(JSON.stringify(written[1])).config).toBe(false);
+    const back = await parseModel(JSON.parse(JSON.stringify(modelJson)), shards);
+    expect((back.layers[0].config as any).xnor_input_scale).toBe(true);
+    const bad = JSON.parse(JSON.stringify(modelJson));
+    (bad.modelTopology as any).config.layers.find((l: any) => l.class_name === 'QuantConv2D').config.xnor_input_scale = 1;
+    await expect(parseModel(bad, shards)).rejects.toThrow(/xnor_input_scale.*expected true or false/);
+  });
+});
+
 describe('tfjs Layers format: quantizers and constraints', () => {
   it('normalizes quantizer objects to Larq\'s class name and arguments, keeps names as written', async () => {
     const m = mlpConverter();

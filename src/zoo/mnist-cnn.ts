@@ -4,7 +4,8 @@
 // layer's input quantizer, the first convolution reads the real-valued image (no input quantizer),
 // no biases (the BatchNorm after each layer has its own). `quant` picks the scheme of issue 8:
 //   binary   weights and activations +-1 (ste_sign), BinaryNet
-//   xnor     XNOR-Net: weights sign(W) * mean|W| per output channel (magnitude_aware_sign), +-1 activations
+//   xnor     XNOR-Net: weights sign(W) * mean|W| per output channel (magnitude_aware_sign), +-1
+//            activations scaled by the paper's K (mean |x| over channels and window: xnor_input_scale)
 //   ternary  TWN: weights in {-a, 0, +a} (ste_tern, threshold 0.7 mean|W|), +-1 activations
 //   dorefa   DoReFa-Net: 1-bit weights (DoReFa weights mode), 3-bit activations (DoReFa activations)
 // The BatchNorm's hard-tanh of the TensorLayer example is folded into the STE: ste_sign's gradient
@@ -22,9 +23,9 @@ export interface MnistCnnOptions {
 
 type QuantizerArg = string | SerializedQuantizer;
 
-const SCHEMES: Record<MnistCnnScheme, { input: QuantizerArg; kernel: QuantizerArg; clip: boolean }> = {
+const SCHEMES: Record<MnistCnnScheme, { input: QuantizerArg; kernel: QuantizerArg; clip: boolean; inputScale?: boolean }> = {
   binary: { input: 'ste_sign', kernel: 'ste_sign', clip: true },
-  xnor: { input: 'ste_sign', kernel: 'magnitude_aware_sign', clip: true },
+  xnor: { input: 'ste_sign', kernel: 'magnitude_aware_sign', clip: true, inputScale: true },
   ternary: { input: 'ste_sign', kernel: { class_name: 'SteTern', config: { ternary_weight_networks: true } }, clip: true },
   dorefa: { input: { class_name: 'DoReFa', config: { k_bit: 3, mode: 'activations' } }, kernel: { class_name: 'DoReFa', config: { k_bit: 1, mode: 'weights' } }, clip: false },
 };
@@ -34,7 +35,7 @@ export function mnistCnn(options: MnistCnnOptions = {}): Model {
   const s = SCHEMES[scheme];
   if (!s) throw new Error(`mnistCnn: quant must be one of ${MNIST_CNN_SCHEMES.join(', ')}, got ${JSON.stringify(scheme)}`);
   const common = { kernelQuantizer: s.kernel, useBias: false, ...(s.clip && { kernelConstraint: 'weight_clip' }) };
-  const quant = { inputQuantizer: s.input, ...common };
+  const quant = { inputQuantizer: s.input, ...common, ...(s.inputScale && { xnorInputScale: true }) };
   const bn = () => layers.batchNormalization({ momentum: 0.99, scale: false });
   return sequential(
     [
