@@ -145,7 +145,7 @@ export function tfjsModel(tf: Tf, spec: ModelSpec): { run(x: TfTensor): TfTensor
       case 'QuantDense':
       case 'Conv2D':
       case 'QuantConv2D': {
-        const cfg = l.config as { use_bias: boolean; activation?: string; input_quantizer?: unknown; kernel_quantizer?: unknown; strides?: [number, number]; padding?: string; dilation_rate?: [number, number]; pad_values?: number };
+        const cfg = l.config as { use_bias: boolean; activation?: string; input_quantizer?: unknown; kernel_quantizer?: unknown; strides?: [number, number]; padding?: string; dilation_rate?: [number, number]; pad_values?: number; kernel_size?: [number, number]; xnor_input_scale?: boolean };
         const k = w('kernel')!;
         const kq = getQuantizer((cfg.kernel_quantizer ?? null) as never);
         const kernel = c(kq ? kq.forward(Float32Array.from(k.data), k.shape) : k.data, k.shape);
@@ -154,8 +154,15 @@ export function tfjsModel(tf: Tf, spec: ModelSpec): { run(x: TfTensor): TfTensor
         const act = activate(cfg.activation, l.name);
         if (cfg.pad_values) throw new Error(`${l.name}: the TF.js translation pads with zeros only (pad_values ${cfg.pad_values})`);
         const conv = l.class === 'Conv2D' || l.class === 'QuantConv2D';
+        // XNOR-Net's K (src/ops/xnor-scale.ts): mean |x| over channels, averaged over the window by a constant kernel.
+        const window = cfg.xnor_input_scale && conv ? c(new Float32Array(cfg.kernel_size![0] * cfg.kernel_size![1]).fill(1 / (cfg.kernel_size![0] * cfg.kernel_size![1])), [...cfg.kernel_size!, 1, 1]) : null;
+        const scaleK = (x: TfTensor, y: TfTensor) => {
+          const a = tf.moments(tf.abs(x), [x.shape.length - 1], true).mean;
+          return tf.mul(y, window ? tf.conv2d(a, window, cfg.strides!, cfg.padding as 'same' | 'valid', 'NHWC', cfg.dilation_rate) : a);
+        };
         steps.push((x) => {
           let y = conv ? tf.conv2d(inq(x), kernel, cfg.strides!, cfg.padding as 'same' | 'valid', 'NHWC', cfg.dilation_rate) : tf.matMul(inq(x), kernel);
+          if (cfg.xnor_input_scale) y = scaleK(x, y);
           if (bias) y = tf.add(y, bias);
           return act(y);
         });

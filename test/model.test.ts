@@ -183,6 +183,12 @@ describe('bnn summary / predict / export', () => {
     const { stdout } = await bnn('kernels', join(dir, 'model.json'));
     expect(stdout).toMatch(/bconv/);
     expect(stdout).not.toMatch(/float_conv/);
+    // --choose: chooseConvPath on this device with the model's weights, per binary-input 3x3 layer.
+    const chosen = JSON.parse((await bnn('kernels', join(dir, 'model.json'), '--choose', '--batch', '2', '--json')).stdout);
+    expect(chosen.chosen.batch).toBe(2);
+    expect(chosen.chosen.layers.map((l: { name: string }) => l.name)).toEqual(['bconv']);
+    expect(['packed', 'reuse']).toContain(chosen.chosen.layers[0].path);
+    expect(chosen.chosen.layers[0].reason).toMatch(/measured: packed .* ms, reuse .* ms/);
   });
 
   test('usage errors name the missing piece', async () => {

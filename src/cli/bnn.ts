@@ -60,6 +60,8 @@ commands:
       --seed N                  seed of --random (default 1)
       --verbose                 also list every input channel      --json   print the report as JSON
       MODEL.json                every QuantConv2D with a binary kernel quantizer of a model (or its directory)
+      --choose [--batch N]      also time, on this device, the path InferencePlan's convPath 'auto' takes for
+                                each binary-input 3x3 layer with its weights (packed bconv2d or kernel reuse)
   summary MODEL [--json]        per layer: output shape, input bits, parameters by bit width, memory, MACs;
                                 totals and the saving against float32 (as larq.models.summary); MODEL may
                                 name a zoo model: mnist-mlp, mnist-cnn, cifar10-vgg16, cifar10-vgg16-float, cifar10-cnv
@@ -234,6 +236,8 @@ async function kernelsCommand(flags: Flags): Promise<void> {
   if (!Number.isInteger(seed) || seed < 0) throw new UsageError(`--seed must be a non-negative integer, got '${seedText}'`);
 
   const layers: import('../analysis/kernel-reuse.js').KernelLayer[] = [];
+  // --choose: the binary-input 3x3 layers of models, for chooseConvPath on this device.
+  const convs: ConvToChoose[] = [];
   for (const file of flags.positional.slice(1)) {
     if (file.endsWith('.json') || !file.endsWith('.npy')) {
       // A model: every binary conv layer (kernel quantizer with +-1 output), kernels as stored.
@@ -241,11 +245,17 @@ async function kernelsCommand(flags: Flags): Promise<void> {
       const { getQuantizer } = await import('../model/quantizers.js');
       const model = await loadModel(file);
       const before = layers.length;
+      const shapes = new Map<string, number[]>(model.layers.map((l) => [l.name, l.outputShape]));
       for (const l of model.layers) {
         if (l.class !== 'QuantConv2D' || !getQuantizer(l.config.kernel_quantizer)?.binary) continue;
         const w = model.weight(`${l.name}/kernel`);
         const [KH, KW, I, O] = w.shape;
-        layers.push({ name: l.name, weights: kr.hwioToOhwi(w.data, [KH, KW, I, O]), shape: [O, KH, KW, I], positions: l.outputShape[0] * l.outputShape[1] });
+        const weights = kr.hwioToOhwi(w.data, [KH, KW, I, O]);
+        layers.push({ name: l.name, weights, shape: [O, KH, KW, I], positions: l.outputShape[0] * l.outputShape[1] });
+        const inShape = l.inbound.length ? shapes.get(l.inbound[0]) : model.spec.inputs.find((i) => i.name === l.name)?.shape;
+        if (getQuantizer(l.config.input_quantizer)?.binary && KH === 3 && KW === 3 && inShape) {
+          convs.push({ name: l.name, weights, shape: [O, KH, KW, I], inShape, window: { strides: l.config.strides, padding: l.config.padding, dilation: l.config.dilation_rate, padValues: l.config.pad_values as 0 | 1 } });
+        }
       }
       if (layers.length === before) throw new UsageError(`${file}: no QuantConv2D layer with a binary kernel quantizer`);
       continue;
@@ -271,9 +281,49 @@ async function kernelsCommand(flags: Flags): Promise<void> {
   if (layers.length === 0) throw new UsageError('kernels needs .npy files or --random OxI[@R]');
 
   const report = kr.analyzeKernelReuse(layers);
-  if (flags.switches.has('json')) return console.log(JSON.stringify(report, null, 2));
+  const chosen = flags.switches.has('choose') ? await chooseConvPaths(convs, positiveInt(flags, 'batch') ?? 1) : undefined;
+  if (flags.switches.has('json')) return console.log(JSON.stringify(chosen ? { ...report, chosen } : report, null, 2));
   console.log(kr.formatKernelReuseReport(report, { verbose: flags.switches.has('verbose') }));
   if (flags.values.has('random')) console.log(`\n(--random weights from seed ${seed})`);
+  if (chosen) {
+    console.log(`\nThe path chooseConvPath (InferencePlan's convPath 'auto') takes for each binary-input 3x3 layer, batch ${chosen.batch}, on ${chosen.device}:`);
+    for (const c of chosen.layers) console.log(`  ${c.name.padEnd(24)} ${c.path.padEnd(6)}  ${c.reason}`);
+  }
+}
+
+interface ConvToChoose {
+  name: string;
+  weights: Float32Array;
+  shape: [number, number, number, number];
+  inShape: number[];
+  window: { strides: [number, number]; padding: 'valid' | 'same'; dilation: [number, number]; padValues: 0 | 1 };
+}
+
+/** chooseConvPath on this device for each layer's binarized weights: the path and the timings it chose by. */
+async function chooseConvPaths(convs: ConvToChoose[], batch: number) {
+  if (convs.length === 0) throw new UsageError('--choose needs a model with binary-input 3x3 QuantConv2D layers');
+  const { packRows } = await import('../bitpack.js');
+  const { chooseConvPath, convPathChoices } = await import('../ops/conv-path.js');
+  const gpu = await Gpu.create({ log: (line) => console.error(line) });
+  try {
+    const layers = [];
+    for (const c of convs) {
+      const [O, KH, KW, I] = c.shape;
+      const w = gpu.upload(packRows(c.weights, O * KH * KW, I), c.shape, 'b1', `${c.name}/kernel`);
+      try {
+        const before = new Set(convPathChoices().keys());
+        const path = await chooseConvPath(gpu, [batch, ...c.inShape], w, { ...c.window, remeasure: true });
+        const key = [...convPathChoices().keys()].find((k) => !before.has(k)) ?? [...convPathChoices().keys()].at(-1)!;
+        const choice = convPathChoices().get(key)!;
+        layers.push({ name: c.name, path, packedMs: choice.packedMs, reuseMs: choice.reuseMs, reason: choice.reason });
+      } finally {
+        w.release();
+      }
+    }
+    return { device: gpu.describe(), batch, layers };
+  } finally {
+    gpu.destroy();
+  }
 }
 
 async function main(argv: string[]): Promise<void> {
