@@ -91,6 +91,22 @@ fn channel_affine(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nw
   y[i] = activate(x[i] * scale[c] + bias[c]);
 }
 
+// x[..., 2C] -> y[..., C]: the two halves of each row summed first, y = act((x[c] + x[C + c]) *
+// scale[c] + bias[c]). A ternary first layer runs as one sign-select product of 2C channels, its
+// zero weights read as +1 in the first half and as -1 in the second (src/plan/lower.ts): the sum
+// of the halves is twice the ternary product.
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn channel_affine_halves(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                         @builtin(local_invocation_index) lid: u32) {
+  let i = flat_index(wid, nwg, lid);
+  if (i >= affine_params.count) {
+    return;
+  }
+  let c = i % affine_params.channels;
+  let j = (i / affine_params.channels) * 2u * affine_params.channels + c;
+  y[i] = activate((x[j] + x[j + affine_params.channels]) * scale[c] + bias[c]);
+}
+
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn channel_scale(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                  @builtin(local_invocation_index) lid: u32) {

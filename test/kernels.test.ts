@@ -51,7 +51,7 @@ interface Variant {
   floatTuning?: GemmTuning; // the fp32 side of a cross-check
   workgroupSize?: number; // pack / unpack / element-wise ops; undefined: the op's default
   activation?: ChannelActivation; // channelAffine
-  terms?: 'scale+bias' | 'scale' | 'bias' | 'none'; // channelAffine: which of scale and bias are given
+  terms?: 'scale+bias' | 'scale' | 'bias' | 'none' | 'halves'; // channelAffine: which of scale and bias are given ('halves': both, x's halves summed)
   quantizer?: QuantizerIdentifier; // quantize
 }
 
@@ -295,23 +295,27 @@ const OPS = {
     // the whole function), 16U absolute. Plus 2^-126 where a subnormal may flush to zero.
     tolerance: '|err| <= L 4U (|x s| + |b|) + A + 2^-126; L = 1 (1/4 sigmoid); A = 0 (linear, relu, hard_tanh), 4U |a| (leaky_tanh), 16U (sigmoid, tanh)',
     prepare(g, rng, dims, v) {
-      const shape = shapeOf(dims);
-      const C = shape[shape.length - 1];
       const activation = v.activation ?? 'linear';
       const terms = v.terms ?? 'scale+bias';
-      const values = affineInputs(rng, shape.reduce((x, y) => x * y, 1));
-      const hs = terms === 'scale+bias' || terms === 'scale' ? affineInputs(rng, C, 2) : undefined;
-      const hb = terms === 'scale+bias' || terms === 'bias' ? affineInputs(rng, C, 2) : undefined;
-      const x = g.upload(values, shape, 'f32', 'x');
+      const halves = terms === 'halves';
+      // halves: x [..., 2C] -> [..., C]; the sum of the halves is rounded once more (U |sum|, within the bound's 4U).
+      const xShape = shapeOf(dims);
+      const shape = halves ? [...xShape.slice(0, -1), xShape[xShape.length - 1] / 2] : xShape;
+      const C = shape[shape.length - 1];
+      const values = affineInputs(rng, xShape.reduce((x, y) => x * y, 1));
+      const hs = terms !== 'bias' && terms !== 'none' ? affineInputs(rng, C, 2) : undefined;
+      const hb = terms !== 'scale' && terms !== 'none' ? affineInputs(rng, C, 2) : undefined;
+      const x = g.upload(values, xShape, 'f32', 'x');
+      const summed = halves ? Float32Array.from({ length: values.length / 2 }, (_, i) => Math.abs(values[2 * i - (i % C)]) + Math.abs(values[2 * i - (i % C) + C])) : values;
       const scale = hs && g.upload(hs, [C], 'f32', 'scale');
       const bias = hb && g.upload(hb, [C], 'f32', 'bias');
       const slope = activation === 'sigmoid' ? 0.25 : 1;
       const own = (a: number) => (activation === 'leaky_tanh' ? 4 * U * Math.abs(a) : activation === 'sigmoid' || activation === 'tanh' ? 16 * U : 0);
       return {
         out: { shape, dtype: 'f32' },
-        launch: (gg, out) => channelAffine(gg, x, { scale, bias, activation, out, workgroupSize: v.workgroupSize }),
-        want: channelAffineReference(values, shape, { scale: hs, bias: hb, activation }),
-        tol: affineTolerance(values, C, hs, hb, (ab) => slope * 4 * U * ab, own),
+        launch: (gg, out) => channelAffine(gg, x, { scale, bias, activation, halves, out, workgroupSize: v.workgroupSize }),
+        want: channelAffineReference(values, xShape, { scale: hs, bias: hb, activation, halves }),
+        tol: affineTolerance(summed, C, hs, hb, (ab) => slope * 4 * U * ab, own),
         inputs: [x, ...(scale ? [scale] : []), ...(bias ? [bias] : [])],
       };
     },
@@ -645,6 +649,8 @@ const CASES: Case[] = [
     (['linear', 'tanh'] as const).map((activation) => ({ op: 'channelAffine' as const, dims: { shape: [5, 33] }, variant: { name: `${activation}, ${terms} only`, activation, terms } })),
   ),
   ...WORKGROUP_SIZES.slice(1).map((wg) => ({ op: 'channelAffine' as const, dims: { shape: [257, 100] }, variant: { name: `relu, wg ${wg}`, activation: 'relu' as const, workgroupSize: wg } })),
+  // A ternary first layer's two sign-select halves summed (x [..., 2C] -> [..., C]).
+  ...([[1, 2], [7, 66], [3, 5, 64]] as const).map((shape) => ({ op: 'channelAffine' as const, dims: { shape: [...shape] }, variant: { name: 'halves, relu', activation: 'relu' as const, terms: 'halves' as const } })),
   // Past 65535 workgroups in x: the grid folds into 2D.
   { op: 'channelAffine', dims: { shape: [70000, 64] }, variant: { name: 'hard_tanh', activation: 'hard_tanh' }, label: '4.5M values', minWorkgroups: 65536 },
   ...QUANTIZER_CASES.flatMap(([name, quantizer]) =>

@@ -142,6 +142,20 @@ const MODELS: Record<string, () => Model> = {
       layers.quantDense({ units: 5, inputQuantizer: 'ste_sign', kernelQuantizer: 'magnitude_aware_sign', xnorInputScale: true }),
       layers.activation({ activation: 'softmax' }),
     ]),
+  'ternary (TWN) kernels on real-valued inputs (conv, dense) and on binary inputs': () => {
+    const twn = { class_name: 'SteTern', config: { ternary_weight_networks: true } };
+    return sequential([
+      layers.quantConv2d({ filters: 10, kernelSize: 3, padding: 'same', kernelQuantizer: twn, inputShape: [6, 7, 2] }),
+      layers.batchNormalization(),
+      layers.quantConv2d({ filters: 33, kernelSize: 3, strides: 2, inputQuantizer: 'ste_sign', kernelQuantizer: twn }),
+      layers.batchNormalization(),
+      layers.flatten(),
+      layers.quantDense({ units: 7, kernelQuantizer: 'ste_tern', activation: 'relu' }),
+      layers.batchNormalization(),
+      layers.quantDense({ units: 4, inputQuantizer: 'ste_sign', kernelQuantizer: twn }),
+      layers.activation({ activation: 'softmax' }),
+    ]);
+  },
   'functional: two inputs, two outputs, a shared trunk': () => {
     const a = input({ shape: [20], name: 'a' });
     const b = input({ shape: [4, 4, 3], name: 'b' });
@@ -224,6 +238,16 @@ describe('the plan', () => {
     const m = sequential([layers.quantDense({ units: 40, ...q, inputShape: [50] }), layers.batchNormalization(), layers.quantDense({ units: 8, ...q }), layers.activation({ activation: 'softmax' })]);
     const ops = lowerModel(m.spec).steps.map((s) => (s.op === 'binaryDense' ? `${s.op}:${s.epilogue.kind}` : s.op));
     expect(ops).toEqual(['pack', 'binaryDense:threshold', 'binaryDense:affine', 'softmax']);
+  });
+
+  test('a ternary layer on a real-valued input is one sign-select product of 2N channels (zeros as +1, then -1), halves summed with BN folded', () => {
+    const twn = { class_name: 'SteTern', config: { ternary_weight_networks: true } };
+    const m = sequential([layers.quantConv2d({ filters: 6, kernelSize: 3, kernelQuantizer: twn, inputShape: [5, 5, 1] }), layers.batchNormalization(), layers.flatten(), layers.quantDense({ units: 3, inputQuantizer: 'ste_sign', kernelQuantizer: 'ste_sign' })]);
+    const lowered = lowerModel(m.spec);
+    const [conv, affine] = lowered.steps;
+    expect([conv.op, affine.op, affine.op === 'affine' && affine.halves]).toEqual(['binaryFloatConv', 'affine', true]);
+    expect(conv.op === 'binaryFloatConv' && conv.kernel).toEqual([12, 3, 3, 1]);
+    expect([lowered.values[conv.y].shape, lowered.values[affine.y].shape]).toEqual([[3, 3, 12], [3, 3, 6]]);
   });
 
   test("XNOR-Net's K reads the real-valued input: the layer before writes floats, K scales the binary kernel's dot products", () => {

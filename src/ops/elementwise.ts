@@ -25,6 +25,12 @@ export interface ChannelAffineOptions extends ElementwiseOptions {
   bias?: Tensor;
   /** Default 'linear'. */
   activation?: ChannelActivation;
+  /**
+   * x's last axis holds 2C values, y's C: each row's halves are summed first, y = act((x[c] +
+   * x[C + c]) * scale[c] + bias[c]) (scale and bias then required). A ternary first layer's two
+   * sign-select halves (src/plan/lower.ts).
+   */
+  halves?: boolean;
 }
 
 export interface QuantizeOptions extends ElementwiseOptions {
@@ -41,9 +47,13 @@ export type SoftmaxOptions = ElementwiseOptions;
  */
 export async function channelAffine(gpu: Gpu, x: Tensor, options: ChannelAffineOptions = {}): Promise<Tensor> {
   const op = 'channelAffine';
-  const shape = expectFloat(op, 'x', x);
+  const xShape = expectFloat(op, 'x', x);
+  const { scale, bias, halves } = options;
+  if (halves && (xShape[xShape.length - 1] % 2 !== 0 || !scale || !bias)) {
+    throw new ShapeError(`${op}: halves sums the two halves of x's last axis, which must be even (got [${xShape.join(', ')}]), and needs scale and bias`);
+  }
+  const shape = halves ? [...xShape.slice(0, -1), xShape[xShape.length - 1] / 2] : xShape;
   const channels = shape[shape.length - 1];
-  const { scale, bias } = options;
   const activation = options.activation ?? 'linear';
   const code = CHANNEL_ACTIVATIONS.indexOf(activation);
   if (code < 0) {
@@ -54,7 +64,7 @@ export async function channelAffine(gpu: Gpu, x: Tensor, options: ChannelAffineO
   expectOut(op, options.out, 'f32', shape);
   expectNotAliased(op, options.out, { x, scale, bias });
   const wg = checkWorkgroupSize(gpu, op, options.workgroupSize);
-  const entryPoint = scale ? (bias ? 'channel_affine' : 'channel_scale') : bias ? 'channel_bias' : 'activation';
+  const entryPoint = halves ? 'channel_affine_halves' : scale ? (bias ? 'channel_affine' : 'channel_scale') : bias ? 'channel_bias' : 'activation';
   const count = elementCount(shape);
   const label = options.label ?? `${op}[${shape.join('x')} ${activation}]`;
   const bindings: BindingValues = { affine_params: { count, channels }, x, ...(scale && { scale }), ...(bias && { bias }) };
@@ -278,16 +288,17 @@ const ACTIVATION_REFERENCE: Record<ChannelActivation, (v: number) => number> = {
 export function channelAffineReference(
   x: Float32Array,
   shape: Shape,
-  options: { scale?: ArrayLike<number>; bias?: ArrayLike<number>; activation?: ChannelActivation } = {},
+  options: { scale?: ArrayLike<number>; bias?: ArrayLike<number>; activation?: ChannelActivation; halves?: boolean } = {},
 ): Float32Array {
-  const channels = shape[shape.length - 1];
   if (x.length !== elementCount(shape)) throw new RangeError(`channelAffineReference: ${x.length} values for shape [${shape}]`);
+  const channels = shape[shape.length - 1] / (options.halves ? 2 : 1);
   const act = ACTIVATION_REFERENCE[options.activation ?? 'linear'];
   const { scale, bias } = options;
-  const out = new Float32Array(x.length);
-  for (let i = 0; i < x.length; i++) {
+  const out = new Float32Array(options.halves ? x.length / 2 : x.length);
+  for (let i = 0; i < out.length; i++) {
     const c = i % channels;
-    out[i] = act(x[i] * (scale ? scale[c] : 1) + (bias ? bias[c] : 0));
+    const v = options.halves ? Math.fround(x[2 * i - c] + x[2 * i - c + channels]) : x[i];
+    out[i] = act(v * (scale ? scale[c] : 1) + (bias ? bias[c] : 0));
   }
   return out;
 }

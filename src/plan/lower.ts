@@ -81,8 +81,8 @@ export type Step = { layers: string[]; x: number; y: number } & (
   | { op: 'bitSerialConv'; kernel: [number, number, number, number]; bits: [number, number]; weights: Uint32Array; window: ConvWindow; epilogue: Epilogue }
   | { op: 'floatDense'; N: number; K: number; weights: Float32Array }
   | { op: 'floatConv'; kernel: [number, number, number, number]; weights: Float32Array; window: ConvWindow }
-  /** y = act(x * scale[c] + bias[c]) over the last axis. */
-  | { op: 'affine'; scale?: Float32Array; bias?: Float32Array; activation: ChannelActivation }
+  /** y = act(x * scale[c] + bias[c]) over the last axis; `halves`: x's last axis is 2C, its halves summed first. */
+  | { op: 'affine'; scale?: Float32Array; bias?: Float32Array; activation: ChannelActivation; halves?: boolean }
   | { op: 'quantize'; quantizer: QuantizeMode }
   | { op: 'softmax' }
   | { op: 'maxPool' | 'avgPool'; poolSize: [number, number]; strides: [number, number]; padding: Padding }
@@ -333,14 +333,14 @@ export function lowerModel(spec: ModelSpec, options: LowerOptions = {}): Lowered
       z.names.push(resultName);
       valueOf.set(resultName, z);
     };
-    /** After a float-output kernel: the fused BN / bias and the activation. */
-    const finishFloat = (y0: PlanValue, scale?: ArrayLike<number>) => {
+    /** After a float-output kernel: the fused BN / bias and the activation (`halves`: y0's two halves of channels summed first). */
+    const finishFloat = (y0: PlanValue, scale?: ArrayLike<number>, halves = false) => {
       const f = folded(scale);
       const trivial = !bn && !bias && !scale;
       let y = y0;
       if (!trivial || (act !== 'linear' && act !== 'softmax')) {
         y = newValue(outShape, 'f32', []);
-        emit({ op: 'affine', layers, x: y0.id, y: y.id, scale: trivial ? undefined : f.scale, bias: trivial ? undefined : f.bias, activation: act === 'softmax' ? 'linear' : elementwiseActivation(act, at) });
+        emit({ op: 'affine', layers, x: y0.id, y: y.id, scale: trivial ? undefined : f.scale, bias: trivial ? undefined : f.bias, activation: act === 'softmax' ? 'linear' : elementwiseActivation(act, at), ...(halves && { halves }) });
       }
       if (act === 'softmax') {
         const s = newValue(outShape, 'f32', []);
@@ -427,15 +427,20 @@ export function lowerModel(spec: ModelSpec, options: LowerOptions = {}): Lowered
       return [y, { ...window, padding: 'valid', padValues: 0 }];
     };
     // A real-valued input into +-1 weights: sign-select. Also XNOR-Net's alpha * sign(W) (alpha
-    // applied after) and DoReFa's 1-bit weights (+-1 values).
+    // applied after) and DoReFa's 1-bit weights (+-1 values). Ternary weights t in {-1, 0, +1} run
+    // as one sign-select product of 2N channels, t with its zeros read as +1, then as -1: the two
+    // halves sum to 2 (x . t), halved with BN / bias in one affine step.
     const oneBitDorefa = kq?.className === 'DoReFa' && kq.config.mode === 'weights' && kq.config.k_bit === 1;
-    if (!float && !iq && (kq?.binary || alpha || oneBitDorefa)) {
+    if (!float && !iq && (kq?.binary || alpha || oneBitDorefa || ternary)) {
       const [x, win] = padded(asFloat(u, layers));
-      const weights = packRows(kernelValues(oneBitDorefa), packedRows, packedCols);
-      const y0 = newValue(outShape, 'f32', []);
-      if (dense) emit({ op: 'binaryFloatDense', layers, x: x.id, y: y0.id, N, K, weights });
-      else emit({ op: 'binaryFloatConv', layers, x: x.id, y: y0.id, kernel, weights, window: win! });
-      finishFloat(y0, alpha);
+      const values = kernelValues(oneBitDorefa || ternary);
+      const weights = ternary ? packRows(zerosBothWays(values), 2 * packedRows, packedCols) : packRows(values, packedRows, packedCols);
+      const n = ternary ? 2 * N : N;
+      const y0 = newValue([...outShape.slice(0, -1), n], 'f32', []);
+      if (dense) emit({ op: 'binaryFloatDense', layers, x: x.id, y: y0.id, N: n, K, weights });
+      else emit({ op: 'binaryFloatConv', layers, x: x.id, y: y0.id, kernel: [n, kernel[1], kernel[2], kernel[3]], weights, window: win! });
+      if (ternary) finishFloat(y0, new Float64Array(N).fill(0.5), true);
+      else finishFloat(y0, alpha);
       return;
     }
     // DoReFa (k-bit activations, k-bit weights) by bit-serial popcount: the input's levels packed
@@ -496,6 +501,14 @@ function dorefaBits(iq: Quantizer | null, kq: Quantizer | null): [number, number
   if (iq.config.mode !== 'activations' || kq.config.mode !== 'weights') return null;
   const [ka, kw] = [iq.config.k_bit as number, kq.config.k_bit as number];
   return ka <= MAX_BIT_SERIAL_BITS && kw <= MAX_BIT_SERIAL_BITS ? [ka, kw] : null;
+}
+
+/** Ternary values t twice, one after the other: zeros as +1 (sign(0) = +1), then zeros as -1; t = (first + second) / 2. */
+function zerosBothWays(t: Float32Array): Float32Array {
+  const out = new Float32Array(2 * t.length);
+  out.set(t);
+  out.set(t.map((v) => (v === 0 ? -1 : v)), t.length);
+  return out;
 }
 
 /** Ternary values {-1, 0, +1} (rows x cols) as the ternary kernels' two planes, mask then sign. */

@@ -341,7 +341,7 @@ export class InferencePlan {
       case 'affine': {
         const scale = s.scale && this.upload(`${name}/scale`, s.scale!, [s.scale!.length], 'f32');
         const bias = s.bias && this.upload(`${name}/bias`, s.bias!, [s.bias!.length], 'f32');
-        return channelAffine(gpu, x, { scale, bias, activation: s.activation, label });
+        return channelAffine(gpu, x, { scale, bias, activation: s.activation, halves: s.halves, label });
       }
       case 'quantize':
         return quantize(gpu, x, { quantizer: s.quantizer, label });
@@ -408,7 +408,7 @@ function describeOp(s: Step): string {
     case 'floatConv':
       return `conv2d ${s.kernel.join('x')}`;
     case 'affine':
-      return `channelAffine ${s.scale ? 'scale,' : ''}${s.bias ? 'bias,' : ''}${s.activation}`;
+      return `channelAffine ${s.halves ? 'halves,' : ''}${s.scale ? 'scale,' : ''}${s.bias ? 'bias,' : ''}${s.activation}`;
     case 'quantize':
       return `quantize ${s.quantizer.kind}`;
     case 'bitSerialDense':
