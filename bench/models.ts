@@ -16,7 +16,7 @@ import { finnCnv } from '../src/zoo/finn-cnv.js';
 import { MNIST_CNN_SCHEMES, mnistCnn, type MnistCnnScheme } from '../src/zoo/mnist-cnn.js';
 import { randomInputs, randomizeWeights } from './random-weights.js';
 import { timeRounds } from './rounds.js';
-import { loadTfjsWebgpu, timeTfjsModel, tfjsUnavailable } from './tfjs.js';
+import { loadTfjsWebgpu, timeTfjsModel, tfjsUnavailable, TfjsTranslationError } from './tfjs.js';
 
 interface ZooEntry {
   description: string;
@@ -77,6 +77,8 @@ export interface ModelsBenchRow {
   binary: Timing & { imagesPerSecond: number };
   f32: Timing & { imagesPerSecond: number };
   tfjs?: Timing & { imagesPerSecond: number; check: string };
+  /** Why the TF.js column is absent for this model (a layer or quantizer its translation lacks). */
+  tfjsSkipped?: string;
   rounds: { binaryMs: number; f32Ms: number; speedup: number }[];
   /** Median over rounds of fp32 ms / binary ms. */
   speedup: number;
@@ -135,10 +137,17 @@ export async function benchModels(gpu: Gpu, options: ModelsBenchOptions = {}): P
       });
       const ips = (t: Timing) => (batch * 1000) / t.medianMs;
       let tfjs: ModelsBenchRow['tfjs'];
+      let tfjsSkipped: string | undefined;
       if (tf) {
         log(`models ${name}: TensorFlow.js`);
-        const t = await timeTfjsModel(tf, model.spec, { x: x[0], batch, check: { x: cx[0], batch: checkBatch, want } }, { warmup, reps });
-        tfjs = { ...t, imagesPerSecond: ips(t) };
+        try {
+          const t = await timeTfjsModel(tf, model.spec, { x: x[0], batch, check: { x: cx[0], batch: checkBatch, want } }, { warmup, reps });
+          tfjs = { ...t, imagesPerSecond: ips(t) };
+        } catch (err) {
+          if (!(err instanceof TfjsTranslationError)) throw err;
+          tfjsSkipped = err.message;
+          log(`models ${name}: no TF.js column (${err.message})`);
+        }
       }
       const row: ModelsBenchRow = {
         model: name,
@@ -150,6 +159,7 @@ export async function benchModels(gpu: Gpu, options: ModelsBenchOptions = {}): P
         binary: { ...r.a, imagesPerSecond: ips(r.a) },
         f32: { ...r.b, imagesPerSecond: ips(r.b) },
         tfjs,
+        ...(tfjsSkipped && { tfjsSkipped }),
         rounds: r.rounds.map((x) => ({ binaryMs: x.aMs, f32Ms: x.bMs, speedup: x.speedup })),
         speedup: r.speedup,
         check: `both plans' softmax outputs = CPU reference within 1e-4 relative on ${checkBatch} image${tfjs ? '; ' + tfjs.check : ''}`,

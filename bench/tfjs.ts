@@ -107,6 +107,11 @@ export async function timeTfjsMatmul(tf: Tf, M: number, N: number, K: number, op
   }
 }
 
+/** A model TF.js's float simulation has no translation for (a layer or quantizer it lacks): its column is left out, with this reason. */
+export class TfjsTranslationError extends Error {
+  override name = 'TfjsTranslationError';
+}
+
 /**
  * A model as TF.js ops: the float simulation a user of TF.js would run (ste_sign as
  * sign(sign(x) + 0.5), so sign(0) = +1 as in Larq; kernels quantized once on the CPU; f32 matMul,
@@ -123,13 +128,13 @@ export function tfjsModel(tf: Tf, spec: ModelSpec): { run(x: TfTensor): TfTensor
     const q = getQuantizer(id as never);
     if (q === null) return (x) => x;
     if (q.className === 'SteSign') return (x) => tf.sign(tf.add(tf.sign(x), 0.5));
-    throw new Error(`${at}: the TF.js translation has no ${q.className} input quantizer`);
+    throw new TfjsTranslationError(`${at}: the TF.js translation has no ${q.className} input quantizer`);
   };
   const activate = (a: string | undefined, at: string): ((x: TfTensor) => TfTensor) => {
     if (a === undefined || a === 'linear') return (x) => x;
     if (a === 'softmax') return (x) => tf.softmax(x);
     if (a === 'relu') return (x) => tf.relu(x);
-    throw new Error(`${at}: the TF.js translation has no activation '${a}'`);
+    throw new TfjsTranslationError(`${at}: the TF.js translation has no activation '${a}'`);
   };
   const steps: ((x: TfTensor) => TfTensor)[] = [];
   for (const l of spec.layers) {
@@ -152,7 +157,7 @@ export function tfjsModel(tf: Tf, spec: ModelSpec): { run(x: TfTensor): TfTensor
         const bias = cfg.use_bias && w('bias') ? c(w('bias')!.data, w('bias')!.shape) : null;
         const inq = quantize(cfg.input_quantizer ?? null, l.name);
         const act = activate(cfg.activation, l.name);
-        if (cfg.pad_values) throw new Error(`${l.name}: the TF.js translation pads with zeros only (pad_values ${cfg.pad_values})`);
+        if (cfg.pad_values) throw new TfjsTranslationError(`${l.name}: the TF.js translation pads with zeros only (pad_values ${cfg.pad_values})`);
         const conv = l.class === 'Conv2D' || l.class === 'QuantConv2D';
         // XNOR-Net's K (src/ops/xnor-scale.ts): mean |x| over channels, averaged over the window by a constant kernel.
         const window = cfg.xnor_input_scale && conv ? c(new Float32Array(cfg.kernel_size![0] * cfg.kernel_size![1]).fill(1 / (cfg.kernel_size![0] * cfg.kernel_size![1])), [...cfg.kernel_size!, 1, 1]) : null;
@@ -184,7 +189,7 @@ export function tfjsModel(tf: Tf, spec: ModelSpec): { run(x: TfTensor): TfTensor
         steps.push(activate(l.config.activation, l.name));
         break;
       default:
-        throw new Error(`${l.name}: the TF.js translation has no ${l.class} layer`);
+        throw new TfjsTranslationError(`${l.name}: the TF.js translation has no ${l.class} layer`);
     }
   }
   return {
