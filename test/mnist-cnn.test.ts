@@ -48,9 +48,9 @@ describe('mnist-cnn', () => {
     }
   });
 
-  test.each(MNIST_CNN_SCHEMES.map((q) => [q]))('%s: the loss falls over a few steps on 16 real digits', { timeout: 300_000 }, async (quant) => {
+  test.each([...MNIST_CNN_SCHEMES.map((q) => [q, undefined] as const), ['dorefa', 6] as const])('%s (gradient bits %s): the loss falls over a few steps on 16 real digits', { timeout: 300_000 }, async (quant, gradientBits) => {
     const data = await loadMnist({ split: 'train', limit: 16 });
-    const m = mnistCnn({ quant, seed: 2 });
+    const m = mnistCnn({ quant, seed: 2, gradientBits });
     const trainer = await Trainer.create(gpu(), m, { optimizer: { kind: 'adam', learningRate: 0.003 }, maxBatch: 16 });
     try {
       const losses: number[] = [];

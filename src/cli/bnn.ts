@@ -79,11 +79,12 @@ commands:
                                 weights as inference uses them (binarized kernels int8 +-1, Keras layout),
                                 the folded BatchNorm thresholds, activations for X; .npy files + manifest.json
                                 MODEL: a TF.js Layers model.json (or its directory), Larq layer classes
-  train mnist-mlp|mnist-mlp-bn|mnist-cnn|cifar10-vgg16|cifar10-cnv [--quant binary|xnor|ternary|dorefa] [--epochs N] [--batch N] [--lr X] [--seed N] [--optimizer adam|sgd|shift_adamax|bop]
+  train mnist-mlp|mnist-mlp-bn|mnist-cnn|cifar10-vgg16|cifar10-cnv [--quant binary|xnor|ternary|dorefa] [--gradient-bits K] [--epochs N] [--batch N] [--lr X] [--seed N] [--optimizer adam|sgd|shift_adamax|bop]
         [--schedule constant|exponential|cosine] [--decay-rate R] [--lr-scale none|binarynet]
         [--limit N] [--out DIR] [--recalibrate-bn] [--shift-bn] [--stochastic] [--resume]
                                 trains the seed MLP (as written, or with BatchNorm before its softmax) or the
-                                seeds' MNIST CNN (--quant: BinaryNet, XNOR-Net, TWN, DoReFa 1/3-bit) on MNIST
+                                seeds' MNIST CNN (--quant: BinaryNet, XNOR-Net, TWN, DoReFa 1/3-bit; --gradient-bits K:
+                                DoReFa-Net's K-bit gradients after each conv/dense layer) on MNIST
                                 on the GPU: progress, test top-1/top-5 each epoch, the model saved (models/NAME);
                                 --recalibrate-bn re-estimates BatchNorm's moving statistics after each epoch;
                                 Adam's default lr: 0.001 (mnist-mlp, Larq's example), 0.003 (mnist-mlp-bn, BinaryNet's);

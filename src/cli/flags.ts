@@ -9,7 +9,7 @@ export interface Flags {
   switches: Set<string>;
 }
 
-const VALUE_FLAGS = new Set(['shapes', 'reps', 'warmup', 'out', 'batch', 'random', 'layout', 'seed', 'ratios', 'model', 'input', 'output', 'activations', 'layers', 'epochs', 'lr', 'optimizer', 'limit', 'data', 'rounds', 'backward', 'schedule', 'decay-rate', 'lr-scale', 'quant', 'data-dir', 'test-limit', 'mean', 'std', 'image', 'chart', 'models']);
+const VALUE_FLAGS = new Set(['shapes', 'reps', 'warmup', 'out', 'batch', 'random', 'layout', 'seed', 'ratios', 'model', 'input', 'output', 'activations', 'layers', 'epochs', 'lr', 'optimizer', 'limit', 'data', 'rounds', 'backward', 'schedule', 'decay-rate', 'lr-scale', 'quant', 'data-dir', 'test-limit', 'mean', 'std', 'image', 'chart', 'models', 'gradient-bits']);
 
 export function parse(argv: string[]): Flags {
   const flags: Flags = { positional: [], values: new Map(), switches: new Set() };

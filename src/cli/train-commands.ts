@@ -25,11 +25,11 @@ import { UsageError, positiveInt, type Flags } from './flags.js';
  * MNIST MLP starts Adam at 0.003; measured here: 1 epoch with --recalibrate-bn, 94.8% at 0.003
  * against 93.1% at 0.001, docs/training.md).
  */
-const MODELS: Record<string, { build: (seed: number, quant?: MnistCnnScheme) => Model; dataset: DatasetName; learningRate: number; batchSize: number; quant?: boolean; normalization?: Normalization }> = {
+const MODELS: Record<string, { build: (seed: number, quant?: MnistCnnScheme, gradientBits?: number) => Model; dataset: DatasetName; learningRate: number; batchSize: number; quant?: boolean; normalization?: Normalization }> = {
   'mnist-mlp': { build: (seed) => mnistMlp({ seed }), dataset: 'mnist', learningRate: 0.001, batchSize: 300 },
   'mnist-mlp-bn': { build: (seed) => mnistMlp({ seed, outputBatchNorm: true }), dataset: 'mnist', learningRate: 0.003, batchSize: 300 },
   // The seeds' MNIST CNN (issue 8), --quant binary|xnor|ternary|dorefa; batch 100 as TensorLayer's example.
-  'mnist-cnn': { build: (seed, quant) => mnistCnn({ seed, quant }), dataset: 'mnist', learningRate: 0.001, batchSize: 100, quant: true },
+  'mnist-cnn': { build: (seed, quant, gradientBits) => mnistCnn({ seed, quant, gradientBits }), dataset: 'mnist', learningRate: 0.001, batchSize: 100, quant: true },
   // CIFAR-10 (issue 9): random crops (padding 4) and flips on the GPU. The seed's VGG16: Adam 0.02,
   // batch 100, inputs normalized by CIFAR-10's channel statistics.
   'cifar10-vgg16': { build: (seed) => cifar10Vgg16({ seed }), dataset: 'cifar10', learningRate: 0.02, batchSize: 100, normalization: CIFAR10_NORMALIZATION },
@@ -94,6 +94,9 @@ export async function trainCommand(flags: Flags): Promise<void> {
   const epochs = positiveInt(flags, 'epochs') ?? 30;
   const batchSize = positiveInt(flags, 'batch') ?? MODELS[name].batchSize;
   const quant = quantFrom(flags, name);
+  const gradientBits = positiveInt(flags, 'gradient-bits');
+  if (gradientBits !== undefined && !MODELS[name].quant) throw new UsageError(`--gradient-bits applies to mnist-cnn, not ${name}`);
+  if (gradientBits !== undefined && gradientBits > 16) throw new UsageError(`--gradient-bits must be at most 16, got ${gradientBits}`);
   const seed = flags.values.has('seed') ? Number(flags.values.get('seed')) : 0;
   if (!Number.isInteger(seed) || seed < 0) throw new UsageError(`--seed must be a non-negative integer, got '${flags.values.get('seed')}'`);
   const limit = positiveInt(flags, 'limit');
@@ -109,9 +112,10 @@ export async function trainCommand(flags: Flags): Promise<void> {
     epochs,
     optimizer: { ...optimizerRunFrom(flags, MODELS[name].learningRate) },
     ...(quant && { quant }),
+    ...(gradientBits && { gradientBits }),
     ...(dataset.name !== 'mnist' && { preprocessing: { dataset: dataset.name, normalization }, augment: !flags.switches.has('no-augment') }),
   };
-  let model = MODELS[name].build(seed, quant);
+  let model = MODELS[name].build(seed, quant, gradientBits);
   const shiftBatchNorm = flags.switches.has('shift-bn');
   const stochastic = flags.switches.has('stochastic');
   if (shiftBatchNorm || stochastic) model = await withBinaryNetVariants(model, { shiftBatchNorm, stochastic });
@@ -137,7 +141,7 @@ export async function trainCommand(flags: Flags): Promise<void> {
   const augment = run.augment ? new ImageAugmenter(gpu, { shape: dataset.shape, normalization: preprocessing.normalization!, seed: run.seed, label: `${name}.augment` }) : undefined;
   try {
     const input = preprocessing.normalization ? `, inputs (x/255 - [${preprocessing.normalization.mean.join(', ')}]) / [${preprocessing.normalization.std.join(', ')}]${augment ? ', random crops (padding 4) and flips' : ''}` : '';
-    console.log(`training ${name}${run.quant ? ` (${run.quant})` : ''} on ${train.count} ${dataset.title} images, ${epochs} epoch(s), batch ${run.batchSize}, ${describeOptimizer(optimizerRun)}, seed ${run.seed}${input}, on ${gpu.describe()}`);
+    console.log(`training ${name}${run.quant ? ` (${run.quant}${run.gradientBits ? `, ${run.gradientBits}-bit gradients` : ''})` : ''} on ${train.count} ${dataset.title} images, ${epochs} epoch(s), batch ${run.batchSize}, ${describeOptimizer(optimizerRun)}, seed ${run.seed}${input}, on ${gpu.describe()}`);
     await fit(gpu, model, train, {
       preprocess: preprocessor(preprocessing),
       augment,

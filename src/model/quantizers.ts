@@ -7,6 +7,7 @@
 // f32 before comparing, as TF casts the Python float to the tensor's dtype); smooth gradients are
 // computed in f64 and rounded once on store.
 import { sign } from '../bitpack.js';
+import { hashU32, streamKey } from '../random.js';
 import type { Shape } from '../tensor.js';
 
 /** A quantizer as Larq defines it: forward, the gradient it uses instead of the true one, its config. */
@@ -246,6 +247,56 @@ function noOp() {
   };
 }
 
+/**
+ * `DoReFaGradient(k_bit=6)` (ours, not a Larq class: DoReFa-Net's gradient quantization, Zhou et
+ * al. 2016 section 2.5, tensorpack's `fg`; k_bit 6 as the paper's W1A2G6 AlexNet). Placed after a
+ * layer's output it is the identity going forward; the gradient dy reaching it becomes, per sample
+ * (m = max |dy| over every axis but the batch; m = 0 gives 0),
+ *   dx = 2m (quantize_k(clip(dy / 2m + 1/2 + N, 0, 1)) - 1/2),  quantize_k(v) = round(n v) / n,
+ * n = 2^k - 1, N uniform in [-1/2, 1/2) / n: unbiased (stochastic) rounding to k bits. Training on
+ * the GPU draws N from the counter-based hash (src/ops/dorefa-gradient.ts); this CPU backward is
+ * the noise-free one (N = 0) unless dorefaGradientReference is given the draw.
+ */
+function dorefaGradientQuantizer(kBit: number) {
+  // n = 2^k - 1 and the levels stay exact in f32 up to 16 bits (as the DoReFa activation kernel's).
+  if (kBit > 16) throw new TypeError(`DoReFaGradient: config key 'k_bit' must be an integer in 1..16, got ${kBit}`);
+  return {
+    forward: (x: Float32Array) => Float32Array.from(x),
+    backward: (_x: Float32Array, dy: Float32Array, shape?: Shape) => dorefaGradientReference(dy, shape ?? [1, dy.length], kBit),
+  };
+}
+
+/** The draw of dorefaGradient's noise on the CPU: the values of the noise tensor, and the stream. */
+export interface GradientDraw {
+  seed: number;
+  step: number;
+  stream: number;
+}
+
+/**
+ * CPU reference of dorefaGradient for dy laid out as `shape` (batch first): the kernel's f32 steps
+ * in its order. With `draw`, element i's noise is from u = (hashU32(i ^ key) >> 8) / 2^24.
+ */
+export function dorefaGradientReference(dy: Float32Array, shape: Shape, kBit: number, draw?: GradientDraw): Float32Array {
+  const f = Math.fround;
+  const perSample = dy.length / shape[0];
+  const n = 2 ** kBit - 1;
+  const key = draw ? streamKey(draw.seed, draw.step, draw.stream) : 0;
+  const dx = new Float32Array(dy.length);
+  for (let s = 0; s < shape[0]; s++) {
+    let m = 0;
+    for (let i = s * perSample; i < (s + 1) * perSample; i++) m = Math.max(m, Math.abs(dy[i]));
+    const twoM = f(2 * m);
+    for (let i = s * perSample; i < (s + 1) * perSample; i++) {
+      if (twoM === 0) continue;
+      const u = draw ? (hashU32((i ^ key) >>> 0) >>> 8) / 16777216 : 0.5;
+      const v = Math.min(Math.max(f(f(f(dy[i] / twoM) + 0.5) + f(f(u - 0.5) / n)), 0), 1);
+      dx[i] = f(f(f(roundHalfEven(f(v * n)) / n) - 0.5) * twoM);
+    }
+  }
+  return dx;
+}
+
 // ---------------------------------------------------------------------------------------------
 // The registry: one row per Larq class, its arguments with defaults and types.
 
@@ -299,6 +350,9 @@ const DEFS: QuantizerDef[] = [
     binary: false, precision: (c) => c.k_bit, make: (c) => dorefa(c.k_bit, c.mode) },
   { className: 'NoOp', oldNames: ['NoOpQuantizer'], kerasName: 'no_op', args: { precision: { type: 'int' } },
     binary: false, precision: (c) => c.precision, make: () => noOp() },
+  // Not a Larq class: DoReFa-Net's k-bit gradients (the identity forward; src/ops/dorefa-gradient.ts).
+  { className: 'DoReFaGradient', alias: 'dorefa_gradient', kerasName: 'do_re_fa_gradient', args: { k_bit: { type: 'int', default: 6 } },
+    binary: false, precision: () => 32, make: (c) => dorefaGradientQuantizer(c.k_bit) },
 ];
 
 /**

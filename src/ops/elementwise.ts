@@ -118,6 +118,7 @@ export function quantizeMode(id: QuantizerIdentifier | QuantizeMode): QuantizeMo
       if (c.mode !== 'activations') throw weightsOnly("in 'weights' mode scales by the max |tanh| of the whole tensor");
       return checkMode({ kind: 'dorefa', kBit: c.k_bit as number });
     case 'NoOp':
+    case 'DoReFaGradient': // the identity going forward: it quantizes only the backward's gradient
       return { kind: 'identity' };
     default:
       throw weightsOnly('is per-channel (mean |x| over all other axes)');

@@ -135,17 +135,18 @@ const xnorScaled = (l: LayerSpec) => isQuant(l) && l.config.xnor_input_scale ===
 const SIGN_PRESERVING: readonly Activation[] = ['linear', 'hard_tanh'];
 
 /** Lowers a model to steps. Pure: no GPU, so plans can be checked (and are tested) anywhere. */
-export function lowerModel(spec: ModelSpec, options: LowerOptions = {}): LoweredPlan {
+export function lowerModel(model: ModelSpec, options: LowerOptions = {}): LoweredPlan {
   const float = options.kernels === 'float';
-  const byName = new Map(spec.layers.map((l) => [l.name, l]));
-  const keep = new Set(spec.outputs);
+  const allByName = new Map(model.layers.map((l) => [l.name, l]));
   for (const name of options.keep ?? []) {
     const [layer, suffix] = name.split(':');
-    const l = byName.get(layer);
-    if (!l || (suffix !== undefined && suffix !== 'input')) throw new CompileError(`"${name}" is not a layer of model "${spec.name}" (names are layer names, or "layer:input" for a quantized layer's quantized input)`);
+    const l = allByName.get(layer);
+    if (!l || (suffix !== undefined && suffix !== 'input')) throw new CompileError(`"${name}" is not a layer of model "${model.name}" (names are layer names, or "layer:input" for a quantized layer's quantized input)`);
     if (suffix === 'input' && !quantizerOf(l, 'input_quantizer')) throw new CompileError(`"${name}": layer "${layer}" (${l.class}) has no input quantizer, so no quantized input; ask for "${l.inbound[0] ?? layer}" instead`);
-    keep.add(name);
   }
+  const { spec, source } = bypassIdentityLayers(model);
+  const keep = new Set(spec.outputs);
+  for (const name of options.keep ?? []) keep.add(source.get(name) ?? name);
   const consumers = new Map<string, LayerSpec[]>(spec.layers.map((l) => [l.name, []]));
   for (const l of spec.layers) for (const s of l.inbound) consumers.get(s)!.push(l);
 
@@ -491,8 +492,25 @@ export function lowerModel(spec: ModelSpec, options: LowerOptions = {}): Lowered
 
   const named = new Map<string, number>();
   for (const v of values) for (const n of v.names) named.set(n, v.id);
+  for (const [bypassed, from] of source) if (named.has(from)) named.set(bypassed, named.get(from)!);
   for (const name of keep) if (!named.has(name)) throw new CompileError(`"${name}" is not materialized by the plan (internal: a kept name was fused away)`);
   return { values, steps, inputs: inputs.map((v) => v.id), named };
+}
+
+/**
+ * The model without the layers that are the identity at inference and read a layer (DoReFaGradient:
+ * it quantizes only the training gradient), so that fusions see through them: their consumers read
+ * their input, the outputs name it. `source` maps each bypassed name to the layer it reads.
+ */
+function bypassIdentityLayers(spec: ModelSpec): { spec: ModelSpec; source: Map<string, string> } {
+  const reads = new Map<string, string>();
+  for (const l of spec.layers) {
+    if (l.class === 'Quantizer' && l.inbound.length === 1 && getQuantizer(l.config.quantizer)?.className === 'DoReFaGradient') reads.set(l.name, l.inbound[0]);
+  }
+  if (reads.size === 0) return { spec, source: reads };
+  const root = (name: string): string => (reads.has(name) ? root(reads.get(name)!) : name);
+  const layers = spec.layers.filter((l) => !reads.has(l.name)).map((l) => ({ ...l, inbound: l.inbound.map(root) }) as LayerSpec);
+  return { spec: { ...spec, layers, outputs: spec.outputs.map(root) }, source: new Map([...reads.keys()].map((name) => [name, root(name)])) };
 }
 
 /** [ka, kw] for DoReFa activations into DoReFa weights, both within the bit-serial kernels' 8 bits; else null. */

@@ -20,6 +20,8 @@ export interface CheckpointRun {
   epochs?: number;
   /** mnist-cnn's quantization scheme. */
   quant?: string;
+  /** DoReFa-Net's k-bit gradients (mnist-cnn --gradient-bits). */
+  gradientBits?: number;
   /** The model's input: data set and normalization (absent: MNIST's pixel/127.5 - 1). */
   preprocessing?: { dataset: string; normalization?: { scale: number; mean: readonly number[]; std: readonly number[] } };
   /** Random crops (padding 4) and flips of the training images on the GPU. */

@@ -1,12 +1,13 @@
 // The layers without weights, in training: pooling (forward and backward on f32), Flatten and
 // Dropout at rate 0 (views of the same storage), Activation and quantizer layers (element-wise,
-// keeping their input for the backward). Forward and backward side by side.
+// keeping their input for the backward), DoReFa's gradient quantizer. Forward and backward side by side.
 import type { Gpu } from '../gpu/context.js';
 import type { Model } from '../model/model.js';
 import type { Quantizer } from '../model/quantizers.js';
 import { channelAffine, quantize, type ChannelActivation } from '../ops/elementwise.js';
 import { avgPool2d, avgPool2dBackward, maxPool2d, maxPool2dBackward, type Pool2dWindow } from '../ops/pool.js';
 import { activationBackward, quantizerBackward } from '../ops/train-elementwise.js';
+import { dorefaGradient } from '../ops/dorefa-gradient.js';
 import type { Shape, Tensor } from '../tensor.js';
 import type { LayerStep, StepContext, TrainParam } from './layer-step.js';
 import { reshaped } from './linear-ops.js';
@@ -119,6 +120,32 @@ export class ElementwiseStep extends StatelessStep {
         ? await activationBackward(ctx.gpu, x, dy, this.fn.activation, { label })
         : await quantizerBackward(ctx.gpu, x, dy, this.fn.quantizer, { label });
     x.release();
+    dy.release();
+    return dx;
+  }
+}
+
+/**
+ * DoReFa-Net's gradient quantizer as a layer (DoReFaGradient): the identity going forward (x
+ * passes through, nothing kept); the backward quantizes dy to k bits per sample with noise drawn
+ * from the step's [seed, step] tensor and the layer's stream (src/ops/dorefa-gradient.ts).
+ */
+export class GradientQuantizerStep extends StatelessStep {
+  constructor(
+    name: string,
+    private readonly kBit: number,
+    private readonly stream: number,
+  ) {
+    super(name);
+  }
+
+  async forward(_ctx: StepContext, x: Tensor): Promise<Tensor> {
+    return x;
+  }
+
+  async backward(ctx: StepContext, dy: Tensor): Promise<Tensor> {
+    const draw = ctx.noise ? { noise: ctx.noise, stream: this.stream } : undefined;
+    const dx = await dorefaGradient(ctx.gpu, dy, { kBit: this.kBit, draw, label: `${this.name}.backward` });
     dy.release();
     return dx;
   }

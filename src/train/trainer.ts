@@ -22,7 +22,7 @@ import { BatchNormStep } from './batchnorm-step.js';
 import type { LayerStep, StepContext, TrainKernels } from './layer-step.js';
 import { ConvOp, DenseOp } from './linear-ops.js';
 import { isSignQuantizer, LinearStep } from './linear-step.js';
-import { ElementwiseStep, PoolStep, ReshapeStep } from './shape-steps.js';
+import { ElementwiseStep, GradientQuantizerStep, PoolStep, ReshapeStep } from './shape-steps.js';
 import { createOptimizer, glorotLrScale, type Optimizer, type OptimizerConfig } from './optimizers.js';
 
 export type { TrainKernels } from './layer-step.js';
@@ -412,6 +412,9 @@ function layerSteps(gpu: Gpu, model: Model, kernels: TrainKernels): { layers: La
           if (!dense && padValues === 1 && c.padding === 'same' && !(isSignQuantizer(inputQuantizer) && isSignQuantizer(kernelQuantizer))) {
             throw new TrainError(`${at(l)}: pad_values=1 is trained with ste_sign input and kernel quantizers only (the binary kernels); use pad_values=0 or ste_sign`);
           }
+          if ([inputQuantizer, kernelQuantizer].some((q) => q?.className === 'DoReFaGradient')) {
+            throw new TrainError(`${at(l)}: DoReFaGradient quantizes a gradient: it is a layer of its own after a layer's output (layers.quantizer('dorefa_gradient')), not an input or kernel quantizer`);
+          }
           const stochastic = [inputQuantizer, kernelQuantizer].some((q) => q?.className === 'StochasticSteSign');
           if (stochastic && (kernels !== 'binary' || !isSignQuantizer(kernelQuantizer) || !(inputQuantizer === null || isSignQuantizer(inputQuantizer)))) {
             throw new TrainError(`${at(l)}: stochastic_ste_sign trains on the binary kernels only (kernels 'binary'; ste_sign or stochastic_ste_sign on the kernel, and on the input or no input quantizer)`);
@@ -441,7 +444,8 @@ function layerSteps(gpu: Gpu, model: Model, kernels: TrainKernels): { layers: La
           break;
         case 'Quantizer':
           if (quantizer(c.quantizer)?.className === 'StochasticSteSign') throw new TrainError(`${at(l)}: stochastic_ste_sign is trained as a QuantDense/QuantConv2D input or kernel quantizer, not as a layer of its own`);
-          step = new ElementwiseStep(l.name, { quantizer: quantizer(c.quantizer) });
+          if (quantizer(c.quantizer)?.className === 'DoReFaGradient') step = new GradientQuantizerStep(l.name, quantizer(c.quantizer)!.config.k_bit as number, 2 * layers.length);
+          else step = new ElementwiseStep(l.name, { quantizer: quantizer(c.quantizer) });
           break;
         default:
           throw new TrainError(`${at(l)}: not trained yet`);

@@ -19,6 +19,12 @@ export type MnistCnnScheme = (typeof MNIST_CNN_SCHEMES)[number];
 export interface MnistCnnOptions {
   quant?: MnistCnnScheme;
   seed?: number;
+  /**
+   * DoReFa-Net's k-bit gradients: a DoReFaGradient layer after each convolution and dense layer,
+   * so the gradient reaching their outputs is quantized to k bits with noise (the paper's `fg`;
+   * the identity at inference). Any scheme; DoReFa-Net's own.
+   */
+  gradientBits?: number;
 }
 
 type QuantizerArg = string | SerializedQuantizer;
@@ -37,18 +43,25 @@ export function mnistCnn(options: MnistCnnOptions = {}): Model {
   const common = { kernelQuantizer: s.kernel, useBias: false, ...(s.clip && { kernelConstraint: 'weight_clip' }) };
   const quant = { inputQuantizer: s.input, ...common, ...(s.inputScale && { xnorInputScale: true }) };
   const bn = () => layers.batchNormalization({ momentum: 0.99, scale: false });
+  const k = options.gradientBits;
+  if (k !== undefined && !(Number.isInteger(k) && k >= 1 && k <= 16)) throw new Error(`mnistCnn: gradientBits must be an integer in 1..16, got ${JSON.stringify(k)}`);
+  const fg = () => (k === undefined ? [] : [layers.quantizer({ class_name: 'DoReFaGradient', config: { k_bit: k } })]);
   return sequential(
     [
       layers.quantConv2d({ filters: 32, kernelSize: 5, padding: 'same', inputQuantizer: null, ...common, inputShape: [28, 28, 1] }),
+      ...fg(),
       layers.maxPooling2d({ poolSize: 2 }),
       bn(),
       layers.quantConv2d({ filters: 64, kernelSize: 5, padding: 'same', ...quant }),
+      ...fg(),
       layers.maxPooling2d({ poolSize: 2 }),
       bn(),
       layers.flatten(),
       layers.quantDense({ units: 256, ...quant }),
+      ...fg(),
       bn(),
       layers.quantDense({ units: 10, ...quant }),
+      ...fg(),
       bn(),
       layers.activation({ activation: 'softmax' }),
     ],
