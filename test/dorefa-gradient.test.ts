@@ -103,7 +103,7 @@ describe('DoReFaGradient as a layer', () => {
     const m = sequential(body(true));
     const { modelJson, shards } = serializeModel(m.spec);
     const back = await parseModel(JSON.parse(JSON.stringify(modelJson)), shards);
-    expect(back.layers.filter((l) => l.class === 'Quantizer').map((l) => (l.config as { quantizer: { class_name: string; config: { k_bit: number } } }).quantizer)).toMatchObject([
+    expect(back.layers.flatMap((l) => (l.class === 'Quantizer' ? [l.config.quantizer] : []))).toMatchObject([
       { class_name: 'DoReFaGradient', config: { k_bit: 4 } },
       { class_name: 'DoReFaGradient', config: { k_bit: 4 } },
     ]);
