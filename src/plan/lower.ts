@@ -366,10 +366,10 @@ export function lowerModel(model: ModelSpec, options: LowerOptions = {}): Lowere
       return k;
     };
     /** y0 * K per position, then the fused BN / bias and the activation. */
-    const finishScaled = (y0: PlanValue, k: PlanValue, scale?: ArrayLike<number>) => {
+    const finishScaled = (y0: PlanValue, k: PlanValue) => {
       const y = newValue(outShape, 'f32', []);
       emit({ op: 'scaleRows', layers, x: y0.id, y: y.id, scale: k.id });
-      finishFloat(y, scale);
+      finishFloat(y);
     };
     if (!float && iq?.binary && xnorK && (kq?.binary || alpha || ternary)) {
       // K varies per position, so nothing folds into integer thresholds: the kernel's dot products

@@ -11,7 +11,10 @@
 //     q(x) and q(W) as floats, Larq's STE / surrogate gradient from the kept x and W
 //
 // Bias and activation follow the product: y = act(z + b); the backward takes act' at z + b
-// (kept) and db = the sum of dL/d(z + b) over every axis but the last.
+// (kept) and db = the sum of dL/d(z + b) over every axis but the last. With XNOR-Net's input
+// scaling (xnor_input_scale), z = product * K per output position (src/ops/xnor-scale.ts): K is
+// computed from the real-valued input before its bits replace it, and the backward adds K's share
+// of dL/dx (sign(x) from the kept bits) to the STE's.
 import type { Gpu } from '../gpu/context.js';
 import type { Model } from '../model/model.js';
 import type { Quantizer } from '../model/quantizers.js';
