@@ -201,8 +201,13 @@ describe('the loader', () => {
     const archive = join(root, 'cifar10-jpeg.tar.gz');
     execFileSync('tar', ['czf', archive, '-C', join(root, 'src'), 'train', 'test']);
     const dataDir = join(root, 'data');
+    // What an unpacking killed half way leaves (its process gone: pid 2^31 - 2 runs nowhere) is removed.
+    const abandoned = join(dataDir, 'cifar10', 'cifar10-jpeg.tmp-2147483646');
+    mkdirSync(join(abandoned, 'train'), { recursive: true });
+    writeFileSync(join(abandoned, 'train', 'half.jpg'), 'x');
     const lines: string[] = [];
     const train = await loadCifar10({ split: 'train', dataDir, archive, log: (l) => lines.push(l) });
+    expect(existsSync(abandoned)).toBe(false);
     expect(train.count).toBe(20);
     expect(Array.from(train.labels)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9]); // interleaved
     const want = [0, 20, 40, 60, 80, 100, 120, 140, 160, 180, 1, 21, 41, 61, 81, 101, 121, 141, 161, 181]; // PNGs exact, then JPEGs

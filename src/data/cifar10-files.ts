@@ -106,6 +106,7 @@ async function decodeArchive(dir: string, split: Cifar10Split, cache: string, ex
     const t0 = performance.now();
     const { gunzipSync } = await import('node:zlib');
     const tmp = `${unpacked}.tmp-${process.pid}`;
+    await removeAbandoned(dir, 'cifar10-jpeg.tmp-');
     await fs.rm(tmp, { recursive: true, force: true });
     let n = 0;
     for (const e of readTar(gunzipSync(await fs.readFile(archive)), archive)) {
@@ -146,4 +147,27 @@ export function interleaveClasses(d: Cifar10Data): Cifar10Data {
   const images = new Uint8Array(d.images.length);
   order.forEach((i, k) => images.set(d.images.subarray(i * per, (i + 1) * per), k * per));
   return { images, labels: Uint8Array.from(order, (i) => d.labels[i]), count: d.count };
+}
+
+/**
+ * Removes `prefix<pid>` entries of `dir` left by a process that no longer runs (an unpacking
+ * interrupted half way: 60,000 files each); another live process's are left alone.
+ */
+async function removeAbandoned(dir: string, prefix: string): Promise<void> {
+  const fs = await import('node:fs/promises');
+  const path = await import('node:path');
+  for (const name of await fs.readdir(dir).catch(() => [] as string[])) {
+    const pid = Number(name.slice(prefix.length));
+    if (!name.startsWith(prefix) || !Number.isInteger(pid) || pid <= 0 || pid === process.pid || isRunning(pid)) continue;
+    await fs.rm(path.join(dir, name), { recursive: true, force: true });
+  }
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'; // exists, another user's
+  }
 }
