@@ -10,7 +10,7 @@ import { glorotLrScale } from '../src/train/optimizers.js';
 import { transposeF32Reference } from '../src/ops/transpose.js';
 import { expectClose, expectExact } from './helpers/check.js';
 import { useGpu } from './helpers/gpu.js';
-import { rngFor } from './helpers/random.js';
+import { rngFor, seedNote } from './helpers/random.js';
 
 const gpu = useGpu();
 const quant = { inputQuantizer: 'ste_sign', kernelQuantizer: 'ste_sign', kernelConstraint: 'weight_clip', useBias: false };
@@ -71,9 +71,18 @@ describe('Trainer', () => {
   // Every trainable layer kind against the CPU training reference, on both kernel sets: binary
   // convolutions (pad_values 0 and 1, strides, dilation), a real-valued first layer, pooling,
   // float layers with bias and activations, Larq's other quantizers as layers and in layers.
-  const families: Record<string, { input: number[]; build: () => Model }> = {
+  //
+  // Gradients compare within 1e-4 |g| + r * max |g| of the layer + 1e-6, r = 1e-5 unless a family
+  // says otherwise: an f32 backward through a chain of BatchNorms cancels (BN's n dy - sum dy -
+  // x_hat sum(dy x_hat) is tens of times larger than its result), so entries the f64 reference has
+  // at exactly 0 (a filter tap whose +-1 input is constant: sum of a BN backward = 0) come out as
+  // that cancellation's residue.
+  const families: Record<string, { input: number[]; build: () => Model; relative?: number }> = {
     'binary conv, pooling': {
       input: [7, 6, 3],
+      // Four BatchNorms deep: at TEST_SEED=1300861707 quant_conv2d_1's zero taps came out 2.8e-4
+      // of the layer's largest gradient on SwiftShader (both kernel sets).
+      relative: 1e-3,
       build: () =>
         sequential([
           layers.quantConv2d({ filters: 8, kernelSize: 3, padding: 'same', ...quant, inputShape: [7, 6, 3] }),
@@ -146,7 +155,7 @@ describe('Trainer', () => {
   };
   test.each(Object.keys(families).flatMap((f) => (['binary', 'float'] as const).map((k) => [f, k] as const)))('%s (%s kernels): one step equals the CPU reference', async (family, kernels) => {
     const rng = rngFor(`trainer family ${family}`);
-    const { input, build } = families[family];
+    const { input, build, relative = 1e-5 } = families[family];
     const m = build();
     for (const [name, w] of m.spec.weights) {
       if (name.endsWith('/kernel')) m.setWeight(name, rng.floats(w.data.length, -1.2, 1.2));
@@ -174,7 +183,7 @@ describe('Trainer', () => {
         const units = shape[shape.length - 1];
         const wantG = name.endsWith('/kernel') ? transposeF32Reference(Float32Array.from(g!), g!.length / units, units) : Float32Array.from(g!);
         const scale = wantG.reduce((a, v) => Math.max(a, Math.abs(v)), 0);
-        expectClose(got, wantG, Float32Array.from(wantG, (v) => 1e-4 * Math.abs(v) + 1e-5 * scale + 1e-6), `gradient ${name}`);
+        expectClose(got, wantG, Float32Array.from(wantG, (v) => 1e-4 * Math.abs(v) + relative * scale + 1e-6), `gradient ${name} ${seedNote()}`);
       }
       const synced = await trainer.syncModel();
       for (const [name, v] of want.moving) expectClose(synced.weight(name).data, Float32Array.from(v), Float32Array.from(v, (u) => 1e-4 * (1 + Math.abs(u))), name);
