@@ -28,7 +28,9 @@ function expectQuantizedClose(got: Float32Array, want: Float32Array, shape: numb
     expect(Math.abs(got[i] - want[i]), `${what}: element ${i} got ${got[i]}, want ${want[i]} (more than one level off) ${seedNote()}`).toBeLessThanOrEqual((2 * m) / (2 ** kBit - 1) + 1e-6 * m);
     off++;
   }
-  expect(off, `${what}: ${off} of ${want.length} elements one level off ${seedNote()}`).toBeLessThanOrEqual(Math.max(1, want.length / 1000));
+  // A 2.5-ULP quotient moves n v by up to ~n 2^-22: that close to a half it can round the other way.
+  const allowed = Math.max(2, Math.ceil(want.length * ((2 ** kBit - 1) * 2 ** -20 + 1e-3)));
+  expect(off, `${what}: ${off} of ${want.length} elements one level off (allowed ${allowed}) ${seedNote()}`).toBeLessThanOrEqual(allowed);
 }
 
 describe('dorefaGradient', () => {
