@@ -166,7 +166,9 @@ describe('ste_sign with its mask', () => {
     }
     if (n >= 1000) {
       for (const d of draws.slice(1)) expect(d).not.toEqual(draws[0]);
-      // Binned by x: the share of +1 within 4 standard errors of hard_sigmoid(x) at the bin's centre.
+      // Binned by x: the share of +1 within 5 standard errors of hard_sigmoid(x) at the bin's centre.
+      // (4 failed a correct generator in 2 of 3,000 simulated runs, as binomial tails do with 12
+      // bins of ~85 values, CI once at TEST_SEED=1254801531: 4.2; 5 in none, the largest 4.44.)
       const signs = unpackRows(draws[0], rows, cols);
       for (let lo = -1.5; lo < 1.5; lo += 0.25) {
         let count = 0, plus = 0, p = 0;
@@ -177,7 +179,7 @@ describe('ste_sign with its mask', () => {
           p += Math.min(1, Math.max(0, (xVals[i] + 1) / 2));
         }
         const mean = p / count;
-        expect(Math.abs(plus / count - mean), `bin [${lo}, ${lo + 0.25}) ${seedNote()}`).toBeLessThanOrEqual(4 * Math.sqrt(Math.max(mean * (1 - mean), 1e-4) / count) + 1e-9);
+        expect(Math.abs(plus / count - mean), `bin [${lo}, ${lo + 0.25}) ${seedNote()}`).toBeLessThanOrEqual(5 * Math.sqrt(Math.max(mean * (1 - mean), 1e-4) / count) + 1e-9);
       }
     }
     x.release();
