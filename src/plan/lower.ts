@@ -371,25 +371,15 @@ export function lowerModel(model: ModelSpec, options: LowerOptions = {}): Lowere
       emit({ op: 'scaleRows', layers, x: y0.id, y: y.id, scale: k.id });
       finishFloat(y);
     };
-    if (!float && iq?.binary && xnorK && (kq?.binary || alpha || ternary)) {
-      // K varies per position, so nothing folds into integer thresholds: the kernel's dot products
-      // (times alpha) come out as f32, K scales them, BN / bias / activation follow.
-      const x0 = asFloat(u, layers);
-      const k = scaleOf(x0);
-      const x = asBits(x0, layers, inputName);
-      const packed = ternary ? ternaryPlanes(kernelValues(true), packedRows, packedCols) : packRows(kernelValues(false), packedRows, packedCols);
-      const epilogue: Epilogue = { kind: 'affine', scale: alpha ? Float32Array.from(alpha) : new Float32Array(N).fill(1), bias: new Float32Array(N) };
-      const y0 = newValue(outShape, 'f32', []);
-      if (dense) emit({ op: 'binaryDense', layers, x: x.id, y: y0.id, N, K, weights: packed, epilogue, ...(ternary && { ternary }) });
-      else emit({ op: 'binaryConv', layers, x: x.id, y: y0.id, kernel, weights: packed, window: window!, epilogue, ...(ternary && { ternary }) });
-      finishScaled(y0, k);
-      return;
-    }
     if (!float && iq?.binary && (kq?.binary || alpha || ternary)) {
+      // XNOR-Net's K from the real-valued input (unpacked if it arrives as bits, which then go to
+      // the kernel as they are). It varies per position, so nothing folds into integer thresholds:
+      // the dot products (times alpha) come out as f32, K scales them, BN / bias / activation follow.
+      const k = xnorK ? scaleOf(asFloat(u, layers)) : null;
       // A dense layer packing its own input pads the rows with +1 to whole 128-bit vectors (on
       // both operands), so the GEMM reads each K step as one vec4 (1.46x on SwiftShader): each
       // padded column adds one agreement to the dot, taken back through the bias.
-      const padK = options.padRows !== false && !ternary && dense && u.rep === 'f32' && u.shape.length === 1 && K % 128 !== 0 ? Math.ceil(K / 128) * 128 - K : 0;
+      const padK = !k && options.padRows !== false && !ternary && dense && u.rep === 'f32' && u.shape.length === 1 && K % 128 !== 0 ? Math.ceil(K / 128) * 128 - K : 0;
       const x = asBits(u, layers, inputName, padK ? K + padK : undefined);
       const kernelBits = padK ? padColumns(kernelValues(false), N, K, K + padK) : kernelValues(false);
       const packed = ternary ? ternaryPlanes(kernelValues(true), packedRows, packedCols) : packRows(kernelBits, packedRows, packedCols + padK); // sign(w) is every binary quantizer's forward
@@ -399,7 +389,10 @@ export function lowerModel(model: ModelSpec, options: LowerOptions = {}): Lowere
       const bnOrIdentity = bn ? bnParams(spec, bn) : identity;
       let epilogue: Epilogue;
       let y: PlanValue;
-      if (signOnly(resultName) && SIGN_PRESERVING.includes(act)) {
+      if (k) {
+        epilogue = { kind: 'affine', ...foldBatchNormAffine(identity, undefined, alpha) };
+        y = newValue(outShape, 'f32', []);
+      } else if (signOnly(resultName) && SIGN_PRESERVING.includes(act)) {
         epilogue = { kind: 'threshold', ...foldBatchNormSign(bnOrIdentity, dotBias, alpha) };
         y = newValue(outShape, 'b1', [], { full: false });
       } else {
@@ -408,6 +401,10 @@ export function lowerModel(model: ModelSpec, options: LowerOptions = {}): Lowere
       }
       if (dense) emit({ op: 'binaryDense', layers, x: x.id, y: y.id, N, K: K + padK, weights: packed, epilogue, ...(ternary && { ternary }) });
       else emit({ op: 'binaryConv', layers, x: x.id, y: y.id, kernel, weights: packed, window: window!, epilogue, ...(ternary && { ternary }) });
+      if (k) {
+        finishScaled(y, k);
+        return;
+      }
       if (y.rep === 'b1') {
         valueOf.set(resultName, y);
         return;
