@@ -23,7 +23,7 @@ export { bitSerialGemm, bitSerialConv2d, bitSerialGemmReference, bitSerialConv2d
 export { conv2d, conv2dReference, type Conv2dOptions } from './ops/conv2d.js';
 export { signSelectConv2d, bitPlaneConv2d, firstLayerConv2d, defaultFirstLayerMethod, firstLayerConv2dReference, bitPlaneConv2dReference, FIRST_LAYER_DEFAULTS, PIXEL_BITS, type FirstLayerMethod, type FirstLayerWindow, type FirstLayerConv2dOptions, type BitPlaneConv2dOptions, type FirstLayerOptions } from './ops/first-layer.js';
 export { bconv2dReuse, prepareBConvReuse, reuseTables, BConvReuseWeights, MAX_REUSE_CHANNELS, REUSE_POSITIONS, type BConv2dReuseOptions, type ReuseTables } from './ops/bconv-reuse.js';
-export { chooseConvPath, convPathChoices, clearConvPathChoices, type ConvPath, type ConvPathChoice, type ChooseConvPathOptions } from './ops/conv-path.js';
+export { chooseConvPath, convPathChoice, convPathChoices, clearConvPathChoices, type ConvPath, type ConvPathChoice, type ChooseConvPathOptions } from './ops/conv-path.js';
 export { foldBatchNormAffine, foldBatchNormSign, type BatchNormParams } from './model/batchnorm-fold.js';
 export { QUANTIZERS, getQuantizer, serializeQuantizer, getConstraint, serializeConstraint, weightClip, twnThreshold, roundHalfEven, type Quantizer, type SerializedQuantizer, type QuantizerIdentifier, type Constraint } from './model/quantizers.js';
 export { parseModel, parseTopology, serializeModel, expectedWeights, type ModelSpec, type ModelInput, type SerializeOptions, type WeightTensor, type ShardSource } from './model/tfjs-format.js';

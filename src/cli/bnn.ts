@@ -304,7 +304,7 @@ interface ConvToChoose {
 async function chooseConvPaths(convs: ConvToChoose[], batch: number) {
   if (convs.length === 0) throw new UsageError('--choose needs a model with binary-input 3x3 QuantConv2D layers');
   const { packRows } = await import('../bitpack.js');
-  const { chooseConvPath, convPathChoices } = await import('../ops/conv-path.js');
+  const { convPathChoice } = await import('../ops/conv-path.js');
   const gpu = await Gpu.create({ log: (line) => console.error(line) });
   try {
     const layers = [];
@@ -312,11 +312,8 @@ async function chooseConvPaths(convs: ConvToChoose[], batch: number) {
       const [O, KH, KW, I] = c.shape;
       const w = gpu.upload(packRows(c.weights, O * KH * KW, I), c.shape, 'b1', `${c.name}/kernel`);
       try {
-        const before = new Set(convPathChoices().keys());
-        const path = await chooseConvPath(gpu, [batch, ...c.inShape], w, { ...c.window, remeasure: true });
-        const key = [...convPathChoices().keys()].find((k) => !before.has(k)) ?? [...convPathChoices().keys()].at(-1)!;
-        const choice = convPathChoices().get(key)!;
-        layers.push({ name: c.name, path, packedMs: choice.packedMs, reuseMs: choice.reuseMs, reason: choice.reason });
+        const choice = await convPathChoice(gpu, [batch, ...c.inShape], w, { ...c.window, remeasure: true });
+        layers.push({ name: c.name, path: choice.path, packedMs: choice.packedMs, reuseMs: choice.reuseMs, reason: choice.reason });
       } finally {
         w.release();
       }

@@ -51,11 +51,16 @@ export function clearConvPathChoices(): void {
  * 'packed' without timing. Throws if the two paths disagree (a bug, never a choice).
  */
 export async function chooseConvPath(gpu: Gpu, xShape: readonly number[], w: Tensor | BConvReuseWeights, options: ChooseConvPathOptions = {}): Promise<ConvPath> {
+  return (await convPathChoice(gpu, xShape, w, options)).path;
+}
+
+/** chooseConvPath's choice with the timings and the reason it was made by (cached, or measured now). */
+export async function convPathChoice(gpu: Gpu, xShape: readonly number[], w: Tensor | BConvReuseWeights, options: ChooseConvPathOptions = {}): Promise<ConvPathChoice> {
   const weights = w instanceof BConvReuseWeights ? w.weights : w;
   if (!(weights instanceof Tensor)) throw new ShapeError(`chooseConvPath: 'w' must be a b1 Tensor or prepareBConvReuse's result`);
   const g = conv2dGeometry(xShape, weights.shape, options, 'chooseConvPath');
   const window = { strides: [g.strideH, g.strideW], padding: options.padding ?? 'valid', padValues: g.padValues, dilation: [g.dilationH, g.dilationW] } as const;
-  if (g.kernelH !== 3 || g.kernelW !== 3) return 'packed';
+  if (g.kernelH !== 3 || g.kernelW !== 3) return { path: 'packed', reason: `a ${g.kernelH}x${g.kernelW} kernel: kernel reuse is for 3x3 kernels` };
 
   const keyOf = (patterns: number) =>
     [
@@ -67,14 +72,14 @@ export async function chooseConvPath(gpu: Gpu, xShape: readonly number[], w: Ten
     ].join(' | ');
   const known = w instanceof BConvReuseWeights ? w.tables.entries.length : patternCounts.get(weights);
   const hit = known === undefined ? undefined : choices.get(keyOf(known));
-  if (hit && !options.remeasure) return hit.path;
+  if (hit && !options.remeasure) return hit;
 
   const prepared = w instanceof BConvReuseWeights ? w : await prepareBConvReuse(gpu, weights);
   patternCounts.set(weights, prepared.tables.entries.length);
   const key = keyOf(prepared.tables.entries.length);
   try {
     const cached = choices.get(key);
-    if (cached && !options.remeasure) return cached.path;
+    if (cached && !options.remeasure) return cached;
     const x = gpu.upload(packRows(new Random(1).floats(xShape.reduce((a, b) => a * b, 1)), xShape.slice(0, 3).reduce((a, b) => a * b, 1), g.channels), xShape, 'b1', 'chooseConvPath.x');
     try {
       const packed = await bconv2d(gpu, x, weights, window);
@@ -88,15 +93,15 @@ export async function chooseConvPath(gpu: Gpu, xShape: readonly number[], w: Ten
       const release = (t: Tensor) => t.release();
       const tp = await timeGpu(gpu, () => bconv2d(gpu, x, weights, window), { warmup: 0, reps, release });
       const tr = await timeGpu(gpu, () => bconv2dReuse(gpu, x, prepared, window), { warmup: 0, reps, release });
-      const path: ConvPath = tr.medianMs < tp.medianMs ? 'reuse' : 'packed';
-      choices.set(key, {
-        path,
+      const choice: ConvPathChoice = {
+        path: tr.medianMs < tp.medianMs ? 'reuse' : 'packed',
         packedMs: tp.medianMs,
         reuseMs: tr.medianMs,
         source: tp.source,
         reason: `measured: packed ${tp.medianMs.toFixed(2)} ms, reuse ${tr.medianMs.toFixed(2)} ms (median of ${reps}, ${tp.source})`,
-      });
-      return path;
+      };
+      choices.set(key, choice);
+      return choice;
     } finally {
       x.release();
     }
