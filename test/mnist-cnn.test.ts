@@ -4,10 +4,9 @@
 import { describe, expect, test } from 'vitest';
 import { loadMnist, preprocessMnist } from '../src/data/mnist.js';
 import { referenceTrainingStep } from '../src/model/reference-training.js';
-import { transposeF32Reference } from '../src/ops/transpose.js';
 import { Trainer } from '../src/train/trainer.js';
 import { MNIST_CNN_SCHEMES, mnistCnn } from '../src/zoo/mnist-cnn.js';
-import { expectClose } from './helpers/check.js';
+import { expectGradientsLikeReference } from './helpers/training.js';
 import { useGpu } from './helpers/gpu.js';
 import { rngFor } from './helpers/random.js';
 
@@ -33,16 +32,9 @@ describe('mnist-cnn', () => {
     try {
       await trainer.step(x, labels);
       expect((await trainer.readMetrics()).loss).toBeCloseTo(want.loss, 4);
-      for (const p of trainer.params) {
-        const name = p.param.label;
-        const g = Float32Array.from(want.grads.get(name)!);
-        const units = m.weight(name).shape.at(-1)!;
-        const wantG = name.endsWith('/kernel') ? transposeF32Reference(g, g.length / units, units) : g;
-        // Four layers of f32 backward (BatchNorm, pooling, 1568- to 3136-term sums) before the first
-        // kernel's gradient: its small entries carry errors of about 1% of the largest.
-        const scale = wantG.reduce((a, v) => Math.max(a, Math.abs(v)), 0);
-        expectClose((await p.grad.read()) as Float32Array, wantG, Float32Array.from(wantG, (v) => 1e-3 * Math.abs(v) + 1e-2 * scale + 1e-7), `gradient ${name}`);
-      }
+      // Four layers of f32 backward (BatchNorm, pooling, 1568- to 3136-term sums) before the first
+      // kernel's gradient: its small entries carry errors of about 1% of the largest.
+      await expectGradientsLikeReference(trainer, m, want, (v, scale) => 1e-3 * v + 1e-2 * scale + 1e-7);
     } finally {
       trainer.destroy();
     }

@@ -7,8 +7,8 @@ import { layers, sequential, type Model } from '../src/model/model.js';
 import { referenceTrainingStep } from '../src/model/reference-training.js';
 import { Trainer, TrainError } from '../src/train/trainer.js';
 import { glorotLrScale } from '../src/train/optimizers.js';
-import { transposeF32Reference } from '../src/ops/transpose.js';
 import { expectClose, expectExact } from './helpers/check.js';
+import { expectGradientsLikeReference } from './helpers/training.js';
 import { useGpu } from './helpers/gpu.js';
 import { rngFor, seedNote } from './helpers/random.js';
 
@@ -49,15 +49,7 @@ describe('Trainer', () => {
       expect(metrics.rows).toBe(B);
       expect(metrics.loss).toBeCloseTo(want.loss, 4);
       expect(metrics.top1 * B).toBe(want.correct);
-      for (const p of trainer.optimizer.params) {
-        const name = p.param.label;
-        const g = want.grads.get(name);
-        expect(g, `reference gradient for ${name}`).toBeDefined();
-        const got = (await p.grad.read()) as Float32Array;
-        // The reference's kernel gradient is in Keras's [K, N]; the trainer's latent weights are [N, K].
-        const wantG = name.endsWith('/kernel') ? transposeF32Reference(Float32Array.from(g!), m.weight(name).shape[0], m.weight(name).shape[1]) : Float32Array.from(g!);
-        expectClose(got, wantG, Float32Array.from(wantG, (v) => 1e-4 * Math.abs(v) + 1e-6), `gradient ${name}`);
-      }
+      await expectGradientsLikeReference(trainer, m, want, (v) => 1e-4 * v + 1e-6);
       const synced = await trainer.syncModel();
       for (const [name, v] of want.moving) {
         const got = synced.weight(name).data;
@@ -173,18 +165,7 @@ describe('Trainer', () => {
       await trainer.step(x, labels);
       const metrics = await trainer.readMetrics();
       expect(metrics.loss).toBeCloseTo(want.loss, 4);
-      for (const p of trainer.optimizer.params) {
-        const name = p.param.label;
-        const g = want.grads.get(name);
-        expect(g, `reference gradient for ${name}`).toBeDefined();
-        const got = (await p.grad.read()) as Float32Array;
-        // Kernels: the reference's in Keras's layout ([K, N], HWIO), the trainer's units first.
-        const shape = m.weight(name).shape;
-        const units = shape[shape.length - 1];
-        const wantG = name.endsWith('/kernel') ? transposeF32Reference(Float32Array.from(g!), g!.length / units, units) : Float32Array.from(g!);
-        const scale = wantG.reduce((a, v) => Math.max(a, Math.abs(v)), 0);
-        expectClose(got, wantG, Float32Array.from(wantG, (v) => 1e-4 * Math.abs(v) + relative * scale + 1e-6), `gradient ${name} ${seedNote()}`);
-      }
+      await expectGradientsLikeReference(trainer, m, want, (v, scale) => 1e-4 * v + relative * scale + 1e-6, seedNote());
       const synced = await trainer.syncModel();
       for (const [name, v] of want.moving) expectClose(synced.weight(name).data, Float32Array.from(v), Float32Array.from(v, (u) => 1e-4 * (1 + Math.abs(u))), name);
     } finally {

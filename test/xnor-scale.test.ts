@@ -6,7 +6,6 @@ import { packRows } from '../src/bitpack.js';
 import { ShapeError } from '../src/gpu/errors.js';
 import { layers, sequential } from '../src/model/model.js';
 import { referenceTrainingStep } from '../src/model/reference-training.js';
-import { transposeF32Reference } from '../src/ops/transpose.js';
 import {
   addSignedRows,
   rowDots,
@@ -19,6 +18,7 @@ import {
 } from '../src/ops/xnor-scale.js';
 import { Trainer, type TrainerOptions } from '../src/train/trainer.js';
 import { expectClose, expectExact } from './helpers/check.js';
+import { expectGradientsLikeReference } from './helpers/training.js';
 import { poisoned, useGpu } from './helpers/gpu.js';
 import { rngFor, seedNote } from './helpers/random.js';
 
@@ -153,14 +153,7 @@ describe("training with XNOR-Net's K", () => {
     try {
       await trainer.step(x, labels);
       expect((await trainer.readMetrics()).loss).toBeCloseTo(want.loss, 4);
-      for (const p of trainer.params) {
-        const name = p.param.label;
-        const g = Float32Array.from(want.grads.get(name)!);
-        const units = m.weight(name).shape.at(-1)!;
-        const wantG = name.endsWith('/kernel') ? transposeF32Reference(g, g.length / units, units) : g;
-        const scale = wantG.reduce((a, v) => Math.max(a, Math.abs(v)), 0);
-        expectClose((await p.grad.read()) as Float32Array, wantG, Float32Array.from(wantG, (v) => 1e-3 * Math.abs(v) + 2e-3 * scale + 1e-6), `gradient ${name} ${seedNote()}`);
-      }
+      await expectGradientsLikeReference(trainer, m, want, (v, scale) => 1e-3 * v + 2e-3 * scale + 1e-6, seedNote());
     } finally {
       trainer.destroy();
     }
