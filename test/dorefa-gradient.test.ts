@@ -113,6 +113,9 @@ describe('DoReFaGradient as a layer', () => {
     expect(ops(m.spec)).toEqual(ops(sequential(body(false)).spec));
     const named = lowerModel(m.spec, { keep: ['do_re_fa_gradient'] }).named;
     expect(named.get('do_re_fa_gradient')).toBe(named.get('quant_dense'));
+    // Larq's NoOp layer is the identity at inference too.
+    const noOp = sequential(body(false).flatMap((l, i) => (i === 0 ? [l, layers.quantizer({ class_name: 'NoOp', config: { precision: 1 } })] : [l])));
+    expect(ops(noOp.spec)).toEqual(ops(sequential(body(false)).spec));
   });
 
   test('in training the gradient reaching it is quantized: k-bit levels per sample, within a level of the float gradient', { timeout: 120_000 }, async () => {

@@ -495,19 +495,29 @@ export function lowerModel(model: ModelSpec, options: LowerOptions = {}): Lowere
 }
 
 /**
- * The model without the layers that are the identity at inference and read a layer (DoReFaGradient:
- * it quantizes only the training gradient), so that fusions see through them: their consumers read
- * their input, the outputs name it. `source` maps each bypassed name to the layer it reads.
+ * The model without the quantizer layers that are the identity at inference (NoOp; DoReFaGradient,
+ * which quantizes only the training gradient) and read a layer, so that fusions see through them:
+ * their consumers read their input, the outputs name it. `source` maps each bypassed name to the
+ * layer it reads.
  */
 function bypassIdentityLayers(spec: ModelSpec): { spec: ModelSpec; source: Map<string, string> } {
   const reads = new Map<string, string>();
   for (const l of spec.layers) {
-    if (l.class === 'Quantizer' && l.inbound.length === 1 && getQuantizer(l.config.quantizer)?.className === 'DoReFaGradient') reads.set(l.name, l.inbound[0]);
+    if (l.class === 'Quantizer' && l.inbound.length === 1 && identityAtInference(getQuantizer(l.config.quantizer))) reads.set(l.name, l.inbound[0]);
   }
   if (reads.size === 0) return { spec, source: reads };
   const root = (name: string): string => (reads.has(name) ? root(reads.get(name)!) : name);
   const layers = spec.layers.filter((l) => !reads.has(l.name)).map((l) => ({ ...l, inbound: l.inbound.map(root) }) as LayerSpec);
   return { spec: { ...spec, layers, outputs: spec.outputs.map(root) }, source: new Map([...reads.keys()].map((name) => [name, root(name)])) };
+}
+
+/** Whether the element-wise quantize kernel would copy: quantizeMode's identity (weights-only quantizers throw there: not identity). */
+function identityAtInference(q: Quantizer | null): boolean {
+  try {
+    return quantizeMode(q).kind === 'identity';
+  } catch {
+    return false;
+  }
 }
 
 /** [ka, kw] for DoReFa activations into DoReFa weights, both within the bit-serial kernels' 8 bits; else null. */
