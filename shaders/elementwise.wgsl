@@ -26,6 +26,7 @@ override WORKGROUP_SIZE: u32 = 64;
 // channel_*: 0 linear, 1 relu, 2 hard_tanh, 3 sigmoid, 4 tanh, 5 leaky_tanh (src/ops/elementwise.ts).
 override ACTIVATION: u32 = 0;
 // quantize: 0 identity, 1 sign, 2 heaviside, 3 tern. DoReFa reads a table: its own entry point.
+// threshold_quantize: 1 sign, 2 heaviside.
 override QUANTIZER: u32 = 0;
 
 @group(0) @binding(0) var<uniform> affine_params: AffineParams;
@@ -36,6 +37,8 @@ override QUANTIZER: u32 = 0;
 @group(0) @binding(5) var<storage, read> scale: array<f32>;
 @group(0) @binding(6) var<storage, read> bias: array<f32>;
 @group(0) @binding(7) var<storage, read> levels: array<f32>;
+@group(0) @binding(8) var<storage, read> threshold: array<f32>;
+@group(0) @binding(9) var<storage, read> flip: array<u32>;
 
 var<workgroup> partial: array<f32, WORKGROUP_SIZE>;
 
@@ -270,5 +273,31 @@ fn softmax_per_row(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) n
   }
   for (var j = 0u; j < cols; j++) {
     y[base + j] = y[base + j] / sum;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A sign or heaviside of an affine map of x (a BatchNormalization, a bias, a weight scale: BN(y) =
+// y * s + b per channel), decided on x itself by per-channel f32 thresholds the CPU computed
+// exactly (src/model/batchnorm-fold.ts, foldDecision): the decision holds where x < threshold[c],
+// or x > threshold[c] where flip[c]. An f32 evaluation of the affine map first could round a value
+// sitting on the decision point (BN(y) = 0 exactly) to either side. Channel c = i % C, C the
+// threshold's length (a flattened value keeps its channels innermost). sign: -1 where the decision
+// (BN(y) < 0) holds, else +1; heaviside: 1 where it (BN(y) > 0) holds, else 0. NaN compares false:
+// +1, resp. 0, as the quantizers give.
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn threshold_quantize(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                      @builtin(local_invocation_index) lid: u32) {
+  let i = flat_index(wid, nwg, lid);
+  if (i >= affine_params.count) {
+    return;
+  }
+  let c = i % affine_params.channels;
+  let v = x[i];
+  let holds = select((v < threshold[c]), (v > threshold[c]), flip[c] != 0u);
+  if (QUANTIZER == 1u) {
+    y[i] = select(1.0, -1.0, holds);
+  } else {
+    y[i] = select(0.0, 1.0, holds);
   }
 }

@@ -3,7 +3,9 @@
 import { describe, expect, test } from 'vitest';
 import { ap2Signed } from '../src/ap2.js';
 import { ShapeError } from '../src/gpu/errors.js';
-import { foldBatchNormAffine, foldBatchNormSign, type BatchNormParams } from '../src/model/batchnorm-fold.js';
+import { decisionValue, foldBatchNormAffine, foldBatchNormSign, foldDecision, type BatchNormParams, type DecisionMap } from '../src/model/batchnorm-fold.js';
+import { thresholdQuantizeReference } from '../src/ops/elementwise.js';
+import { expectExact } from './helpers/check.js';
 import { rngFor } from './helpers/random.js';
 
 const K = 70; // dots range over -K..K in steps of 2
@@ -90,5 +92,44 @@ describe('foldBatchNorm', () => {
     expect(() => foldBatchNormSign({ movingMean: [0], movingVariance: [NaN] })).toThrow(/NaN/);
     expect(() => foldBatchNormSign({ movingMean: [0], movingVariance: [0], epsilon: 0 })).toThrow(/division by zero/);
     expect(() => foldBatchNormAffine({ gamma: [1, 2], movingMean: [0], movingVariance: [1] })).toThrow(/gamma has 2 channels/);
+  });
+});
+
+describe('foldDecision: a sign or heaviside after a layer as f32 thresholds on its raw output', () => {
+  test('decides every f32 on and next to each decision point as the reference arithmetic does', () => {
+    const rng = rngFor('foldDecision');
+    const C = 40;
+    for (let trial = 0; trial < 30; trial++) {
+      // Integer means (BN = 0 exactly at y = mean), fresh ones, shift-based ones, zero and negative gammas, a layer scale and bias.
+      const bn = {
+        gamma: Float32Array.from({ length: C }, (_, c) => (c % 9 === 4 ? 0 : [1, -1, 0.5, -3, Math.fround(rng.uniform(-2, 2))][rng.int(5)])),
+        beta: Float32Array.from({ length: C }, () => (rng.int(2) ? 0 : Math.fround(rng.uniform(-1, 1)))),
+        movingMean: Float32Array.from({ length: C }, () => (rng.int(2) ? rng.int(9) - 4 : Math.fround(rng.uniform(-5, 5)))),
+        movingVariance: Float32Array.from({ length: C }, () => [1, 2, 0.25, Math.fround(rng.uniform(0.1, 4))][rng.int(4)]),
+        epsilon: [1e-3, 0, 1e-5][rng.int(3)],
+        shift: trial % 5 === 0,
+      };
+      const map: DecisionMap = {
+        bn: trial % 7 === 3 ? undefined : bn,
+        layerScale: trial % 2 ? Float32Array.from({ length: C }, () => [0.5, 0.25, Math.fround(rng.uniform(0.01, 2))][rng.int(3)]) : undefined,
+        layerBias: trial % 3 ? Float32Array.from({ length: C }, () => rng.int(5) - 2 + (rng.int(2) ? 0.5 : 0)) : undefined,
+        offset: trial % 4 === 1 ? 17 : 0,
+      };
+      const value = decisionValue(map);
+      for (const kind of ['sign', 'heaviside'] as const) {
+        const { threshold, flip } = foldDecision(map, kind, C);
+        // Small integers (dot products) and their f32 neighbours, per channel.
+        const xs = Float32Array.from({ length: C * 60 }, (_, i) => {
+          const d = rng.int(61) - 30;
+          return [d, Math.fround(d * (1 + 2 ** -23)), Math.fround(d * (1 - 2 ** -23)), Math.fround(rng.uniform(-40, 40))][rng.int(4)];
+        });
+        const got = thresholdQuantizeReference(xs, kind, threshold, flip);
+        const want = Float32Array.from(xs, (r, i) => {
+          const v = value(r, i % C);
+          return kind === 'sign' ? (v < 0 ? -1 : 1) : v > 0 ? 1 : 0;
+        });
+        expectExact(got, want, `trial ${trial}, ${kind}`);
+      }
+    }
   });
 });

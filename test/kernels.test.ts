@@ -14,6 +14,8 @@ import {
   channelAffineReference,
   quantize,
   quantizeReference,
+  thresholdQuantize,
+  thresholdQuantizeReference,
   softmax,
   softmaxReference,
   SOFTMAX_SHORT_ROW,
@@ -53,6 +55,7 @@ interface Variant {
   activation?: ChannelActivation; // channelAffine
   terms?: 'scale+bias' | 'scale' | 'bias' | 'none' | 'halves'; // channelAffine: which of scale and bias are given ('halves': both, x's halves summed)
   quantizer?: QuantizerIdentifier; // quantize
+  decision?: 'sign' | 'heaviside'; // thresholdQuantize
 }
 
 /** What an op's prepare step hands the checker: a launch into `out`, and what `out` must hold. */
@@ -337,6 +340,28 @@ const OPS = {
           expectExact(bits(got), bits(want), `${what}: bit patterns`, { hex: true, cols: shape[shape.length - 1] });
         },
         inputs: [x],
+      };
+    },
+  },
+  thresholdQuantize: {
+    tolerance: 'exact: x against f32 thresholds (both directions, +-inf for constant channels), values on and next to each threshold, NaN',
+    prepare(g, rng, dims, v) {
+      const shape = shapeOf(dims);
+      const C = shape[shape.length - 1];
+      const threshold = Float32Array.from({ length: C }, (_, c) => (c % 11 === 5 ? Infinity : c % 11 === 7 ? -Infinity : Math.fround(rng.uniform(-4, 4))));
+      const flip = Uint32Array.from({ length: C }, () => rng.int(2));
+      // Each value its channel's threshold, a neighbouring f32, or anything; some NaN.
+      const near = (t: number) => (Number.isFinite(t) ? [t, Math.fround(t * (1 + 2 ** -23)), Math.fround(t * (1 - 2 ** -23)), 0][rng.int(4)] : rng.uniform(-4, 4));
+      const values = Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => (rng.int(50) === 0 ? NaN : rng.int(3) ? near(threshold[i % C]) : rng.uniform(-4, 4)));
+      const x = g.upload(values, shape, 'f32', 'x');
+      const kind = v.decision ?? 'sign';
+      const t = g.upload(threshold, [C], 'f32', 'threshold');
+      const f = g.upload(flip, [C], 'u32', 'flip');
+      return {
+        out: { shape, dtype: 'f32' },
+        launch: (gg, out) => thresholdQuantize(gg, x, { kind, threshold: t, flip: f, out, workgroupSize: v.workgroupSize }),
+        want: thresholdQuantizeReference(values, kind, threshold, flip),
+        inputs: [x, t, f],
       };
     },
   },
@@ -660,6 +685,10 @@ const CASES: Case[] = [
     WORKGROUP_SIZES.slice(1).map((wg) => ({ op: 'quantize' as const, dims: { shape: [257, 100] }, variant: { name: `${quantizer}, wg ${wg}`, quantizer, workgroupSize: wg } })),
   ),
   { op: 'quantize', dims: { shape: [70000] }, variant: { name: 'ste_tern, wg 1', quantizer: 'ste_tern', workgroupSize: 1 }, label: '70k workgroups', minWorkgroups: 65536 },
+  ...(['sign', 'heaviside'] as const).flatMap((decision) =>
+    ELEMENTWISE_SHAPES.map(([label, shape]) => ({ op: 'thresholdQuantize' as const, dims: { shape }, variant: { name: decision, decision }, label })),
+  ),
+  { op: 'thresholdQuantize', dims: { shape: [257, 100] }, variant: { name: 'sign, wg 1', decision: 'sign', workgroupSize: 1 } },
   ...ELEMENTWISE_SHAPES.flatMap(([label, shape]) =>
     WORKGROUP_SIZES.map((wg) => ({ op: 'softmax' as const, dims: { shape }, variant: { name: `wg ${wg ?? 'default'}`, workgroupSize: wg }, label })),
   ),

@@ -5,7 +5,7 @@
 // Sums are taken in f64 and each layer's output rounded to f32 once. BatchNormalization is
 // evaluated in f64 from the stored parameters, as the compiler's integer thresholds are; Larq
 // evaluates it in f32, which can differ from both only where BN(y) is within f32 rounding of 0.
-import { ap2Signed } from '../ap2.js';
+import { batchNormValue } from './batchnorm-fold.js';
 import { ShapeError } from '../gpu/errors.js';
 import { getQuantizer } from './quantizers.js';
 import { channelAffineReference, softmaxReference } from '../ops/elementwise.js';
@@ -160,17 +160,10 @@ function conv(
   return y;
 }
 
-/** Keras' BatchNormalization at inference; shift-based: AP2(gamma) and AP2(1 / sigma) (src/ap2.ts). */
+/** Keras' BatchNormalization at inference (batchNormValue, shared with the plan's decisions). */
 function batchNorm(x: ReferenceValue, eps: number, gamma: Float32Array | undefined, beta: Float32Array | undefined, mean: Float32Array, variance: Float32Array, shift: boolean): Float32Array {
-  const C = mean.length;
-  const y = new Float32Array(x.data.length);
-  for (let i = 0; i < y.length; i++) {
-    const c = i % C;
-    const g = gamma ? gamma[c] : 1;
-    if (shift) y[i] = (x.data[i] - mean[c]) * ap2Signed(1 / Math.sqrt(variance[c] + eps)) * ap2Signed(g) + (beta ? beta[c] : 0);
-    else y[i] = ((x.data[i] - mean[c]) / Math.sqrt(variance[c] + eps)) * g + (beta ? beta[c] : 0);
-  }
-  return y;
+  const bn = { gamma, beta, movingMean: mean, movingVariance: variance, epsilon: eps, shift };
+  return Float32Array.from(x.data, (v, i) => batchNormValue(bn, i % mean.length, v));
 }
 
 /** Max ignores the padding; average divides by the window's valid elements (TensorFlow's 'same'). */

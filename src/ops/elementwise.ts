@@ -40,6 +40,15 @@ export interface QuantizeOptions extends ElementwiseOptions {
 
 export type SoftmaxOptions = ElementwiseOptions;
 
+export interface ThresholdQuantizeOptions extends ElementwiseOptions {
+  /** 'sign': -1 where the decision holds (BN(y) < 0), else +1; 'heaviside': 1 where it holds (BN(y) > 0), else 0. */
+  kind: 'sign' | 'heaviside';
+  /** f32[C] (foldDecision): the decision holds where x < threshold[c], or x > threshold[c] where flip[c]. */
+  threshold: Tensor;
+  /** u32[C]. */
+  flip: Tensor;
+}
+
 /**
  * y = act(x * scale[c] + bias[c]) for f32 x[..., C], c the last-axis index: a layer's bias and
  * activation, a folded BatchNormalization (scale = gamma / sqrt(var + eps), bias = beta - mean *
@@ -70,6 +79,42 @@ export async function channelAffine(gpu: Gpu, x: Tensor, options: ChannelAffineO
   const bindings: BindingValues = { affine_params: { count, channels }, x, ...(scale && { scale }), ...(bias && { bias }) };
   const spec = { shader: 'elementwise', entryPoint, constants: { WORKGROUP_SIZE: wg, ACTIVATION: code } } as const;
   return launch(gpu, label, spec, bindings, Math.ceil(count / wg), shape, options.out);
+}
+
+/**
+ * A sign or heaviside of an affine map of f32 x (a BatchNormalization, bias or weight scale after
+ * the layer that wrote x), decided on x by per-channel thresholds (foldDecision in
+ * src/model/batchnorm-fold.ts): exact where an f32 evaluation of the map would round a value on
+ * the decision point to either side. Channel c = i % C, C the thresholds' length, which must divide
+ * x's last axis (a flattened value keeps its channels innermost).
+ */
+export async function thresholdQuantize(gpu: Gpu, x: Tensor, options: ThresholdQuantizeOptions): Promise<Tensor> {
+  const op = 'thresholdQuantize';
+  const shape = expectFloat(op, 'x', x);
+  const { threshold, flip, kind } = options;
+  if (kind !== 'sign' && kind !== 'heaviside') throw new ShapeError(`${op}: kind must be 'sign' or 'heaviside', got ${JSON.stringify(kind)}`);
+  const channels = threshold instanceof Tensor ? threshold.size : 0;
+  const last = shape[shape.length - 1];
+  if (channels < 1 || last % channels !== 0) throw new ShapeError(`${op}: the thresholds' length (${channels}) must divide x's last axis (${last})`);
+  expectVector(op, 'threshold', threshold, 'f32', channels, 'channel');
+  expectVector(op, 'flip', flip, 'u32', channels, 'channel');
+  expectOut(op, options.out, 'f32', shape);
+  expectNotAliased(op, options.out, { x, threshold, flip });
+  const wg = checkWorkgroupSize(gpu, op, options.workgroupSize);
+  const count = elementCount(shape);
+  const label = options.label ?? `${op}[${shape.join('x')} ${kind}]`;
+  const spec = { shader: 'elementwise', entryPoint: 'threshold_quantize', constants: { WORKGROUP_SIZE: wg, QUANTIZER: kind === 'sign' ? 1 : 2 } } as const;
+  return launch(gpu, label, spec, { affine_params: { count, channels }, x, threshold, flip }, Math.ceil(count / wg), shape, options.out);
+}
+
+/** Plain CPU reference of thresholdQuantize. */
+export function thresholdQuantizeReference(x: Float32Array, kind: 'sign' | 'heaviside', threshold: Float32Array, flip: Uint32Array): Float32Array {
+  const C = threshold.length;
+  return Float32Array.from(x, (v, i) => {
+    const c = i % C;
+    const holds = flip[c] ? v > threshold[c] : v < threshold[c];
+    return kind === 'sign' ? (holds ? -1 : 1) : holds ? 1 : 0;
+  });
 }
 
 /** What the quantize kernel computes for a Larq quantizer (see quantizeMode). */

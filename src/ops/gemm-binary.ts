@@ -213,37 +213,44 @@ export function applyEpilogueReference(
 const I32_MIN = -0x80000000;
 const I32_MAX = 0x7fffffff;
 
+/** The smallest integer k in [lo, hi] where `p` holds, p false then true over the range (hi + 1 if nowhere). */
+export function firstWhere(lo: number, hi: number, p: (k: number) => boolean): number {
+  let [a, b] = [lo, hi + 1];
+  while (a < b) {
+    const mid = Math.floor((a + b) / 2);
+    if (p(mid)) b = mid;
+    else a = mid + 1;
+  }
+  return a;
+}
+
 /**
  * Folds `y = dot * scale[n] + bias[n]; bit = y < 0` into integer thresholds for the threshold
  * epilogue, exactly over integer dots: scale > 0 sets the bit where dot < t; scale < 0 where
  * dot > t (flip); scale 0 (a constant channel) always or never. NaN never sets the bit.
+ * `value`: how y is really computed, if not exactly as dot * scale + bias (monotone in dot as
+ * scale says; the plan's BatchNorm folds pass the reference's own arithmetic, decisionValue).
  */
-export function thresholdsFromAffine(scale: ArrayLike<number>, bias: ArrayLike<number>): { threshold: Int32Array; flip: Uint32Array } {
+export function thresholdsFromAffine(scale: ArrayLike<number>, bias: ArrayLike<number>, value?: (dot: number, channel: number) => number): { threshold: Int32Array; flip: Uint32Array } {
   if (scale.length !== bias.length) throw new ShapeError(`thresholdsFromAffine: ${scale.length} scales but ${bias.length} biases`);
   const n = scale.length;
   const threshold = new Int32Array(n);
   const flip = new Uint32Array(n);
-  const clamp = (x: number) => Math.min(I32_MAX, Math.max(I32_MIN, x));
   for (let i = 0; i < n; i++) {
     const s = scale[i];
     const c = bias[i];
-    const negative = (d: number) => d * s + c < 0;
+    const negative = value ? (d: number) => value(d, i) < 0 : (d: number) => d * s + c < 0;
     if (Number.isNaN(s) || Number.isNaN(c)) {
       threshold[i] = I32_MIN; // dot < I32_MIN never holds
     } else if (s === 0) {
       threshold[i] = c < 0 ? I32_MAX : I32_MIN;
     } else if (s > 0) {
-      // Smallest t with t*s + c >= 0: the bit is set exactly for dot < t.
-      let t = clamp(Math.ceil(-c / s));
-      while (t > I32_MIN && !negative(t - 1)) t--;
-      while (t < I32_MAX && negative(t)) t++;
-      threshold[i] = t;
+      // Smallest t with y(t) >= 0: the bit is set exactly for dot < t. By bisection over all i32
+      // (y is monotone; rounding may make it flat over long runs of dots, so no walk from -c/s).
+      threshold[i] = Math.min(I32_MAX, firstWhere(I32_MIN, I32_MAX, (d) => !negative(d)));
     } else {
-      // Largest t with t*s + c >= 0: the bit is set exactly for dot > t.
-      let t = clamp(Math.floor(-c / s));
-      while (t < I32_MAX && !negative(t + 1)) t++;
-      while (t > I32_MIN && negative(t)) t--;
-      threshold[i] = t;
+      // Largest t with y(t) >= 0: the bit is set exactly for dot > t.
+      threshold[i] = Math.max(I32_MIN, firstWhere(I32_MIN, I32_MAX, (d) => negative(d)) - 1);
       flip[i] = 1;
     }
   }

@@ -10,7 +10,7 @@
 import { packBitPlanes, packRows, packTernaryRows } from '../bitpack.js';
 import { dorefaScale, MAX_BIT_SERIAL_BITS } from '../ops/gemm-bit-serial.js';
 import { hwioToOhwi } from '../analysis/kernel-reuse.js';
-import { foldBatchNormAffine, foldBatchNormSign } from '../model/batchnorm-fold.js';
+import { foldBatchNormAffine, foldBatchNormSign, foldDecision, type DecisionMap } from '../model/batchnorm-fold.js';
 import { getQuantizer, type Quantizer } from '../model/quantizers.js';
 import { transposeF32Reference } from '../ops/transpose.js';
 import { CHANNEL_ACTIVATIONS, quantizeMode, type ChannelActivation, type QuantizeMode } from '../ops/elementwise.js';
@@ -84,6 +84,8 @@ export type Step = { layers: string[]; x: number; y: number } & (
   /** y = act(x * scale[c] + bias[c]) over the last axis; `halves`: x's last axis is 2C, its halves summed first. */
   | { op: 'affine'; scale?: Float32Array; bias?: Float32Array; activation: ChannelActivation; halves?: boolean }
   | { op: 'quantize'; quantizer: QuantizeMode }
+  /** A sign or heaviside of an affine map of x, decided on x by f32 thresholds (foldDecision): exact on the decision point. */
+  | { op: 'thresholdQuantize'; kind: 'sign' | 'heaviside'; threshold: Float32Array; flip: Uint32Array }
   | { op: 'softmax' }
   | { op: 'maxPool' | 'avgPool'; poolSize: [number, number]; strides: [number, number]; padding: Padding }
   /** f32 NHWC padded with `fill` (Larq's pad_values where no binary kernel does it). */
@@ -183,14 +185,43 @@ export function lowerModel(model: ModelSpec, options: LowerOptions = {}): Lowere
   const root = (v: PlanValue) => (v.aliasOf === undefined ? v : values[v.aliasOf]);
   const alias = (v: PlanValue, shape: number[]) => newValue(shape, v.rep, [], { aliasOf: root(v).id, full: v.full });
 
-  /** `u` as bits: packed here (sign) if it is float. */
+  // How a sign or heaviside of an f32 value is decided exactly, by the root of its storage: see Decision.
+  const decisions = new Map<number, Decision>();
+  const decideOn = (v: PlanValue, d: Decision) => decisions.set(root(v).id, d);
+  /** q(u) of f32 u as f32 (+-1 or {0, 1}), decided exactly where u's producer says how (else null). */
+  const decide = (u: PlanValue, kind: 'sign' | 'heaviside', layers: string[], names: string[] = []): PlanValue | null => {
+    const d = decisions.get(root(u).id);
+    if (!d) return null;
+    const r0 = d.raw();
+    const r = sameShape(r0.shape, u.shape) ? r0 : alias(r0, u.shape);
+    const y = newValue(u.shape, 'f32', names);
+    emit({ op: 'thresholdQuantize', layers, x: r.id, y: y.id, kind, ...foldDecision(d.map, kind, r0.shape.at(-1)!) });
+    return y;
+  };
+
+  /** `u` as bits: packed here (sign, decided exactly where u's producer says how) if it is float. */
   const asBits = (u: PlanValue, layers: string[], names: string[], storedCols?: number): PlanValue => {
     if (u.rep === 'b1') {
       u.names.push(...names);
       return u;
     }
+    const bits = storedCols ? undefined : decisions.get(root(u).id)?.bits?.();
+    if (bits && sameShape(bits.shape, u.shape)) {
+      bits.names.push(...names);
+      return bits;
+    }
+    const x = decide(u, 'sign', layers) ?? u;
     const y = newValue(u.shape, 'b1', names, storedCols ? { storedCols } : {});
-    emit({ op: 'pack', layers, x: u.id, y: y.id, ...(storedCols ? { columns: storedCols } : {}) });
+    emit({ op: 'pack', layers, x: x.id, y: y.id, ...(storedCols ? { columns: storedCols } : {}) });
+    return y;
+  };
+  /** An activation quantizer applied to f32 x; sign and heaviside decided exactly where x's producer says how. */
+  const quantized = (x: PlanValue, q: Quantizer, layers: string[], names: string[], at: string, what: string): PlanValue => {
+    const mode = activationQuantizer(q, at, what);
+    const exact = mode.kind === 'sign' || mode.kind === 'heaviside' ? decide(x, mode.kind, layers, names) : null;
+    if (exact) return exact;
+    const y = newValue(x.shape, 'f32', names);
+    emit({ op: 'quantize', layers, x: x.id, y: y.id, quantizer: mode });
     return y;
   };
   /** `u` as floats: unpacked here if it is bits (which then hold the full value, or the consumer only needs the sign). */
@@ -228,9 +259,10 @@ export function lowerModel(model: ModelSpec, options: LowerOptions = {}): Lowere
         break;
       case 'BatchNormalization': {
         const x = asFloat(u, [l.name]);
-        const { scale, bias } = foldBatchNormAffine(bnParams(spec, l));
+        const params = bnParams(spec, l);
         const y = newValue(out, 'f32', []);
-        emit({ op: 'affine', layers: [l.name], x: x.id, y: y.id, scale, bias, activation: 'linear' });
+        emit({ op: 'affine', layers: [l.name], x: x.id, y: y.id, ...foldBatchNormAffine(params), activation: 'linear' });
+        decideOn(y, { map: { bn: params }, raw: () => x });
         produce(y);
         break;
       }
@@ -242,10 +274,7 @@ export function lowerModel(model: ModelSpec, options: LowerOptions = {}): Lowere
           y.full = true;
           produce(y);
         } else {
-          const x = asFloat(u, [l.name]);
-          const y = newValue(out, 'f32', []);
-          emit({ op: 'quantize', layers: [l.name], x: x.id, y: y.id, quantizer: activationQuantizer(q, at, 'its input') });
-          produce(y);
+          produce(quantized(asFloat(u, [l.name]), q, [l.name], [], at, 'its input'));
         }
         break;
       }
@@ -336,12 +365,27 @@ export function lowerModel(model: ModelSpec, options: LowerOptions = {}): Lowere
     };
     /** After a float-output kernel: the fused BN / bias and the activation (`halves`: y0's two halves of channels summed first). */
     const finishFloat = (y0: PlanValue, scale?: ArrayLike<number>, halves = false) => {
+      if (halves && bn) {
+        // The halves summed with the bias first, the BatchNorm after: its signs are then decided on
+        // the layer's own output (one affine map of the halves has no single value to decide on).
+        const y1 = newValue(outShape, 'f32', []);
+        emit({ op: 'affine', layers, x: y0.id, y: y1.id, scale: Float32Array.from(scale!), bias: bias ? Float32Array.from(bias) : new Float32Array(N), activation: 'linear', halves });
+        const params = bnParams(spec, bn);
+        const y = newValue(outShape, 'f32', [resultName]);
+        emit({ op: 'affine', layers, x: y1.id, y: y.id, ...foldBatchNormAffine(params), activation: 'linear' });
+        decideOn(y, { map: { bn: params }, raw: () => y1 });
+        valueOf.set(resultName, y);
+        return;
+      }
       const f = folded(scale);
       const trivial = !bn && !bias && !scale;
       let y = y0;
       if (!trivial || (act !== 'linear' && act !== 'softmax')) {
         y = newValue(outShape, 'f32', []);
         emit({ op: 'affine', layers, x: y0.id, y: y.id, scale: trivial ? undefined : f.scale, bias: trivial ? undefined : f.bias, activation: act === 'softmax' ? 'linear' : elementwiseActivation(act, at), ...(halves && { halves }) });
+        if (act === 'linear' && !halves) {
+          decideOn(y, { map: { bn: bn ? bnParams(spec, bn) : undefined, layerBias: bias, layerScale: scale }, raw: () => y0 });
+        }
       }
       if (act === 'softmax') {
         const s = newValue(outShape, 'f32', []);
@@ -371,36 +415,50 @@ export function lowerModel(model: ModelSpec, options: LowerOptions = {}): Lowere
       emit({ op: 'scaleRows', layers, x: y0.id, y: y.id, scale: k.id });
       finishFloat(y);
     };
-    if (!float && iq?.binary && (kq?.binary || alpha || ternary)) {
+    // Its input is +-1 already (bits holding the full value: a sign quantizer layer wrote them), so a
+    // layer without an input quantizer (or with the identity) runs on the XNOR kernels too.
+    const signsIn = !!iq?.binary || ((!iq || identityAtInference(iq)) && u.rep === 'b1' && u.full);
+    if (!float && signsIn && (kq?.binary || alpha || ternary)) {
       // XNOR-Net's K from the real-valued input (unpacked if it arrives as bits, which then go to
       // the kernel as they are). It varies per position, so nothing folds into integer thresholds:
       // the dot products (times alpha) come out as f32, K scales them, BN / bias / activation follow.
       const k = xnorK ? scaleOf(asFloat(u, layers)) : null;
+      const thresholds = !k && signOnly(resultName) && SIGN_PRESERVING.includes(act);
       // A dense layer packing its own input pads the rows with +1 to whole 128-bit vectors (on
       // both operands), so the GEMM reads each K step as one vec4 (1.46x on SwiftShader): each
-      // padded column adds one agreement to the dot, taken back through the bias.
-      const padK = !k && options.padRows !== false && !ternary && dense && u.rep === 'f32' && u.shape.length === 1 && K % 128 !== 0 ? Math.ceil(K / 128) * 128 - K : 0;
+      // padded column adds one agreement to the dot, taken back through the integer thresholds
+      // exactly (never through an f32 bias: dot * scale + bias - padK * scale rounds, and a value
+      // on a later quantizer's decision point, BN = 0, would fall to either side).
+      const padK = thresholds && options.padRows !== false && !ternary && dense && u.rep === 'f32' && u.shape.length === 1 && K % 128 !== 0 ? Math.ceil(K / 128) * 128 - K : 0;
       const x = asBits(u, layers, inputName, padK ? K + padK : undefined);
       const kernelBits = padK ? padColumns(kernelValues(false), N, K, K + padK) : kernelValues(false);
       const packed = ternary ? ternaryPlanes(kernelValues(true), packedRows, packedCols) : packRows(kernelBits, packedRows, packedCols + padK); // sign(w) is every binary quantizer's forward
-      // y = alpha * dot + bias, dot counting the padded columns' agreements: taken back through the bias.
-      const dotBias = padK ? Float64Array.from({ length: N }, (_, c) => (bias?.[c] ?? 0) - (alpha?.[c] ?? 1) * padK) : bias;
       const identity = { movingMean: new Float32Array(N), movingVariance: new Float32Array(N).fill(1), epsilon: 0 };
       const bnOrIdentity = bn ? bnParams(spec, bn) : identity;
-      let epilogue: Epilogue;
+      /** The binary kernel over x with an epilogue, into a new value. */
+      const product = (epilogue: Epilogue, rep: Rep, extra: Partial<PlanValue> = {}): PlanValue => {
+        const y = newValue(outShape, rep, [], extra);
+        if (dense) emit({ op: 'binaryDense', layers, x: x.id, y: y.id, N, K: K + padK, weights: packed, epilogue, ...(ternary && { ternary }) });
+        else emit({ op: 'binaryConv', layers, x: x.id, y: y.id, kernel, weights: packed, window: window!, epilogue, ...(ternary && { ternary }) });
+        return y;
+      };
       let y: PlanValue;
-      if (k) {
-        epilogue = { kind: 'affine', ...foldBatchNormAffine(identity, undefined, alpha) };
-        y = newValue(outShape, 'f32', []);
-      } else if (signOnly(resultName) && SIGN_PRESERVING.includes(act)) {
-        epilogue = { kind: 'threshold', ...foldBatchNormSign(bnOrIdentity, dotBias, alpha) };
-        y = newValue(outShape, 'b1', [], { full: false });
-      } else {
-        epilogue = { kind: 'affine', ...foldBatchNormAffine(bnOrIdentity, dotBias, alpha) };
-        y = newValue(outShape, 'f32', []);
+      if (k) y = product({ kind: 'affine', ...foldBatchNormAffine(identity, undefined, alpha) }, 'f32');
+      else if (thresholds) y = product({ kind: 'threshold', ...foldBatchNormSign(bnOrIdentity, bias, alpha, padK) }, 'b1', { full: false });
+      else {
+        y = product({ kind: 'affine', ...foldBatchNormAffine(bnOrIdentity, bias, alpha) }, 'f32');
+        // The result is read in full (a model output, asked for by name, or read by a layer that
+        // needs the real value); a sign of it is decided by the integer thresholds (the kernel once
+        // more), a heaviside on the exact dot products.
+        if (act === 'linear') {
+          const ones = { scale: new Float32Array(N).fill(1), bias: new Float32Array(N) };
+          decideOn(y, {
+            map: { bn: bn ? bnParams(spec, bn) : undefined, layerBias: bias, layerScale: alpha },
+            raw: once(() => product({ kind: 'affine', ...ones }, 'f32')),
+            bits: once(() => product({ kind: 'threshold', ...foldBatchNormSign(bnOrIdentity, bias, alpha) }, 'b1', { full: false })),
+          });
+        }
       }
-      if (dense) emit({ op: 'binaryDense', layers, x: x.id, y: y.id, N, K: K + padK, weights: packed, epilogue, ...(ternary && { ternary }) });
-      else emit({ op: 'binaryConv', layers, x: x.id, y: y.id, kernel, weights: packed, window: window!, epilogue, ...(ternary && { ternary }) });
       if (k) {
         finishScaled(y, k);
         return;
@@ -474,11 +532,8 @@ export function lowerModel(model: ModelSpec, options: LowerOptions = {}): Lowere
     // Everything else runs in f32: the input quantized by a kernel, the weights quantized here once.
     let x = asFloat(u, layers);
     const k = xnorK ? scaleOf(x) : null;
-    if (iq && !(iq.binary && u.rep === 'b1')) {
-      const q = newValue(u.shape, 'f32', inputName);
-      emit({ op: 'quantize', layers, x: x.id, y: q.id, quantizer: activationQuantizer(iq, at, 'input_quantizer') });
-      x = q;
-    } else if (iq) x.names.push(...inputName);
+    if (iq && !(iq.binary && u.rep === 'b1')) x = quantized(x, iq, layers, inputName, at, 'input_quantizer');
+    else if (iq) x.names.push(...inputName);
     const [xp, win] = padded(x);
     const y0 = newValue(outShape, 'f32', []);
     if (dense) emit({ op: 'floatDense', layers, x: xp.id, y: y0.id, N, K, weights: kernelValues(true) });
@@ -487,12 +542,47 @@ export function lowerModel(model: ModelSpec, options: LowerOptions = {}): Lowere
     else finishFloat(y0);
   }
 
-  const named = new Map<string, number>();
-  for (const v of values) for (const n of v.names) named.set(n, v.id);
+  const all = new Map<string, number>();
+  for (const v of values) for (const n of v.names) all.set(n, v.id);
+  for (const name of keep) if (!all.has(name)) throw new CompileError(`"${name}" is not materialized by the plan (internal: a kept name was fused away)`);
+  // Steps nothing reads are dropped: an affine map whose every reader decided its signs on the
+  // map's input instead, say. Backwards from what is kept, a step lives if a live step reads it.
+  const live = new Set([...keep].map((n) => root(values[all.get(n)!]).id));
+  const liveSteps: Step[] = [];
+  for (const s of [...steps].reverse()) {
+    if (!live.has(root(values[s.y]).id)) continue;
+    liveSteps.unshift(s);
+    for (const id of stepInputs(s)) live.add(root(values[id]).id);
+  }
+  const named = new Map([...all].filter(([, id]) => live.has(root(values[id]).id) || root(values[id]).input !== undefined));
   for (const [bypassed, from] of source) if (named.has(from)) named.set(bypassed, named.get(from)!);
-  for (const name of keep) if (!named.has(name)) throw new CompileError(`"${name}" is not materialized by the plan (internal: a kept name was fused away)`);
-  return { values, steps, inputs: inputs.map((v) => v.id), named };
+  return { values, steps: liveSteps, inputs: inputs.map((v) => v.id), named };
 }
+
+/**
+ * How a sign or heaviside of an f32 value is decided exactly: the value is `map` (a bias, a weight
+ * scale, a BatchNormalization; per channel of the last axis) of the f32 value `raw()`, decided on
+ * raw by f32 thresholds (foldDecision), or, for a binary layer's dot products, `bits()` re-runs the kernel
+ * with integer thresholds. Deciding on an f32 evaluation of the map instead could put a value that
+ * sits on the decision point (a fresh BatchNorm's zero at dot = 0) on either side. raw() and
+ * bits() emit their steps at the first call only.
+ */
+interface Decision {
+  map: DecisionMap;
+  raw: () => PlanValue;
+  bits?: () => PlanValue;
+}
+
+function once<T>(f: () => T): () => T {
+  let done = false;
+  let value: T;
+  return () => {
+    if (!done) [value, done] = [f(), true];
+    return value;
+  };
+}
+
+const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
 
 /**
  * The model without the quantizer layers that are the identity at inference (NoOp; DoReFaGradient,

@@ -14,7 +14,7 @@ import { bconv2d } from '../ops/bconv2d.js';
 import { BConvReuseWeights, bconv2dReuse, prepareBConvReuse } from '../ops/bconv-reuse.js';
 import { chooseConvPath } from '../ops/conv-path.js';
 import { conv2d } from '../ops/conv2d.js';
-import { channelAffine, quantize, softmax } from '../ops/elementwise.js';
+import { channelAffine, quantize, softmax, thresholdQuantize } from '../ops/elementwise.js';
 import { signSelectConv2d } from '../ops/first-layer.js';
 import { binaryGemm, type BinaryGemmEpilogue } from '../ops/gemm-binary.js';
 import { binaryFloatGemm } from '../ops/gemm-binary-float.js';
@@ -345,6 +345,11 @@ export class InferencePlan {
       }
       case 'quantize':
         return quantize(gpu, x, { quantizer: s.quantizer, label });
+      case 'thresholdQuantize': {
+        const threshold = this.upload(`${name}/decision.threshold`, s.threshold, [s.threshold.length], 'f32');
+        const flip = this.upload(`${name}/decision.flip`, s.flip, [s.flip.length], 'u32');
+        return thresholdQuantize(gpu, x, { kind: s.kind, threshold, flip, label });
+      }
       case 'dorefaPlanes':
         return packDorefaPlanes(gpu, x, s.bits, { label }); // [bits, batch, ...]: the next step's alone
       case 'bitSerialDense': {
@@ -411,6 +416,8 @@ function describeOp(s: Step): string {
       return `channelAffine ${s.halves ? 'halves,' : ''}${s.scale ? 'scale,' : ''}${s.bias ? 'bias,' : ''}${s.activation}`;
     case 'quantize':
       return `quantize ${s.quantizer.kind}`;
+    case 'thresholdQuantize':
+      return `thresholdQuantize ${s.kind}`;
     case 'bitSerialDense':
       return `bitSerialGemm ${s.N}x${s.K} ${s.bits[0]}/${s.bits[1]} bits ${s.epilogue.kind}`;
     case 'bitSerialConv':
