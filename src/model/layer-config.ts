@@ -383,6 +383,30 @@ export const LAYER_KEYS: { [K in LayerClass]: Record<string, KeySpec> } = {
   Quantizer: { quantizer: { read: layerQuantizer } },
 };
 
+type WeightList = [param: string, shape: number[]][];
+const denseWeights = (c: DenseConfig, ch: number): WeightList => [['kernel', [ch, c.units]], ...(c.use_bias ? [['bias', [c.units]] as WeightList[0]] : [])];
+const convWeights = (c: Conv2DConfig, ch: number): WeightList => [['kernel', [...c.kernel_size, ch, c.filters]], ...(c.use_bias ? [['bias', [c.filters]] as WeightList[0]] : [])];
+
+/**
+ * The weights a layer kind owns, as [param, shape] given its config and its input's channel count
+ * (last dimension), in Keras's variable order: the order of a model.json's manifest, of a legacy
+ * .h5 file's weight_names and of a .keras file's `vars/0..n` (Layer.save_own_variables: the
+ * trainable variables in creation order, then the others). Kinds not listed have no weights.
+ */
+export const LAYER_WEIGHTS: { [K in LayerClass]?: (config: LayerConfigs[K], inChannels: number) => WeightList } = {
+  Dense: denseWeights,
+  QuantDense: denseWeights,
+  Conv2D: convWeights,
+  QuantConv2D: convWeights,
+  BatchNormalization: (c, ch) => [...(c.scale ? [['gamma', [ch]] as WeightList[0]] : []), ...(c.center ? [['beta', [ch]] as WeightList[0]] : []), ['moving_mean', [ch]], ['moving_variance', [ch]]],
+};
+
+/** Layer `l`'s weights (LAYER_WEIGHTS), its input having `inChannels` channels. */
+export function layerWeights(l: LayerSpec, inChannels: number): WeightList {
+  const of = LAYER_WEIGHTS[l.class] as ((c: LayerSpec['config'], ch: number) => WeightList) | undefined;
+  return of ? of(l.config, inChannels) : [];
+}
+
 /** Keras aliases of class names, as some writers spell them. */
 const CLASS_ALIASES: Record<string, LayerClass> = { MaxPool2D: 'MaxPooling2D', AvgPool2D: 'AveragePooling2D', AveragePooling2D: 'AveragePooling2D', Convolution2D: 'Conv2D' };
 

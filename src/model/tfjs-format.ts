@@ -15,7 +15,7 @@
 
 import { packRows, unpackRows, wordsPerRow } from '../bitpack.js';
 import {
-  ModelFormatError, fail, isObject, own, layerClass, readLayerConfig, readQuantizerLayerConfig, positiveInt,
+  ModelFormatError, fail, isObject, own, layerClass, layerWeights, readLayerConfig, readQuantizerLayerConfig, positiveInt,
   type LayerSpec, type LayerClass, type LayerConfigs, type Padding,
 } from './layer-config.js';
 import { getQuantizer, serializeQuantizer } from './quantizers.js';
@@ -292,28 +292,9 @@ function checkedCount(shape: number[], at: string): number {
   return n;
 }
 
-/** [param, shape] pairs in Keras's weight order. */
+/** [param, shape] pairs in Keras's weight order (the layer table's, src/model/layer-config.ts). */
 function layerParams(l: LayerSpec, inShape: number[]): [string, number[]][] {
-  const c = inShape[inShape.length - 1];
-  switch (l.class) {
-    case 'Dense':
-    case 'QuantDense':
-      return l.config.use_bias ? [['kernel', [c, l.config.units]], ['bias', [l.config.units]]] : [['kernel', [c, l.config.units]]];
-    case 'Conv2D':
-    case 'QuantConv2D': {
-      const k: [string, number[]] = ['kernel', [...l.config.kernel_size, c, l.config.filters]];
-      return l.config.use_bias ? [k, ['bias', [l.config.filters]]] : [k];
-    }
-    case 'BatchNormalization': {
-      const p: [string, number[]][] = [];
-      if (l.config.scale) p.push(['gamma', [c]]);
-      if (l.config.center) p.push(['beta', [c]]);
-      p.push(['moving_mean', [c]], ['moving_variance', [c]]);
-      return p;
-    }
-    default:
-      return [];
-  }
+  return layerWeights(l, inShape[inShape.length - 1]);
 }
 
 /** The shape layer `l` reads: its model input's (a layer without inbound layers reads the input named after it), or its inbound layer's output. */

@@ -1,0 +1,75 @@
+// HDF5 files (Keras's .h5, a .keras archive's model.weights.h5) through jsfive, a pure-JS reader
+// that runs alike in Node and browsers. Every failure inside it becomes a ModelFormatError naming
+// the file and the object, and an array's declared size is checked before it is read.
+import * as jsfive from 'jsfive';
+import { ModelFormatError } from '../model/layer-config.js';
+
+export type Hdf5Group = jsfive.Group;
+export type Hdf5Dataset = jsfive.Dataset;
+
+const SIGNATURE = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
+
+/** The HDF5 signature at offset 0 (where h5py and Keras put it). */
+export const isHdf5 = (bytes: Uint8Array): boolean => SIGNATURE.every((b, i) => bytes[i] === b);
+
+/** Runs `read` (jsfive), turning whatever it throws (errors, strings) into a ModelFormatError at `at`. */
+export function guard<T>(at: string, read: () => T): T {
+  try {
+    return read();
+  } catch (e) {
+    if (e instanceof ModelFormatError) throw e;
+    const why = e instanceof Error ? e.message : String(e);
+    throw new ModelFormatError(`${at}: the HDF5 data cannot be read (${why.slice(0, 200)}); the file is truncated or damaged: save or download it again`);
+  }
+}
+
+export function openHdf5(bytes: Uint8Array, file: string): Hdf5Group {
+  if (!isHdf5(bytes)) throw new ModelFormatError(`${file}: not an HDF5 file (no HDF5 signature at its start)`);
+  const own = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes.buffer : bytes.slice().buffer;
+  return guard(file, () => new jsfive.File(own as ArrayBuffer, file));
+}
+
+/** The group or dataset at `path` ("a/b/c") under `group`, or undefined. */
+export function child(group: Hdf5Group, path: string, at: string): Hdf5Group | Hdf5Dataset | undefined {
+  return guard(at, () => {
+    let o: Hdf5Group | Hdf5Dataset = group;
+    for (const name of path.split('/')) {
+      if (!(o instanceof jsfive.Group) || !o.keys.includes(name)) return undefined;
+      o = o.get(name);
+    }
+    return o;
+  });
+}
+
+export const isGroup = (o: unknown): o is Hdf5Group => o instanceof jsfive.Group;
+export const isDataset = (o: unknown): o is Hdf5Dataset => o instanceof jsfive.Dataset;
+
+/** An attribute, or undefined. */
+export function attribute(o: Hdf5Group | Hdf5Dataset, name: string, at: string): unknown {
+  return guard(at, () => {
+    const attrs = o.attrs;
+    return Object.prototype.hasOwnProperty.call(attrs, name) ? unpad(attrs[name]) : undefined;
+  });
+}
+
+/**
+ * A float32 dataset's values. Its declared size is checked first: at most `maxBytes`, and no more
+ * than the file holds unless the dataset is compressed (filtered).
+ */
+export function readFloat32(ds: Hdf5Dataset, at: string, fileBytes: number, maxBytes: number): { shape: number[]; data: Float32Array } {
+  const { shape, dtype, filtered } = guard(at, () => ({ shape: ds.shape, dtype: ds.dtype, filtered: (ds._dataobjects.filter_pipeline?.length ?? 0) > 0 }));
+  if (!Array.isArray(shape) || shape.some((s) => !Number.isInteger(s) || s < 0)) throw new ModelFormatError(`${at}: shape ${JSON.stringify(shape)} is not a list of sizes`);
+  if (dtype !== '<f4' && dtype !== '>f4') throw new ModelFormatError(`${at}: dtype ${JSON.stringify(dtype)}, expected float32 ('<f4')`, );
+  const count = shape.reduce((a, b) => a * b, 1);
+  const bytes = count * 4;
+  if (bytes > maxBytes) throw new ModelFormatError(`${at}: shape [${shape}] declares ${bytes} bytes, more than the limit of ${maxBytes}`);
+  if (!filtered && bytes > fileBytes) throw new ModelFormatError(`${at}: shape [${shape}] declares ${bytes} bytes, more than the whole file (${fileBytes}); the file is truncated or damaged`);
+  const values = guard(at, () => ds.value);
+  if (!isNumbers(values) || values.length !== count) throw new ModelFormatError(`${at}: read ${isNumbers(values) ? values.length : 'no'} values for shape [${shape}]; the file is damaged`);
+  return { shape: shape.slice(), data: Float32Array.from(values) };
+}
+
+/** Fixed-length HDF5 strings come back with their NUL padding (h5py strips it; jsfive does not). */
+const unpad = (v: unknown): unknown => (typeof v === 'string' ? v.replace(/\0+$/, '') : Array.isArray(v) ? v.map(unpad) : v);
+
+const isNumbers = (v: unknown): v is ArrayLike<number> => (Array.isArray(v) || ArrayBuffer.isView(v)) && Array.prototype.every.call(v, (x: unknown) => typeof x === 'number');
