@@ -94,11 +94,11 @@ function h5Artifacts(bytes: Uint8Array, file: string, limits: KerasFileLimits): 
   if (!isGroup(weightsGroup)) fail(file, 'has no model_weights group', "not a Keras model file; save with model.save('model.h5')");
   const weights: Weight[] = [];
   let total = 0;
-  for (const layer of stringList(attribute(weightsGroup, 'layer_names', `${file}, model_weights`), `${file}, model_weights, attribute layer_names`)) {
+  for (const layer of listAttribute(weightsGroup, 'layer_names', `${file}, model_weights`)) {
     const at = `${file}, model_weights/${layer}`;
     const group = child(weightsGroup, layer, at);
     if (!isGroup(group)) fail(at, 'is listed in layer_names but missing');
-    const names = stringList(attribute(group, 'weight_names', at), `${at}, attribute weight_names`);
+    const names = listAttribute(group, 'weight_names', at);
     const params = expected.get(layer);
     if (!params) {
       if (names.length > 0) fail(at, `holds ${names.length} weights, but the config has no layer "${layer}" with weights`);
@@ -292,9 +292,21 @@ function parseJson(text: unknown, at: string, limits: KerasFileLimits): unknown 
   }
 }
 
-function stringList(v: unknown, at: string): string[] {
-  if (v === undefined) fail(at, 'is missing', 'not a Keras model file, or a damaged one');
-  if (!Array.isArray(v) || v.some((s) => typeof s !== 'string')) fail(at, `is ${JSON.stringify(v)?.slice(0, 60)}, expected a list of names`);
+/**
+ * A list-of-names attribute (layer_names, weight_names): `name`, or `name0`, `name1`, ... (Keras
+ * splits one that outgrows an HDF5 object header: save_attributes_to_hdf5_group).
+ */
+function listAttribute(o: Hdf5Group, name: string, at: string): string[] {
+  const whole = attribute(o, name, at);
+  const parts: unknown[] = whole !== undefined ? [whole] : [];
+  for (let i = 0; whole === undefined; i++) {
+    const part = attribute(o, `${name}${i}`, at);
+    if (part === undefined) break;
+    parts.push(part);
+  }
+  if (parts.length === 0) fail(`${at}, attribute ${name}`, 'is missing', 'not a Keras model file, or a damaged one');
+  const v = parts.flat();
+  if (v.some((s) => typeof s !== 'string')) fail(`${at}, attribute ${name}`, `is ${JSON.stringify(parts)?.slice(0, 60)}, expected a list of names`);
   return v as string[];
 }
 
