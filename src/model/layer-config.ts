@@ -301,6 +301,8 @@ const bnAxis: Reader = (v, at) => {
 };
 
 // ---- the table ----
+// Keys a Keras layer may carry that the executor does not model (renorm, groups, quantization_config,
+// ...) never reach it: keras-config.ts checks them against its UNMODELED policy and removes them.
 
 const COMMON: Record<string, KeySpec> = {
   name: { read: (v, at) => (typeof v === 'string' && v.length > 0 && v.length <= 256 && !v.includes('/') ? v : fail(at, `got ${show(v)}, expected a non-empty name without "/"`)) },
@@ -340,7 +342,6 @@ const CONV: Record<string, KeySpec> = {
   padding: { read: padding, default: 'valid' },
   dilation_rate: { read: pair, default: [1, 1] },
   data_format: { read: channelsLast, default: 'channels_last', drop: true },
-  groups: { read: only(1), default: 1, drop: true },
 };
 
 const POOL: Record<string, KeySpec> = {
@@ -353,8 +354,6 @@ const POOL: Record<string, KeySpec> = {
 export const LAYER_KEYS: { [K in LayerClass]: Record<string, KeySpec> } = {
   InputLayer: {
     batch_input_shape: { read: batchInputShape },
-    sparse: { read: only(false, null), default: false, drop: true },
-    ragged: { read: only(false, null), default: false, drop: true },
   },
   Dense: DENSE,
   QuantDense: { ...DENSE, ...QUANT },
@@ -371,9 +370,7 @@ export const LAYER_KEYS: { [K in LayerClass]: Record<string, KeySpec> } = {
     gamma_regularizer: { read: nullOnly, default: null, drop: true },
     beta_constraint: { read: nullOnly, default: null, drop: true },
     gamma_constraint: { read: nullOnly, default: null, drop: true },
-    renorm: { read: only(false), default: false, drop: true },
-    virtual_batch_size: { read: only(null), default: null, drop: true },
-    ...IGNORED('beta_initializer', 'gamma_initializer', 'moving_mean_initializer', 'moving_variance_initializer', 'synchronized'),
+    ...IGNORED('beta_initializer', 'gamma_initializer', 'moving_mean_initializer', 'moving_variance_initializer'),
   },
   MaxPooling2D: POOL,
   AveragePooling2D: POOL,

@@ -18,6 +18,7 @@ import {
   ModelFormatError, fail, isObject, own, layerClass, layerWeights, readLayerConfig, readQuantizerLayerConfig, positiveInt,
   type LayerSpec, type LayerClass, type LayerConfigs, type Padding,
 } from './layer-config.js';
+import { canonicalTopology } from './keras-config.js';
 import { getQuantizer, serializeQuantizer } from './quantizers.js';
 
 export { ModelFormatError } from './layer-config.js';
@@ -138,8 +139,12 @@ const describe = (l: LayerSpec) => `layer "${l.name}" (${l.class})`;
 
 const ENTRY_KEYS = ['class_name', 'config', 'name', 'inbound_nodes', 'module', 'registered_name', 'build_config'];
 
-/** A model.json's modelTopology (either form) read and validated: layers in topological order with their output shapes, inputs, outputs. */
-export function parseTopology(t: unknown): Topology {
+/**
+ * A model.json's modelTopology (either form, Keras 2 or Keras 3: keras-config.ts makes it canonical
+ * first) read and validated: layers in topological order with their output shapes, inputs, outputs.
+ */
+export function parseTopology(topology: unknown): Topology {
+  const t = canonicalTopology(topology);
   if (!isObject(t)) fail('modelTopology', 'not an object');
   let model: unknown = t;
   if (own(t, 'model_config')) model = t.model_config; // the converter's form
@@ -212,14 +217,14 @@ function readEndpoints(v: unknown, at: string): string[] {
   return names;
 }
 
-/** Keras 2 inbound_nodes: [] or [[["name", 0, 0, {}]]] (one node of one tensor: no shared layers, no merges). */
+/** Canonical (Keras 2) inbound_nodes: [] or [[["name", 0, 0, {}]]] (one node of one tensor: no shared layers, no merges). */
 function readInbound(v: unknown, at: string): string[] {
   if (v === undefined) fail(at, 'missing inbound_nodes');
   if (!Array.isArray(v)) fail(at, `inbound_nodes ${JSON.stringify(v)} is not a list`, 'Keras 2 form [[["name", 0, 0, {}]]] expected');
   if (v.length === 0) return [];
   if (v.length > 1) fail(at, `${v.length} inbound nodes: shared layers are not supported`);
   const node = v[0];
-  if (!Array.isArray(node)) fail(at, `inbound node ${JSON.stringify(node)?.slice(0, 60)} is not a list`, 'Keras 3 files ({args, kwargs}) are not supported; save with Keras 2 / tf.keras');
+  if (!Array.isArray(node)) fail(at, `inbound node ${JSON.stringify(node)?.slice(0, 60)} is neither a list of tensors (Keras 2) nor {args, kwargs} (Keras 3)`);
   if (node.length !== 1) fail(at, `an inbound node of ${node.length} tensors: merge layers are not supported`);
   const t = node[0];
   if (!Array.isArray(t) || t.length < 3 || t.length > 4 || typeof t[0] !== 'string' || t[1] !== 0 || t[2] !== 0 || (t.length === 4 && !isObject(t[3]))) {
