@@ -25,8 +25,24 @@ export function guard<T>(at: string, read: () => T): T {
 
 export function openHdf5(bytes: Uint8Array, file: string): Hdf5Group {
   if (!isHdf5(bytes)) throw new ModelFormatError(`${file}: not an HDF5 file (no HDF5 signature at its start)`);
+  checkLength(bytes, file);
   const own = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes.buffer : bytes.slice().buffer;
   return guard(file, () => new jsfive.File(own as ArrayBuffer, file));
+}
+
+/**
+ * A truncated file is told by its superblock's end-of-file address (versions 0 and 2/3 with 8-byte
+ * offsets, those jsfive reads), as the HDF5 library tells it; jsfive itself would read on until
+ * something it needs is missing, or not notice at all.
+ */
+function checkLength(bytes: Uint8Array, file: string): void {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const version = bytes[8];
+  const at = version === 0 ? 40 : version === 2 || version === 3 ? 28 : -1;
+  if (at < 0) throw new ModelFormatError(`${file}: HDF5 superblock version ${version} is not read (0, 2 and 3 are: what h5py writes)`);
+  if (bytes.length < at + 8) throw new ModelFormatError(`${file}: ${bytes.length} bytes, shorter than an HDF5 superblock; the file is truncated`);
+  const end = view.getBigUint64(at, true);
+  if (end > BigInt(bytes.length)) throw new ModelFormatError(`${file}: its HDF5 superblock says the file is ${end} bytes, but it has ${bytes.length}; the file is truncated: save or download it again`);
 }
 
 /** The group or dataset at `path` ("a/b/c") under `group`, or undefined. */
