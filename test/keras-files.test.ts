@@ -30,6 +30,8 @@ const CASES: [string, string, string, string | undefined][] = [
   // Keras 2 (tf-keras) .h5 files, laid out by scripts/fixtures/make_keras2_h5.py from the Keras 2 fixtures.
   ...['keras2-mlp', 'keras2-seed000'].map((d): [string, string, string, undefined] => [d, join(KERAS, d), join(FIXTURES, 'keras-files', `${d}.h5`), undefined]),
 ];
+// A .keras without the `name` attributes older Keras 3 versions did not write (scripts/fixtures/make_keras_file_cases.py).
+const UNNAMED = join(FIXTURES, 'keras-files', 'convnet-unnamed.keras');
 
 const bytesOf = (path: string) => new Uint8Array(readFileSync(path));
 
@@ -100,6 +102,13 @@ describe('Keras files: every fixture from .h5 and .keras as from model.json', ()
       sameModel(fromJson, loaded);
       checkAgainstKeras(loaded, dir);
     }
+  });
+
+  it('a .keras whose vars groups do not name their layers: matched as Keras names the groups', async () => {
+    const dir = join(KERAS, 'convnet');
+    const m = await loadModel(UNNAMED);
+    sameModel(await loadModel(dir), m);
+    checkAgainstKeras(m, dir);
   });
 
   it('the same bytes load as an ArrayBuffer, a view and a named Blob; a JSON config inside is the converter form', async () => {
@@ -308,6 +317,10 @@ const MALFORMED: [string, string, () => Uint8Array | Promise<Uint8Array>, RegExp
     for (let p = z.length - 22; p > 0; p--) if (buf.getUint32(p, true) === 0x02014b50 && buf.getUint16(p + 28, true) === 16) { buf.setUint32(p + 24, 2 ** 31, true); buf.setUint32(p + 20, 2 ** 31, true); break; }
     return z;
   }, /^model\.keras: zip entry "model\.weights\.h5": .*run into the central directory/],
+  // Made by scripts/fixtures/make_keras_file_cases.py: variables the reader has no place for.
+  ['.keras with variables of the model itself', 'model.keras', () => bytesOf(join(FIXTURES, 'keras-files', 'model-vars.keras')), /^model\.keras: model\.weights\.h5, vars: holds variables of the model itself/],
+  ['.keras with variables of a sub-layer', 'model.keras', () => bytesOf(join(FIXTURES, 'keras-files', 'nested-vars.keras')), /^model\.keras: model\.weights\.h5, layers\/quant_conv2d\/kernel_quantizer: holds variables of a nested layer/],
+  ['.h5 with variables of the model itself', 'model.h5', () => bytesOf(join(FIXTURES, 'keras-files', 'model-vars.h5')), /^model\.h5, model_weights\/top_level_model_weights: holds variables of the model itself/],
 ];
 
 describe('Keras files: malformed files', () => {

@@ -92,6 +92,10 @@ function h5Artifacts(bytes: Uint8Array, file: string, limits: KerasFileLimits): 
   const expected = expectedByLayer(topology, file);
   const weightsGroup = child(root, 'model_weights', file);
   if (!isGroup(weightsGroup)) fail(file, 'has no model_weights group', "not a Keras model file; save with model.save('model.h5')");
+  const top = child(weightsGroup, 'top_level_model_weights', file);
+  if (isGroup(top) && listAttribute(top, 'weight_names', `${file}, model_weights/top_level_model_weights`).length > 0) {
+    fail(`${file}, model_weights/top_level_model_weights`, 'holds variables of the model itself (not of a layer)', 'models with their own variables (subclassed) are not supported');
+  }
   const weights: Weight[] = [];
   let total = 0;
   for (const layer of listAttribute(weightsGroup, 'layer_names', `${file}, model_weights`)) {
@@ -152,6 +156,8 @@ async function kerasArchiveArtifacts(bytes: Uint8Array, file: string, limits: Ke
   const h5File = `${file}: model.weights.h5`;
   const root = openHdf5(h5Bytes, h5File);
   const groups = layerGroups(root, config, h5File);
+  const own = child(root, 'vars', h5File);
+  if (isGroup(own) && guard(`${h5File}, vars`, () => own.keys.length) > 0) fail(`${h5File}, vars`, 'holds variables of the model itself (not of a layer)', 'models with their own variables (subclassed) are not supported');
   const weights: Weight[] = [];
   let total = 0;
   for (const [layer, params] of expected) {
