@@ -4,13 +4,13 @@
 // magic bytes; truncated, damaged and inconsistent files give ModelFormatErrors naming the file and
 // what is wrong (a table, then seeded fuzzing).
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { deflateRawSync } from 'node:zlib';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { loadModel } from '../src/io/model-files.js';
 import { formatFromBytes, formatFromName, kerasToTfjs, readKerasModel } from '../src/io/keras-files.js';
 import { crc32, readZipEntry, zipEntries } from '../src/io/zip.js';
@@ -130,9 +130,15 @@ describe('bnn convert and predict with Keras files', () => {
   const bnn = (...args: string[]) => promisify(execFile)(process.execPath, ['dist/src/cli/bnn.js', ...args], { encoding: 'utf8' });
   const h5 = join(FIXTURES, 'keras-files', 'keras2-seed000.h5');
   const dir = join(KERAS, 'keras2-seed000');
+  const temps: string[] = [];
+  const tempDir = (prefix: string) => {
+    temps.push(mkdtempSync(join(tmpdir(), prefix)));
+    return temps[temps.length - 1];
+  };
+  afterAll(() => temps.forEach((t) => rmSync(t, { recursive: true, force: true })));
 
   it('convert writes TF.js files that load as the .h5 does; --pack stores the binary kernels as bits, same outputs', { timeout: 60_000 }, async () => {
-    const out = mkdtempSync(join(tmpdir(), 'bnn-convert-'));
+    const out = tempDir('bnn-convert-');
     const source = await loadModel(h5);
     expect((await bnn('convert', h5, join(out, 'plain'))).stdout).toMatch(/12 layers, 17 weights, 13418 parameters\nwrote .*model\.json/);
     sameModel(source, await loadModel(join(out, 'plain')));
@@ -148,7 +154,7 @@ describe('bnn convert and predict with Keras files', () => {
 
   it('predict --model FILE.h5 computes Keras\'s outputs on the GPU', { timeout: 120_000 }, async () => {
     const exp: Expected = JSON.parse(readFileSync(join(dir, 'expected.json'), 'utf8'));
-    const out = mkdtempSync(join(tmpdir(), 'bnn-predict-'));
+    const out = tempDir('bnn-predict-');
     await bnn('predict', '--model', h5, '--input', join(dir, exp.input), '--output', join(out, 'y.npy'));
     const y = readNpy(readFileSync(join(out, 'y.npy'))).data as Float32Array;
     const want = readNpy(readFileSync(join(dir, exp.layers.find((l) => l.layer === exp.output)!.file))).data as Float32Array;
