@@ -1,11 +1,15 @@
 // HDF5 files (Keras's .h5, a .keras archive's model.weights.h5) through jsfive, a pure-JS reader
-// that runs alike in Node and browsers. Every failure inside it becomes a ModelFormatError naming
-// the file and the object, and an array's declared size is checked before it is read.
-import * as jsfive from 'jsfive';
+// that runs alike in Node and browsers, imported on first use (bundles that never read a Keras file
+// do not load it). Every failure inside it becomes a ModelFormatError naming the file and the
+// object, and an array's declared size is checked before it is read.
+import type * as Jsfive from 'jsfive';
 import { ModelFormatError } from '../model/layer-config.js';
 
-export type Hdf5Group = jsfive.Group;
-export type Hdf5Dataset = jsfive.Dataset;
+export type Hdf5Group = Jsfive.Group;
+export type Hdf5Dataset = Jsfive.Dataset;
+
+/** jsfive, once openHdf5 has loaded it: every group or dataset comes from a file it opened. */
+let jsfive: typeof Jsfive | undefined;
 
 const SIGNATURE = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
 
@@ -23,11 +27,13 @@ export function guard<T>(at: string, read: () => T): T {
   }
 }
 
-export function openHdf5(bytes: Uint8Array, file: string): Hdf5Group {
+export async function openHdf5(bytes: Uint8Array, file: string): Promise<Hdf5Group> {
+  jsfive ??= await import('jsfive');
+  const lib = jsfive;
   if (!isHdf5(bytes)) throw new ModelFormatError(`${file}: not an HDF5 file (no HDF5 signature at its start)`);
   checkLength(bytes, file);
   const own = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes.buffer : bytes.slice().buffer;
-  return guard(file, () => new jsfive.File(own as ArrayBuffer, file));
+  return guard(file, () => new lib.File(own as ArrayBuffer, file));
 }
 
 /**
@@ -50,15 +56,15 @@ export function child(group: Hdf5Group, path: string, at: string): Hdf5Group | H
   return guard(at, () => {
     let o: Hdf5Group | Hdf5Dataset = group;
     for (const name of path.split('/')) {
-      if (!(o instanceof jsfive.Group) || !o.keys.includes(name)) return undefined;
+      if (!isGroup(o) || !o.keys.includes(name)) return undefined;
       o = o.get(name);
     }
     return o;
   });
 }
 
-export const isGroup = (o: unknown): o is Hdf5Group => o instanceof jsfive.Group;
-export const isDataset = (o: unknown): o is Hdf5Dataset => o instanceof jsfive.Dataset;
+export const isGroup = (o: unknown): o is Hdf5Group => jsfive !== undefined && o instanceof jsfive.Group;
+export const isDataset = (o: unknown): o is Hdf5Dataset => jsfive !== undefined && o instanceof jsfive.Dataset;
 
 /** An attribute, or undefined. */
 export function attribute(o: Hdf5Group | Hdf5Dataset, name: string, at: string): unknown {

@@ -65,7 +65,7 @@ export async function kerasToTfjs(bytes: Uint8Array, file: string, options: { fo
   const limits = { ...KERAS_FILE_LIMITS, ...options.limits };
   if (bytes.length > limits.maxBytes) throw new ModelFormatError(`${file}: ${bytes.length} bytes, more than the limit of ${limits.maxBytes}; raise the limit if the file is trusted`);
   const format = options.format ?? kerasFormat(bytes, file);
-  return format === 'h5' ? h5Artifacts(bytes, file, limits) : kerasArchiveArtifacts(bytes, file, limits);
+  return format === 'h5' ? await h5Artifacts(bytes, file, limits) : await kerasArchiveArtifacts(bytes, file, limits);
 }
 
 /** A Model from a Keras `.h5` or `.keras` file's bytes; every error names `file`. */
@@ -82,8 +82,8 @@ interface Weight {
   data: Float32Array;
 }
 
-function h5Artifacts(bytes: Uint8Array, file: string, limits: KerasFileLimits): TfjsArtifacts {
-  const root = openHdf5(bytes, file);
+async function h5Artifacts(bytes: Uint8Array, file: string, limits: KerasFileLimits): Promise<TfjsArtifacts> {
+  const root = await openHdf5(bytes, file);
   const configText = attribute(root, 'model_config', file);
   if (configText === undefined) fail(file, 'has no model_config attribute: a weights-only file (save_weights)', "save the whole model with model.save('model.h5'), or save it as .keras");
   const config = parseJson(configText, `${file}, attribute model_config`, limits);
@@ -154,7 +154,7 @@ async function kerasArchiveArtifacts(bytes: Uint8Array, file: string, limits: Ke
   const expected = expectedByLayer(topology, file);
   const h5Bytes = await entry('model.weights.h5', limits.maxBytes);
   const h5File = `${file}: model.weights.h5`;
-  const root = openHdf5(h5Bytes, h5File);
+  const root = await openHdf5(h5Bytes, h5File);
   const groups = layerGroups(root, config, h5File);
   const own = child(root, 'vars', h5File);
   if (isGroup(own) && guard(`${h5File}, vars`, () => own.keys.length) > 0) fail(`${h5File}, vars`, 'holds variables of the model itself (not of a layer)', 'models with their own variables (subclassed) are not supported');
