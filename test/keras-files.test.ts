@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { deflateRawSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
+import { startStaticServer } from './helpers/browser.js';
 import { loadModel } from '../src/io/model-files.js';
 import { formatFromBytes, formatFromName, kerasToTfjs, readKerasModel } from '../src/io/keras-files.js';
 import { crc32, readZipEntry, zipEntries } from '../src/io/zip.js';
@@ -191,6 +192,18 @@ describe('Keras files: format by extension, checked by magic bytes', () => {
     const e = await attempt(() => loadModel(join(FIXTURES, 'keras-files', 'keras2-mlp.h5'), { format: 'keras' }));
     expect((e as Error).message).toMatch(/keras2-mlp\.h5: named as a zip archive/);
     expect(((await attempt(() => loadModel('/nonexistent/model.keras'))) as Error).message).toMatch(/\/nonexistent\/model\.keras: no such file/);
+  });
+
+  it('Node fetches a URL: the model, an HTTP error named, a Content-Length over the limit refused before the body is read', async () => {
+    const server = await startStaticServer(FIXTURES);
+    try {
+      sameModel(await loadModel(join(KERAS, 'mlp')), await loadModel(`${server.url}keras/mlp/model.keras`));
+      expect(((await attempt(() => loadModel(`${server.url}keras/mlp/missing.h5`))) as Error).message).toMatch(/^http:.*\/keras\/mlp\/missing\.h5: HTTP 404/);
+      const e = await attempt(() => loadModel(`${server.url}keras/mlp/model.h5`, { limits: { maxBytes: 1000 } }));
+      expect((e as Error).message).toMatch(/model\.h5: 109968 bytes, more than the limit of 1000/);
+    } finally {
+      await server.close();
+    }
   });
 
   it('a file over the size limit is refused before it is read', async () => {
