@@ -159,8 +159,10 @@ export function parseTopology(topology: unknown): Topology {
 }
 
 function readEntry(e: unknown, i: number, functional: boolean): { cls: LayerClass; name: string; config: LayerConfigs[LayerClass]; raw: Record<string, unknown> } {
-  const at = `layers[${i}]`;
-  if (!isObject(e)) fail(at, 'not an object {class_name, config}');
+  if (!isObject(e)) fail(`layers[${i}]`, 'not an object {class_name, config}');
+  // Messages name the layer as soon as its name is known.
+  const name = isObject(e.config) && typeof e.config.name === 'string' && e.config.name.length <= 256 ? e.config.name : undefined;
+  const at = name === undefined ? `layers[${i}]` : `layers[${i}] "${name}"`;
   for (const k of Object.keys(e)) if (!ENTRY_KEYS.includes(k) || (!functional && k === 'inbound_nodes')) fail(at, `unknown key "${k}"`);
   const cls = layerClass(e.class_name, at);
   const config = cls === 'Quantizer' ? readQuantizerLayerConfig(e.class_name as string, e.config, `${at} (${e.class_name})`) : readLayerConfig(cls, e.config, `${at} (${cls})`);
