@@ -105,6 +105,18 @@ describe('Keras files: every fixture from .h5 and .keras as from model.json', ()
     }
   });
 
+  it("weights saved under Larq's quantized_scope(True) (binary kernels already +-1) load as the latent ones do, with the same outputs", async () => {
+    const dir = join(KERAS, 'keras2-seed000');
+    const latent = await loadModel(dir);
+    const quantized = await loadModel(join(FIXTURES, 'keras-files', 'keras2-seed000-quantized.h5'));
+    for (const [k, w] of latent.spec.weights) {
+      const q = quantized.weight(k).data;
+      const binary = k.endsWith('/kernel');
+      expect([...q].every((v, i) => v === (binary ? (w.data[i] < 0 ? -1 : 1) : w.data[i])), `${k}: ${binary ? 'sign(latent)' : 'as saved'}`).toBe(true);
+    }
+    checkAgainstKeras(quantized, dir);
+  });
+
   it('a .keras whose vars groups do not name their layers: matched as Keras names the groups', async () => {
     const dir = join(KERAS, 'convnet');
     const m = await loadModel(UNNAMED);
