@@ -290,6 +290,19 @@ const editConfig = (entries: { name: string; data: Uint8Array }[], edit: (c: any
     return { name: e.name, data: new TextEncoder().encode(JSON.stringify(c)) };
   });
 
+/** `z` with the central directory entry of `name` edited by `edit(view, offset of the entry)`. */
+function patchCentral(z: Uint8Array, name: string, edit: (v: DataView, p: number) => void): Uint8Array {
+  const v = new DataView(z.buffer, z.byteOffset, z.byteLength);
+  const want = new TextEncoder().encode(name);
+  for (let p = z.length - 22; p >= 0; p--) {
+    if (v.getUint32(p, true) === 0x02014b50 && v.getUint16(p + 28, true) === want.length && want.every((b, i) => z[p + 46 + i] === b)) {
+      edit(v, p);
+      return z;
+    }
+  }
+  throw new Error(`no central directory entry "${name}"`);
+}
+
 /** Replaces one same-length byte string in a file (a config value inside an HDF5 attribute). */
 function replaceBytes(bytes: Uint8Array, from: string, to: string): Uint8Array {
   expect(to.length).toBe(from.length);
@@ -334,20 +347,10 @@ const MALFORMED: [string, string, () => Uint8Array | Promise<Uint8Array>, RegExp
   ['.keras config implies a bias (weight count)', 'model.keras', async () => writeZip(editConfig(await kerasEntries(), (c) => (c.config.layers[2].config.use_bias = true))), /^model\.keras: model\.weights\.h5, layers\/quant_dense\/vars: holds 1 variables \(0\) for layer "quant_dense", whose config implies 2 \(kernel, bias\)/],
   ['.keras config with a layer the weights lack', 'model.keras', async () => writeZip(editConfig(await kerasEntries(), (c) => (c.config.layers[2].config.name = 'renamed'))), /^model\.keras: model\.weights\.h5: has no variables for layer "renamed"/],
   ['.keras model.weights.h5 not HDF5', 'model.keras', async () => writeZip((await kerasEntries()).map((e) => (e.name === 'model.weights.h5' ? { ...e, data: new Uint8Array(100) } : e))), /^model\.keras: model\.weights\.h5: not an HDF5 file/],
-  ['.keras entry inflating past its size', 'model.keras', async () => {
-    const z = writeZip((await kerasEntries()).map((e) => ({ ...e, deflate: true })));
-    const entry = zipEntries(z, 'x').get('config.json')!;
-    // Declare fewer bytes than the entry inflates to: in the central directory (size at +24).
-    const buf = new DataView(z.buffer);
-    for (let p = z.length - 22; p > 0; p--) if (buf.getUint32(p, true) === 0x02014b50 && buf.getUint32(p + 24, true) === entry.size) { buf.setUint32(p + 24, 100, true); break; }
-    return z;
-  }, /^model\.keras: zip entry "config\.json" inflates to more than its declared 100 bytes/],
-  ['.keras weights over the size limit', 'model.keras', async () => {
-    const z = mlpKeras();
-    const buf = new DataView(z.buffer);
-    for (let p = z.length - 22; p > 0; p--) if (buf.getUint32(p, true) === 0x02014b50 && buf.getUint16(p + 28, true) === 16) { buf.setUint32(p + 24, 2 ** 31, true); buf.setUint32(p + 20, 2 ** 31, true); break; }
-    return z;
-  }, /^model\.keras: zip entry "model\.weights\.h5": .*run into the central directory/],
+  ['.keras entry inflating past its size', 'model.keras', async () => patchCentral(writeZip((await kerasEntries()).map((e) => ({ ...e, deflate: true }))), 'config.json', (v, p) => v.setUint32(p + 24, 100, true)), /^model\.keras: zip entry "config\.json" inflates to more than its declared 100 bytes/],
+  ['.keras entry declaring more than the limit', 'model.keras', async () => patchCentral(writeZip((await kerasEntries()).map((e) => ({ ...e, deflate: true }))), 'model.weights.h5', (v, p) => v.setUint32(p + 24, 2 ** 31, true)), /^model\.keras: zip entry "model\.weights\.h5" declares 2147483648 bytes, more than the limit of 1073741824/],
+  ['.keras entry running past the archive', 'model.keras', () => patchCentral(mlpKeras(), 'model.weights.h5', (v, p) => (v.setUint32(p + 20, 2 ** 31, true), v.setUint32(p + 24, 2 ** 31, true))), /^model\.keras: zip entry "model\.weights\.h5": 2147483648 bytes at \d+ run into the central directory/],
+  ['.keras entry with ZIP64 sizes', 'model.keras', () => patchCentral(mlpKeras(), 'config.json', (v, p) => v.setUint32(p + 24, 0xffffffff, true)), /^model\.keras: zip entry "config\.json" has ZIP64 sizes/],
   // Made by scripts/fixtures/make_keras_file_cases.py: variables the reader has no place for.
   ['.keras with variables of the model itself', 'model.keras', () => bytesOf(join(FIXTURES, 'keras-files', 'model-vars.keras')), /^model\.keras: model\.weights\.h5, vars: holds variables of the model itself/],
   ['.keras with variables of a sub-layer', 'model.keras', () => bytesOf(join(FIXTURES, 'keras-files', 'nested-vars.keras')), /^model\.keras: model\.weights\.h5, layers\/quant_conv2d\/kernel_quantizer: holds variables of a nested layer/],

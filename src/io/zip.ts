@@ -61,6 +61,7 @@ export function zipEntries(bytes: Uint8Array, file: string): Map<string, ZipEntr
     const compressedSize = u32(p + 20);
     const size = u32(p + 24);
     const local = u32(p + 42);
+    if (compressedSize === 0xffffffff || size === 0xffffffff || local === 0xffffffff) fail(`${at} has ZIP64 sizes (over 4 GiB)`, 'larger than any model this reader takes');
     if (local + 30 > cdOffset || u32(local) !== LOCAL) fail(`${at}: its local header at ${local} is missing or damaged`);
     const localName = names.decode(bytes.subarray(local + 30, local + 30 + u16(local + 26)));
     if (localName !== name) fail(`${at}: its local header names "${localName}"`);
