@@ -165,12 +165,15 @@ describe('bnn convert and predict with Keras files', () => {
     await expect(bnn('convert', h5, join(out, 'x'), '--packed')).rejects.toThrow(/convert takes --pack only, not --packed/);
   });
 
-  it('predict --model FILE.h5 computes Keras\'s outputs on the GPU', { timeout: 120_000 }, async () => {
-    const exp: Expected = JSON.parse(readFileSync(join(dir, 'expected.json'), 'utf8'));
+  it.each([
+    ['a Keras 2 .h5', h5, dir],
+    ['a Keras 3 .keras (binary conv net)', join(KERAS, 'convnet', 'model.keras'), join(KERAS, 'convnet')],
+  ])('predict --model with %s computes Keras\'s outputs on the GPU', { timeout: 120_000 }, async (_, model, fixture) => {
+    const exp: Expected = JSON.parse(readFileSync(join(fixture, 'expected.json'), 'utf8'));
     const out = tempDir('bnn-predict-');
-    await bnn('predict', '--model', h5, '--input', join(dir, exp.input), '--output', join(out, 'y.npy'));
+    await bnn('predict', '--model', model, '--input', join(fixture, exp.input), '--output', join(out, 'y.npy'));
     const y = readNpy(readFileSync(join(out, 'y.npy'))).data as Float32Array;
-    const want = readNpy(readFileSync(join(dir, exp.layers.find((l) => l.layer === exp.output)!.file))).data as Float32Array;
+    const want = readNpy(readFileSync(join(fixture, exp.layers.find((l) => l.layer === exp.output)!.file))).data as Float32Array;
     expect(y.length).toBe(want.length);
     expect(y.reduce((m, v, i) => Math.max(m, Math.abs(v - want[i])), 0)).toBeLessThanOrEqual(1e-5);
   });
