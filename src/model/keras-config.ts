@@ -8,9 +8,14 @@
 // list of `[name, node, tensor]`. Keys the executor does not model are checked against one policy
 // table (UNMODELED, written out in docs/executor.md) and removed: accepted when their value changes
 // nothing, refused by name (layer, key, why, what to do) when it would change results.
-import { fail, isObject, own, show } from './layer-config.js';
+import { fail, isObject, own } from './layer-config.js';
 
 type Json = Record<string, unknown>;
+
+const show = (v: unknown): string => {
+  const s = JSON.stringify(v);
+  return s === undefined ? String(v) : s.length > 60 ? s.slice(0, 57) + '...' : s;
+};
 
 // ---- the policy for keys we do not model ----
 
