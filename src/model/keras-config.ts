@@ -8,9 +8,25 @@
 // list of `[name, node, tensor]`. Keys the executor does not model are checked against one policy
 // table (UNMODELED, written out in docs/executor.md) and removed: accepted when their value changes
 // nothing, refused by name (layer, key, why, what to do) when it would change results.
-import { fail, isObject, own, show } from './layer-config.js';
+import { fail, isObject, own } from './layer-config.js';
 
 type Json = Record<string, unknown>;
+
+/** out[k] = v as an own property, whatever k: a key "__proto__" from JSON.parse stays a key (the strict check then refuses it), never a prototype. */
+function put(out: Json, k: string, v: unknown): void {
+  Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
+}
+
+// (error-text.ts's bounded show() replaces this once the hostile-file work lands.)
+const show = (v: unknown): string => {
+  let s: string | undefined;
+  try {
+    s = JSON.stringify(v);
+  } catch {
+    s = `[${Array.isArray(v) ? 'list' : typeof v} too deep to show]`; // JSON.stringify overflows the stack on deep values
+  }
+  return s === undefined ? String(v) : s.length > 60 ? s.slice(0, 57) + '...' : s;
+};
 
 // ---- the policy for keys we do not model ----
 
@@ -103,6 +119,8 @@ function dtypeName(v: unknown, at: string): string {
 
 // ---- serialized objects ----
 
+const MAX_DEPTH = 32;
+
 /** Keys of a serialized object besides class_name and config that only tell Python where the class lives or how it was built. */
 const OBJECT_ONLY_KEYS = ['module', 'registered_name', 'build_config', 'compile_config', 'shared_object_id'];
 
@@ -111,14 +129,18 @@ const OBJECT_ONLY_KEYS = ['module', 'registered_name', 'build_config', 'compile_
  * Keras 3's module / registered_name / build_config left out, and each `dtype` the policy's name
  * (checked: only float32). A refused dtype is named by the layer (`where`) and its key path (`path`).
  */
-function canonicalValue(v: unknown, where: string, path: string): unknown {
-  if (Array.isArray(v)) return v.map((e, i) => canonicalValue(e, where, `${path}[${i}]`));
-  if (!isObject(v)) return v;
+function canonicalValue(v: unknown, where: string, path: string, depth = 0): unknown {
+  if (typeof v !== 'object' || v === null) return v;
+  // Keras nests a few levels (a quantizer's config's dtype policy); a deeper value, or a cycle in a
+  // hand-built topology, is refused before it can overflow the stack.
+  if (depth >= MAX_DEPTH) fail(`${where}, key "${path.split(/[.[]/)[0]}"`, `nests deeper than ${MAX_DEPTH} levels`, 'a Keras config value is a few levels deep; the file is damaged');
+  if (Array.isArray(v)) return v.map((e, i) => canonicalValue(e, where, `${path}[${i}]`, depth + 1));
+  const o = v as Json;
   const out: Json = {};
-  const serialized = typeof v.class_name === 'string' && own(v, 'config');
-  for (const [k, e] of Object.entries(v)) {
+  const serialized = typeof o.class_name === 'string' && own(o, 'config');
+  for (const [k, e] of Object.entries(o)) {
     if (serialized && OBJECT_ONLY_KEYS.includes(k)) continue;
-    out[k] = k === 'dtype' ? dtypeName(e, `${where}, key "${path}.dtype"`) : canonicalValue(e, where, `${path}.${k}`);
+    put(out, k, k === 'dtype' ? dtypeName(e, `${where}, key "${path}.dtype"`) : canonicalValue(e, where, `${path}.${k}`, depth + 1));
   }
   return out;
 }
@@ -130,7 +152,7 @@ export function canonicalLayerConfig(cls: string, config: unknown, where: string
   if (!isObject(config)) return config; // layer-config.ts says what is wrong with it
   const out: Json = {};
   for (const [k, v] of Object.entries(config)) {
-    out[k] = k === 'dtype' ? dtypeName(v, `${where}, key "dtype"`) : canonicalValue(v, where, k);
+    put(out, k, k === 'dtype' ? dtypeName(v, `${where}, key "dtype"`) : canonicalValue(v, where, k));
   }
   if (own(out, 'batch_shape')) {
     // Keras 3's InputLayer: batch_shape is tf-keras's batch_input_shape.
@@ -196,15 +218,15 @@ function canonicalNode(node: unknown, at: string): unknown {
 /** One entry of a model's `layers` list. */
 function canonicalEntry(e: unknown, i: number): unknown {
   if (!isObject(e)) return e;
-  const cls = typeof e.class_name === 'string' ? e.class_name : '?';
-  const name = isObject(e.config) && typeof e.config.name === 'string' ? e.config.name : undefined;
+  const cls = typeof e.class_name === 'string' && e.class_name.length <= 256 ? e.class_name : '?';
+  const name = isObject(e.config) && typeof e.config.name === 'string' && e.config.name.length <= 256 ? e.config.name : undefined;
   const where = name === undefined ? `layers[${i}] (${cls})` : `layer "${name}" (${cls})`;
   const out: Json = {};
   for (const [k, v] of Object.entries(e)) {
     if (OBJECT_ONLY_KEYS.includes(k)) continue;
     if (k === 'config') out.config = canonicalLayerConfig(cls, v, where);
     else if (k === 'inbound_nodes' && Array.isArray(v)) out.inbound_nodes = v.map((n, j) => canonicalNode(n, `${where}, inbound_nodes[${j}]`));
-    else out[k] = v;
+    else put(out, k, v);
   }
   return out;
 }
@@ -222,9 +244,9 @@ function canonicalModelConfig(cls: unknown, cfg: unknown): unknown {
   const out: Json = {};
   for (const [k, v] of Object.entries(cfg)) {
     if (k === 'layers' && Array.isArray(v)) out.layers = v.map(canonicalEntry);
-    else if (k === 'dtype') dtypeName(v, `${cls} config, key "dtype"`); // Keras 3's Sequential: the model's policy, checked, then left out
+    else if (k === 'dtype') dtypeName(v, `${cls === 'Sequential' ? cls : 'model'} config, key "dtype"`); // Keras 3's Sequential: the model's policy, checked, then left out
     else if (k === 'input_layers' || k === 'output_layers') out[k] = endpoints(v);
-    else out[k] = v;
+    else put(out, k, v);
   }
   return out;
 }
@@ -235,7 +257,7 @@ function canonicalModel(m: unknown): unknown {
   const out: Json = {};
   for (const [k, v] of Object.entries(m)) {
     if (OBJECT_ONLY_KEYS.includes(k)) continue;
-    out[k] = k === 'config' ? canonicalModelConfig(m.class_name, v) : v;
+    put(out, k, k === 'config' ? canonicalModelConfig(m.class_name, v) : v);
   }
   return out;
 }

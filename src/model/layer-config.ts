@@ -160,8 +160,7 @@ export function fail(at: string, problem: string, fix?: string): never {
   throw new ModelFormatError(`${at}: ${problem}${fix ? `; ${fix}` : ''}`);
 }
 
-/** A value as shown in messages: JSON, cut at 60 characters. */
-export const show = (v: unknown): string => {
+const show = (v: unknown): string => {
   if (typeof v === 'number' && !Number.isFinite(v)) return String(v);
   const s = JSON.stringify(v);
   return s === undefined ? String(v) : s.length > 60 ? s.slice(0, 57) + '...' : s;
