@@ -1,6 +1,7 @@
 // TF.js Layers model files with Larq classes: parsing both topology forms, several inputs and
 // outputs, quantizers (validated, and as layers), packed binary weights, round trips, a table of
 // malformed files, and a seeded mutation fuzz (every failure must be a ModelFormatError).
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseModel, serializeModel, expectedWeights, ModelFormatError, type ModelSpec } from '../src/model/tfjs-format.js';
 import { QUANTIZER_LAYER_CLASSES, readLayerConfig } from '../src/model/layer-config.js';
@@ -364,13 +365,21 @@ type Edit = (m: any) => void;
 const seqLayers = (m: any) => m.modelTopology.model_config.config.layers;
 const funLayers = (m: any) => m.modelTopology.model_config.config.layers;
 
-type Which = 'mlp' | 'conv' | 'multi' | 'packed-mlp' | 'packed-conv';
+type Which = 'mlp' | 'conv' | 'multi' | 'packed-mlp' | 'packed-conv' | 'keras3';
+
+/** Seed 000's model as Keras 3.15 and the TF.js converter wrote it (test/fixtures/keras/). */
+const KERAS3_DIR = new URL('./fixtures/keras/seed000/', import.meta.url);
+const k3Layers = (m: any) => m.modelTopology.model_config.config.layers;
 
 /** A valid model.json (to be edited) and its shard bytes. */
 async function fixture(which: Which): Promise<{ m: any; bytes: ArrayBuffer }> {
   if (which === 'mlp') return { m: mlpConverter(), bytes: shardFor(MLP_WEIGHTS) };
   if (which === 'conv') return { m: convModel(), bytes: shardFor(CONV_WEIGHTS) };
   if (which === 'multi') return { m: multiModel(), bytes: shardFor(MULTI_WEIGHTS) };
+  if (which === 'keras3') {
+    const bin = readFileSync(new URL('group1-shard1of1.bin', KERAS3_DIR));
+    return { m: JSON.parse(readFileSync(new URL('model.json', KERAS3_DIR), 'utf8')), bytes: bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength) };
+  }
   const [m, w] = which === 'packed-mlp' ? [mlpConverter(), MLP_WEIGHTS] : [convModel(), CONV_WEIGHTS];
   const { modelJson, shards } = serializeModel(await parseModel(m, [shardFor(w)]), { packBinaryWeights: true });
   return { m: JSON.parse(JSON.stringify(modelJson)), bytes: shards[0] };
@@ -412,7 +421,7 @@ const MALFORMED: [string, Which, Edit, RegExp, ((b: Uint8Array) => ArrayBuffer)?
   ['pad_values 0.5', 'conv', (m) => { funLayers(m)[4].config.pad_values = 0.5; }, /quant_conv2d_1.*pad_values/],
   ['dangling inbound', 'conv', (m) => { funLayers(m)[2].inbound_nodes = node('nope'); }, /layer "max_pooling2d".*"nope".*dangling/],
   ['cycle', 'conv', (m) => { funLayers(m)[2].inbound_nodes = node('quant_conv2d_1'); }, /cycle/],
-  ['Keras 3 inbound form', 'conv', (m) => { funLayers(m)[2].inbound_nodes = [{ args: [], kwargs: {} }]; }, /max_pooling2d.*Keras 3/],
+  ['Keras 3 inbound form', 'conv', (m) => { funLayers(m)[2].inbound_nodes = [{ args: [], kwargs: {} }]; }, /layer "max_pooling2d" \(MaxPooling2D\), inbound_nodes\[0\]\.args: a call with no input tensors/],
   ['window larger than input', 'conv', (m) => { funLayers(m)[2].config.pool_size = [9, 9]; funLayers(m)[2].config.strides = null; }, /max_pooling2d.*does not fit/],
   ['output layer unknown', 'conv', (m) => { m.modelTopology.model_config.config.output_layers = [['dense_9', 0, 0]]; }, /output_layers.*dense_9/],
   ['input not an InputLayer', 'conv', (m) => { funConfig(m).input_layers.push(['dense', 0, 0]); }, /layer "dense" \(Dense\): a model input must be an InputLayer/],
@@ -434,7 +443,7 @@ const MALFORMED: [string, Which, Edit, RegExp, ((b: Uint8Array) => ArrayBuffer)?
   ['unknown quantizer argument', 'conv', (m) => { funLayers(m)[4].config.kernel_quantizer = { class_name: 'SwishSign', config: { beta: 5, clip_value: 1 } }; }, /quant_conv2d_1.*"kernel_quantizer": SwishSign: unknown config key 'clip_value'/],
   ['inherited key as quantizer argument', 'conv', (m) => { funLayers(m)[4].config.kernel_quantizer = { class_name: 'SteSign', config: { toString: 1 } }; }, /quant_conv2d_1.*"kernel_quantizer": SteSign: unknown config key 'toString'/],
   ['missing required quantizer argument', 'mlp', (m) => { seqLayers(m)[3].config.input_quantizer = { class_name: 'NoOp', config: {} }; }, /quant_dense_1.*"input_quantizer": NoOp: missing required config key 'precision'/],
-  ['float16 quantizer', 'mlp', (m) => { seqLayers(m)[3].config.kernel_quantizer.config.dtype = 'float16'; }, /quant_dense_1.*kernel_quantizer.*quantizer key "dtype".*float16/],
+  ['float16 quantizer', 'mlp', (m) => { seqLayers(m)[3].config.kernel_quantizer.config.dtype = 'float16'; }, /layer "quant_dense_1" \(QuantDense\), key "kernel_quantizer.config.dtype": dtype policy "float16" computes in float16/],
   ['unknown quantizer entry key', 'mlp', (m) => { seqLayers(m)[3].config.kernel_quantizer.extra = 1; }, /quant_dense_1.*kernel_quantizer.*unknown quantizer key "extra"/],
   ['unknown constraint name', 'mlp', (m) => { seqLayers(m)[3].config.kernel_constraint = 'max_norm'; }, /quant_dense_1.*"kernel_constraint": unknown constraint 'max_norm'/],
   ['unknown constraint argument', 'mlp', (m) => { seqLayers(m)[3].config.kernel_constraint = { class_name: 'WeightClip', config: { clip_value: 1, axis: 0 } }; }, /quant_dense_1.*"kernel_constraint": WeightClip: unknown config key 'axis'/],
@@ -445,6 +454,20 @@ const MALFORMED: [string, Which, Edit, RegExp, ((b: Uint8Array) => ArrayBuffer)?
   ['NoOp layer without precision', 'multi', (m) => { funLayers(m)[2].class_name = 'NoOpQuantizer'; funLayers(m)[2].config = { name: 'ste_sign' }; }, /layer "ste_sign" \(NoOpQuantizer\).*missing required config key 'precision'/],
   ['quantizer layer dtype', 'multi', (m) => { funLayers(m)[2].config.dtype = 'int8'; }, /layer "ste_sign" \(SteSign\), key "dtype".*int8/],
   ['class "Quantizer" in a file', 'multi', (m) => { funLayers(m)[2].class_name = 'Quantizer'; funLayers(m)[2].config = { name: 'ste_sign', quantizer: 'ste_sign' }; }, /"Quantizer" is not written in files.*SteSign/],
+  // Keras 3 configs (seed 000's, as the converter wrote it)
+  ['Keras 3: keras_history not a triple', 'keras3', (m) => { k3Layers(m)[2].inbound_nodes[0].args[0].config.keras_history = ['flatten', 0]; }, /^layer "first_hidden_layer" \(QuantDense\), inbound_nodes\[0\]\.args\[0\], keras_history: got \["flatten",0\], expected \[layer name, node index, tensor index\]/],
+  ['Keras 3: keras_history index not an integer', 'keras3', (m) => { k3Layers(m)[2].inbound_nodes[0].args[0].config.keras_history = ['flatten', '0', 0]; }, /first_hidden_layer.*keras_history: got \["flatten","0",0\]/],
+  ['Keras 3: keras_history names no layer', 'keras3', (m) => { k3Layers(m)[2].inbound_nodes[0].args[0].config.keras_history = ['flaten', 0, 0]; }, /layer "first_hidden_layer" \(QuantDense\): inbound node "flaten" is not a layer of the model \(dangling\)/],
+  ['Keras 3: keras_history of a second call', 'keras3', (m) => { k3Layers(m)[2].inbound_nodes[0].args[0].config.keras_history = ['flatten', 1, 0]; }, /layer "first_hidden_layer".*inbound tensor \["flatten",1,0,\{\}\]/],
+  ['Keras 3: an argument that is not a tensor', 'keras3', (m) => { k3Layers(m)[2].inbound_nodes[0].args = [5]; }, /first_hidden_layer.*inbound_nodes\[0\]\.args\[0\]: got 5, expected a tensor/],
+  ['Keras 3: unknown inbound node key', 'keras3', (m) => { k3Layers(m)[2].inbound_nodes[0].call = 1; }, /first_hidden_layer.*inbound_nodes\[0\]: unknown key "call"/],
+  ['Keras 3: called with training=True', 'keras3', (m) => { k3Layers(m)[3].inbound_nodes[0].kwargs.training = true; }, /layer "batch_normalization" \(BatchNormalization\), inbound_nodes\[0\]\.kwargs, kwarg "training": got true/],
+  ['Keras 3: renorm on', 'keras3', (m) => { k3Layers(m)[3].config.renorm = true; }, /^layer "batch_normalization" \(BatchNormalization\), key "renorm": got true: batch renormalization.*; retrain with renorm=False/],
+  ['Keras 3: a mixed_float16 layer', 'keras3', (m) => { k3Layers(m)[2].config.dtype.config.name = 'mixed_float16'; }, /^layer "first_hidden_layer" \(QuantDense\), key "dtype": dtype policy "mixed_float16" computes in float16.*float32 policy/],
+  ['Keras 3: quantization_config set', 'keras3', (m) => { k3Layers(m)[2].config.quantization_config = { class_name: 'Int8QuantizationConfig', config: {} }; }, /^layer "first_hidden_layer" \(QuantDense\), key "quantization_config"/],
+  ['Keras 3: unknown key', 'keras3', (m) => { k3Layers(m)[2].config.kernel_quantiser = null; }, /layer "first_hidden_layer" \(QuantDense\): unknown config key "kernel_quantiser"/],
+  ['Keras 3: bare output endpoint names no layer', 'keras3', (m) => { m.modelTopology.model_config.config.output_layers = ['outputlayer', 0, 0]; }, /output_layers.*"outputlayer", which is not a layer/],
+  ['Keras 3: batch_shape and batch_input_shape', 'keras3', (m) => { k3Layers(m)[0].config.batch_input_shape = [null, 28, 28, 1]; }, /layer "input_layer" \(InputLayer\): has both batch_shape/],
   // packed binary weights (b1)
   ['b1 weight of a float layer', 'packed-conv', (m) => { const w = m.weightsManifest[0].weights; w[w.length - 1].quantization = w[0].quantization; }, /weight "dense\/bias": stored as b1.*layer "dense" \(Dense\) has no binary kernel_quantizer/, (b) => b.slice(0, b.length - 40 + 4).buffer],
   ['b1 kernel of a non-binary quantizer', 'packed-mlp', (m) => { topLayers(m)[3].config.kernel_quantizer = 'ste_tern'; }, /quant_dense_1\/kernel": stored as b1.*no binary kernel_quantizer/],
@@ -479,11 +502,11 @@ describe('tfjs Layers format: malformed files', () => {
     expect(await parseModel(mlpConverter(), async () => { throw new Error('404'); }).catch((e) => e.message)).toMatch(/shard "group1-shard1of1.bin".*404/);
   });
 
-  it('fuzz: a few hundred seeded mutations of valid files (four kinds) parse or throw ModelFormatError, never anything else', async () => {
+  it('fuzz: a few hundred seeded mutations of valid files (five kinds, Keras 3 among them) parse or throw ModelFormatError, never anything else', async () => {
     const rng = new Random(20240607);
     const garbage = () => [null, 0, -1, 1.5, NaN, 1e12, '', 'same', 'x/y', [], [1], [[]], {}, { class_name: 'X' }, true, [null, 3]][rng.int(16)];
     let rejected = 0;
-    const kinds: Which[] = ['mlp', 'conv', 'multi', 'packed-conv'];
+    const kinds: Which[] = ['mlp', 'conv', 'multi', 'packed-conv', 'keras3'];
     for (let trial = 0; trial < 400; trial++) {
       const { m, bytes } = await fixture(kinds[rng.int(kinds.length)]);
       for (let k = 1 + rng.int(2); k > 0; k--) {

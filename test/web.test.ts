@@ -3,7 +3,7 @@
 // seed MLP for 200 steps (pausing and resuming on the way) and its test accuracy is far above
 // chance; a digit drawn with synthetic mouse strokes and a photo are classified (ten bars summing
 // to 1); the Inspect tab shows the summary and the binarized activations (an .npy downloaded and
-// read back); a model is saved and loaded back, a wrong file refused; a GPU lost mid-training is
+// read back); a model is saved and loaded back, a Keras .keras and .h5 loaded, a wrong file refused; a GPU lost mid-training is
 // restarted from the last epoch; a browser without WebGPU gets the message. Screenshots go to
 // test-artifacts/web/ and are checked not blank.
 import { execFile } from 'node:child_process';
@@ -212,6 +212,15 @@ describe('the web app in headless Chromium', () => {
     await input.uploadFile(wrong);
     await page.waitForFunction(() => document.getElementById('banner')!.dataset.kind === 'model-error', { timeout: 30_000 });
     expect(await page.$eval('#banner', (b) => b.textContent)).toMatch(/cannot be read/);
+    // Keras files as Keras saves them (issue 17): a .keras or a .h5 alone, read in the page.
+    for (const f of ['model.keras', 'model.h5']) {
+      await input.uploadFile(join(REPO, 'test/fixtures/keras/seed000', f));
+      await page.waitForFunction(() => document.getElementById('banner')!.dataset.kind === 'model-loaded', { timeout: 30_000 });
+      expect(await page.$eval('#model-line', (e) => e.textContent)).toContain(f);
+      await input.uploadFile(join(REPO, 'test/fixtures/keras/seed000', f), files[1]);
+      await page.waitForFunction(() => document.getElementById('banner')!.dataset.kind === 'model-error', { timeout: 30_000 });
+      expect(await page.$eval('#banner', (b) => b.textContent)).toMatch(/holds the whole model, pick it alone/);
+    }
     // A CIFAR-10 model (a narrow FINN CNV, untrained): photos are reduced to 32x32 RGB and the
     // bars carry CIFAR-10's class names.
     const cnv = join(work, 'cnv');

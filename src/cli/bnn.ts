@@ -4,6 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { UsageError, parse, positiveInt, type Flags } from './flags.js';
 import { benchAllCommand, benchCompareCommand } from './bench-all.js';
 import { exportCommand, predictCommand, summaryCommand } from './model-commands.js';
+import { CONVERT_USAGE, convertCommand } from './convert.js';
 import { demoTraining, evalCommand, trainCommand } from './train-commands.js';
 import { Gpu } from '../gpu/context.js';
 import { DEFAULT_GEMM_SHAPES, type GemmShape } from '../../bench/gemm.js';
@@ -78,7 +79,9 @@ commands:
   export --model MODEL --out DIR [--activations X.npy [--layers a,b]]
                                 weights as inference uses them (binarized kernels int8 +-1, Keras layout),
                                 the folded BatchNorm thresholds, activations for X; .npy files + manifest.json
-                                MODEL: a TF.js Layers model.json (or its directory), Larq layer classes
+                                MODEL: a TF.js Layers model.json (or its directory), or a Keras .h5 / .keras
+                                file; Larq layer classes
+${CONVERT_USAGE}
   train mnist-mlp|mnist-mlp-bn|mnist-cnn|cifar10-vgg16|cifar10-cnv [--quant binary|xnor|ternary|dorefa] [--gradient-bits K] [--epochs N] [--batch N] [--lr X] [--seed N] [--optimizer adam|sgd|shift_adamax|bop]
         [--schedule constant|exponential|cosine] [--decay-rate R] [--lr-scale none|binarynet]
         [--limit N] [--out DIR] [--recalibrate-bn] [--shift-bn] [--stochastic] [--resume]
@@ -345,6 +348,8 @@ async function main(argv: string[]): Promise<void> {
       return predictCommand(flags);
     case 'export':
       return exportCommand(flags);
+    case 'convert':
+      return convertCommand(flags);
     case 'train':
       return trainCommand(flags);
     case 'eval':

@@ -301,6 +301,8 @@ const bnAxis: Reader = (v, at) => {
 };
 
 // ---- the table ----
+// Keys a Keras layer may carry that the executor does not model (renorm, groups, quantization_config,
+// ...) never reach it: keras-config.ts checks them against its UNMODELED policy and removes them.
 
 const COMMON: Record<string, KeySpec> = {
   name: { read: (v, at) => (typeof v === 'string' && v.length > 0 && v.length <= 256 && !v.includes('/') ? v : fail(at, `got ${show(v)}, expected a non-empty name without "/"`)) },
@@ -340,7 +342,6 @@ const CONV: Record<string, KeySpec> = {
   padding: { read: padding, default: 'valid' },
   dilation_rate: { read: pair, default: [1, 1] },
   data_format: { read: channelsLast, default: 'channels_last', drop: true },
-  groups: { read: only(1), default: 1, drop: true },
 };
 
 const POOL: Record<string, KeySpec> = {
@@ -353,8 +354,6 @@ const POOL: Record<string, KeySpec> = {
 export const LAYER_KEYS: { [K in LayerClass]: Record<string, KeySpec> } = {
   InputLayer: {
     batch_input_shape: { read: batchInputShape },
-    sparse: { read: only(false, null), default: false, drop: true },
-    ragged: { read: only(false, null), default: false, drop: true },
   },
   Dense: DENSE,
   QuantDense: { ...DENSE, ...QUANT },
@@ -371,9 +370,7 @@ export const LAYER_KEYS: { [K in LayerClass]: Record<string, KeySpec> } = {
     gamma_regularizer: { read: nullOnly, default: null, drop: true },
     beta_constraint: { read: nullOnly, default: null, drop: true },
     gamma_constraint: { read: nullOnly, default: null, drop: true },
-    renorm: { read: only(false), default: false, drop: true },
-    virtual_batch_size: { read: only(null), default: null, drop: true },
-    ...IGNORED('beta_initializer', 'gamma_initializer', 'moving_mean_initializer', 'moving_variance_initializer', 'synchronized'),
+    ...IGNORED('beta_initializer', 'gamma_initializer', 'moving_mean_initializer', 'moving_variance_initializer'),
   },
   MaxPooling2D: POOL,
   AveragePooling2D: POOL,
@@ -382,6 +379,30 @@ export const LAYER_KEYS: { [K in LayerClass]: Record<string, KeySpec> } = {
   Activation: { activation: { read: activation } },
   Quantizer: { quantizer: { read: layerQuantizer } },
 };
+
+type WeightList = [param: string, shape: number[]][];
+const denseWeights = (c: DenseConfig, ch: number): WeightList => [['kernel', [ch, c.units]], ...(c.use_bias ? [['bias', [c.units]] as WeightList[0]] : [])];
+const convWeights = (c: Conv2DConfig, ch: number): WeightList => [['kernel', [...c.kernel_size, ch, c.filters]], ...(c.use_bias ? [['bias', [c.filters]] as WeightList[0]] : [])];
+
+/**
+ * The weights a layer kind owns, as [param, shape] given its config and its input's channel count
+ * (last dimension), in Keras's variable order: the order of a model.json's manifest, of a legacy
+ * .h5 file's weight_names and of a .keras file's `vars/0..n` (Layer.save_own_variables: the
+ * trainable variables in creation order, then the others). Kinds not listed have no weights.
+ */
+export const LAYER_WEIGHTS: { [K in LayerClass]?: (config: LayerConfigs[K], inChannels: number) => WeightList } = {
+  Dense: denseWeights,
+  QuantDense: denseWeights,
+  Conv2D: convWeights,
+  QuantConv2D: convWeights,
+  BatchNormalization: (c, ch) => [...(c.scale ? [['gamma', [ch]] as WeightList[0]] : []), ...(c.center ? [['beta', [ch]] as WeightList[0]] : []), ['moving_mean', [ch]], ['moving_variance', [ch]]],
+};
+
+/** Layer `l`'s weights (LAYER_WEIGHTS), its input having `inChannels` channels. */
+export function layerWeights(l: LayerSpec, inChannels: number): WeightList {
+  const of = LAYER_WEIGHTS[l.class] as ((c: LayerSpec['config'], ch: number) => WeightList) | undefined;
+  return of ? of(l.config, inChannels) : [];
+}
 
 /** Keras aliases of class names, as some writers spell them. */
 const CLASS_ALIASES: Record<string, LayerClass> = { MaxPool2D: 'MaxPooling2D', AvgPool2D: 'AveragePooling2D', AveragePooling2D: 'AveragePooling2D', Convolution2D: 'Conv2D' };

@@ -89,7 +89,7 @@ export function input(args: { shape: number[]; name?: string }): SymbolicTensor 
 }
 
 /** Keras's default layer name: the class in snake case (QuantDense -> quant_dense), then _1, _2, ... */
-function defaultName(className: string): string {
+export function defaultName(className: string): string {
   // Keras's generic_utils.to_snake_case
   return className
     .replace(/(.)([A-Z][a-z0-9]+)/g, '$1_$2')

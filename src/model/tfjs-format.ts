@@ -15,9 +15,10 @@
 
 import { packRows, unpackRows, wordsPerRow } from '../bitpack.js';
 import {
-  ModelFormatError, fail, isObject, own, layerClass, readLayerConfig, readQuantizerLayerConfig, positiveInt,
+  ModelFormatError, fail, isObject, own, layerClass, layerWeights, readLayerConfig, readQuantizerLayerConfig, positiveInt,
   type LayerSpec, type LayerClass, type LayerConfigs, type Padding,
 } from './layer-config.js';
+import { canonicalTopology } from './keras-config.js';
 import { getQuantizer, serializeQuantizer } from './quantizers.js';
 
 export { ModelFormatError } from './layer-config.js';
@@ -138,8 +139,12 @@ const describe = (l: LayerSpec) => `layer "${l.name}" (${l.class})`;
 
 const ENTRY_KEYS = ['class_name', 'config', 'name', 'inbound_nodes', 'module', 'registered_name', 'build_config'];
 
-/** A model.json's modelTopology (either form) read and validated: layers in topological order with their output shapes, inputs, outputs. */
-export function parseTopology(t: unknown): Topology {
+/**
+ * A model.json's modelTopology (either form, Keras 2 or Keras 3: keras-config.ts makes it canonical
+ * first) read and validated: layers in topological order with their output shapes, inputs, outputs.
+ */
+export function parseTopology(topology: unknown): Topology {
+  const t = canonicalTopology(topology);
   if (!isObject(t)) fail('modelTopology', 'not an object');
   let model: unknown = t;
   if (own(t, 'model_config')) model = t.model_config; // the converter's form
@@ -154,8 +159,10 @@ export function parseTopology(t: unknown): Topology {
 }
 
 function readEntry(e: unknown, i: number, functional: boolean): { cls: LayerClass; name: string; config: LayerConfigs[LayerClass]; raw: Record<string, unknown> } {
-  const at = `layers[${i}]`;
-  if (!isObject(e)) fail(at, 'not an object {class_name, config}');
+  if (!isObject(e)) fail(`layers[${i}]`, 'not an object {class_name, config}');
+  // Messages name the layer as soon as its name is known.
+  const name = isObject(e.config) && typeof e.config.name === 'string' && e.config.name.length <= 256 ? e.config.name : undefined;
+  const at = name === undefined ? `layers[${i}]` : `layers[${i}] "${name}"`;
   for (const k of Object.keys(e)) if (!ENTRY_KEYS.includes(k) || (!functional && k === 'inbound_nodes')) fail(at, `unknown key "${k}"`);
   const cls = layerClass(e.class_name, at);
   const config = cls === 'Quantizer' ? readQuantizerLayerConfig(e.class_name as string, e.config, `${at} (${e.class_name})`) : readLayerConfig(cls, e.config, `${at} (${cls})`);
@@ -212,14 +219,14 @@ function readEndpoints(v: unknown, at: string): string[] {
   return names;
 }
 
-/** Keras 2 inbound_nodes: [] or [[["name", 0, 0, {}]]] (one node of one tensor: no shared layers, no merges). */
+/** Canonical (Keras 2) inbound_nodes: [] or [[["name", 0, 0, {}]]] (one node of one tensor: no shared layers, no merges). */
 function readInbound(v: unknown, at: string): string[] {
   if (v === undefined) fail(at, 'missing inbound_nodes');
   if (!Array.isArray(v)) fail(at, `inbound_nodes ${JSON.stringify(v)} is not a list`, 'Keras 2 form [[["name", 0, 0, {}]]] expected');
   if (v.length === 0) return [];
   if (v.length > 1) fail(at, `${v.length} inbound nodes: shared layers are not supported`);
   const node = v[0];
-  if (!Array.isArray(node)) fail(at, `inbound node ${JSON.stringify(node)?.slice(0, 60)} is not a list`, 'Keras 3 files ({args, kwargs}) are not supported; save with Keras 2 / tf.keras');
+  if (!Array.isArray(node)) fail(at, `inbound node ${JSON.stringify(node)?.slice(0, 60)} is neither a list of tensors (Keras 2) nor {args, kwargs} (Keras 3)`);
   if (node.length !== 1) fail(at, `an inbound node of ${node.length} tensors: merge layers are not supported`);
   const t = node[0];
   if (!Array.isArray(t) || t.length < 3 || t.length > 4 || typeof t[0] !== 'string' || t[1] !== 0 || t[2] !== 0 || (t.length === 4 && !isObject(t[3]))) {
@@ -292,28 +299,9 @@ function checkedCount(shape: number[], at: string): number {
   return n;
 }
 
-/** [param, shape] pairs in Keras's weight order. */
+/** [param, shape] pairs in Keras's weight order (the layer table's, src/model/layer-config.ts). */
 function layerParams(l: LayerSpec, inShape: number[]): [string, number[]][] {
-  const c = inShape[inShape.length - 1];
-  switch (l.class) {
-    case 'Dense':
-    case 'QuantDense':
-      return l.config.use_bias ? [['kernel', [c, l.config.units]], ['bias', [l.config.units]]] : [['kernel', [c, l.config.units]]];
-    case 'Conv2D':
-    case 'QuantConv2D': {
-      const k: [string, number[]] = ['kernel', [...l.config.kernel_size, c, l.config.filters]];
-      return l.config.use_bias ? [k, ['bias', [l.config.filters]]] : [k];
-    }
-    case 'BatchNormalization': {
-      const p: [string, number[]][] = [];
-      if (l.config.scale) p.push(['gamma', [c]]);
-      if (l.config.center) p.push(['beta', [c]]);
-      p.push(['moving_mean', [c]], ['moving_variance', [c]]);
-      return p;
-    }
-    default:
-      return [];
-  }
+  return layerWeights(l, inShape[inShape.length - 1]);
 }
 
 /** The shape layer `l` reads: its model input's (a layer without inbound layers reads the input named after it), or its inbound layer's output. */

@@ -1,6 +1,7 @@
 // Saving and loading a model in the TF.js Layers format (model.json + weight shards), the page's
-// way: downloads out, a multi-file picker in. Errors say what is missing or wrong.
-import { Model, ModelFormatError } from 'webgpu-bnn';
+// way: downloads out, a multi-file picker in (which also takes one Keras .h5 or .keras file).
+// Errors say what is missing or wrong.
+import { Model, ModelFormatError, formatFromName, loadModel } from 'webgpu-bnn';
 import { download } from './dom.js';
 
 /** model.json and its shard(s) as the library writes them (latent weights, so training can go on). */
@@ -16,9 +17,14 @@ export function downloadModel(model: Model): string[] {
   return files.map((f) => f.name);
 }
 
-/** A model from picked files: one .json (model.json) and the shards it names, matched by file name. */
+/** A model from picked files: one Keras .h5 / .keras file, or one .json (model.json) and the shards it names, matched by file name. */
 export async function modelFromFiles(files: ArrayLike<File>): Promise<Model> {
   const list = Array.from(files);
+  const keras = list.filter((f) => formatFromName(f.name) === 'h5' || formatFromName(f.name) === 'keras');
+  if (keras.length > 0) {
+    if (list.length > 1) throw new ModelFormatError(`${list.length} files picked (${list.map((f) => f.name).join(', ')}): a Keras ${keras[0].name} holds the whole model, pick it alone`);
+    return loadModel(keras[0]);
+  }
   const jsons = list.filter((f) => f.name.endsWith('.json'));
   if (jsons.length !== 1) {
     throw new ModelFormatError(

@@ -56,7 +56,7 @@ export function trainTab(root: HTMLElement, app: AppState): { run(): TrainingRun
     stop: el('button', { name: 'stop', disabled: true }, 'Stop'),
     save: el('button', { name: 'save', disabled: true }, 'Save model (TF.js format)'),
   };
-  const loadInput = el('input', { type: 'file', name: 'load', multiple: true, accept: '.json,.bin,application/json,application/octet-stream' });
+  const loadInput = el('input', { type: 'file', name: 'load', multiple: true, accept: '.json,.bin,.h5,.keras,application/json,application/octet-stream' });
   const progress = el('progress', { max: 1, value: 0 });
   const stat = (name: string) => el('span', { 'data-stat': name }, '–');
   const stats = { state: stat('state'), epoch: stat('epoch'), step: stat('step'), loss: stat('loss'), acc: stat('acc'), test: stat('test'), speed: stat('speed'), frame: stat('frame') };
@@ -72,7 +72,7 @@ export function trainTab(root: HTMLElement, app: AppState): { run(): TrainingRun
         label('Model', modelSelect), label('Optimizer', optimizerSelect), label('Learning rate', fields.lr), label('Epochs', fields.epochs), label('Batch size', fields.batch),
         label('Seed (init and shuffles)', fields.seed), label('Training samples (first N)', fields.trainSamples), label('Test samples (first N)', fields.testSamples), label('Read metrics every N steps', fields.logEvery),
       ),
-      el('div', { class: 'row' }, buttons.train, buttons.pause, buttons.resume, buttons.stop, buttons.save, el('label', { class: 'muted' }, 'Load model (model.json + .bin): ', loadInput)),
+      el('div', { class: 'row' }, buttons.train, buttons.pause, buttons.resume, buttons.stop, buttons.save, el('label', { class: 'muted' }, 'Load model (model.json + .bin, or .h5 / .keras): ', loadInput)),
     ),
     el('div', { class: 'card' },
       el('h2', {}, 'Progress'),
@@ -270,7 +270,7 @@ export function trainTab(root: HTMLElement, app: AppState): { run(): TrainingRun
         kind: 'model-error',
         level: 'error',
         title: format ? 'This model file cannot be read' : 'This model cannot be run here',
-        text: `${errorText(err)}\nExpected: a TF.js Layers model, model.json together with its .bin weight file(s) (as "Save model" writes them, or Keras/Larq through tensorflowjs_converter).`,
+        text: `${errorText(err)}\nExpected: a TF.js Layers model, model.json together with its .bin weight file(s) (as "Save model" writes them, or Keras/Larq through tensorflowjs_converter), or one Keras .h5 or .keras file.`,
       });
     } finally {
       loadInput.value = '';
