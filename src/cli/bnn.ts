@@ -69,7 +69,8 @@ commands:
                                 runs the compiled plan: X float32 [N, ...input shape] (several inputs:
                                 a.npy,b.npy), Y the model output as float32; --activations writes each
                                 layer's output and each quantized layer's binarized input (name.input.npy;
-                                binary tensors as int8 +-1), or only --layers (names, or layer:input)
+                                binary tensors as int8 +-1), or only --layers (names, or layer:input);
+                                inputs holding NaN are refused (--allow-nan runs them anyway)
   predict --model MODEL --image PHOTO [--chart OUT.png]
                                 a JPEG/PNG photo's centre square reduced to the model's input (area average;
                                 32x32 RGB for CIFAR-10 models, 28x28 gray for MNIST's), preprocessed as the model
