@@ -150,6 +150,13 @@ describe('output directories', () => {
     const readOnly = process.getuid?.() === 0 ? '/sys/bnn-test' : ro;
     await expect(ensureWritableDirectory(join(readOnly, 'checkpoint'), '--out ro')).rejects.toThrow(OutputPathError);
     await expect(ensureWritableDirectory(join(readOnly, 'checkpoint'), '--out ro')).rejects.toThrow(/--out ro: .* cannot be created \((EACCES|EPERM|EROFS)\)/);
+    // bnn train refuses such an --out before it loads data or a GPU (in well under a second of work).
+    const train = await new Promise<{ stderr: string; code: number | null }>((resolve) =>
+      execFile(process.execPath, ['dist/src/cli/bnn.js', 'train', 'mnist-mlp', '--epochs', '1', '--limit', '100', '--out', file], { encoding: 'utf8' }, (e, _out, stderr) => resolve({ stderr, code: (e as { code?: number } | null)?.code ?? 0 })),
+    );
+    expect(train.code).not.toBe(0);
+    expect(train.stderr).toMatch(/--out .*a-file: .*a-file\/checkpoint cannot be created \(ENOTDIR\)/);
+    expect(train.stderr).not.toMatch(/training mnist-mlp|epoch 1/);
     await ensureWritableDirectory(join(dir, 'new', 'checkpoint'));
     expect(existsSync(join(dir, 'new', 'checkpoint'))).toBe(true);
     expect(readdirSync(join(dir, 'new', 'checkpoint'))).toEqual([]);
