@@ -226,9 +226,9 @@ async function benchConvReuseCommand(flags: Flags): Promise<void> {
 
 // Kernel reuse analysis of conv kernels (.npy files, models' binary conv layers) and generated weights; needs no GPU.
 async function kernelsCommand(flags: Flags): Promise<void> {
-  const { readFileSync } = await import('node:fs');
   const { basename } = await import('node:path');
   const { readNpy } = await import('../io/npy.js');
+  const { readFileBounded } = await import('../io/read-bounded.js');
   const { Random } = await import('../random.js');
   const kr = await import('../analysis/kernel-reuse.js');
   const layout = flags.values.get('layout') ?? 'hwio';
@@ -263,7 +263,7 @@ async function kernelsCommand(flags: Flags): Promise<void> {
       continue;
     }
     try {
-      layers.push(kr.kernelLayerFromNpy(readNpy(readFileSync(file)), basename(file).replace(/\.npy$/, ''), layout));
+      layers.push(kr.kernelLayerFromNpy(readNpy(await readFileBounded(file, { maxBytes: 2 ** 30 })), basename(file).replace(/\.npy$/, ''), layout));
     } catch (err) {
       throw new UsageError(`${file}: ${(err as Error).message}`); // unreadable, not npy, or not a conv kernel
     }
