@@ -116,6 +116,14 @@ describe('model files are regular files inside the model directory', () => {
     expect(loaded).toBe(false);
   });
 
+  test("an error in model.json's contents names the file, then the layer and key", async () => {
+    const { dir, json } = await savedModel();
+    json.modelTopology.config.layers[1].config.units = -3;
+    writeFileSync(join(dir, 'model.json'), JSON.stringify(json));
+    const name = json.modelTopology.config.layers[1].config.name;
+    await expect(loadModel(dir)).rejects.toThrow(new RegExp(`^${join(dir, 'model.json')}: layer "${name}" \\(QuantDense\\), key "units": got -3`));
+  });
+
   test('readFileBounded refuses devices and directories without reading them', async () => {
     await expect(readFileBounded('/dev/zero', { maxBytes: 100 })).rejects.toThrow(FileReadError);
     await expect(readFileBounded('/dev/zero', { maxBytes: 100 })).rejects.toThrow(/\/dev\/zero: is a character device, not a regular file/);

@@ -32,10 +32,16 @@ export async function loadModel(source: string, options: UrlLoadOptions = {}): P
   const error = (_f: string, message: string) => new ModelFormatError(message);
   const text = new TextDecoder().decode(await readFileBounded(file, { maxBytes: MAX_MODEL_JSON_BYTES, limitReason: 'MAX_MODEL_JSON_BYTES', error }));
   const dir = pathMod.dirname(file);
-  return Model.fromJSON(await parseJson(text, file), async (path, maxBytes) => {
-    if (pathMod.isAbsolute(path) || path.split(/[\\/]/).includes('..')) throw new Error(`shard path "${clip(path)}" leaves the model's directory`);
-    return readFileBounded(pathMod.join(dir, path), { maxBytes, limitReason: "what the manifest's weights still need", within: dir, error });
-  });
+  try {
+    return await Model.fromJSON(await parseJson(text, file), async (path, maxBytes) => {
+      if (pathMod.isAbsolute(path) || path.split(/[\\/]/).includes('..')) throw new Error(`shard path "${clip(path)}" leaves the model's directory`);
+      return readFileBounded(pathMod.join(dir, path), { maxBytes, limitReason: "what the manifest's weights still need", within: dir, error });
+    });
+  } catch (e) {
+    // The reader names the layer and key; the message names the file too (a shard's error names the shard).
+    if (e instanceof ModelFormatError && !e.message.startsWith(dir)) throw new ModelFormatError(`${file}: ${e.message}`);
+    throw e;
+  }
 }
 
 export async function parseJson(text: string, where: string): Promise<unknown> {
