@@ -66,6 +66,40 @@ describe('checkpoints survive kill -9', () => {
   });
 });
 
+describe('real training killed during a checkpoint', () => {
+  /** test/fixtures/train-kill-run.mjs: 3 epochs of a small MLP on 300 MNIST images, on the GPU. */
+  const trainRun = (dir: string, killAt = 0) =>
+    new Promise<{ stdout: string; signal: NodeJS.Signals | null }>((resolve, reject) =>
+      execFile(process.execPath, ['test/fixtures/train-kill-run.mjs', dir, String(killAt)], { encoding: 'utf8' }, (err, stdout, stderr) => {
+        const e = err as (Error & { signal?: NodeJS.Signals }) | null;
+        if (e && e.signal !== 'SIGKILL') reject(new Error(`training run failed: ${stderr}`));
+        else resolve({ stdout, signal: e?.signal ?? null });
+      }),
+    );
+
+  test('killed before each write, rename and removal of the epoch-2 checkpoint, bnn-style training resumes from the last complete epoch and ends with the weights of an uninterrupted run', { timeout: 400_000 }, async () => {
+    const straightDir = tempDir('bnn-train-straight-');
+    const straight = await trainRun(straightDir);
+    const steps = straight.stdout.split('\n').filter((l) => l.startsWith('step ')).map((l) => l.replace(/^step \d+ /, ''));
+    const commits = steps.flatMap((s, i) => (/^rename .*latest\.tmp-\d+ -> .*latest$/.test(s) ? [i + 1] : []));
+    expect(commits).toHaveLength(3);
+    const expected = (await loadCheckpoint(straightDir))!;
+    // Epoch 2's save: every step after the first checkpoint's commit up to the second's, and the removal after it.
+    for (let k = commits[0] + 1; k <= commits[1] + 1; k++) {
+      const dir = tempDir('bnn-train-kill-');
+      expect((await trainRun(dir, k)).signal, `killed before step ${k} (${steps[k - 1]})`).toBe('SIGKILL');
+      const complete = commits.filter((c) => c < k).length;
+      const resumed = await trainRun(dir);
+      expect(resumed.stdout, `kill before step ${k} (${steps[k - 1]})`).toMatch(new RegExp(`^start ${complete}\\n`));
+      const got = (await loadCheckpoint(dir))!;
+      expect(got.epoch).toBe(3);
+      expect(got.state.iterations).toBe(expected.state.iterations);
+      for (const [name, w] of expected.model.spec.weights) expectExact(got.model.weight(name).data, w.data, `${name} after a kill before step ${k} (${steps[k - 1]})`);
+      for (const [i, s] of expected.state.states.entries()) expectExact(got.state.states[i].data, s.data, `optimizer state ${s.param}:${s.name} after a kill before step ${k}`);
+    }
+  });
+});
+
 function smallCheckpoint(epoch: number): Checkpoint {
   return {
     epoch,
