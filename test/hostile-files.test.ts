@@ -196,6 +196,16 @@ describe('preprocessing.json', () => {
   });
 });
 
+test('a preprocessing.json linked out of the model directory (to /dev/zero) or a FIFO is refused without reading', async () => {
+  const dir = tempDir();
+  symlinkSync('/dev/zero', join(dir, 'preprocessing.json'));
+  await expect(loadPreprocessing(dir, { shape: [28, 28, 1], modelName: 'm' })).rejects.toThrow(DataFormatError);
+  await expect(loadPreprocessing(dir, { shape: [28, 28, 1], modelName: 'm' })).rejects.toThrow(/preprocessing\.json: resolves to \/dev\/zero, outside the directory/);
+  rmSync(join(dir, 'preprocessing.json'));
+  await mkfifo(join(dir, 'preprocessing.json'));
+  await expect(loadPreprocessing(dir, { shape: [28, 28, 1], modelName: 'm' })).rejects.toThrow(/preprocessing\.json: is a FIFO/);
+});
+
 describe('BatchNorm statistics', () => {
   test('a negative variance, or one epsilon does not lift above 0, is refused at load naming the layer and channel', async () => {
     const { dir, json } = await savedModel();

@@ -118,7 +118,7 @@ export async function loadPreprocessing(modelPath: string, input: { shape: reado
   const dir = stat?.isDirectory() ? modelPath : path.dirname(modelPath);
   const file = path.join(dir, PREPROCESSING_FILE);
   const exists = await fs.lstat(file).catch(() => null);
-  if (exists) return readPreprocessing(file, await readTextBounded(file, { maxBytes: 2 ** 20, error: (f, m) => new DataFormatError(f, m.slice(f.length + 2), 'it should be the preprocessing.json that bnn train wrote') }));
+  if (exists) return readPreprocessing(file, await readTextBounded(file, { maxBytes: 2 ** 20, within: dir, error: (f, m) => new DataFormatError(f, m.slice(f.length + 2), 'it should be the preprocessing.json that bnn train wrote') }));
   const shape = input.shape.join('x');
   if (shape === '28x28x1' || shape === '784') return { dataset: 'mnist', guessed: `no ${PREPROCESSING_FILE} beside the model: its input ${shape} read as MNIST (pixel/127.5 - 1)` };
   if (shape === '32x32x3') {
