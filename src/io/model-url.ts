@@ -29,7 +29,10 @@ const MAX_REDIRECTS = 10;
 export async function loadModelFromUrl(source: string, options: UrlLoadOptions = {}): Promise<Model> {
   const url = new URL(source, typeof location !== 'undefined' ? location.href : undefined);
   const origins = new Set([url.origin, ...(options.allowedOrigins ?? []).map((o) => new URL(o).origin)]);
-  const get = (u: URL, what: string, maxBytes: number) => fetchBounded(u, { what, maxBytes, origins, timeoutMs: options.timeoutMs ?? 60_000, fetch: options.fetch ?? fetch });
+  // Called as a plain function: a browser's fetch throws "Illegal invocation" when called as a method of another object.
+  const fetchFn = options.fetch ?? fetch;
+  const call: typeof fetch = (input, init) => fetchFn(input, init);
+  const get = (u: URL, what: string, maxBytes: number) => fetchBounded(u, { what, maxBytes, origins, timeoutMs: options.timeoutMs ?? 60_000, fetch: call });
   const bytes = await get(url, 'model.json', options.maxJsonBytes ?? 64 * 2 ** 20);
   let json: unknown;
   try {

@@ -133,11 +133,8 @@ export async function parseModel(json: unknown, shards: ShardSource): Promise<Mo
       if (loaded > need) fail(`weight shards ${g.paths.join(', ')}`, `more than the ${need} bytes the manifest's weights need (at "${path}")`, 'extra bytes: a wrong shard or manifest');
       parts.push(part);
     }
-    const total = loaded;
-    if (total !== need) {
-      fail(`weight shards ${g.paths.join(', ')}`, `${total} bytes, the manifest's weights need ${need}`, total < need ? 'the file is truncated or a shard is missing' : 'extra bytes: a wrong shard or manifest');
-    }
-    const bytes = concat(parts, total);
+    if (loaded < need) fail(`weight shards ${g.paths.join(', ')}`, `${loaded} bytes, the manifest's weights need ${need}`, 'the file is truncated or a shard is missing');
+    const bytes = concat(parts, need);
     let off = 0;
     for (const w of g.weights) {
       weights.set(w.name, { shape: w.shape, data: decode(w, bytes.subarray(off, off + w.bytes)) });
