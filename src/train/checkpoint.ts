@@ -109,13 +109,11 @@ export async function saveCheckpoint(dir: string, c: Checkpoint, options: SaveCh
 
 /** The current checkpoint's directory name from DIR/latest; null when there is none. */
 async function readPointer(dir: string): Promise<string | null> {
+  const fs = await import('node:fs/promises');
   const path = await import('node:path');
   const file = path.join(dir, POINTER);
-  const text = await readTextBounded(file, { maxBytes: 256 }).catch((e: Error & { file?: string }) => {
-    if (/no such file/.test(e.message)) return null;
-    throw new TrainError(`${file}: ${e.message}`);
-  });
-  if (text === null) return null;
+  if (!(await fs.lstat(file).catch(() => null))) return null;
+  const text = await readTextBounded(file, { maxBytes: 256, within: dir, error: (_f, m) => new TrainError(m) });
   const name = text.trim();
   if (!CHECKPOINT_NAME.test(name)) throw new TrainError(`${file}: names "${name.slice(0, 80)}", not a checkpoint directory (epoch-N-PID-K); delete ${dir} to start over`);
   return name;
