@@ -18,6 +18,7 @@ import { DataFormatError } from '../src/data/idx.js';
 import { decodeImage, encodePng } from '../src/data/images.js';
 import { writeNpy } from '../src/io/npy.js';
 import { mnistMlp } from '../src/zoo/mnist-mlp.js';
+import { lowerModel } from '../src/plan/lower.js';
 
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -226,6 +227,13 @@ describe('BatchNorm statistics', () => {
     await expect(parseModel(json, [bytes.buffer])).rejects.toThrow(/channel 1 is 0 \(epsilon 0\): a variance must be >= 0 and variance \+ epsilon > 0/);
     layer.config.epsilon = 0.001;
     await expect(parseModel(json, [bytes.buffer])).resolves.toBeTruthy(); // 0 + epsilon is fine
+  });
+
+  test('a model built in code whose variance is set negative is refused at compile, naming the layer', () => {
+    const m = mnistMlp({ hidden: [8], seed: 2 });
+    const [key, v] = [...m.spec.weights].find(([k]) => k.endsWith('/moving_variance'))!;
+    v.data[0] = -1;
+    expect(() => lowerModel(m.spec)).toThrow(new RegExp(`foldBatchNorm \\(layer "${key.split('/')[0]}"\\): moving_variance\\[0\\] = -1 is negative`));
   });
 });
 
