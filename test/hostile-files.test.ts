@@ -71,8 +71,15 @@ describe('model files are regular files inside the model directory', () => {
       make();
       await expect(loadModel(dir), what).rejects.toThrow(message);
     }
+    // model.json itself linked out of the directory.
+    const elsewhere = join(outside, 'model.json');
+    writeFileSync(elsewhere, JSON.stringify(json));
+    rmSync(join(dir, 'model.json'));
+    symlinkSync(elsewhere, join(dir, 'model.json'));
+    await expect(loadModel(dir)).rejects.toThrow(/model\.json: resolves to .*bnn-outside-.*model\.json, outside the directory/);
     // A link that stays inside the directory is fine.
     rmSync(join(dir, 'sub'), { force: true });
+    rmSync(join(dir, 'model.json'));
     writeFileSync(join(dir, 'model.json'), JSON.stringify(json));
     rmSync(join(dir, SHARD), { force: true });
     writeFileSync(join(dir, 'real.bin'), shard);

@@ -18,8 +18,8 @@ export const MAX_MODEL_JSON_BYTES = 64 * 2 ** 20;
  * Loads a TF.js Layers model: `source` is model.json's path or its directory (Node), or its URL
  * (fetched; shards resolved beside it, see model-url.ts). Everything is validated before the
  * model is returned. Files are read with bounds (read-bounded.ts): model.json and its shards are
- * regular files, the shards inside model.json's directory by their real path, none larger than
- * MAX_MODEL_JSON_BYTES or what the manifest says its weights still need.
+ * regular files inside model.json's directory by their real path (no symbolic link out of it),
+ * none larger than MAX_MODEL_JSON_BYTES or what the manifest says its weights still need.
  */
 export async function loadModel(source: string, options: UrlLoadOptions = {}): Promise<Model> {
   if (isUrl(source)) return loadModelFromUrl(source, options);
@@ -30,8 +30,8 @@ export async function loadModel(source: string, options: UrlLoadOptions = {}): P
   if (!stat) throw new ModelFormatError(`${source}: no such file or directory`);
   if (stat.isDirectory()) file = pathMod.join(file, 'model.json');
   const error = (_f: string, message: string) => new ModelFormatError(message);
-  const text = new TextDecoder().decode(await readFileBounded(file, { maxBytes: MAX_MODEL_JSON_BYTES, limitReason: 'MAX_MODEL_JSON_BYTES', error }));
   const dir = pathMod.dirname(file);
+  const text = new TextDecoder().decode(await readFileBounded(file, { maxBytes: MAX_MODEL_JSON_BYTES, limitReason: 'MAX_MODEL_JSON_BYTES', within: dir, error }));
   try {
     return await Model.fromJSON(await parseJson(text, file), async (path, maxBytes) => {
       if (pathMod.isAbsolute(path) || path.split(/[\\/]/).includes('..')) throw new Error(`shard path "${clip(path)}" leaves the model's directory`);
