@@ -54,6 +54,12 @@ const run = promisify(execFile);
 const cli = process.env.BNN_CLI ?? 'dist/src/cli/bnn.js';
 const bnn = (...args: string[]) => run(process.execPath, [cli, ...args], { encoding: 'utf8', env: { ...process.env, BNN_DATA_DIR: dataDir }, maxBuffer: 1 << 24 });
 
+/** The current checkpoint's checkpoint.json (DIR/checkpoint/latest names its directory). */
+const checkpointMeta = (out: string) => {
+  const dir = join(out, 'checkpoint');
+  return JSON.parse(readFileSync(join(dir, readFileSync(join(dir, 'latest'), 'utf8').trim(), 'checkpoint.json'), 'utf8'));
+};
+
 const lossOf = (stdout: string, epoch: number) => Number(new RegExp(`epoch ${epoch}: train loss ([^ ]+) acc`).exec(stdout)?.[1]);
 
 describe.each([
@@ -66,8 +72,8 @@ describe.each([
     expect(first.stdout).toMatch(new RegExp(`training ${name} on ${batch * steps} CIFAR-10 images, 1 epoch\\(s\\), batch ${batch}, adam lr 0\\.02, seed 0, inputs .*random crops \\(padding 4\\) and flips`));
     expect(first.stdout).toMatch(/epoch 1: train loss [\d.]+ acc [\d.]+%\s+test top-1 [\d.]+% top-5 [\d.]+% loss [\d.]+ .*s\/step/);
     expect(Number.isFinite(lossOf(first.stdout, 1))).toBe(true);
-    expect(existsSync(join(out, 'checkpoint', 'checkpoint.json'))).toBe(true);
-    expect(JSON.parse(readFileSync(join(out, 'checkpoint', 'checkpoint.json'), 'utf8'))).toMatchObject({ epoch: 1, iterations: steps, run: { model: name, augment: true, preprocessing: { dataset: 'cifar10' } } });
+    expect(existsSync(join(out, 'checkpoint', 'latest'))).toBe(true);
+    expect(checkpointMeta(out)).toMatchObject({ epoch: 1, iterations: steps, run: { model: name, augment: true, preprocessing: { dataset: 'cifar10' } } });
     const pre = JSON.parse(readFileSync(join(out, 'preprocessing.json'), 'utf8'));
     expect(pre.dataset).toBe('cifar10');
     expect(pre.classes).toEqual([...CIFAR10_CLASSES]);
@@ -77,7 +83,7 @@ describe.each([
     expect(resumed.stdout).toMatch(new RegExp(`resuming ${name} .*1 epoch\\(s\\) done \\(seed 0, batch ${batch}`));
     expect(resumed.stdout).not.toMatch(/epoch 1: train loss/);
     expect(Number.isFinite(lossOf(resumed.stdout, 2))).toBe(true);
-    expect(JSON.parse(readFileSync(join(out, 'checkpoint', 'checkpoint.json'), 'utf8')).epoch).toBe(2);
+    expect(checkpointMeta(out).epoch).toBe(2);
 
     const ev = await bnn('eval', '--model', out);
     expect(ev.stdout).toMatch(new RegExp(`${modelName} on CIFAR-10 test \\(10 images\\): top-1 [\\d.]+%, top-5 [\\d.]+%`));

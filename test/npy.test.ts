@@ -111,6 +111,27 @@ describe('round trips', () => {
     expect(() => writeNpy(new Int8Array(2), long, { version: 1 })).toThrow(/does not fit npy version 1\.0/);
   });
 
+  test('a header over 1 MiB, or nested a million deep, is a short NpyError', () => {
+    const file = (header: string) => {
+      const text = new TextEncoder().encode(header);
+      const out = new Uint8Array(12 + text.length);
+      out.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 2, 0]);
+      new DataView(out.buffer).setUint32(8, text.length, true);
+      out.set(text, 12);
+      return out;
+    };
+    expect(() => readNpy(file(' '.repeat(2 ** 20 + 1)))).toThrow(/npy header of 1048577 bytes, more than the 1048576/);
+    const deep = `{'descr': '<f4', 'fortran_order': False, 'shape': ${'('.repeat(500_000)}${')'.repeat(500_000)}, }`;
+    let err: Error | undefined;
+    try {
+      readNpy(file(deep));
+    } catch (e) {
+      err = e as Error;
+    }
+    expect(err).toBeInstanceOf(NpyError);
+    expect(err!.message.length).toBeLessThan(300);
+  });
+
   test('writer refuses a shape that does not match the data', () => {
     expect(() => writeNpy(new Float32Array(5), [2, 3])).toThrow(/6 elements, the data 5/);
     expect(() => writeNpy(new Float32Array(1), [-1])).toThrow(NpyError);

@@ -40,7 +40,15 @@ function manifest(weights: [string, number[]][], paths = ['group1-shard1of1.bin'
 }
 function shardFor(weights: [string, number[]][], seed = 1): ArrayBuffer {
   const n = weights.reduce((a, [, s]) => a + s.reduce((x, y) => x * y, 1), 0);
-  return new Random(seed).floats(n).buffer as ArrayBuffer;
+  const data = new Random(seed).floats(n);
+  // BatchNorm variances are never negative (the reader refuses them).
+  let off = 0;
+  for (const [name, shape] of weights) {
+    const count = shape.reduce((x, y) => x * y, 1);
+    if (name.endsWith('moving_variance')) for (let i = off; i < off + count; i++) data[i] = Math.abs(data[i]);
+    off += count;
+  }
+  return data.buffer as ArrayBuffer;
 }
 
 /** The converter's form (model_config inside modelTopology). */
@@ -182,12 +190,12 @@ describe('tfjs Layers format: valid models', () => {
     const head = new Uint8Array(shardFor(MLP_WEIGHTS.slice(0, 5)));
     const q8 = Uint8Array.from({ length: 10 }, (_, i) => i);
     const q16 = new Uint16Array(10).fill(7);
-    const h16 = new Uint16Array(10).fill(0x3c00).map((v, i) => (i === 1 ? 0xc000 : v)); // 1.0, -2.0
+    const h16 = new Uint16Array(10).fill(0x3c00).map((v, i) => (i === 1 ? 0x4000 : v)); // 1.0, 2.0 (a variance: not negative)
     const all = new Uint8Array([...head, ...q8, ...new Uint8Array(q16.buffer), ...new Uint8Array(h16.buffer)]);
     const s = await parseModel(m, [all.buffer]);
     expect([...s.weights.get('batch_normalization_1/beta')!.data]).toEqual([...q8].map((q) => q * 0.5 - 1));
     expect([...s.weights.get('batch_normalization_1/moving_mean')!.data]).toEqual(new Array(10).fill(17));
-    expect(s.weights.get('batch_normalization_1/moving_variance')!.data[1]).toBe(-2);
+    expect(s.weights.get('batch_normalization_1/moving_variance')!.data[1]).toBe(2);
   });
 
   it('round-trips: serialize -> parse gives the same spec (Sequential and Functional)', async () => {

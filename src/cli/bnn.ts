@@ -70,7 +70,8 @@ commands:
                                 runs the compiled plan: X float32 [N, ...input shape] (several inputs:
                                 a.npy,b.npy), Y the model output as float32; --activations writes each
                                 layer's output and each quantized layer's binarized input (name.input.npy;
-                                binary tensors as int8 +-1), or only --layers (names, or layer:input)
+                                binary tensors as int8 +-1), or only --layers (names, or layer:input);
+                                inputs holding NaN are refused (--allow-nan runs them anyway)
   predict --model MODEL --image PHOTO [--chart OUT.png]
                                 a JPEG/PNG photo's centre square reduced to the model's input (area average;
                                 32x32 RGB for CIFAR-10 models, 28x28 gray for MNIST's), preprocessed as the model
@@ -228,9 +229,9 @@ async function benchConvReuseCommand(flags: Flags): Promise<void> {
 
 // Kernel reuse analysis of conv kernels (.npy files, models' binary conv layers) and generated weights; needs no GPU.
 async function kernelsCommand(flags: Flags): Promise<void> {
-  const { readFileSync } = await import('node:fs');
   const { basename } = await import('node:path');
   const { readNpy } = await import('../io/npy.js');
+  const { readFileBounded } = await import('../io/read-bounded.js');
   const { Random } = await import('../random.js');
   const kr = await import('../analysis/kernel-reuse.js');
   const layout = flags.values.get('layout') ?? 'hwio';
@@ -265,7 +266,7 @@ async function kernelsCommand(flags: Flags): Promise<void> {
       continue;
     }
     try {
-      layers.push(kr.kernelLayerFromNpy(readNpy(readFileSync(file)), basename(file).replace(/\.npy$/, ''), layout));
+      layers.push(kr.kernelLayerFromNpy(readNpy(await readFileBounded(file, { maxBytes: 2 ** 30 })), basename(file).replace(/\.npy$/, ''), layout));
     } catch (err) {
       throw new UsageError(`${file}: ${(err as Error).message}`); // unreadable, not npy, or not a conv kernel
     }

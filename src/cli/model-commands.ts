@@ -1,10 +1,12 @@
 // `bnn summary`, `bnn predict` and `bnn export`: a model file in, a table or .npy files out.
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { Gpu } from '../gpu/context.js';
 import { exportActivations, exportWeights, type ExportEntry } from '../io/export.js';
 import { loadModel } from '../io/model-files.js';
 import { readNpy, writeNpy } from '../io/npy.js';
+import { readFileBounded } from '../io/read-bounded.js';
+import { OutputPathError, writeFileAtomic } from '../io/write-atomic.js';
 import type { Model } from '../model/model.js';
 import { formatSummary, summarize } from '../model/summary.js';
 import { InferencePlan, type PlanOutput } from '../plan/plan.js';
@@ -18,12 +20,17 @@ function modelPath(flags: Flags, positional = false): string {
   return p;
 }
 
-/** Writes a file by a temporary name and a rename, so it is whole or absent. */
-function writeAtomic(path: string, data: Uint8Array | string): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, data);
-  renameSync(tmp, path);
+/** The largest .npy input read (1 GiB: 268M float32 values). */
+export const MAX_INPUT_BYTES = 2 ** 30;
+
+/** Writes a file whole or not at all; a path naming a directory is refused before anything is written. */
+async function writeAtomic(path: string, data: Uint8Array | string): Promise<void> {
+  try {
+    await writeFileAtomic(path, data);
+  } catch (e) {
+    if (e instanceof OutputPathError) throw new UsageError(e.message);
+    throw e;
+  }
 }
 
 export async function summaryCommand(flags: Flags): Promise<void> {
@@ -38,16 +45,21 @@ export async function summaryCommand(flags: Flags): Promise<void> {
   console.log(formatSummary(s));
 }
 
-/** The model inputs from .npy files (comma-separated, one per model input), as float32 batches. */
-function readInputs(model: Model, list: string): { data: Float32Array[]; batch: number } {
+/**
+ * The model inputs from .npy files (comma-separated, one per model input), as float32 batches.
+ * Each file is a regular file of at most MAX_INPUT_BYTES; NaN values are refused unless `allowNaN`
+ * (the plan would turn them into confident-looking outputs).
+ */
+async function readInputs(model: Model, list: string, allowNaN = false): Promise<{ data: Float32Array[]; batch: number }> {
   const files = list.split(',');
   if (files.length !== model.inputs.length) throw new UsageError(`the model has ${model.inputs.length} input(s) (${model.inputs.map((i) => i.name).join(', ')}); --input names ${files.length} file(s)`);
   let batch = -1;
-  const data = files.map((file, i) => {
+  const data: Float32Array[] = [];
+  for (const [i, file] of files.entries()) {
     const inp = model.inputs[i];
     let arr;
     try {
-      arr = readNpy(readFileSync(file));
+      arr = readNpy(await readFileBounded(file, { maxBytes: MAX_INPUT_BYTES, limitReason: 'MAX_INPUT_BYTES' }));
     } catch (e) {
       throw new UsageError(`${file}: ${(e as Error).message}`);
     }
@@ -60,8 +72,11 @@ function readInputs(model: Model, list: string): { data: Float32Array[]; batch: 
     if (batch >= 0 && n !== batch) throw new UsageError(`${file}: ${n} samples, the first input has ${batch}`);
     batch = n;
     if (arr.data.length !== n * per) throw new UsageError(`${file}: ${arr.data.length} values for ${n} samples of ${per}`);
-    return arr.data instanceof Float32Array ? arr.data : Float32Array.from(arr.data as ArrayLike<number>);
-  });
+    const x = arr.data instanceof Float32Array ? arr.data : Float32Array.from(arr.data as ArrayLike<number>);
+    const nan = allowNaN ? -1 : x.findIndex((v) => Number.isNaN(v));
+    if (nan >= 0) throw new UsageError(`${file}: value ${nan} (sample ${Math.floor(nan / per)}) is NaN; the outputs would look normal but mean nothing. Fix the input, or pass --allow-nan to run it anyway`);
+    data.push(x);
+  }
   if (batch < 1) throw new UsageError('the input holds no samples');
   return { data, batch };
 }
@@ -119,7 +134,7 @@ export async function predictCommand(flags: Flags): Promise<void> {
   if (!inputFiles) throw new UsageError('predict needs --input X.npy (float32 [N, ...input shape])');
   if (!output) throw new UsageError('predict needs --output Y.npy');
   const model = await loadModel(modelPath(flags));
-  const { data, batch } = readInputs(model, inputFiles);
+  const { data, batch } = await readInputs(model, inputFiles, flags.switches.has('allow-nan'));
   const chunk = Math.min(positiveInt(flags, 'batch') ?? 256, batch);
   const actDir = flags.values.get('activations');
   const extra = actDir ? (layerList(flags, model) ?? allActivationNames(model)) : [];
@@ -131,14 +146,14 @@ export async function predictCommand(flags: Flags): Promise<void> {
     const t0 = performance.now();
     const got = await runChunked(plan, model, data, batch, chunk, names);
     const ms = performance.now() - t0;
-    model.outputs.forEach((name, i) => {
+    for (const [i, name] of model.outputs.entries()) {
       const path = i === 0 ? output : output.replace(/(\.npy)?$/, `.${fileName(name)}`);
       const t = got.get(name)!;
-      writeAtomic(path, writeNpy(t.data, t.shape)); // model outputs as float32, binary ones too
+      await writeAtomic(path, writeNpy(t.data, t.shape)); // model outputs as float32, binary ones too
       console.log(`${name}: [${t.shape.join(', ')}] float32 -> ${path}`);
-    });
+    }
     if (actDir) {
-      for (const name of extra) writeAtomic(join(actDir, fileName(name)), npyFor(got.get(name)!));
+      for (const name of extra) await writeAtomic(join(actDir, fileName(name)), npyFor(got.get(name)!));
       console.log(`${extra.length} activation(s) -> ${actDir}/ (binary ones as int8 +-1, others float32)`);
     }
     console.log(`${batch} sample(s) in ${ms.toFixed(1)} ms on ${gpu.describe()}`);
@@ -158,7 +173,7 @@ export async function exportCommand(flags: Flags): Promise<void> {
   const actFile = flags.values.get('activations');
   if (!actFile && flags.values.has('layers')) throw new UsageError('--layers chooses which activations to export; give --activations X.npy too');
   if (actFile) {
-    const { data, batch } = readInputs(model, actFile);
+    const { data, batch } = await readInputs(model, actFile, flags.switches.has('allow-nan'));
     const gpu = await Gpu.create({ log: (line) => console.error(line) });
     try {
       const plan = await InferencePlan.compile(gpu, model, { maxBatch: batch });
@@ -170,7 +185,7 @@ export async function exportCommand(flags: Flags): Promise<void> {
       gpu.destroy();
     }
   }
-  for (const [file, bytes] of files) writeAtomic(join(out, file), bytes);
-  writeAtomic(join(out, 'manifest.json'), JSON.stringify({ model: model.name, source: modelPath(flags), files: manifest }, null, 2) + '\n');
+  for (const [file, bytes] of files) await writeAtomic(join(out, file), bytes);
+  await writeAtomic(join(out, 'manifest.json'), JSON.stringify({ model: model.name, source: modelPath(flags), files: manifest }, null, 2) + '\n');
   console.log(`${files.size} .npy file(s) and manifest.json -> ${out}/`);
 }

@@ -2,7 +2,7 @@
 // centre square, reduced to the model's input by area averaging (32x32 RGB for the CIFAR-10
 // models, 28x28 gray for MNIST's), preprocessed as the model was trained (preprocessing.json),
 // classified; the class probabilities printed with names, top-1 marked; --chart draws them.
-import { readFileSync } from 'node:fs';
+import { readFileBounded } from '../io/read-bounded.js';
 import { Gpu } from '../gpu/context.js';
 import { DATASETS, loadPreprocessing, preprocessor } from '../data/datasets.js';
 import { centreSquare, decodeImage, encodePng, toGray } from '../data/images.js';
@@ -11,7 +11,10 @@ import { InferencePlan } from '../plan/plan.js';
 import { barChart } from './chart.js';
 import { UsageError, type Flags } from './flags.js';
 
-export async function predictImageCommand(flags: Flags, writeAtomic: (path: string, data: Uint8Array) => void): Promise<void> {
+/** The largest photo read (256 MiB); its declared pixels are bounded too (MAX_IMAGE_PIXELS). */
+const MAX_IMAGE_BYTES = 256 * 2 ** 20;
+
+export async function predictImageCommand(flags: Flags, writeAtomic: (path: string, data: Uint8Array) => Promise<void>): Promise<void> {
   const modelPath = flags.values.get('model');
   const photo = flags.values.get('image')!;
   if (!modelPath) throw new UsageError('predict needs --model path/to/model.json (or its directory)');
@@ -24,7 +27,7 @@ export async function predictImageCommand(flags: Flags, writeAtomic: (path: stri
   if (inputShape.join('x') !== dataset.shape.join('x')) throw new UsageError(`${modelPath}: input [${inputShape.join(', ')}] is not ${dataset.title}'s ${dataset.shape.join('x')}`);
   let bytes: Uint8Array;
   try {
-    bytes = readFileSync(photo);
+    bytes = await readFileBounded(photo, { maxBytes: MAX_IMAGE_BYTES });
   } catch (e) {
     throw new UsageError(`--image ${photo}: ${(e as Error).message}`);
   }
@@ -50,7 +53,7 @@ export async function predictImageCommand(flags: Flags, writeAtomic: (path: stri
   probs.forEach((p, i) => console.log(`${i === top ? '*' : ' '} ${(names[i] ?? String(i)).padEnd(pad)}  ${(100 * p).toFixed(2).padStart(6)}%`));
   const chart = flags.values.get('chart');
   if (chart) {
-    writeAtomic(chart, encodePng(barChart(`${model.name.replace(/_/g, ' ')}: ${photo.split(/[\\/]/).pop()}`, names, probs)));
+    await writeAtomic(chart, encodePng(barChart(`${model.name.replace(/_/g, ' ')}: ${photo.split(/[\\/]/).pop()}`, names, probs)));
     console.log(`chart -> ${chart}`);
   }
 }

@@ -11,6 +11,7 @@ import { loadModel, saveModel } from '../io/model-files.js';
 import type { Model } from '../model/model.js';
 import { join } from 'node:path';
 import { loadCheckpoint, saveCheckpoint, type Checkpoint, type CheckpointRun } from '../train/checkpoint.js';
+import { ensureWritableDirectory } from '../io/write-atomic.js';
 import { evaluate, fit } from '../train/fit.js';
 import { batchCount } from '../data/batches.js';
 import { describeOptimizer, optimizerConfigs, type OptimizerRun } from '../train/optimizer-run.js';
@@ -102,6 +103,8 @@ export async function trainCommand(flags: Flags): Promise<void> {
   const limit = positiveInt(flags, 'limit');
   const out = flags.values.get('out') ?? `models/${name}`;
   const checkpointDir = join(out, 'checkpoint');
+  // Where the checkpoints and the model go must be writable now, not after the first epoch.
+  await ensureWritableDirectory(checkpointDir, `--out ${out}`);
   const dataset = DATASETS[MODELS[name].dataset];
   const normalization = normalizationFrom(flags, name);
   if (flags.switches.has('no-augment') && dataset.name !== 'cifar10') throw new UsageError(`--no-augment applies to the CIFAR-10 models, not ${name}`);

@@ -6,6 +6,10 @@ import { CIFAR10_CLASSES } from './cifar10.js';
 import { loadCifar10 } from './cifar10-files.js';
 import type { LabeledSamples } from './batches.js';
 import { loadMnist, preprocessMnist } from './mnist.js';
+import { DataFormatError } from './idx.js';
+import { readTextBounded } from '../io/read-bounded.js';
+import { writeFileAtomic } from '../io/write-atomic.js';
+import { show } from '../model/error-text.js';
 import { CIFAR10_NORMALIZATION, SYMMETRIC_NORMALIZATION, normalizeImages, type Normalization } from '../ops/augment.js';
 
 export type DatasetName = 'mnist' | 'cifar10';
@@ -64,12 +68,42 @@ export function preprocessor(p: Preprocessing): (pixels: Uint8Array, out: Float3
 
 export const PREPROCESSING_FILE = 'preprocessing.json';
 
-/** Writes DIR/preprocessing.json (beside model.json). Node only. */
+/** Writes DIR/preprocessing.json (beside model.json), whole or not at all. Node only. */
 export async function savePreprocessing(dir: string, p: Preprocessing): Promise<void> {
-  const fs = await import('node:fs/promises');
   const path = await import('node:path');
-  await fs.mkdir(dir, { recursive: true });
-  await fs.writeFile(path.join(dir, PREPROCESSING_FILE), JSON.stringify({ ...p, classes: DATASETS[p.dataset].classes }, null, 2) + '\n');
+  await writeFileAtomic(path.join(dir, PREPROCESSING_FILE), JSON.stringify({ ...p, classes: DATASETS[p.dataset].classes }, null, 2) + '\n');
+}
+
+/**
+ * A preprocessing.json's text checked key by key: {dataset, normalization?: {scale, mean, std}},
+ * numbers finite, one mean and std per channel of the data set (or one for all), std > 0.
+ * Anything else is a DataFormatError naming the file and the key.
+ */
+export function readPreprocessing(file: string, text: string): Preprocessing {
+  const fix = `write {"dataset": "mnist"} or {"dataset": "cifar10", "normalization": {"scale": 0.00392, "mean": [m, m, m], "std": [s, s, s]}}, or delete ${PREPROCESSING_FILE} to use the defaults`;
+  const bad = (problem: string): never => {
+    throw new DataFormatError(file, problem, fix);
+  };
+  let p: unknown;
+  try {
+    p = JSON.parse(text);
+  } catch (e) {
+    return bad(`not valid JSON (${(e as Error).message.slice(0, 200)})`);
+  }
+  if (p === null || typeof p !== 'object' || Array.isArray(p)) return bad(`expected an object, got ${show(p)}`);
+  const o = p as Record<string, unknown>;
+  if (!isDatasetName(o.dataset)) return bad(`key "dataset": expected "mnist" or "cifar10", got ${show(o.dataset)}`);
+  if (o.normalization === undefined) return { dataset: o.dataset };
+  const n = o.normalization as Record<string, unknown>;
+  if (n === null || typeof n !== 'object' || Array.isArray(n)) return bad(`key "normalization": expected {scale, mean, std}, got ${show(n)}`);
+  const channels = DATASETS[o.dataset].shape[2];
+  const number = (v: unknown, key: string, positive: boolean): number =>
+    typeof v === 'number' && Number.isFinite(v) && (!positive || v > 0) ? v : bad(`key "${key}": expected a finite number${positive ? ' > 0' : ''}, got ${show(v)}`);
+  const list = (v: unknown, key: string, positive: boolean): number[] => {
+    if (!Array.isArray(v) || (v.length !== 1 && v.length !== channels)) return bad(`key "${key}": expected a list of 1 or ${channels} numbers, got ${show(v)}`);
+    return v.map((x, i) => number(x, `${key}[${i}]`, positive));
+  };
+  return { dataset: o.dataset, normalization: { scale: number(n.scale, 'normalization.scale', true), mean: list(n.mean, 'normalization.mean', false), std: list(n.std, 'normalization.std', true) } };
 }
 
 /**
@@ -83,12 +117,8 @@ export async function loadPreprocessing(modelPath: string, input: { shape: reado
   const stat = await fs.stat(modelPath).catch(() => null);
   const dir = stat?.isDirectory() ? modelPath : path.dirname(modelPath);
   const file = path.join(dir, PREPROCESSING_FILE);
-  const text = await fs.readFile(file, 'utf8').catch(() => null);
-  if (text !== null) {
-    const p = JSON.parse(text) as Preprocessing;
-    if (!isDatasetName(p.dataset)) throw new Error(`${file}: dataset must be mnist or cifar10, got ${JSON.stringify(p.dataset)}`);
-    return { dataset: p.dataset, ...(p.normalization && { normalization: p.normalization }) };
-  }
+  const exists = await fs.lstat(file).catch(() => null);
+  if (exists) return readPreprocessing(file, await readTextBounded(file, { maxBytes: 2 ** 20, within: dir, error: (f, m) => new DataFormatError(f, m.slice(f.length + 2), 'it should be the preprocessing.json that bnn train wrote') }));
   const shape = input.shape.join('x');
   if (shape === '28x28x1' || shape === '784') return { dataset: 'mnist', guessed: `no ${PREPROCESSING_FILE} beside the model: its input ${shape} read as MNIST (pixel/127.5 - 1)` };
   if (shape === '32x32x3') {

@@ -14,6 +14,19 @@ export interface Pixels {
 }
 
 const isPng = (b: Uint8Array) => b[0] === 0x89 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47;
+
+/**
+ * The most pixels an image may declare (8192 x 8192), checked from its header before it is
+ * decoded: a few hundred bytes of PNG may declare 20000 x 20000 (1.6 GB of RGBA).
+ */
+export const MAX_IMAGE_PIXELS = 8192 * 8192;
+
+/** A PNG's width and height from its IHDR chunk (the first, at byte 8), or null if it has none. */
+function pngSize(b: Uint8Array): { width: number; height: number } | null {
+  if (b.length < 24 || String.fromCharCode(b[12], b[13], b[14], b[15]) !== 'IHDR') return null;
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  return { width: v.getUint32(16), height: v.getUint32(20) };
+}
 const isJpeg = (b: Uint8Array) => b[0] === 0xff && b[1] === 0xd8;
 
 /** Decodes a JPEG or PNG (told apart by their signatures) to 8-bit RGB; alpha is dropped. `name` is for errors. */
@@ -25,13 +38,16 @@ export function decodeImage(file: Uint8Array | ArrayBuffer, name = 'image'): Pix
   if (isJpeg(bytes)) {
     let d: { width: number; height: number; data: Uint8Array };
     try {
-      d = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true, maxMemoryUsageInMB: 1024 });
+      d = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true, maxMemoryUsageInMB: 1024, maxResolutionInMP: MAX_IMAGE_PIXELS / 1e6 });
     } catch (e) {
       return fail(`not a readable JPEG (${(e as Error).message})`, 'Re-save it as a baseline or progressive JPEG, or as PNG');
     }
     return { width: d.width, height: d.height, channels: 3, data: dropChannels(d.data, 4, d.width * d.height) };
   }
   if (isPng(bytes)) {
+    const size = pngSize(bytes);
+    if (!size) fail('a PNG without its IHDR header chunk', 'Re-save it as an 8-bit RGB or gray PNG');
+    if (size!.width * size!.height > MAX_IMAGE_PIXELS) fail(`declares ${size!.width}x${size!.height} pixels, more than the ${MAX_IMAGE_PIXELS.toLocaleString('en-US')} allowed (MAX_IMAGE_PIXELS)`, 'Shrink it first (the model sees 32x32 at most)');
     let d;
     try {
       d = decodePngFile(bytes);

@@ -292,9 +292,15 @@ export class Gpu {
     return [Math.ceil(total / y), y, 1];
   }
 
-  /** Releases pooled buffers and the device. The Gpu cannot be used afterwards. */
+  /**
+   * Releases pooled buffers and the device. The Gpu cannot be used afterwards. The error handler
+   * goes first: Dawn holds it from native code, and through its closure this Gpu with every
+   * pipeline and buffer it made, so a destroyed Gpu that kept it was never collected (issue 18:
+   * +0.5 MB of JS heap and about 5 MB of RSS a create/compile/run/destroy cycle).
+   */
   destroy(): void {
     this.pool.trim();
+    this.device.onuncapturederror = null;
     this.device.destroy();
   }
 

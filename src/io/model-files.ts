@@ -1,18 +1,25 @@
 // Model files where they live: a model.json and its shards from a directory (Node) or a URL
-// (browser or Node), a Keras .h5 or .keras file from a path, a URL or its bytes (read by
-// keras-files.ts), and saving one (Node; written to temporary names, then renamed, so a reader
-// never sees half a model).
+// (browser or Node, model-url.ts), a Keras .h5 or .keras file from a path, a URL or its bytes (read
+// by keras-files.ts), and saving one (Node; each file written to a temporary name, flushed, then
+// renamed, so a reader never sees half a model).
 import { Model } from '../model/model.js';
 import { ModelFormatError } from '../model/layer-config.js';
 import type { SerializeOptions } from '../model/tfjs-format.js';
+import { clip } from '../model/error-text.js';
 import { KERAS_FILE_LIMITS, formatFromName, kerasFormat, readKerasModel, type KerasFileLimits } from './keras-files.js';
+import { fetchBounded, loadModelFromUrl, type UrlLoadOptions } from './model-url.js';
+import { readFileBounded } from './read-bounded.js';
+import { writeFileAtomic } from './write-atomic.js';
 
 const isUrl = (s: string) => /^(https?|file|blob|data):/i.test(s) || (typeof window !== 'undefined' && !/^[a-z]:[\\/]/i.test(s));
+
+/** The largest model.json read (the topology of 10,000 layers fits in a few MB). */
+export const MAX_MODEL_JSON_BYTES = 64 * 2 ** 20;
 
 /** A model file's bytes: an ArrayBuffer, a view, a Blob or a browser File (a Keras .h5 or .keras file). */
 export type ModelBytes = ArrayBuffer | ArrayBufferView | Blob;
 
-export interface LoadModelOptions {
+export interface LoadModelOptions extends UrlLoadOptions {
   /** Overrides the name's extension for a Keras file; its magic bytes must still agree. */
   format?: 'h5' | 'keras';
   /** Names bytes in errors (and gives their extension). A File's own name is used otherwise. */
@@ -22,37 +29,36 @@ export interface LoadModelOptions {
 }
 
 /**
- * Loads a model: a TF.js Layers model.json by its path or directory (Node) or URL (shards resolved
- * beside it), or a Keras `.h5` / `.keras` file by path, URL or bytes (format by the extension or
- * options.format, checked against the magic bytes). Everything is validated before it returns.
+ * Loads a model: a TF.js Layers model.json by its path or directory (Node) or URL (fetched; shards
+ * resolved beside it, see model-url.ts), or a Keras `.h5` / `.keras` file by path, URL or bytes
+ * (format by the extension or options.format, checked against the magic bytes). Everything is
+ * validated before the model is returned. Files are read with bounds (read-bounded.ts): model.json
+ * and its shards are regular files inside model.json's directory by their real path (no symbolic
+ * link out of it), none larger than MAX_MODEL_JSON_BYTES or what the manifest says its weights
+ * still need; a Keras file no larger than limits.maxBytes.
  */
 export async function loadModel(source: string | ModelBytes, options: LoadModelOptions = {}): Promise<Model> {
   if (typeof source !== 'string' || options.format || formatFromName(source) === 'h5' || formatFromName(source) === 'keras') return loadKerasModel(source, options);
-  if (isUrl(source)) {
-    const url = new URL(source, typeof location !== 'undefined' ? location.href : undefined);
-    const res = await fetch(url);
-    if (!res.ok) throw new ModelFormatError(`model.json at ${url}: HTTP ${res.status} ${res.statusText}`);
-    const json = await parseJson(await res.text(), String(url));
-    return Model.fromJSON(json, async (path) => {
-      const r = await fetch(new URL(path, url));
-      if (!r.ok) throw new Error(`HTTP ${r.status} ${r.statusText}`);
-      return r.arrayBuffer();
-    });
-  }
+  if (isUrl(source)) return loadModelFromUrl(source, options);
   const fs = await import('node:fs/promises');
   const pathMod = await import('node:path');
   let file = source;
   const stat = await fs.stat(file).catch(() => null);
   if (!stat) throw new ModelFormatError(`${source}: no such file or directory`);
   if (stat.isDirectory()) file = pathMod.join(file, 'model.json');
-  const text = await fs.readFile(file, 'utf8').catch((e: Error) => {
-    throw new ModelFormatError(`${file}: cannot be read (${e.message})`);
-  });
+  const error = (_f: string, message: string) => new ModelFormatError(message);
   const dir = pathMod.dirname(file);
-  return Model.fromJSON(await parseJson(text, file), async (path) => {
-    if (pathMod.isAbsolute(path) || path.split(/[\\/]/).includes('..')) throw new Error(`shard path "${path}" leaves the model's directory`);
-    return fs.readFile(pathMod.join(dir, path));
-  });
+  const text = new TextDecoder().decode(await readFileBounded(file, { maxBytes: MAX_MODEL_JSON_BYTES, limitReason: 'MAX_MODEL_JSON_BYTES', within: dir, error }));
+  try {
+    return await Model.fromJSON(await parseJson(text, file), async (path, maxBytes) => {
+      if (pathMod.isAbsolute(path) || path.split(/[\\/]/).includes('..')) throw new Error(`shard path "${clip(path)}" leaves the model's directory`);
+      return readFileBounded(pathMod.join(dir, path), { maxBytes, limitReason: "what the manifest's weights still need", within: dir, error });
+    });
+  } catch (e) {
+    // The reader names the layer and key; the message names the file too (a shard's error names the shard).
+    if (e instanceof ModelFormatError && !e.message.startsWith(dir)) throw new ModelFormatError(`${file}: ${e.message}`);
+    throw e;
+  }
 }
 
 /** A Keras file from a path, a URL or its bytes, its size checked against the limit before it is read. */
@@ -64,20 +70,12 @@ async function loadKerasModel(source: string | ModelBytes, options: LoadModelOpt
   if (typeof source === 'string' && isUrl(source)) {
     const url = new URL(source, typeof location !== 'undefined' ? location.href : undefined);
     file = String(url);
-    const res = await fetch(url).catch((e: Error) => {
-      throw new ModelFormatError(`${file}: cannot be fetched (${e.message})`);
-    });
-    if (!res.ok) throw new ModelFormatError(`${file}: HTTP ${res.status} ${res.statusText}`);
-    const declared = Number(res.headers.get('content-length'));
-    if (declared > max) throw tooLarge(file, declared);
-    bytes = new Uint8Array(await res.arrayBuffer());
+    const fetchFn = options.fetch ?? fetch;
+    const origins = new Set([url.origin, ...(options.allowedOrigins ?? []).map((o) => new URL(o).origin)]);
+    bytes = await fetchBounded(url, { what: 'Keras file', maxBytes: max, origins, timeoutMs: options.timeoutMs ?? 60_000, fetch: (i, init) => fetchFn(i, init) });
   } else if (typeof source === 'string') {
     file = source;
-    const fs = await import('node:fs/promises');
-    const stat = await fs.stat(file).catch(() => null);
-    if (!stat?.isFile()) throw new ModelFormatError(`${file}: ${stat ? 'not a file' : 'no such file'}`);
-    if (stat.size > max) throw tooLarge(file, stat.size);
-    bytes = new Uint8Array(await fs.readFile(file));
+    bytes = await readFileBounded(file, { maxBytes: max, limitReason: 'limits.maxBytes; raise it if the file is trusted', error: (_f, message) => new ModelFormatError(message) });
   } else if (typeof Blob !== 'undefined' && source instanceof Blob) {
     if (!options.name && typeof File !== 'undefined' && source instanceof File) file = source.name;
     if (source.size > max) throw tooLarge(file, source.size);
@@ -92,7 +90,7 @@ async function loadKerasModel(source: string | ModelBytes, options: LoadModelOpt
   return readKerasModel(bytes, file, { format, limits: options.limits });
 }
 
-async function parseJson(text: string, where: string): Promise<unknown> {
+export async function parseJson(text: string, where: string): Promise<unknown> {
   const other = text.startsWith('PK\u0003\u0004') ? 'a zip archive (.keras)' : text.slice(1, 4) === 'HDF' ? 'an HDF5 file (.h5)' : undefined;
   if (other) throw new ModelFormatError(`${where}: named as JSON (model.json), but its bytes are ${other}; rename it to its format's extension`);
   try {
@@ -102,19 +100,17 @@ async function parseJson(text: string, where: string): Promise<unknown> {
   }
 }
 
-/** Writes model.json and its shard into `dir` (created if needed). Node only. */
-export async function saveModel(model: Model, dir: string, options: SerializeOptions = {}): Promise<string[]> {
-  const fs = await import('node:fs/promises');
-  const pathMod = await import('node:path');
-  await fs.mkdir(dir, { recursive: true });
+/** The files of a saved model, shards first and model.json last (so a model.json always finds its shards). */
+export function modelFiles(model: Model, options: SerializeOptions = {}): [string, Uint8Array | string][] {
   const { modelJson, shards } = model.toJSON(options);
   const paths = (modelJson.weightsManifest as { paths: string[] }[]).flatMap((g) => g.paths);
-  const files: [string, Uint8Array | string][] = [...paths.map((p, i): [string, Uint8Array] => [p, new Uint8Array(shards[i])]), ['model.json', JSON.stringify(modelJson)]];
-  for (const [name, data] of files) {
-    const target = pathMod.join(dir, name);
-    const tmp = `${target}.tmp-${process.pid}`;
-    await fs.writeFile(tmp, data);
-    await fs.rename(tmp, target); // shards first, model.json last: a model.json always finds its shards
-  }
+  return [...paths.map((p, i): [string, Uint8Array] => [p, new Uint8Array(shards[i])]), ['model.json', JSON.stringify(modelJson)]];
+}
+
+/** Writes model.json and its shard into `dir` (created if needed), each file whole or not at all. Node only. */
+export async function saveModel(model: Model, dir: string, options: SerializeOptions = {}): Promise<string[]> {
+  const pathMod = await import('node:path');
+  const files = modelFiles(model, options);
+  for (const [name, data] of files) await writeFileAtomic(pathMod.join(dir, name), data);
   return files.map(([n]) => pathMod.join(dir, n));
 }

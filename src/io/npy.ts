@@ -5,6 +5,7 @@
 // in 2.0/3.0), then a Python dict literal {'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }
 // padded with spaces and a final '\n' so the data starts on a 64-byte boundary (latin-1 text in
 // 1.0/2.0, UTF-8 in 3.0), then the raw elements in C order.
+import { show } from '../model/error-text.js';
 
 /** The dtypes we read and write, as numpy spells them in `descr`. */
 export type NpyDType = '<f4' | '<f8' | '|i1' | '<i4' | '|u1' | '<u4';
@@ -41,6 +42,8 @@ const DTYPES: Record<NpyDType, DTypeInfo> = {
 };
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
+/** The longest header read (1 MiB): np.save writes under 100 bytes for most arrays, 75 kB for 25,000 dimensions; numpy.load itself stops at 10,000 by default. */
+const MAX_HEADER_BYTES = 2 ** 20;
 const ALIGN = 64;
 // The data is reinterpreted in place as little-endian: refuse to run where typed arrays are big-endian.
 const HOST_IS_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -61,6 +64,7 @@ export function readNpy(file: Uint8Array | ArrayBuffer): NpyArray {
   if (bytes.length < 8 + lenBytes) throw new NpyError('truncated npy file: it ends inside the header length');
   const headerLen = major === 1 ? view.getUint16(8, true) : view.getUint32(8, true);
   const headerStart = 8 + lenBytes;
+  if (headerLen > MAX_HEADER_BYTES) throw new NpyError(`npy header of ${headerLen} bytes, more than the ${MAX_HEADER_BYTES} numpy.load reads`);
   const dataStart = headerStart + headerLen;
   if (dataStart > bytes.length) {
     throw new NpyError(`truncated npy file: the header says ${headerLen} bytes, the file has ${bytes.length - headerStart} after the length`);
@@ -140,27 +144,27 @@ function parseHeader(header: string): { dtype: NpyDType; shape: number[] } {
   try {
     value = new LiteralParser(header).parseAll();
   } catch (err) {
-    throw new NpyError(`bad npy header ${JSON.stringify(header.trim())}: ${(err as Error).message}`);
+    throw new NpyError(`bad npy header ${show(header.trim())}: ${(err as Error).message}`);
   }
-  if (!(value instanceof Map)) throw new NpyError(`bad npy header: expected a dict, got ${JSON.stringify(header.trim())}`);
+  if (!(value instanceof Map)) throw new NpyError(`bad npy header: expected a dict, got ${show(header.trim())}`);
   for (const key of ['descr', 'fortran_order', 'shape']) {
-    if (!value.has(key)) throw new NpyError(`bad npy header: no '${key}' in ${JSON.stringify(header.trim())}`);
+    if (!value.has(key)) throw new NpyError(`bad npy header: no '${key}' in ${show(header.trim())}`);
   }
   const descr = value.get('descr');
   const fortran = value.get('fortran_order');
   const shape = value.get('shape');
   if (typeof descr !== 'string') {
-    throw new NpyError(`npy dtype ${JSON.stringify(descr)} is not supported (structured dtypes are not; plain ${Object.keys(DTYPES).join(' ')} are)`);
+    throw new NpyError(`npy dtype ${show(descr)} is not supported (structured dtypes are not; plain ${Object.keys(DTYPES).join(' ')} are)`);
   }
   if (fortran !== false) {
     throw new NpyError(
       fortran === true
         ? 'npy file is in Fortran order (fortran_order: True); save a C-order array: np.save(path, np.ascontiguousarray(a))'
-        : `bad npy header: fortran_order is ${JSON.stringify(fortran)}`,
+        : `bad npy header: fortran_order is ${show(fortran)}`,
     );
   }
   if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
-    throw new NpyError(`bad npy header: shape ${JSON.stringify(shape)} is not a tuple of non-negative integers`);
+    throw new NpyError(`bad npy header: shape ${show(shape)} is not a tuple of non-negative integers`);
   }
   return { dtype: normalizeDType(descr), shape: shape as number[] };
 }

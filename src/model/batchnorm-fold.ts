@@ -17,6 +17,8 @@ export interface BatchNormParams {
   epsilon?: number;
   /** BinaryNet's shift-based BatchNorm: AP2(gamma) * AP2(1 / sqrt(var + eps)) (src/ap2.ts). */
   shift?: boolean;
+  /** The layer's name, for errors. */
+  name?: string;
 }
 
 /**
@@ -136,8 +138,9 @@ function keyF32(k: number): number {
 /** The fold in f64, validated. */
 function fold(bn: BatchNormParams, layerBias?: ArrayLike<number>, layerScale?: ArrayLike<number>): { scale: Float64Array; bias: Float64Array } {
   const n = bn.movingMean.length;
+  const who = `foldBatchNorm${bn.name === undefined ? '' : ` (layer "${bn.name}")`}`;
   const check = (name: string, v: ArrayLike<number> | undefined) => {
-    if (v !== undefined && v.length !== n) throw new ShapeError(`foldBatchNorm: ${name} has ${v.length} channels, moving_mean has ${n}`);
+    if (v !== undefined && v.length !== n) throw new ShapeError(`${who}: ${name} has ${v.length} channels, moving_mean has ${n}`);
   };
   check('gamma', bn.gamma);
   check('beta', bn.beta);
@@ -145,13 +148,13 @@ function fold(bn: BatchNormParams, layerBias?: ArrayLike<number>, layerScale?: A
   check('the layer bias', layerBias);
   check('the layer scale', layerScale);
   const eps = bn.epsilon ?? 1e-3;
-  if (!(eps >= 0)) throw new ShapeError(`foldBatchNorm: epsilon must be >= 0, got ${eps}`);
+  if (!(eps >= 0)) throw new ShapeError(`${who}: epsilon must be >= 0, got ${eps}`);
   const scale = new Float64Array(n);
   const bias = new Float64Array(n);
   for (let c = 0; c < n; c++) {
     const variance = bn.movingVariance[c];
-    if (!(variance >= 0)) throw new ShapeError(`foldBatchNorm: moving_variance[${c}] = ${variance} is negative or NaN`);
-    if (variance + eps === 0) throw new ShapeError(`foldBatchNorm: channel ${c} has moving_variance 0 and epsilon 0 (division by zero)`);
+    if (!(variance >= 0)) throw new ShapeError(`${who}: moving_variance[${c}] = ${variance} is negative or NaN`);
+    if (variance + eps === 0) throw new ShapeError(`${who}: channel ${c} has moving_variance 0 and epsilon 0 (division by zero)`);
     scale[c] = bn.shift ? ap2Signed(bn.gamma?.[c] ?? 1) * ap2Signed(1 / Math.sqrt(variance + eps)) : (bn.gamma?.[c] ?? 1) / Math.sqrt(variance + eps);
     bias[c] = (bn.beta?.[c] ?? 0) - (bn.movingMean[c] - (layerBias?.[c] ?? 0)) * scale[c];
     scale[c] *= layerScale?.[c] ?? 1;

@@ -2,6 +2,7 @@
 // its reader (check + normalize) and Keras's default. Names, arguments and defaults are Keras's and Larq's.
 // Quantizers and constraints are checked by src/model/quantizers.ts, the one place that knows them.
 import { QUANTIZERS, getConstraint, getQuantizer, serializeConstraint, type Quantizer, type SerializedQuantizer } from './quantizers.js';
+import { clip, show } from './error-text.js';
 
 /** A model file (model.json, its manifest or its weight shards) that we cannot read. The message names the layer, key or weight, and the fix. */
 export class ModelFormatError extends Error {
@@ -156,15 +157,10 @@ interface KeySpec {
   drop?: boolean;
 }
 
+/** Throws the ModelFormatError "AT: PROBLEM; FIX", each part clipped so no value from a file makes the message huge. */
 export function fail(at: string, problem: string, fix?: string): never {
-  throw new ModelFormatError(`${at}: ${problem}${fix ? `; ${fix}` : ''}`);
+  throw new ModelFormatError(`${clip(at, 400)}: ${clip(problem, 1000)}${fix ? `; ${clip(fix, 1000)}` : ''}`);
 }
-
-const show = (v: unknown): string => {
-  if (typeof v === 'number' && !Number.isFinite(v)) return String(v);
-  const s = JSON.stringify(v);
-  return s === undefined ? String(v) : s.length > 60 ? s.slice(0, 57) + '...' : s;
-};
 
 export function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);

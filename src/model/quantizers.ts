@@ -9,6 +9,7 @@
 import { sign } from '../bitpack.js';
 import { hashU32, streamKey } from '../random.js';
 import type { Shape } from '../tensor.js';
+import { show } from './error-text.js';
 
 /** A quantizer as Larq defines it: forward, the gradient it uses instead of the true one, its config. */
 export interface Quantizer {
@@ -370,7 +371,7 @@ export const QUANTIZERS: Readonly<Record<string, QuantizerDef>> = Object.freeze(
 
 function checkArg(who: string, key: string, spec: ArgSpec, v: unknown): void {
   const bad = (want: string) => {
-    throw new TypeError(`${who}: config key '${key}' must be ${want}, got ${JSON.stringify(v)}`);
+    throw new TypeError(`${who}: config key '${key}' must be ${want}, got ${show(v)}`);
   };
   switch (spec.type) {
     case 'number': if (typeof v !== 'number' || Number.isNaN(v)) bad('a number'); break;
@@ -397,7 +398,7 @@ function build(def: QuantizerDef, given: Record<string, unknown>): Quantizer {
     config[key] = v;
   }
   const name = given.name === undefined ? def.kerasName : given.name;
-  if (typeof name !== 'string') throw new TypeError(`${who}: config key 'name' must be a string, got ${JSON.stringify(name)}`);
+  if (typeof name !== 'string') throw new TypeError(`${who}: config key 'name' must be a string, got ${show(name)}`);
   const { forward, backward } = def.make(config);
   return Object.freeze({
     className: def.className,
@@ -434,11 +435,11 @@ export function getQuantizer(id: QuantizerIdentifier): Quantizer | null {
     const s = id as SerializedQuantizer;
     const config = s.config ?? {};
     if (typeof config !== 'object' || Array.isArray(config)) {
-      throw new TypeError(`${s.class_name}: config must be an object, got ${JSON.stringify(config)}`);
+      throw new TypeError(`${s.class_name}: config must be an object, got ${show(config)}`);
     }
     return build(lookup(s.class_name), config);
   }
-  throw new TypeError(`could not interpret quantizer identifier ${JSON.stringify(id)}`);
+  throw new TypeError(`could not interpret quantizer identifier ${show(id)}`);
 }
 
 /**
@@ -465,7 +466,7 @@ export interface Constraint {
  */
 export function weightClip(clipValue = 1.0): Constraint {
   if (typeof clipValue !== 'number' || Number.isNaN(clipValue)) {
-    throw new TypeError(`WeightClip: config key 'clip_value' must be a number, got ${JSON.stringify(clipValue)}`);
+    throw new TypeError(`WeightClip: config key 'clip_value' must be a number, got ${show(clipValue)}`);
   }
   const c = f32(clipValue);
   return Object.freeze({

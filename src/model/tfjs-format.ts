@@ -20,6 +20,7 @@ import {
 } from './layer-config.js';
 import { canonicalTopology } from './keras-config.js';
 import { getQuantizer, serializeQuantizer } from './quantizers.js';
+import { clip, show } from './error-text.js';
 
 export { ModelFormatError } from './layer-config.js';
 
@@ -50,7 +51,12 @@ export interface ModelSpec {
   kerasVersion?: string;
 }
 
-export type ShardSource = ArrayBuffer[] | ((path: string) => Promise<ArrayBuffer | ArrayBufferView>);
+/**
+ * The shards' bytes: in manifest order, or a loader called with each path and the most bytes the
+ * manifest lets that shard hold (what its group's weights still need): a loader should refuse a
+ * larger file before reading it.
+ */
+export type ShardSource = ArrayBuffer[] | ((path: string, maxBytes: number) => Promise<ArrayBuffer | ArrayBufferView>);
 
 type ManifestDType = 'float32' | 'int32';
 type StoredDType = ManifestDType | 'uint8' | 'uint16' | 'float16' | 'b1';
@@ -68,12 +74,18 @@ interface ManifestWeight {
 
 const HOST_IS_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const MAX_ELEMENTS = 2 ** 31 - 1;
+/**
+ * The most bytes a model's weights may take decoded (float32/int32), checked from the manifest
+ * before any shard is read: 512 MiB, 134M parameters (VGG16 for ImageNet has 138M; a BNN for the
+ * browser has far fewer). A packed (b1) shard of 16 MiB may otherwise declare 2^32 weights.
+ */
+export const MAX_WEIGHT_BYTES = 512 * 2 ** 20;
 
 /** Parses and validates a model.json (already JSON.parse'd) and its weight shards. Everything is checked before any shard is loaded. */
 export async function parseModel(json: unknown, shards: ShardSource): Promise<ModelSpec> {
   if (!isObject(json)) fail('model.json', `not an object`, 'pass the parsed model.json');
   if (own(json, 'format') && json.format !== 'layers-model') {
-    fail('model.json', `format is ${JSON.stringify(json.format)}`, 'only TF.js Layers models ("layers-model") are read; convert with --output_format tfjs_layers_model');
+    fail('model.json', `format is ${show(json.format)}`, 'only TF.js Layers models ("layers-model") are read; convert with --output_format tfjs_layers_model');
   }
   if (!own(json, 'modelTopology')) fail('model.json', 'missing "modelTopology"', 'save with model.save() or tensorflowjs_converter');
   if (!own(json, 'weightsManifest')) fail('model.json', 'missing "weightsManifest"', 'the weights are needed too');
@@ -107,17 +119,23 @@ export async function parseModel(json: unknown, shards: ShardSource): Promise<Mo
   if (!Array.isArray(shards) && typeof shards !== 'function') fail('weight shards', 'expected an array of ArrayBuffers or a loader function');
   if (!HOST_IS_LITTLE_ENDIAN) fail('weight shards', 'this host is big-endian; shards are read little-endian in place');
 
+  const decoded = groups.reduce((a, g) => a + g.weights.reduce((b, w) => b + 4 * w.shape.reduce((x, y) => x * y, 1), 0), 0);
+  if (decoded > MAX_WEIGHT_BYTES) fail('weightsManifest', `the weights take ${decoded.toLocaleString('en-US')} bytes decoded, more than the ${MAX_WEIGHT_BYTES.toLocaleString('en-US')} allowed (MAX_WEIGHT_BYTES)`, 'a model this large is not supported');
+
   const weights = new Map<string, WeightTensor>();
   let p = 0;
   for (const g of groups) {
     const parts: Uint8Array[] = [];
-    for (const path of g.paths) parts.push(await loadShard(shards, p++, path));
-    const total = parts.reduce((a, b) => a + b.length, 0);
     const need = g.weights.reduce((a, w) => a + w.bytes, 0);
-    if (total !== need) {
-      fail(`weight shards ${g.paths.join(', ')}`, `${total} bytes, the manifest's weights need ${need}`, total < need ? 'the file is truncated or a shard is missing' : 'extra bytes: a wrong shard or manifest');
+    let loaded = 0;
+    for (const path of g.paths) {
+      const part = await loadShard(shards, p++, path, need - loaded);
+      loaded += part.length;
+      if (loaded > need) fail(`weight shards ${g.paths.join(', ')}`, `more than the ${need} bytes the manifest's weights need (at "${path}")`, 'extra bytes: a wrong shard or manifest');
+      parts.push(part);
     }
-    const bytes = concat(parts, total);
+    if (loaded < need) fail(`weight shards ${g.paths.join(', ')}`, `${loaded} bytes, the manifest's weights need ${need}`, 'the file is truncated or a shard is missing');
+    const bytes = concat(parts, need);
     let off = 0;
     for (const w of g.weights) {
       weights.set(w.name, { shape: w.shape, data: decode(w, bytes.subarray(off, off + w.bytes)) });
@@ -128,14 +146,32 @@ export async function parseModel(json: unknown, shards: ShardSource): Promise<Mo
     const d = t.data;
     for (let i = 0; i < d.length; i++) if (!Number.isFinite(d[i])) fail(`weight "${name}"`, `element ${i} is ${d[i]}`, 'weights must be finite; retrain or fix the checkpoint');
   }
+  checkBatchNormVariance(topo.layers, weights);
   return { ...topo, weights };
+}
+
+/**
+ * BatchNormalization divides by sqrt(moving_variance + epsilon): a variance below 0, or one that
+ * epsilon does not lift above 0, has no square root, and no trained model has one.
+ */
+function checkBatchNormVariance(layers: LayerSpec[], weights: Map<string, WeightTensor>): void {
+  for (const l of layers) {
+    if (l.class !== 'BatchNormalization') continue;
+    const v = weights.get(`${l.name}/moving_variance`)?.data;
+    if (!v) continue;
+    for (let c = 0; c < v.length; c++) {
+      if (v[c] < 0 || !(v[c] + l.config.epsilon > 0)) {
+        fail(`${describe(l)}, weight "moving_variance"`, `channel ${c} is ${v[c]} (epsilon ${l.config.epsilon}): a variance must be >= 0 and variance + epsilon > 0`, 'the file is damaged, or was not written by a trained model');
+      }
+    }
+  }
 }
 
 // ---- topology ----
 
 type Topology = Omit<ModelSpec, 'weights'>;
 
-const describe = (l: LayerSpec) => `layer "${l.name}" (${l.class})`;
+const describe = (l: LayerSpec) => `layer "${clip(l.name)}" (${l.class})`;
 
 const ENTRY_KEYS = ['class_name', 'config', 'name', 'inbound_nodes', 'module', 'registered_name', 'build_config'];
 
@@ -155,7 +191,7 @@ export function parseTopology(topology: unknown): Topology {
   const cfg = model.config;
   if (cls === 'Sequential') return readSequential(cfg, kerasVersion);
   if (cls === 'Functional' || cls === 'Model') return readFunctional(cfg, kerasVersion);
-  return fail('modelTopology', `model class ${JSON.stringify(cls) ?? String(cls)} is not supported`, 'expected Sequential, Functional or Model');
+  return fail('modelTopology', `model class ${show(cls)} is not supported`, 'expected Sequential, Functional or Model');
 }
 
 function readEntry(e: unknown, i: number, functional: boolean): { cls: LayerClass; name: string; config: LayerConfigs[LayerClass]; raw: Record<string, unknown> } {
@@ -166,7 +202,7 @@ function readEntry(e: unknown, i: number, functional: boolean): { cls: LayerClas
   for (const k of Object.keys(e)) if (!ENTRY_KEYS.includes(k) || (!functional && k === 'inbound_nodes')) fail(at, `unknown key "${k}"`);
   const cls = layerClass(e.class_name, at);
   const config = cls === 'Quantizer' ? readQuantizerLayerConfig(e.class_name as string, e.config, `${at} (${e.class_name})`) : readLayerConfig(cls, e.config, `${at} (${cls})`);
-  if (functional && own(e, 'name') && e.name !== config.name) fail(`layer "${config.name}" (${cls})`, `entry name ${JSON.stringify(e.name)} differs from config.name`);
+  if (functional && own(e, 'name') && e.name !== config.name) fail(`layer "${clip(config.name)}" (${cls})`, `entry name ${show(e.name)} differs from config.name`);
   return { cls, name: config.name, config, raw: e };
 }
 
@@ -203,12 +239,12 @@ function readSequential(cfg: unknown, kerasVersion?: string): Topology {
 /** `[["name", 0, 0], ...]`, the form of input_layers / output_layers: one entry per model input or output. */
 function readEndpoints(v: unknown, at: string): string[] {
   if (isObject(v)) fail(at, 'a dict of named inputs or outputs is not supported', 'build the model with a list of inputs and outputs');
-  if (!Array.isArray(v) || v.length === 0) fail(at, `got ${JSON.stringify(v)?.slice(0, 60)}, expected a non-empty list [[name, 0, 0], ...]`);
+  if (!Array.isArray(v) || v.length === 0) fail(at, `got ${show(v)}, expected a non-empty list [[name, 0, 0], ...]`);
   const names = Array.from(v, (ref, i) => {
     const rat = `${at}[${i}]`;
-    if (!Array.isArray(ref) || ref.length < 1 || ref.length > 3 || typeof ref[0] !== 'string') fail(rat, `got ${JSON.stringify(ref)?.slice(0, 60)}, expected [name, 0, 0]`);
-    if (ref.length > 1 && ref[1] !== 0) fail(rat, `node index ${JSON.stringify(ref[1])}, expected 0`, 'shared layers (called more than once) are not supported');
-    if (ref.length > 2 && ref[2] !== 0) fail(rat, `tensor index ${JSON.stringify(ref[2])}, expected 0`, 'layers with several output tensors are not supported');
+    if (!Array.isArray(ref) || ref.length < 1 || ref.length > 3 || typeof ref[0] !== 'string') fail(rat, `got ${show(ref)}, expected [name, 0, 0]`);
+    if (ref.length > 1 && ref[1] !== 0) fail(rat, `node index ${show(ref[1])}, expected 0`, 'shared layers (called more than once) are not supported');
+    if (ref.length > 2 && ref[2] !== 0) fail(rat, `tensor index ${show(ref[2])}, expected 0`, 'layers with several output tensors are not supported');
     return ref[0] as string;
   });
   const seen = new Set<string>();
@@ -222,15 +258,15 @@ function readEndpoints(v: unknown, at: string): string[] {
 /** Canonical (Keras 2) inbound_nodes: [] or [[["name", 0, 0, {}]]] (one node of one tensor: no shared layers, no merges). */
 function readInbound(v: unknown, at: string): string[] {
   if (v === undefined) fail(at, 'missing inbound_nodes');
-  if (!Array.isArray(v)) fail(at, `inbound_nodes ${JSON.stringify(v)} is not a list`, 'Keras 2 form [[["name", 0, 0, {}]]] expected');
+  if (!Array.isArray(v)) fail(at, `inbound_nodes ${show(v)} is not a list`, 'Keras 2 form [[["name", 0, 0, {}]]] expected');
   if (v.length === 0) return [];
   if (v.length > 1) fail(at, `${v.length} inbound nodes: shared layers are not supported`);
   const node = v[0];
-  if (!Array.isArray(node)) fail(at, `inbound node ${JSON.stringify(node)?.slice(0, 60)} is neither a list of tensors (Keras 2) nor {args, kwargs} (Keras 3)`);
+  if (!Array.isArray(node)) fail(at, `inbound node ${show(node)} is neither a list of tensors (Keras 2) nor {args, kwargs} (Keras 3)`);
   if (node.length !== 1) fail(at, `an inbound node of ${node.length} tensors: merge layers are not supported`);
   const t = node[0];
   if (!Array.isArray(t) || t.length < 3 || t.length > 4 || typeof t[0] !== 'string' || t[1] !== 0 || t[2] !== 0 || (t.length === 4 && !isObject(t[3]))) {
-    fail(at, `inbound tensor ${JSON.stringify(t)?.slice(0, 60)} is not ["name", 0, 0, {}]`);
+    fail(at, `inbound tensor ${show(t)} is not ["name", 0, 0, {}]`);
   }
   if (t.length === 4 && Object.keys(t[3] as object).length > 0) fail(at, 'inbound call kwargs are not supported');
   return [t[0]];
@@ -418,18 +454,18 @@ function readManifest(m: unknown): { paths: string[]; weights: ManifestWeight[] 
 function readManifestWeight(w: unknown, at: string): ManifestWeight {
   if (!isObject(w)) fail(at, 'not an object {name, shape, dtype}');
   if (typeof w.name !== 'string' || w.name.length === 0) fail(at, 'missing "name"');
-  const wat = `weight "${w.name}"`;
-  if (!Array.isArray(w.shape) || w.shape.length > 6) fail(wat, `shape ${JSON.stringify(w.shape)} is not a list of sizes`);
+  const wat = `weight "${clip(w.name)}"`;
+  if (!Array.isArray(w.shape) || w.shape.length > 6) fail(wat, `shape ${show(w.shape)} is not a list of sizes`);
   const shape = Array.from(w.shape, (s, i) => (s === 0 ? 0 : positiveInt(s, `${wat}, shape[${i}]`)));
   const count = checkedCount(shape, wat);
-  if (w.dtype !== 'float32' && w.dtype !== 'int32') fail(wat, `dtype ${JSON.stringify(w.dtype)} is not supported`, 'float32 and int32 are (with uint8, uint16 or float16 quantization)');
+  if (w.dtype !== 'float32' && w.dtype !== 'int32') fail(wat, `dtype ${show(w.dtype)} is not supported`, 'float32 and int32 are (with uint8, uint16 or float16 quantization)');
   let stored: StoredDType = w.dtype;
   let scale = 1;
   let min = 0;
   if (own(w, 'quantization') && w.quantization !== null) {
     const q = w.quantization;
     if (!isObject(q)) fail(`${wat}, quantization`, 'not an object {dtype, scale, min}');
-    if (q.dtype !== 'uint8' && q.dtype !== 'uint16' && q.dtype !== 'float16' && q.dtype !== 'b1') fail(`${wat}, quantization`, `dtype ${JSON.stringify(q.dtype)} is not supported`, 'uint8, uint16, float16 and b1 (sign bits, our extension) are');
+    if (q.dtype !== 'uint8' && q.dtype !== 'uint16' && q.dtype !== 'float16' && q.dtype !== 'b1') fail(`${wat}, quantization`, `dtype ${show(q.dtype)} is not supported`, 'uint8, uint16, float16 and b1 (sign bits, our extension) are');
     stored = q.dtype;
     if (stored === 'b1') {
       if (w.dtype !== 'float32' || (own(q, 'original_dtype') && q.original_dtype !== 'float32')) fail(`${wat}, quantization`, 'b1 (sign bits) decodes to float32 only', 'write dtype and original_dtype "float32"');
@@ -443,13 +479,14 @@ function readManifestWeight(w: unknown, at: string): ManifestWeight {
   return { name: w.name, shape, dtype: w.dtype, stored, scale, min, bytes };
 }
 
-async function loadShard(shards: ShardSource, index: number, path: string): Promise<Uint8Array> {
+async function loadShard(shards: ShardSource, index: number, path: string, maxBytes: number): Promise<Uint8Array> {
   let b: unknown;
   if (Array.isArray(shards)) b = shards[index];
   else {
     try {
-      b = await shards(path);
+      b = await shards(path, maxBytes);
     } catch (e) {
+      if (e instanceof ModelFormatError) throw e; // the loader's own typed error, naming the file
       fail(`weight shard "${path}"`, `could not be loaded: ${e instanceof Error ? e.message : String(e)}`, 'check that the file sits beside model.json');
     }
   }

@@ -649,6 +649,7 @@ function bnParams(spec: ModelSpec, l: LayerSpec & { class: 'BatchNormalization' 
     movingVariance: w('moving_variance'),
     epsilon: l.config.epsilon,
     shift: l.config.shift_based === true,
+    name: l.name,
   };
 }
 
