@@ -12,8 +12,14 @@ import { fail, isObject, own } from './layer-config.js';
 
 type Json = Record<string, unknown>;
 
+// (error-text.ts's bounded show() replaces this once the hostile-file work lands.)
 const show = (v: unknown): string => {
-  const s = JSON.stringify(v);
+  let s: string | undefined;
+  try {
+    s = JSON.stringify(v);
+  } catch {
+    s = `[${Array.isArray(v) ? 'list' : typeof v} too deep to show]`; // JSON.stringify overflows the stack on deep values
+  }
   return s === undefined ? String(v) : s.length > 60 ? s.slice(0, 57) + '...' : s;
 };
 
@@ -108,6 +114,8 @@ function dtypeName(v: unknown, at: string): string {
 
 // ---- serialized objects ----
 
+const MAX_DEPTH = 32;
+
 /** Keys of a serialized object besides class_name and config that only tell Python where the class lives or how it was built. */
 const OBJECT_ONLY_KEYS = ['module', 'registered_name', 'build_config', 'compile_config', 'shared_object_id'];
 
@@ -116,14 +124,18 @@ const OBJECT_ONLY_KEYS = ['module', 'registered_name', 'build_config', 'compile_
  * Keras 3's module / registered_name / build_config left out, and each `dtype` the policy's name
  * (checked: only float32). A refused dtype is named by the layer (`where`) and its key path (`path`).
  */
-function canonicalValue(v: unknown, where: string, path: string): unknown {
-  if (Array.isArray(v)) return v.map((e, i) => canonicalValue(e, where, `${path}[${i}]`));
-  if (!isObject(v)) return v;
+function canonicalValue(v: unknown, where: string, path: string, depth = 0): unknown {
+  if (typeof v !== 'object' || v === null) return v;
+  // Keras nests a few levels (a quantizer's config's dtype policy); a deeper value, or a cycle in a
+  // hand-built topology, is refused before it can overflow the stack.
+  if (depth >= MAX_DEPTH) fail(`${where}, key "${path.split(/[.[]/)[0]}"`, `nests deeper than ${MAX_DEPTH} levels`, 'a Keras config value is a few levels deep; the file is damaged');
+  if (Array.isArray(v)) return v.map((e, i) => canonicalValue(e, where, `${path}[${i}]`, depth + 1));
+  const o = v as Json;
   const out: Json = {};
-  const serialized = typeof v.class_name === 'string' && own(v, 'config');
-  for (const [k, e] of Object.entries(v)) {
+  const serialized = typeof o.class_name === 'string' && own(o, 'config');
+  for (const [k, e] of Object.entries(o)) {
     if (serialized && OBJECT_ONLY_KEYS.includes(k)) continue;
-    out[k] = k === 'dtype' ? dtypeName(e, `${where}, key "${path}.dtype"`) : canonicalValue(e, where, `${path}.${k}`);
+    out[k] = k === 'dtype' ? dtypeName(e, `${where}, key "${path}.dtype"`) : canonicalValue(e, where, `${path}.${k}`, depth + 1);
   }
   return out;
 }
