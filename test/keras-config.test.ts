@@ -186,3 +186,14 @@ describe('keras-config: values no Keras writes', () => {
     expect(refusal(() => canonicalLayerConfig('Dense', { name: 'd', kernel_initializer: cyclic }, 'layer "d" (Dense)'))).toMatch(/key "kernel_initializer": nests deeper/);
   });
 });
+
+describe('keras-config: keys that are JavaScript names', () => {
+  it('a "__proto__" key from JSON stays a key, refused by the strict check (never a prototype that hides it)', () => {
+    const t = JSON.parse(JSON.stringify(keras2Functional()).replace('"units":3', '"units":3,"__proto__":{"use_bias":true}'));
+    const out = canonicalTopology(t) as any;
+    const cfg = out.model_config.config.layers[3].config;
+    expect(Object.keys(cfg)).toContain('__proto__');
+    expect(Object.getPrototypeOf(cfg)).toBe(Object.prototype);
+    expect(() => readLayerConfig('QuantDense', cfg, 'layers[3]')).toThrow(/unknown config key "__proto__"/);
+  });
+});

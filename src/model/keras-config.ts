@@ -12,6 +12,11 @@ import { fail, isObject, own } from './layer-config.js';
 
 type Json = Record<string, unknown>;
 
+/** out[k] = v as an own property, whatever k: a key "__proto__" from JSON.parse stays a key (the strict check then refuses it), never a prototype. */
+function put(out: Json, k: string, v: unknown): void {
+  Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
+}
+
 // (error-text.ts's bounded show() replaces this once the hostile-file work lands.)
 const show = (v: unknown): string => {
   let s: string | undefined;
@@ -135,7 +140,7 @@ function canonicalValue(v: unknown, where: string, path: string, depth = 0): unk
   const serialized = typeof o.class_name === 'string' && own(o, 'config');
   for (const [k, e] of Object.entries(o)) {
     if (serialized && OBJECT_ONLY_KEYS.includes(k)) continue;
-    out[k] = k === 'dtype' ? dtypeName(e, `${where}, key "${path}.dtype"`) : canonicalValue(e, where, `${path}.${k}`, depth + 1);
+    put(out, k, k === 'dtype' ? dtypeName(e, `${where}, key "${path}.dtype"`) : canonicalValue(e, where, `${path}.${k}`, depth + 1));
   }
   return out;
 }
@@ -147,7 +152,7 @@ export function canonicalLayerConfig(cls: string, config: unknown, where: string
   if (!isObject(config)) return config; // layer-config.ts says what is wrong with it
   const out: Json = {};
   for (const [k, v] of Object.entries(config)) {
-    out[k] = k === 'dtype' ? dtypeName(v, `${where}, key "dtype"`) : canonicalValue(v, where, k);
+    put(out, k, k === 'dtype' ? dtypeName(v, `${where}, key "dtype"`) : canonicalValue(v, where, k));
   }
   if (own(out, 'batch_shape')) {
     // Keras 3's InputLayer: batch_shape is tf-keras's batch_input_shape.
@@ -221,7 +226,7 @@ function canonicalEntry(e: unknown, i: number): unknown {
     if (OBJECT_ONLY_KEYS.includes(k)) continue;
     if (k === 'config') out.config = canonicalLayerConfig(cls, v, where);
     else if (k === 'inbound_nodes' && Array.isArray(v)) out.inbound_nodes = v.map((n, j) => canonicalNode(n, `${where}, inbound_nodes[${j}]`));
-    else out[k] = v;
+    else put(out, k, v);
   }
   return out;
 }
@@ -241,7 +246,7 @@ function canonicalModelConfig(cls: unknown, cfg: unknown): unknown {
     if (k === 'layers' && Array.isArray(v)) out.layers = v.map(canonicalEntry);
     else if (k === 'dtype') dtypeName(v, `${cls} config, key "dtype"`); // Keras 3's Sequential: the model's policy, checked, then left out
     else if (k === 'input_layers' || k === 'output_layers') out[k] = endpoints(v);
-    else out[k] = v;
+    else put(out, k, v);
   }
   return out;
 }
@@ -252,7 +257,7 @@ function canonicalModel(m: unknown): unknown {
   const out: Json = {};
   for (const [k, v] of Object.entries(m)) {
     if (OBJECT_ONLY_KEYS.includes(k)) continue;
-    out[k] = k === 'config' ? canonicalModelConfig(m.class_name, v) : v;
+    put(out, k, k === 'config' ? canonicalModelConfig(m.class_name, v) : v);
   }
   return out;
 }
