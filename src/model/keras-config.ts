@@ -218,8 +218,8 @@ function canonicalNode(node: unknown, at: string): unknown {
 /** One entry of a model's `layers` list. */
 function canonicalEntry(e: unknown, i: number): unknown {
   if (!isObject(e)) return e;
-  const cls = typeof e.class_name === 'string' ? e.class_name : '?';
-  const name = isObject(e.config) && typeof e.config.name === 'string' ? e.config.name : undefined;
+  const cls = typeof e.class_name === 'string' && e.class_name.length <= 256 ? e.class_name : '?';
+  const name = isObject(e.config) && typeof e.config.name === 'string' && e.config.name.length <= 256 ? e.config.name : undefined;
   const where = name === undefined ? `layers[${i}] (${cls})` : `layer "${name}" (${cls})`;
   const out: Json = {};
   for (const [k, v] of Object.entries(e)) {
@@ -244,7 +244,7 @@ function canonicalModelConfig(cls: unknown, cfg: unknown): unknown {
   const out: Json = {};
   for (const [k, v] of Object.entries(cfg)) {
     if (k === 'layers' && Array.isArray(v)) out.layers = v.map(canonicalEntry);
-    else if (k === 'dtype') dtypeName(v, `${cls} config, key "dtype"`); // Keras 3's Sequential: the model's policy, checked, then left out
+    else if (k === 'dtype') dtypeName(v, `${cls === 'Sequential' ? cls : 'model'} config, key "dtype"`); // Keras 3's Sequential: the model's policy, checked, then left out
     else if (k === 'input_layers' || k === 'output_layers') out[k] = endpoints(v);
     else put(out, k, v);
   }
