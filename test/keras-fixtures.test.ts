@@ -3,6 +3,7 @@
 // compute what Keras computed: every layer on the CPU reference, then on the GPU plan.
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { loadModel } from '../src/io/model-files.js';
 import { readNpy } from '../src/io/npy.js';
@@ -12,7 +13,7 @@ import { InferencePlan } from '../src/plan/plan.js';
 import { expectClose, expectExact } from './helpers/check.js';
 import { useGpu } from './helpers/gpu.js';
 
-const ROOT = join(__dirname, 'fixtures', 'keras');
+const ROOT = fileURLToPath(new URL('./fixtures/keras/', import.meta.url));
 /** Needs merge layers (issue 16): refused until the executor takes them, then it joins the others. */
 const NEEDS_MERGES = ['shortcut'];
 const FIXTURES = readdirSync(ROOT).filter((d) => statSync(join(ROOT, d)).isDirectory() && !NEEDS_MERGES.includes(d));
