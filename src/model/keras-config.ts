@@ -8,6 +8,7 @@
 // list of `[name, node, tensor]`. Keys the executor does not model are checked against one policy
 // table (UNMODELED, written out in docs/executor.md) and removed: accepted when their value changes
 // nothing, refused by name (layer, key, why, what to do) when it would change results.
+import { show } from './error-text.js';
 import { fail, isObject, own } from './layer-config.js';
 
 type Json = Record<string, unknown>;
@@ -16,17 +17,6 @@ type Json = Record<string, unknown>;
 function put(out: Json, k: string, v: unknown): void {
   Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
 }
-
-// (error-text.ts's bounded show() replaces this once the hostile-file work lands.)
-const show = (v: unknown): string => {
-  let s: string | undefined;
-  try {
-    s = JSON.stringify(v);
-  } catch {
-    s = `[${Array.isArray(v) ? 'list' : typeof v} too deep to show]`; // JSON.stringify overflows the stack on deep values
-  }
-  return s === undefined ? String(v) : s.length > 60 ? s.slice(0, 57) + '...' : s;
-};
 
 // ---- the policy for keys we do not model ----
 
