@@ -262,6 +262,44 @@ describe('the plan', () => {
     expect(lowerModel(fromBits.spec).steps.map((s) => s.op)).toEqual(['floatDense', 'pack', 'unpack', 'xnorScale', 'binaryDense', 'scaleRows', 'softmax']);
   });
 
+  /** Larq's MNIST example as its users write it: functional, no input quantizers, a standalone SteSign after each BatchNorm, biases. */
+  const larqExample = (units: number) => {
+    const x0 = input({ shape: [28, 28, 1] });
+    let h = layers.flatten().apply(x0);
+    for (const name of ['first_hidden_layer', 'second_hidden_layer', 'third_hidden_layer']) {
+      h = layers.quantDense({ units, kernelQuantizer: 'ste_sign', kernelConstraint: 'weight_clip', name }).apply(h);
+      h = layers.batchNormalization({ momentum: 0.99, scale: false }).apply(h);
+      h = layers.steSign().apply(h);
+    }
+    return model({ inputs: x0, outputs: layers.quantDense({ units: 10, activation: 'softmax', kernelQuantizer: 'ste_sign', kernelConstraint: 'weight_clip', name: 'output_layer' }).apply(h) });
+  };
+
+  test("Larq's functional MLP with standalone SteSign layers runs on the XNOR kernels (its first layer too, on +-1 inputs)", async () => {
+    const m = larqExample(48);
+    const ops = (signInputs?: boolean[]) => lowerModel(m.spec, { signInputs }).steps.map((s) => (s.op === 'binaryDense' ? `${s.op}:${s.epilogue.kind}` : s.op));
+    // Real-valued pixels: the first layer by sign-select, its BN's signs decided exactly, then bits to the end.
+    expect(ops()).toEqual(['binaryFloatDense', 'thresholdQuantize', 'pack', 'binaryDense:threshold', 'binaryDense:threshold', 'binaryDense:affine', 'softmax']);
+    // Pixels binarized before the model (as the example does): the same kernels as the zoo's mnistMlp().
+    expect(ops([true])).toEqual(['pack', 'binaryDense:threshold', 'binaryDense:threshold', 'binaryDense:threshold', 'binaryDense:affine', 'softmax']);
+    const rng = rngFor('larq example');
+    randomizeWeights(m, rng);
+    const plan = await InferencePlan.compile(gpu(), m, { maxBatch: 4 });
+    try {
+      const real = randomInputs(m, rng, 4);
+      const signs = [Float32Array.from(real[0], (v) => (v < 0 ? -1 : 1))];
+      const names = [m.outputs[0], 'ste_sign', 'ste_sign_1', 'ste_sign_2'];
+      for (const xs of [real, signs, real]) {
+        const ref = referenceForward(m.spec, xs, 4);
+        const got = await plan.run(xs, { outputs: names });
+        for (const n of names.slice(1)) expectExact(got.get(n)!.data, ref.get(n)!.data, n);
+        const out = ref.get(m.outputs[0])!.data;
+        expectClose(got.get(m.outputs[0])!.data, out, tolerance(out), 'output');
+      }
+    } finally {
+      plan.destroy();
+    }
+  });
+
   test('the seed MLP runs every hidden layer b1 -> b1 with thresholds, one pack at the input', () => {
     const lowered = lowerModel(mlp([512, 512, 512], true).spec);
     const ops = lowered.steps.map((s) => (s.op === 'binaryDense' ? `${s.op}:${s.epilogue.kind}` : s.op));

@@ -42,6 +42,8 @@ export interface PlanValue {
   aliasOf?: number;
   /** Index of the model input it is. */
   input?: number;
+  /** f32 holding only +-1 (a model input the plan checked): a layer reading it without an input quantizer runs on the XNOR kernels. */
+  signs?: boolean;
 }
 
 export type Epilogue =
@@ -120,6 +122,12 @@ export interface LowerOptions {
   keep?: string[];
   /** Pad the rows a dense layer packs to whole 128-bit vectors (faster GEMM; thresholds then count the padding). Default true. */
   padRows?: boolean;
+  /**
+   * Per model input: it holds only +-1 (inputs binarized before the model, as Larq's MNIST example
+   * does; InferencePlan.run checks the values and picks the variant). A first layer without an
+   * input quantizer then runs on the XNOR kernels instead of by sign-select.
+   */
+  signInputs?: boolean[];
 }
 
 type Quant = LayerSpec & { class: 'QuantDense' | 'QuantConv2D' };
@@ -183,7 +191,7 @@ export function lowerModel(model: ModelSpec, options: LowerOptions = {}): Lowere
   };
   const emit = (s: Step) => steps.push(s);
   const root = (v: PlanValue) => (v.aliasOf === undefined ? v : values[v.aliasOf]);
-  const alias = (v: PlanValue, shape: number[]) => newValue(shape, v.rep, [], { aliasOf: root(v).id, full: v.full });
+  const alias = (v: PlanValue, shape: number[]) => newValue(shape, v.rep, [], { aliasOf: root(v).id, full: v.full, ...(v.signs && { signs: true }) });
 
   // How a sign or heaviside of an f32 value is decided exactly, by the root of its storage: see Decision.
   const decisions = new Map<number, Decision>();
@@ -231,7 +239,7 @@ export function lowerModel(model: ModelSpec, options: LowerOptions = {}): Lowere
     emit({ op: 'unpack', layers, x: u.id, y: y.id });
     return y;
   };
-  const inputs = spec.inputs.map((inp, i) => newValue(inp.shape, 'f32', [], { input: i }));
+  const inputs = spec.inputs.map((inp, i) => newValue(inp.shape, 'f32', [], { input: i, ...(!float && options.signInputs?.[i] && { signs: true }) }));
 
   for (const l of spec.layers) {
     if (fused.has(l.name)) continue;
@@ -415,9 +423,10 @@ export function lowerModel(model: ModelSpec, options: LowerOptions = {}): Lowere
       emit({ op: 'scaleRows', layers, x: y0.id, y: y.id, scale: k.id });
       finishFloat(y);
     };
-    // Its input is +-1 already (bits holding the full value: a sign quantizer layer wrote them), so a
-    // layer without an input quantizer (or with the identity) runs on the XNOR kernels too.
-    const signsIn = !!iq?.binary || ((!iq || identityAtInference(iq)) && u.rep === 'b1' && u.full);
+    // Its input is +-1 already (bits holding the full value: a sign quantizer layer wrote them; a
+    // model input checked to hold only +-1), so a layer without an input quantizer (or with the
+    // identity) runs on the XNOR kernels too.
+    const signsIn = !!iq?.binary || ((!iq || identityAtInference(iq)) && (u.rep === 'b1' ? u.full : !!u.signs));
     if (!float && signsIn && (kq?.binary || alpha || ternary)) {
       // XNOR-Net's K from the real-valued input (unpacked if it arrives as bits, which then go to
       // the kernel as they are). It varies per position, so nothing folds into integer thresholds:

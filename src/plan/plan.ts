@@ -126,7 +126,9 @@ export class InferencePlan {
     const names = options.outputs ?? [...spec.outputs];
     const run = this.queue.then(async () => {
       this.assertLive();
-      const v = await this.variant(batch, names);
+      // Inputs holding only +-1 (binarized before the model) let a first layer without an input
+      // quantizer run on the XNOR kernels: a variant of its own, picked by looking at the values.
+      const v = await this.variant(batch, names, list.map(onlySigns));
       list.forEach((x, i) => this.gpu.write(v.inputs[i], x));
       await this.gpu.run(`plan "${spec.name}" [batch ${batch}]`, (rec) => {
         for (const d of v.dispatches) rec.record(d);
@@ -187,15 +189,15 @@ export class InferencePlan {
     return asked;
   }
 
-  private async variant(batch: number, names: string[]): Promise<Variant> {
-    const key = `${batch}|${[...new Set(names)].sort().join(',')}`;
+  private async variant(batch: number, names: string[], signInputs: boolean[] = []): Promise<Variant> {
+    const key = `${batch}|${[...new Set(names)].sort().join(',')}|${signInputs.map(Number).join('')}`;
     const hit = this.variants.get(key);
     if (hit) {
       this.variants.delete(key); // most recently used last
       this.variants.set(key, hit);
       return hit;
     }
-    const v = await this.record(batch, [...new Set(names)]);
+    const v = await this.record(batch, [...new Set(names)], signInputs);
     this.variants.set(key, v);
     const max = this.options.cachedVariants ?? 4;
     while (this.variants.size > max) this.dropVariant(this.variants.keys().next().value!);
@@ -212,10 +214,10 @@ export class InferencePlan {
   }
 
   /** Records the forward pass for `batch` samples, keeping `names` readable. */
-  private async record(batch: number, names: string[]): Promise<Variant> {
+  private async record(batch: number, names: string[], signInputs: boolean[]): Promise<Variant> {
     const spec = this.model.spec;
     const extra = names.filter((n) => !spec.outputs.includes(n));
-    const lowered = extra.length === 0 ? this.lowered : lowerModel(spec, { kernels: this.options.kernels, keep: extra });
+    const lowered = extra.length === 0 && !signInputs.includes(true) ? this.lowered : lowerModel(spec, { kernels: this.options.kernels, keep: extra, signInputs });
     for (const n of names) if (!lowered.named.has(n)) throw new CompileError(`"${n}" cannot be read from this plan`);
     const arena = new BufferPool(this.gpu.device, this.gpu.limits.maxBufferSize);
     const { gpu, dispatches } = this.gpu.capture(arena);
@@ -379,6 +381,12 @@ export class InferencePlan {
         return scaleRows(gpu, x, view(s.scale), { label });
     }
   }
+}
+
+/** Whether every value is exactly +1 or -1. */
+function onlySigns(x: Float32Array): boolean {
+  for (let i = 0; i < x.length; i++) if (x[i] !== 1 && x[i] !== -1) return false;
+  return true;
 }
 
 /** FNV-1a over the bytes: tells apart the contents of same-named weights of different variants. */
