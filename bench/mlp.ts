@@ -1,16 +1,19 @@
 // The seed MLP's inference (Larq's BinaryNet MNIST MLP, 784-512-512-512-10): the compiled binary
 // plan against the same model compiled to fp32 kernels, same device, same run; batch-1 latency and
 // batch-300 throughput; beside them TensorFlow.js running the same model as a float simulation
-// (bench/tfjs.ts). Before timing, every implementation's output is checked against the CPU
-// reference (weights drawn so no sign is decided by rounding: bench/random-weights.ts).
+// (bench/tfjs.ts). And the same network as Larq's example writes it (functional, standalone SteSign
+// layers, biases: mnistMlpFunctional) against mnistMlp(), both on +-1 pixels: the compiler must
+// take both to the same kernels. Before timing, every implementation's output is checked against
+// the CPU reference (weights drawn so no sign is decided by rounding: bench/random-weights.ts).
 import type { Gpu } from '../src/gpu/context.js';
 import { describeAdapter, type AdapterSummary } from '../src/gpu/device.js';
 import type { Timing } from '../src/gpu/timing.js';
 import { timeRounds } from './rounds.js';
 import { referenceForward } from '../src/model/reference.js';
 import { InferencePlan } from '../src/plan/plan.js';
+import { lowerModel } from '../src/plan/lower.js';
 import { Random } from '../src/random.js';
-import { mnistMlp } from '../src/zoo/mnist-mlp.js';
+import { mnistMlp, mnistMlpFunctional } from '../src/zoo/mnist-mlp.js';
 import { randomInputs, randomizeWeights } from './random-weights.js';
 import { loadTfjsWebgpu, timeTfjsModel, tfjsUnavailable } from './tfjs.js';
 
@@ -23,6 +26,8 @@ export interface MlpBenchOptions {
   seed?: number;
   /** Also run TensorFlow.js's float simulation of the model (default true). */
   tfjs?: boolean;
+  /** Also time Larq's functional form of the model against mnistMlp() (default true). */
+  functional?: boolean;
   onProgress?: (line: string) => void;
 }
 
@@ -49,6 +54,8 @@ export interface MlpBenchReport {
   rows: MlpBenchRow[];
   /** Why the TF.js column is absent, when it is. */
   tfjsAbsent?: string;
+  /** Larq's functional form (mnistMlpFunctional) against mnistMlp(), same +-1 pixels: time ratio functional / zoo. */
+  functional?: { plan: string; rows: { batch: number; functionalMs: number; zooMs: number; ratio: number; rounds: number[] }[] };
 }
 
 export async function benchMlp(gpu: Gpu, options: MlpBenchOptions = {}): Promise<MlpBenchReport> {
@@ -101,6 +108,7 @@ export async function benchMlp(gpu: Gpu, options: MlpBenchOptions = {}): Promise
       rows.push(row);
       log(`mlp batch ${batch}: binary ${tb.medianMs.toFixed(3)} ms, fp32 ${tf.medianMs.toFixed(3)} ms${tfRow ? `, TF.js ${tfRow.medianMs.toFixed(3)} ms` : ''}, ${row.speedup.toFixed(1)}x`);
     }
+    const functional = options.functional === false ? undefined : await benchFunctional(gpu, binary, batches, rng, { warmup, reps, rounds, log });
     return {
       benchmark: 'mlp',
       schema: 1,
@@ -112,6 +120,7 @@ export async function benchMlp(gpu: Gpu, options: MlpBenchOptions = {}): Promise
       check: `both plans' softmax outputs = CPU reference within 1e-4 relative on ${checkBatch} samples${rows[0]?.tfjs ? '; ' + rows[0].tfjs.check : ''}`,
       rows,
       ...(options.tfjs !== false && !tfjs ? { tfjsAbsent: tfjsUnavailable() } : {}),
+      ...(functional && { functional }),
     };
   } finally {
     binary.destroy();
@@ -119,6 +128,33 @@ export async function benchMlp(gpu: Gpu, options: MlpBenchOptions = {}): Promise
   }
 }
 
+/** Larq's functional form against the zoo's plan (`zoo`), on the same +-1 pixels, checked against the reference first. */
+async function benchFunctional(gpu: Gpu, zoo: InferencePlan, batches: number[], rng: Random, o: { warmup: number; reps: number; rounds: number; log: (line: string) => void }): Promise<NonNullable<MlpBenchReport['functional']>> {
+  const model = mnistMlpFunctional();
+  randomizeWeights(model, rng);
+  const plan = await InferencePlan.compile(gpu, model, { maxBatch: Math.max(...batches) });
+  const signs = (batch: number) => randomInputs(model, rng, batch).map((x) => Float32Array.from(x, (v) => (v < 0 ? -1 : 1)));
+  try {
+    const xs = signs(8);
+    const want = referenceForward(model.spec, xs, 8).get(model.outputs[0])!.data;
+    const got = (await plan.run(xs)).get(model.outputs[0])!.data;
+    got.forEach((v, i) => {
+      if (!(Math.abs(v - want[i]) <= 1e-4 * (1 + Math.abs(want[i])))) throw new Error(`mlp: the functional model's plan differs from the CPU reference at ${i}: got ${v}, want ${want[i]}`);
+    });
+    const rows = [];
+    for (const batch of batches) {
+      const x = signs(batch);
+      const run = (p: InferencePlan) => () => p.run(x, { outputs: [] });
+      const t = await timeRounds(gpu, run(plan), run(zoo), { ...o, onRound: (r) => o.log(`mlp functional batch ${batch}: round ${r + 1}/${o.rounds}`) });
+      rows.push({ batch, functionalMs: t.a.medianMs, zooMs: t.b.medianMs, ratio: 1 / t.speedup, rounds: t.rounds.map((r) => 1 / r.speedup) });
+      o.log(`mlp functional batch ${batch}: ${t.a.medianMs.toFixed(3)} ms vs mnistMlp() ${t.b.medianMs.toFixed(3)} ms (${(1 / t.speedup).toFixed(2)}x its time)`);
+    }
+    // The plan a +-1 input takes (the variant run() picks after looking at the values).
+    return { plan: plan.describe(lowerModel(model.spec, { signInputs: [true] })), rows };
+  } finally {
+    plan.destroy();
+  }
+}
 
 export function mlpMarkdown(r: MlpBenchReport): string {
   const tf = r.rows.some((x) => x.tfjs);
@@ -136,5 +172,15 @@ export function mlpMarkdown(r: MlpBenchReport): string {
         `${tf ? `${x.tfjs ? (x.tfjs.medianMs / x.binary.medianMs).toFixed(1) + 'x' : ''} | ` : ''}${x.rounds.length} rounds, ${x.binary.reps}/${x.f32.reps} passes, ${x.binary.source} |`,
     ),
     ...(r.tfjsAbsent ? ['', `TF.js column absent: ${r.tfjsAbsent}`] : []),
+    ...(r.functional
+      ? [
+          '',
+          "The same network as Larq's example writes it (functional, standalone SteSign layers, biases; +-1 pixels) against mnistMlp(), same rounds:",
+          '',
+          '| batch | functional ms | mnistMlp() ms | time ratio |',
+          '|---:|---:|---:|---:|',
+          ...r.functional.rows.map((x) => `| ${x.batch} | ${x.functionalMs.toFixed(3)} | ${x.zooMs.toFixed(3)} | **${x.ratio.toFixed(2)}x** (${x.rounds.map((v) => v.toFixed(2)).join(', ')}) |`),
+        ]
+      : []),
   ].join('\n');
 }

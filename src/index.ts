@@ -39,7 +39,7 @@ export { ModelFetchError, type UrlLoadOptions } from './io/model-url.js';
 export { FileReadError } from './io/read-bounded.js';
 export { OutputPathError } from './io/write-atomic.js';
 export { exportWeights, exportActivations, type ExportEntry, type ExportResult } from './io/export.js';
-export { mnistMlp, type MnistMlpOptions } from './zoo/mnist-mlp.js';
+export { mnistMlp, mnistMlpFunctional, type MnistMlpOptions } from './zoo/mnist-mlp.js';
 export { mnistCnn, MNIST_CNN_SCHEMES, type MnistCnnOptions, type MnistCnnScheme } from './zoo/mnist-cnn.js';
 export { withBinaryNetVariants, type BinaryNetVariants } from './zoo/variants.js';
 export { cifar10Vgg16, VGG16_BLOCKS, type Vgg16Options } from './zoo/cifar10-vgg16.js';
