@@ -6,8 +6,8 @@
 // update; one command buffer per step. `kernels: 'float'` runs the same model as a float
 // simulation through the fp32 kernels: the baseline of bench/train.ts.
 //
-// What trains today: a Sequential stack of Flatten, QuantDense (ste_sign input and kernel
-// quantizers, no bias), each optionally followed by BatchNormalization, ending in a softmax.
+// What trains: a chain of layers (Sequential, or a functional model whose layers each read the one
+// before: Larq's examples) ending in a softmax; layerSteps says which layer kinds and options.
 import { BufferPool } from '../gpu/buffer-pool.js';
 import type { Dispatch, Gpu } from '../gpu/context.js';
 import { LimitError, ShapeError } from '../gpu/errors.js';
@@ -360,6 +360,19 @@ export class Trainer {
   }
 }
 
+/** The first layer of a functional model that is not one link of a chain (reads other than the layer before it, or is read twice), or null. */
+function chainBreak(spec: Model['spec']): string | null {
+  let previous = spec.inputs[0].name;
+  const reads = new Map<string, number>();
+  for (const l of spec.layers) for (const n of l.inbound) reads.set(n, (reads.get(n) ?? 0) + 1);
+  for (const l of spec.layers) {
+    if (l.class === 'InputLayer') continue;
+    if (l.inbound.length !== 1 || l.inbound[0] !== previous || (reads.get(l.name) ?? 0) > 1) return l.name;
+    previous = l.name;
+  }
+  return previous === spec.outputs[0] ? null : spec.outputs[0];
+}
+
 /** A tensor whose storage belongs to someone else: releasing it is a no-op. */
 class LentTensor extends Tensor {
   override release(): void {}
@@ -371,7 +384,9 @@ class LentTensor extends Tensor {
  */
 function layerSteps(gpu: Gpu, model: Model, kernels: TrainKernels): { layers: LayerStep[]; inputShape: Shape } {
   const spec = model.spec;
-  if (spec.inputs.length !== 1 || spec.outputs.length !== 1 || spec.format !== 'sequential') throw new TrainError('Trainer: a Sequential model with one input and one output (for now)');
+  if (spec.inputs.length !== 1 || spec.outputs.length !== 1) throw new TrainError(`Trainer: a model with one input and one output (for now); "${spec.name}" has ${spec.inputs.length} and ${spec.outputs.length}`);
+  const branch = spec.format === 'functional' ? chainBreak(spec) : null;
+  if (branch) throw new TrainError(`Trainer: layer "${branch}" branches or merges; this trainer takes a chain of layers (Sequential, or a functional model whose layers each read the one before, as Larq's examples write them) for now`);
   const specs = spec.layers;
   const at = (l: LayerSpec) => `layer "${l.name}" (${l.class})`;
   const last = specs[specs.length - 1];
