@@ -32,8 +32,10 @@ fn flat_index(wid: vec3u, nwg: vec3u, lid: u32) -> u32 {
 // One invocation per row (a classifier's rows are short; no barriers).
 //   loss = logsumexp(x) - x[label], stable: max subtracted first.
 //   d_logits = (softmax(x) - onehot(label)) / M: the gradient of the mean over the batch.
-//   hit in top k: fewer than k logits strictly greater than the label's (TF's in_top_k: ties at
-//   the boundary count as in). A label >= C: loss NaN, no hits, d_logits = softmax / M.
+//   top-1 hit: the label is the argmax, first maximum (Keras' accuracy): no logit above the
+//   label's, none equal to it at a lower index. Top-5 hit: fewer than 5 logits strictly greater
+//   than the label's (TF's in_top_k: ties at the boundary count as in). CPU twins: src/train/metrics.ts.
+//   A label >= C or a NaN label logit: no hits. A label >= C: loss NaN, d_logits = softmax / M.
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn softmax_cross_entropy(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                          @builtin(local_invocation_index) lid: u32) {
@@ -48,11 +50,15 @@ fn softmax_cross_entropy(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgro
   let x_label = logits[base + select(0u, label, valid)];
   var m = logits[base];
   var greater = 0u;
+  var tied_before = 0u; // logits equal to the label's at a lower index: argmax takes the first
   for (var j = 0u; j < C; j++) {
     let v = logits[base + j];
     m = max(m, v);
     greater += select(0u, 1u, v > x_label);
+    tied_before += select(0u, 1u, j < label && v == x_label);
   }
+  // NaN tested on the bits: a compiler may assume floats are never NaN.
+  let counted = valid && (bitcast<u32>(x_label) & 0x7fffffffu) <= 0x7f800000u;
   var sum = 0.0;
   for (var j = 0u; j < C; j++) {
     sum += exp(logits[base + j] - m); // <= 1: never overflows
@@ -65,8 +71,8 @@ fn softmax_cross_entropy(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgro
   // A runtime NaN (a constant NaN is a shader-creation error).
   let nan = bitcast<f32>(0x7fc00000u | (label & 0u));
   loss[row] = select(nan, (m - x_label) + log(sum), valid);
-  top1[row] = select(0u, 1u, valid && greater < 1u);
-  top5[row] = select(0u, 1u, valid && greater < 5u);
+  top1[row] = select(0u, 1u, counted && greater == 0u && tied_before == 0u);
+  top5[row] = select(0u, 1u, counted && greater < 5u);
 }
 
 // One workgroup: adds the batch's rows, hits and loss sum to `totals`. Counts are exact (f32

@@ -66,6 +66,7 @@ export { createOptimizer, Optimizer, optimizerReference, optimizerStepValues, re
 export { Trainer, TrainError, type TrainerOptions, type TrainerState, type TrainingMemory, type TrainKernels } from './train/trainer.js';
 export { optimizerConfigs, describeOptimizer, type OptimizerRun } from './train/optimizer-run.js';
 export { fit, evaluate, type FitOptions, type EpochResult, type Evaluation } from './train/fit.js';
+export { argmax, inTopK, rowHits, type RowHits } from './train/metrics.js';
 export { referenceTrainingStep, type TrainingStepResult } from './model/reference-training.js';
 export { quantizerBackward, quantizeWeights, activationBackward, quantizerBackwardReference, quantizeWeightsReference, activationBackwardReference, type ChannelAxis, type QuantizerBackwardOptions, type QuantizeWeightsOptions, type QuantizedWeights, type TrainElementwiseOptions, type TrainableActivation } from './ops/train-elementwise.js';
 export { columnSums, biasGradient, columnReduce, columnSumsReference, reduceErrorTerms, type ColumnReduceOptions, type ColumnSumsOptions, type ReduceAxis } from './ops/reduce.js';

@@ -8,6 +8,7 @@ import { DATASETS, loadPreprocessing, preprocessor } from '../data/datasets.js';
 import { centreSquare, decodeImage, encodePng, toGray } from '../data/images.js';
 import { loadModel } from '../io/model-files.js';
 import { InferencePlan } from '../plan/plan.js';
+import { argmax } from '../train/metrics.js';
 import { barChart } from './chart.js';
 import { UsageError, type Flags } from './flags.js';
 
@@ -47,7 +48,7 @@ export async function predictImageCommand(flags: Flags, writeAtomic: (path: stri
   }
   const side = Math.min(decoded.width, decoded.height);
   console.log(`${photo}: ${decoded.width}x${decoded.height}, centre ${side}x${side} reduced to ${h}x${w}${c === 1 ? ' gray' : ' RGB'}; ${model.name} (${dataset.title}):`);
-  const top = probs.indexOf(Math.max(...probs));
+  const top = argmax(probs);
   const names = dataset.classes;
   const pad = Math.max(...names.map((n) => n.length));
   probs.forEach((p, i) => console.log(`${i === top ? '*' : ' '} ${(names[i] ?? String(i)).padEnd(pad)}  ${(100 * p).toFixed(2).padStart(6)}%`));

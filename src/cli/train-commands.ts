@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { loadCheckpoint, saveCheckpoint, type Checkpoint, type CheckpointRun } from '../train/checkpoint.js';
 import { ensureWritableDirectory } from '../io/write-atomic.js';
 import { evaluate, fit } from '../train/fit.js';
+import { argmax } from '../train/metrics.js';
 import { batchCount } from '../data/batches.js';
 import { describeOptimizer, optimizerConfigs, type OptimizerRun } from '../train/optimizer-run.js';
 import { mnistMlp } from '../zoo/mnist-mlp.js';
@@ -221,7 +222,7 @@ export async function demoTraining(run: (argv: string[]) => Promise<void>): Prom
   const probs = readNpy(readFileSync(join(dir, 'probs.npy'))).data as Float32Array;
   const predicted = Array.from({ length: test.count }, (_, i) => {
     const row = probs.subarray(i * 10, (i + 1) * 10);
-    return row.indexOf(Math.max(...row));
+    return argmax(row);
   });
   const head = `first ${test.count} test digits: `;
   console.log(`${head}labels    ${Array.from(test.labels).join(' ')}`);

@@ -12,6 +12,7 @@
 import { ap2Signed } from '../ap2.js';
 import { ShapeError } from '../gpu/errors.js';
 import { getQuantizer } from './quantizers.js';
+import { argmax } from '../train/metrics.js';
 import { xnorScaleOf } from './reference.js';
 import { xnorInputScaleBackwardReference } from '../ops/xnor-scale.js';
 import type { Activation, LayerSpec } from './layer-config.js';
@@ -28,7 +29,7 @@ export interface TrainingStepResult {
   moving: Map<string, Float64Array>;
   /** Every layer's training-mode output. */
   outputs: Map<string, Float64Array>;
-  /** Rows whose label is the top-1 class (TF's in_top_k: no logit strictly greater than the label's). */
+  /** Rows whose label is the argmax, first maximum (Keras' accuracy; src/train/metrics.ts). */
   correct: number;
   /** Gradient of the loss for the model's input, laid out as the input. */
   inputGrad: Float64Array;
@@ -417,15 +418,12 @@ function softmaxCrossEntropy(logits: F64, labels: ArrayLike<number>, M: number, 
     const sum = row.reduce((a, v) => a + Math.exp(v - max), 0);
     const label = labels[r];
     if (!Number.isInteger(label) || label < 0 || label >= C) throw new ShapeError(`referenceTrainingStep: label ${label} of row ${r} is not a class in 0..${C - 1}`);
-    let greater = 0;
     for (let k = 0; k < C; k++) {
       probs[r * C + k] = Math.exp(row[k] - max) / sum;
       dlogits[r * C + k] = (probs[r * C + k] - (k === label ? 1 : 0)) / M;
-      if (row[k] > row[label]) greater++;
     }
     loss += (Math.log(sum) + max - row[label]) / M;
-    // TF's in_top_k, as the GPU metrics: a tie with the label's logit at the top counts as a hit.
-    if (greater === 0) correct++;
+    if (argmax(row) === label) correct++;
   }
   return { probs, dlogits, loss, correct };
 }

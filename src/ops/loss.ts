@@ -3,12 +3,12 @@
 // reduction sum_over_batch_size), and top-1/top-5 hits; LossMetrics accumulates them on the GPU
 // over any number of steps and reads them back once. CPU references beside.
 //
-// Ties in top-k: a row hits when fewer than k logits are strictly greater than the label's (TF's
-// in_top_k, which Keras' top_k accuracies use: classes tied at the boundary all count as in). For
-// top-1 that differs from Keras' argmax accuracy only when the label ties the maximum.
+// Hits as Keras counts them (src/train/metrics.ts, whose functions the reference uses): top-1 when
+// the label is the argmax (first maximum), top-5 by TF's in_top_k (ties at the boundary count as in).
 import type { Gpu } from '../gpu/context.js';
 import { ShapeError } from '../gpu/errors.js';
 import type { Tensor } from '../tensor.js';
+import { rowHits } from '../train/metrics.js';
 import { expectTensor } from './check.js';
 import { checkWorkgroupSize, expectNotAliased, launchAll, outputTensor, type LaunchStep } from './training-launch.js';
 
@@ -29,9 +29,9 @@ export interface SoftmaxCrossEntropy {
   loss: Tensor;
   /** (softmax(logits) - onehot(label)) / M: d(mean loss)/d(logits). */
   dLogits: Tensor;
-  /** 1 where the label is in the top 1 (see the tie rule above), else 0. */
+  /** 1 where the label is the argmax (first maximum), else 0. */
   top1: Tensor;
-  /** 1 where the label is in the top 5, else 0. */
+  /** 1 where the label is in the top 5 (in_top_k), else 0. */
   top5: Tensor;
 }
 
@@ -121,7 +121,7 @@ export class LossMetrics {
   }
 }
 
-/** CPU reference (f64) of softmaxCrossEntropy: the same outputs, the same tie rule. */
+/** CPU reference (f64) of softmaxCrossEntropy: the same outputs, the hits of src/train/metrics.ts. */
 export function softmaxCrossEntropyReference(logits: Float32Array, labels: ArrayLike<number>, M: number, C: number) {
   const loss = new Float32Array(M);
   const dLogits = new Float32Array(M * C);
@@ -136,9 +136,9 @@ export function softmaxCrossEntropyReference(logits: Float32Array, labels: Array
     for (let j = 0; j < C; j++) sum += Math.exp(row[j] - m);
     for (let j = 0; j < C; j++) dLogits[r * C + j] = (Math.exp(row[j] - m) / sum - (valid && j === label ? 1 : 0)) / M;
     loss[r] = valid ? m + Math.log(sum) - row[label] : NaN;
-    const greater = valid ? row.filter((v) => v > row[label]).length : Infinity;
-    top1[r] = greater < 1 ? 1 : 0;
-    top5[r] = greater < 5 ? 1 : 0;
+    const hits = rowHits(row, label);
+    top1[r] = hits.top1 ? 1 : 0;
+    top5[r] = hits.top5 ? 1 : 0;
   }
   return { loss, dLogits, top1, top5 };
 }

@@ -7,6 +7,7 @@ import { batchCount, epochBatches, type LabeledSamples } from '../data/batches.j
 import type { Model } from '../model/model.js';
 import { InferencePlan } from '../plan/plan.js';
 import type { OptimizerConfig } from './optimizers.js';
+import { rowHits } from './metrics.js';
 import { Trainer, type TrainerState } from './trainer.js';
 
 export interface FitOptions {
@@ -54,7 +55,7 @@ export interface Evaluation {
   top5: number;
   loss: number;
   count: number;
-  /** confusion[t][p]: samples of true class t predicted as p (the first largest probability). */
+  /** confusion[t][p]: samples of true class t predicted as p = argmax (the first largest probability), so its diagonal sums to top1 * count. */
   confusion: number[][];
 }
 
@@ -114,8 +115,9 @@ export async function fit(gpu: Gpu, model: Model, train: LabeledSamples, options
 }
 
 /**
- * Top-1, top-5, mean cross-entropy and the confusion matrix of `model` on `data`, through a
- * compiled inference plan; inputs by `preprocess` (default preprocessMnist).
+ * Top-1 (Keras' accuracy: argmax equals the label), top-5 (in_top_k), mean cross-entropy and the
+ * confusion matrix of `model` on `data` (src/train/metrics.ts), through a compiled inference plan,
+ * on its output probabilities as Keras' evaluate does; inputs by `preprocess` (default preprocessMnist).
  */
 export async function evaluate(gpu: Gpu, model: Model, data: LabeledSamples, batchSize = 500, options: { preprocess?: (pixels: Uint8Array, out: Float32Array) => Float32Array } = {}): Promise<Evaluation> {
   const plan = await InferencePlan.compile(gpu, model, { maxBatch: batchSize });
@@ -131,14 +133,11 @@ export async function evaluate(gpu: Gpu, model: Model, data: LabeledSamples, bat
       for (let r = 0; r < batch.size; r++) {
         const row = probs.subarray(r * C, (r + 1) * C);
         const label = batch.labels[r];
-        const p = row[label];
-        const above = row.reduce((n, v) => n + (v > p ? 1 : 0), 0); // ties count for the label
-        if (above === 0) top1++;
-        if (above < 5) top5++;
-        loss -= Math.log(Math.max(p, 1e-30));
-        let best = 0;
-        for (let c = 1; c < C; c++) if (row[c] > row[best]) best = c;
-        if (label < C) confusion[label][best]++;
+        const hits = rowHits(row, label);
+        if (hits.top1) top1++;
+        if (hits.top5) top5++;
+        loss -= Math.log(Math.max(row[label], 1e-30));
+        if (label < C && hits.predicted >= 0) confusion[label][hits.predicted]++;
       }
     }
   } finally {

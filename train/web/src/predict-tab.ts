@@ -1,6 +1,7 @@
 // The Predict tab: draw a digit or drop/upload a photo (or pick an example); it is reduced to the
 // model's input, shown at that size, classified by the current model on the GPU, and the class
 // probabilities drawn as bars with the top-1 highlighted and the inference time.
+import { argmax } from 'webgpu-bnn';
 import type { AppState } from './app-state.js';
 import { errorText, showBanner } from './banner.js';
 import { barChart } from './charts.js';
@@ -54,7 +55,7 @@ export function predictTab(root: HTMLElement, app: AppState): { last(): Reduced 
         probs = e.map((v) => v / z);
       }
       const labels = app.labels;
-      const top = probs.indexOf(Math.max(...probs));
+      const top = argmax(probs);
       chartBox.replaceChildren(barChart(labels, probs));
       verdict.textContent = `${source}: "${labels[top]}" (${(100 * probs[top]).toFixed(1)}%), inference ${ms.toFixed(1)} ms (input upload, GPU, read-back) on ${plan.gpu.describe()}`;
       const result: PredictResult = { source, labels, probs, top1: labels[top], ms };
