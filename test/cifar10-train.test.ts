@@ -134,6 +134,6 @@ describe('eval', () => {
     await expect(bnn('train', 'mnist-mlp', '--mean', '0.5')).rejects.toMatchObject({ stderr: expect.stringMatching(/--mean applies to the CIFAR-10 models/) });
     await expect(bnn('train', 'cifar10-cnv', '--std', '0,1,2')).rejects.toMatchObject({ stderr: expect.stringMatching(/--std must be 1 or 3 comma-separated numbers > 0/) });
     await expect(bnn('eval', '--model', 'x', '--data', 'imagenet')).rejects.toMatchObject({ stderr: expect.stringMatching(/--data must be mnist or cifar10/) });
-    await expect(bnn('predict', '--model', 'x', '--chart', 'c.png')).rejects.toMatchObject({ stderr: expect.stringMatching(/--chart draws the probabilities of --image/) });
+    await expect(bnn('predict', '--model', '.', '--chart', 'c.png')).rejects.toMatchObject({ stderr: expect.stringMatching(/--chart draws the probabilities of --image/) });
   });
 });

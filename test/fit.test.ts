@@ -106,7 +106,7 @@ describe('bnn train / eval', () => {
 
   test('usage errors', async () => {
     await expect(bnn('train', 'nope')).rejects.toMatchObject({ stderr: expect.stringMatching(/mnist-mlp, mnist-mlp-bn, mnist-cnn/) });
-    await expect(bnn('train', 'mnist-cnn', '--quant', 'fp16')).rejects.toMatchObject({ stderr: expect.stringMatching(/--quant must be binary, xnor, ternary, dorefa/) });
+    await expect(bnn('train', 'mnist-cnn', '--quant', 'fp16')).rejects.toMatchObject({ stderr: expect.stringMatching(/--quant must be binary, xnor, ternary or dorefa, got 'fp16'/) });
     await expect(bnn('train', 'mnist-mlp', '--quant', 'binary')).rejects.toMatchObject({ stderr: expect.stringMatching(/--quant applies to mnist-cnn/) });
     await expect(bnn('train', 'mnist-mlp', '--optimizer', 'rmsprop')).rejects.toMatchObject({ stderr: expect.stringMatching(/--optimizer/) });
     await expect(bnn('train', 'mnist-mlp', '--schedule', 'step')).rejects.toMatchObject({ stderr: expect.stringMatching(/--schedule must be constant, exponential or cosine/) });

@@ -192,7 +192,8 @@ describe('bnn summary / predict / export', () => {
   });
 
   test('usage errors name the missing piece', async () => {
-    await expect(bnn('predict', '--model', 'nowhere')).rejects.toMatchObject({ stderr: expect.stringMatching(/--input/) });
+    await expect(bnn('predict', '--output', 'y.npy')).rejects.toMatchObject({ stderr: expect.stringMatching(/--input/) });
+    await expect(bnn('predict', '--model', 'nowhere')).rejects.toMatchObject({ stderr: expect.stringMatching(/--model nowhere: no such file or directory/) });
     await expect(bnn('summary', '/nonexistent/model.json')).rejects.toMatchObject({ stderr: expect.stringMatching(/no such file/) });
   });
 });

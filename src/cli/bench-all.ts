@@ -2,16 +2,16 @@
 // self-contained HTML report) and `bnn bench compare A.json B.json`.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { UsageError, positiveInt, type Flags } from './flags.js';
+import { UsageError, positiveInt, type Command, type Flags } from './flags.js';
+import { BENCH_OPTIONS } from './bench-commands.js';
 import { Gpu } from '../gpu/context.js';
 import { DEFAULT_SUITES, QUICK, runAll, type RunAllOptions } from '../../bench/run-all.js';
 import { compareRuns, runHtml, runMarkdown, validateRun, type BenchRun } from '../../bench/report.js';
-import { isSuiteName, SUITES, type SuiteName } from '../../bench/suites.js';
+import { SUITES, type SuiteName } from '../../bench/suites.js';
 
 export async function benchAllCommand(flags: Flags): Promise<void> {
   const base: RunAllOptions = flags.switches.has('quick') ? QUICK : {};
   const suites = flags.values.get('suites')?.split(',').map((s) => s.trim());
-  for (const s of suites ?? []) if (!isSuiteName(s)) throw new UsageError(`no suite named '${s}' (there are: ${Object.keys(SUITES).join(', ')})`);
   const options: RunAllOptions = {
     ...base,
     suites: (suites as SuiteName[] | undefined) ?? base.suites ?? [...DEFAULT_SUITES],
@@ -63,3 +63,29 @@ export function benchCompareCommand(flags: Flags): void {
   });
   console.log(compareRuns(a, b));
 }
+
+export const BENCH_ALL_COMMANDS: Command[] = [
+  {
+    name: 'bench all',
+    summary: 'every suite (gemm, lowbit, conv, mlp, models, train), each beside fp32 (and TF.js), in headless Chromium; writes report.json, report.html (charts), report.md',
+    options: {
+      node: { kind: 'switch', help: 'run in Node (Dawn) instead of Chromium' },
+      out: { kind: 'path', placeholder: 'DIR', help: 'where to write the reports (default bench/results/DATE-DEVICE-ENV); a FILE.json puts FILE.html and FILE.md beside it' },
+      suites: { kind: 'text', list: true, choices: Object.keys(SUITES), placeholder: 'a,b', help: 'only these suites' },
+      quick: { kind: 'switch', help: 'tiny shapes, 1 repetition (checks the harness)' },
+      reps: BENCH_OPTIONS.reps,
+      warmup: BENCH_OPTIONS.warmup,
+      'no-tfjs': BENCH_OPTIONS['no-tfjs'],
+      large: BENCH_OPTIONS.large,
+    },
+    run: benchAllCommand,
+  },
+  {
+    name: 'bench compare',
+    args: 'A.json B.json',
+    positionals: { min: 0, max: 2 }, // fewer than two: the command says what it needs
+    summary: 'per case: the change in binary and fp32 medians and speed-ups between two `bnn bench all` reports',
+    options: {},
+    run: benchCompareCommand,
+  },
+];

@@ -1,18 +1,10 @@
 // `bnn convert IN OUT [--pack]`: a model file (a Keras .h5 or .keras file, or a TF.js model.json)
 // written as TF.js Layers files, model.json and one shard, into the directory OUT.
-import { UsageError, type Flags } from './flags.js';
+import { UsageError, type Command, type Flags } from './flags.js';
 import { loadModel, saveModel } from '../io/model-files.js';
 
-export const CONVERT_USAGE = `  convert IN OUT [--pack]       a Keras .h5 or .keras file (or a model.json, or its directory) written as
-                                TF.js Layers files (model.json + shard) into the directory OUT, the config in
-                                its canonical form; --pack stores 1-bit kernels as sign bits (32x smaller;
-                                this library reads them, TF.js does not)`;
-
 export async function convertCommand(flags: Flags): Promise<void> {
-  const [, input, out, ...extra] = flags.positional;
-  if (!input || !out || extra.length > 0) throw new UsageError('convert needs IN and OUT: bnn convert model.keras out_dir [--pack]');
-  const unknown = [...flags.switches, ...flags.values.keys()].filter((f) => f !== 'pack');
-  if (unknown.length > 0) throw new UsageError(`convert takes --pack only, not --${unknown.join(', --')}`);
+  const [, input, out] = flags.positional;
   if (/\.(json|h5|keras)$/i.test(out)) throw new UsageError(`OUT is a directory (model.json and its shard are written into it), got '${out}'`);
   const model = await loadModel(input);
   const pack = flags.switches.has('pack');
@@ -23,3 +15,12 @@ export async function convertCommand(flags: Flags): Promise<void> {
   console.log(`${input}: ${model.layers.length} layers, ${model.spec.weights.size} weights, ${params} parameters${pack ? ', 1-bit kernels packed' : ''}`);
   console.log(`wrote ${sizes.join(', ')}`);
 }
+
+export const CONVERT_COMMAND: Command = {
+  name: 'convert',
+  args: 'IN OUT',
+  positionals: { min: 2, max: 2 },
+  summary: 'a Keras .h5 or .keras file (or a model.json, or its directory) written as TF.js Layers files (model.json + shard) into the directory OUT, the config in its canonical form',
+  options: { pack: { kind: 'switch', help: 'store 1-bit kernels as sign bits (32x smaller; this library reads them, TF.js does not)' } },
+  run: convertCommand,
+};

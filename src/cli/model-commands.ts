@@ -10,7 +10,7 @@ import { OutputPathError, writeFileAtomic } from '../io/write-atomic.js';
 import type { Model } from '../model/model.js';
 import { formatSummary, summarize } from '../model/summary.js';
 import { InferencePlan, type PlanOutput } from '../plan/plan.js';
-import { UsageError, positiveInt, type Flags } from './flags.js';
+import { UsageError, closest, positiveInt, type Command, type Flags } from './flags.js';
 import { ZOO } from '../zoo/registry.js';
 import { predictImageCommand } from './predict-image.js';
 
@@ -36,6 +36,12 @@ async function writeAtomic(path: string, data: Uint8Array | string): Promise<voi
 export async function summaryCommand(flags: Flags): Promise<void> {
   const path = modelPath(flags, true);
   // A zoo model by name (bnn summary cifar10-vgg16), unless a file of that name exists.
+  if (!existsSync(path) && !Object.hasOwn(ZOO, path)) {
+    if (/[\\/]|\.(json|h5|keras)$/i.test(path)) throw new UsageError(`${path}: no such file or directory`);
+    const near = closest(path, Object.keys(ZOO));
+    const zoo = `the zoo models are ${Object.keys(ZOO).join(', ')}`;
+    throw new UsageError(`no zoo model and no file named '${path}'${near ? ` (did you mean ${near}?)` : ''}; ${zoo}`);
+  }
   const model = Object.hasOwn(ZOO, path) && !existsSync(path) ? ZOO[path].build() : await loadModel(path);
   const s = summarize(model.spec);
   if (flags.switches.has('json')) {
@@ -189,3 +195,53 @@ export async function exportCommand(flags: Flags): Promise<void> {
   await writeAtomic(join(out, 'manifest.json'), JSON.stringify({ model: model.name, source: modelPath(flags), files: manifest }, null, 2) + '\n');
   console.log(`${files.size} .npy file(s) and manifest.json -> ${out}/`);
 }
+
+const modelOption = { kind: 'input', placeholder: 'MODEL', help: 'a TF.js Layers model.json (or its directory), or a Keras .h5 / .keras file; Larq layer classes' } as const;
+const allowNanOption = { kind: 'switch', help: 'run inputs holding NaN anyway (refused by default: the outputs would look normal but mean nothing)' } as const;
+const layersOption = { kind: 'text', list: true, placeholder: 'a,b', help: "only these layers' activations (names, or layer:input for a quantized layer's binarized input)" } as const;
+
+export const MODEL_COMMANDS: Command[] = [
+  {
+    name: 'summary',
+    args: 'MODEL',
+    positionals: { min: 0, max: 1 },
+    summary: 'per layer: output shape, input bits, parameters by bit width, memory, MACs; totals and the saving against float32 (as larq.models.summary)',
+    details: `MODEL: a model.json (or its directory), or a zoo model by name: ${Object.keys(ZOO).join(', ')}.`,
+    options: { model: { kind: 'text', placeholder: 'MODEL', help: 'the model, if not given as the argument' }, json: { kind: 'switch', help: 'print the summary as JSON' } },
+    run: summaryCommand,
+  },
+  {
+    name: 'predict',
+    summary: "runs a model's compiled plan on .npy inputs (or a photo with --image) and writes its outputs",
+    details: `With --input: X float32 [N, ...input shape] (several inputs: a.npy,b.npy); Y the model
+output as float32. --activations DIR also writes each layer's output and each quantized layer's
+binarized input (name.input.npy; binary tensors as int8 +-1), or only --layers.
+With --image: a JPEG/PNG photo's centre square reduced to the model's input (32x32 RGB for
+CIFAR-10 models, 28x28 gray for MNIST's), preprocessed as the model was trained; prints the class
+probabilities, top-1 starred; --chart draws them as a bar chart PNG.`,
+    options: {
+      model: modelOption,
+      input: { kind: 'input', list: true, placeholder: 'X.npy', help: 'the inputs: float32 [N, ...input shape], one file per model input' },
+      output: { kind: 'path', placeholder: 'Y.npy', help: 'where the model output goes (float32)' },
+      batch: { kind: 'posint', placeholder: 'N', help: 'samples per run of the plan (default 256)' },
+      activations: { kind: 'path', placeholder: 'DIR', help: "also write every layer's output and every quantized layer's binarized input here" },
+      layers: layersOption,
+      'allow-nan': allowNanOption,
+      image: { kind: 'input', placeholder: 'PHOTO', help: 'classify a JPEG or PNG photo instead of --input' },
+      chart: { kind: 'path', placeholder: 'OUT.png', help: "with --image: a bar chart of the class probabilities" },
+    },
+    run: predictCommand,
+  },
+  {
+    name: 'export',
+    summary: 'weights as inference uses them (binarized kernels int8 +-1, Keras layout), the folded BatchNorm thresholds, and activations for inputs: .npy files + manifest.json',
+    options: {
+      model: modelOption,
+      out: { kind: 'path', placeholder: 'DIR', help: 'where the .npy files and manifest.json go' },
+      activations: { kind: 'input', placeholder: 'X.npy', help: "also export every layer's activations for these inputs (float32 [N, ...input shape])" },
+      'allow-nan': allowNanOption,
+      layers: layersOption,
+    },
+    run: exportCommand,
+  },
+];

@@ -7,6 +7,7 @@ import { CIFAR10_NORMALIZATION, SYMMETRIC_NORMALIZATION, type Normalization } fr
 import { cifar10Vgg16 } from '../zoo/cifar10-vgg16.js';
 import { finnCnv } from '../zoo/finn-cnv.js';
 import { formatConfusion } from './confusion.js';
+import { stderrIsTerminal } from './dawn-filter.js';
 import { loadModel, saveModel } from '../io/model-files.js';
 import type { Model } from '../model/model.js';
 import { join } from 'node:path';
@@ -19,7 +20,7 @@ import { describeOptimizer, optimizerConfigs, type OptimizerRun } from '../train
 import { mnistMlp } from '../zoo/mnist-mlp.js';
 import { MNIST_CNN_SCHEMES, mnistCnn, type MnistCnnScheme } from '../zoo/mnist-cnn.js';
 import { withBinaryNetVariants } from '../zoo/variants.js';
-import { UsageError, positiveInt, type Flags } from './flags.js';
+import { UsageError, closest, positiveInt, type Command, type Flags } from './flags.js';
 
 /**
  * The trainable models by name, with their default learning rate (Adam): the seed MLP as written
@@ -92,7 +93,10 @@ const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
 
 export async function trainCommand(flags: Flags): Promise<void> {
   const name = flags.positional[1];
-  if (!name || !Object.hasOwn(MODELS, name)) throw new UsageError(`train needs a model: ${Object.keys(MODELS).join(', ')}`);
+  if (!name || !Object.hasOwn(MODELS, name)) {
+    const near = name === undefined ? undefined : closest(name, Object.keys(MODELS));
+    throw new UsageError(`${name === undefined ? 'train needs a model' : `no trainable model named '${name}'${near ? ` (did you mean ${near}?)` : ''}`}: ${Object.keys(MODELS).join(', ')}`);
+  }
   const epochs = positiveInt(flags, 'epochs') ?? 30;
   const batchSize = positiveInt(flags, 'batch') ?? MODELS[name].batchSize;
   const quant = quantFrom(flags, name);
@@ -141,7 +145,7 @@ export async function trainCommand(flags: Flags): Promise<void> {
   const optimizerRun = run.optimizer as unknown as OptimizerRun;
   const { optimizer, defaultOptimizer, lrScale } = optimizerConfigs(optimizerRun, run.epochs ?? epochs, batchCount(train.count, run.batchSize));
   const gpu = await Gpu.create({ log: (line) => console.error(line) });
-  const tty = process.stderr.isTTY;
+  const tty = stderrIsTerminal();
   const augment = run.augment ? new ImageAugmenter(gpu, { shape: dataset.shape, normalization: preprocessing.normalization!, seed: run.seed, label: `${name}.augment` }) : undefined;
   try {
     const input = preprocessing.normalization ? `, inputs (x/255 - [${preprocessing.normalization.mean.join(', ')}]) / [${preprocessing.normalization.std.join(', ')}]${augment ? ', random crops (padding 4) and flips' : ''}` : '';
@@ -228,3 +232,55 @@ export async function demoTraining(run: (argv: string[]) => Promise<void>): Prom
   console.log(`${head}labels    ${Array.from(test.labels).join(' ')}`);
   console.log(`${' '.repeat(head.length)}predicted ${predicted.join(' ')}  (${predicted.filter((p, i) => p === test.labels[i]).length}/${test.count} right)`);
 }
+
+const modelOption = { kind: 'input', placeholder: 'MODEL', help: 'a saved model: model.json or its directory' } as const;
+
+export const TRAIN_COMMANDS: Command[] = [
+  {
+    name: 'train',
+    args: 'MODEL',
+    positionals: { min: 1, max: 1 },
+    summary: `trains a model on the GPU (${Object.keys(MODELS).join(', ')}): progress, test top-1/top-5 each epoch, the model saved with its preprocessing`,
+    details: `MODEL: mnist-mlp, the BinaryNet MLP for MNIST (784-512-512-512-10, as in Larq's example);
+mnist-mlp-bn, the same with BatchNorm before its softmax; mnist-cnn, an MNIST CNN in one of four
+quantization schemes (--quant); cifar10-vgg16, a binarized VGG16, and cifar10-cnv, FINN's CNV, on
+CIFAR-10 (random crops and flips on the GPU; CIFAR-10 from --data-dir DIR: DIR/cifar10/cifar-10-batches-bin/).
+A checkpoint is written after every epoch (OUT/checkpoint); --resume continues from it.`,
+    options: {
+      epochs: { kind: 'posint', placeholder: 'N', help: 'epochs to train (default 30)' },
+      batch: { kind: 'posint', placeholder: 'N', help: 'batch size (default 300 for the MLPs, 100 for the CNNs)' },
+      lr: { kind: 'number', placeholder: 'X', help: 'learning rate (Adam: 0.001 mnist-mlp and mnist-cnn, 0.003 mnist-mlp-bn, 0.02 CIFAR-10; Bop: 0.01 for the rest)' },
+      optimizer: { kind: 'text', choices: ['adam', 'sgd', 'shift_adamax', 'bop'], help: "adam (default); bop: Larq's Bop flips the binary kernels, Adam the rest" },
+      schedule: { kind: 'text', choices: ['constant', 'exponential', 'cosine'], help: 'learning-rate schedule: cosine over the run, exponential by --decay-rate an epoch' },
+      'decay-rate': { kind: 'number', placeholder: 'R', help: 'with --schedule exponential: the factor per epoch (default 0.9)' },
+      'lr-scale': { kind: 'text', choices: ['none', 'binarynet'], help: "binarynet: binary kernels' rates times 1/sqrt(1.5/(fan_in+fan_out))" },
+      seed: { kind: 'count', placeholder: 'N', help: 'seed of the weights and the shuffling (default 0)' },
+      quant: { kind: 'text', choices: MNIST_CNN_SCHEMES, help: 'mnist-cnn: BinaryNet (binary), XNOR-Net (xnor), TWN (ternary) or DoReFa 1/3-bit (dorefa)' },
+      'gradient-bits': { kind: 'posint', placeholder: 'K', help: "mnist-cnn: DoReFa-Net's K-bit gradients after each conv/dense layer" },
+      limit: { kind: 'posint', placeholder: 'N', help: 'train on the first N training images' },
+      'test-limit': { kind: 'posint', placeholder: 'N', help: 'evaluate on the first N test images' },
+      out: { kind: 'path', placeholder: 'DIR', help: 'where the model and its checkpoint go (default models/MODEL)' },
+      resume: { kind: 'switch', help: 'continue the run in OUT/checkpoint' },
+      'recalibrate-bn': { kind: 'switch', help: "re-estimate BatchNorm's moving statistics after each epoch" },
+      'shift-bn': { kind: 'switch', help: "BinaryNet's shift-based BatchNorm (powers of two)" },
+      stochastic: { kind: 'switch', help: "BinaryNet's stochastic binarization of activations while training" },
+      'no-augment': { kind: 'switch', help: 'CIFAR-10: no random crops and flips' },
+      mean: { kind: 'text', placeholder: 'a,b,c', help: 'CIFAR-10: input normalization (x/255 - mean) / std, one number or one per channel' },
+      std: { kind: 'text', placeholder: 'a,b,c', help: 'CIFAR-10: see --mean' },
+      'data-dir': { kind: 'path', placeholder: 'DIR', help: 'where CIFAR-10 is read and cached (default ./.data)' },
+    },
+    run: trainCommand,
+  },
+  {
+    name: 'eval',
+    summary: "top-1 / top-5 (as Keras counts them), loss and the confusion matrix of a saved model on its data set's test split",
+    options: {
+      model: modelOption,
+      data: { kind: 'text', choices: Object.keys(DATASETS), help: "the data set (default: the model's, from its preprocessing)" },
+      limit: { kind: 'posint', placeholder: 'N', help: 'the first N test images' },
+      batch: { kind: 'posint', placeholder: 'N', help: 'images per run of the plan (default 500)' },
+      'data-dir': { kind: 'path', placeholder: 'DIR', help: 'where CIFAR-10 is read and cached (default ./.data)' },
+    },
+    run: evalCommand,
+  },
+];

@@ -1,0 +1,153 @@
+// The `bnn` command line as a user meets it, through the built CLI (dist/): help that never runs
+// anything, mistyped flags refused by name with the nearest one, one-line errors without stack
+// traces (unless --debug / BNN_DEBUG=1), zoo names checked, and the WebGPU driver's warnings kept
+// off stderr (DawnMessageFilter on the exact block Dawn prints). Cheap commands only.
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, test } from 'vitest';
+import { DawnMessageFilter } from '../src/cli/dawn-filter.js';
+import { closest } from '../src/cli/flags.js';
+
+interface Result { code: number; stdout: string; stderr: string }
+
+function bnn(args: string[], env: Record<string, string> = {}): Promise<Result> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['dist/src/cli/bnn.js', ...args], { encoding: 'utf8', env: { ...process.env, BNN_DEBUG: '', ...env }, timeout: 60_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+const dirs: string[] = [];
+afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+const STACK = /^\s+at /m;
+
+/** A usage error: exit 2, the reason and where the help is, nothing else (not the whole help). */
+function expectUsage(r: Result, reason: RegExp): void {
+  expect(r.code).toBe(2);
+  const lines = r.stderr.trim().split('\n');
+  expect(lines).toHaveLength(2);
+  expect(lines[0]).toMatch(reason);
+  expect(lines[1]).toMatch(/^\(bnn help( [a-z -]+ lists the options| lists the commands)\)$/);
+  expect(r.stdout).toBe('');
+}
+
+describe('bnn help', () => {
+  test('bnn, bnn help and bnn --help list the commands', async () => {
+    for (const args of [[], ['help'], ['--help']]) {
+      const r = await bnn(args);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/^usage: bnn <command>/);
+      for (const c of ['info', 'bench gemm', 'train', 'eval', 'predict', 'export', 'summary', 'kernels']) expect(r.stdout).toMatch(new RegExp(`^  ${c} `, 'm'));
+    }
+  });
+
+  test('bnn train --help, bnn train mnist-mlp --help and bnn help train print the options and train nothing', async () => {
+    const texts = [];
+    for (const args of [['train', '--help'], ['train', 'mnist-mlp', '--help', '--epochs', '1'], ['help', 'train'], ['train', '-h']]) {
+      const r = await bnn(args);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/^usage: bnn train MODEL \[options\]/);
+      expect(r.stdout).toMatch(/--epochs N +epochs to train \(default 30\)/);
+      expect(r.stdout + r.stderr).not.toMatch(/^training |webgpu-bnn: using|^epoch 1/m);
+      texts.push(r.stdout);
+    }
+    expect(new Set(texts).size).toBe(1);
+  });
+
+  test('bnn help bench and bnn bench --help list the benchmarks', async () => {
+    for (const args of [['help', 'bench'], ['bench', '--help']]) {
+      const r = await bnn(args);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/^  bench gemm-variants /m);
+    }
+  });
+});
+
+describe('usage errors: one line and where the help is, before any work', () => {
+  test.each([
+    [['train', 'mnist-mlp', '--epoch', '1'], /^bnn: unknown option --epoch \(did you mean --epochs\?\)$/],
+    [['export', '--model', '.', '--out', 'x', '--activation', 'x.npy'], /unknown option --activation \(did you mean --activations\?\)/],
+    [['predict', '--ouput', 'y.npy'], /unknown option --ouput \(did you mean --output\?\)/],
+    [['summary', 'mnist-mlp', '--epochs', '3'], /unknown option --epochs \(it is an option of bnn train\)/],
+    [['train', 'mnist-mlp', '--epochs', 'ten'], /--epochs must be a positive integer, got 'ten'/],
+    [['train', 'mnist-mlp', '--epochs', '0'], /--epochs must be a positive integer, got '0'/],
+    [['train', 'mnist-mlp', '--lr', '-1'], /--lr needs a value; to pass one starting with '-', write --lr=VALUE/],
+    [['train', 'mnist-mlp', '--lr=-1'], /--lr must be a positive number, got '-1'/],
+    [['train', 'mnist-mlp', '--optimizer', 'adma'], /--optimizer must be adam, sgd, shift_adamax or bop, got 'adma' \(did you mean adam\?\)/],
+    [['train', 'mnist-mlp', '--out'], /--out needs a value/],
+    [['train', 'mnist-mlp', '--resume=yes'], /--resume takes no value/],
+    [['train', 'mnist-mlpp'], /no trainable model named 'mnist-mlpp' \(did you mean mnist-mlp\?\)/],
+    [['train', 'mnist-mlp', 'extra'], /unexpected argument 'extra'/],
+    [['trian', 'mnist-mlp'], /unknown command 'trian' \(did you mean bnn train\?\)/],
+    [['bench', 'gem'], /no command 'bnn bench gem' \(did you mean bnn bench gemm\?\)/],
+    [['bench', 'models', '--models', 'vgg16,cvn'], /--models must be .*, got 'cvn' \(did you mean cnv\?\)/],
+    [['summary', 'mnist-mlpp'], /^bnn: no zoo model and no file named 'mnist-mlpp' \(did you mean mnist-mlp\?\)/],
+    [['eval', '--model', 'nowhere/model.json'], /--model nowhere\/model.json: no such file or directory/],
+  ])('bnn %j', async (args, reason) => {
+    expectUsage(await bnn(args), reason);
+  });
+});
+
+describe('known errors: one line (cause and fix), exit 1, a stack trace only when asked', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bnn-cli-'));
+  dirs.push(dir);
+  const bad = (name: string, text: string) => {
+    mkdirSync(join(dir, name));
+    writeFileSync(join(dir, name, 'model.json'), text);
+    return join(dir, name);
+  };
+  const cases: [string, string, RegExp][] = [
+    ['truncated JSON', '{"format": "layers-model", "modelTopology": ', /model\.json: not valid JSON/],
+    ['a layer without its name', JSON.stringify({ modelTopology: { class_name: 'Sequential', config: { layers: [{ class_name: 'QuantDense', config: { units: 3 } }] } }, weightsManifest: [] }), /QuantDense/],
+    ['an unknown layer class', JSON.stringify({ modelTopology: { class_name: 'Sequential', config: { layers: [{ class_name: 'Transformer', config: { name: 't' } }] } }, weightsManifest: [] }), /Transformer/],
+  ];
+  test.each(cases)('a model file with %s', async (name, text, reason) => {
+    const path = bad(name.replace(/ /g, '-'), text);
+    const r = await bnn(['summary', path]);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/^bnn: /);
+    expect(r.stderr).toMatch(reason);
+    expect(r.stderr).not.toMatch(STACK);
+    for (const debug of [{ args: ['--debug'], env: {} }, { args: [], env: { BNN_DEBUG: '1' } }] as { args: string[]; env: Record<string, string> }[]) {
+      const d = await bnn(['summary', path, ...debug.args], debug.env);
+      expect(d.code).toBe(1);
+      expect(d.stderr).toMatch(reason);
+      expect(d.stderr).toMatch(STACK);
+    }
+  });
+});
+
+describe("the WebGPU driver's own messages", () => {
+  // As dawn.node prints it when Debian's old lavapipe is tried before SwiftShader.
+  const DAWN = 'Warning: Vulkan shaderUniform*ArrayDynamicIndexing required.\n - While initializing adapter (backend=BackendType::Vulkan)\n    at InitializeImpl (/home/runner/work/node-webgpu/node-webgpu/third_party/dawn/src/dawn/native/vulkan/PhysicalDeviceVk.cpp:257)\n\n';
+
+  test('DawnMessageFilter drops their blocks, in any chunking, and passes the rest in order', async () => {
+    const ours = 'webgpu-bnn: using SwiftShader\nWarning: not a driver message\nepoch 1/1 [==  ] 1/2\repoch 1/1 [====] 2/2\ndone\n';
+    const text = DAWN + ours.slice(0, 30) + DAWN + ours.slice(30);
+    for (const size of [1, 7, 64, text.length]) {
+      let out = '';
+      const f = new DawnMessageFilter((t) => (out += t));
+      for (let i = 0; i < text.length; i += size) f.push(text.slice(i, i + size));
+      f.end();
+      expect(out).toBe(ours);
+    }
+  });
+
+  test('bnn info shows none of them; --debug does show what the driver prints', { timeout: 60_000 }, async () => {
+    const r = await bnn(['info']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^adapter: /);
+    expect(r.stderr).not.toMatch(/Warning: Vulkan|While initializing adapter|PhysicalDeviceVk/);
+  });
+});
+
+test('closest: typos and prefixes, nothing for unrelated words', () => {
+  expect(closest('epoch', ['epochs', 'batch'])).toBe('epochs');
+  expect(closest('bacth', ['epochs', 'batch'])).toBe('batch');
+  expect(closest('recalibrate', ['recalibrate-bn', 'resume'])).toBe('recalibrate-bn');
+  expect(closest('xyz', ['epochs', 'batch'])).toBeUndefined();
+});
