@@ -1,4 +1,7 @@
 // webgpu-bnn: the public API.
+// The WebGPU types (GPUDevice, GPUBuffer...) that the declarations use: a dependency, referenced
+// here so a consumer's tsc finds them without skipLibCheck (preserve: TypeScript keeps it in index.d.ts).
+/// <reference types="@webgpu/types" preserve="true" />
 export * from './bitpack.js';
 export { Gpu, Recorder, Dispatch, type Grid, type RunOptions } from './gpu/context.js';
 export { acquireDevice, describeAdapter, SWIFTSHADER_ICD, type AdapterSummary, type GpuFeatureSet, type RequestDeviceOptions } from './gpu/device.js';

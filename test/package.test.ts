@@ -1,7 +1,8 @@
 // The package as users get it: `npm pack` (prepack builds), install the tarball into a scratch
-// project outside the repo, then use it (a) from a plain Node ESM script and (b) from a page
-// bundled by Vite with default settings, run in headless Chromium. Both check GPU results
-// (pack, then XNOR-popcount GEMM) against the CPU references bit for bit. No adapter = failure.
+// project outside the repo, then use it (a) from a plain Node ESM script, (b) from a page bundled
+// by Vite with default settings, run in headless Chromium, and (c) from TypeScript with tsc's
+// defaults. (a) and (b) check GPU results (pack, then XNOR-popcount GEMM) against the CPU
+// references bit for bit. No adapter = failure.
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,6 +16,7 @@ import { mnistMlp } from '../src/zoo/mnist-mlp.js';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const VITE_VERSION: string = JSON.parse(readFileSync(join(REPO, 'node_modules/vite/package.json'), 'utf8')).version;
+const TYPESCRIPT_VERSION: string = JSON.parse(readFileSync(join(REPO, 'node_modules/typescript/package.json'), 'utf8')).version;
 const TIMEOUT = 240_000;
 
 /** What both checks print or show: one JSON object. */
@@ -161,6 +163,24 @@ runCheck(bnn, 'model/model.json')
   });
 `;
 
+// A TypeScript consumer with tsc's defaults (strict, no skipLibCheck, no `types` list): the
+// package's declarations must compile as shipped, WebGPU types included.
+const CONSUMER_TS = `
+import { Gpu, InferencePlan, evaluate, loadMnist, mnistMlp, rowHits, type Evaluation, type Tensor } from 'webgpu-bnn';
+export async function classify(gpu: Gpu): Promise<{ predicted: number; e: Evaluation }> {
+  const model = mnistMlp({ hidden: [32] });
+  const plan = await InferencePlan.compile(gpu, model, { maxBatch: 1 });
+  const probs = (await plan.run(new Float32Array(784))).get(model.outputs[0])!.data;
+  const t: Tensor = gpu.upload(new Float32Array(4), [4], 'f32', 'x');
+  const device: GPUDevice = gpu.device;
+  t.release();
+  void device;
+  return { predicted: rowHits(probs, 0).predicted, e: await evaluate(gpu, model, await loadMnist({ split: 'test', limit: 2 })) };
+}
+`;
+
+const CONSUMER_TSCONFIG = { compilerOptions: { strict: true, module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', noEmit: true }, files: ['consumer.ts'] };
+
 /** The environment without what an enclosing `npm test` set for the repo (npm_config_local_prefix & co). */
 function childEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' };
@@ -226,11 +246,13 @@ describe('the npm package, installed from its tarball', () => {
     writeFileSync(join(project, 'check-node.mjs'), NODE_SCRIPT);
     writeFileSync(join(project, 'index.html'), INDEX_HTML);
     writeFileSync(join(project, 'main.js'), MAIN_JS);
+    writeFileSync(join(project, 'consumer.ts'), CONSUMER_TS);
+    writeFileSync(join(project, 'tsconfig.json'), JSON.stringify(CONSUMER_TSCONFIG, null, 2));
     // A saved model for both checks to load (Vite copies public/ into the page's build).
     await saveModel(mnistMlp({ hidden: [32] }), join(project, 'public/model'), { packBinaryWeights: true });
     // Only the npm registry (through the usual cache) is needed: webgpu (dawn.node inside), wgsl_reflect, vite.
     await timed('npm install', () =>
-      sh('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball, `vite@${VITE_VERSION}`], project),
+      sh('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball, `vite@${VITE_VERSION}`, `typescript@${TYPESCRIPT_VERSION}`], project),
     );
   }, TIMEOUT);
 
@@ -251,6 +273,12 @@ describe('the npm package, installed from its tarball', () => {
     expect(top).not.toContain('test');
     expect(top).not.toContain('src');
   });
+
+  it('type-checks in a TypeScript project with default settings (no skipLibCheck)', async () => {
+    const r = await timed('tsc', () => run('node', ['node_modules/typescript/bin/tsc', '--project', '.'], project, 120_000));
+    expect(`${r.stdout}${r.stderr}`.trim(), 'tsc reports no errors').toBe('');
+    expect(r.code).toBe(0);
+  }, TIMEOUT);
 
   it(
     'works from a plain Node ESM script',
