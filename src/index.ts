@@ -54,7 +54,8 @@ export { epochBatches, epochOrder, epochSeed, batchCount, BatchUploader, type Ba
 export { readCifarBatch, writeCifarBatch, concatCifar, CIFAR10_CLASSES, CIFAR10_FILES, type Cifar10Data, type Cifar10Split } from './data/cifar10.js';
 export { loadCifar10, type LoadCifar10Options, type Cifar10Loaded } from './data/cifar10-files.js';
 export { readImageFolder, type ImageFolderData, type ImageFolderOptions } from './data/image-folder.js';
-export { decodeImage, encodePng, centreSquare, toGray, type Pixels } from './data/images.js';
+export { decodeImage, encodePng, centreSquare, resizeRegion, toGray, type Pixels } from './data/images.js';
+export { prepareDigit, type DigitOptions, type PreparedDigit } from './data/digit.js';
 export { readTar, type TarEntry } from './data/tar.js';
 export { DATASETS, preprocessor, type Dataset, type DatasetName, type Preprocessing } from './data/datasets.js';
 export { ImageAugmenter, augmentSeed, type BatchAugmentation, type ImageAugmenterOptions } from './data/augmenter.js';
@@ -62,6 +63,7 @@ export { augmentImages, augmentReference, drawAugmentations, identityAugmentatio
 export { transposeF32, transposeBits, transposeF32Reference, transposeBitsReference, type TransposeOptions } from './ops/transpose.js';
 export { signWithMask, steSignBackward, signWithMaskReference, steSignBackwardReference, type SignWithMask, type SignWithMaskOptions, type SteSignBackwardOptions, type StochasticDraw } from './ops/sign-ste.js';
 export { batchNormForward, batchNormBackward, batchNormForwardReference, batchNormBackwardReference, type BatchNormForward, type BatchNormForwardOptions, type BatchNormBackward, type BatchNormBackwardOptions, type BatchNormReferenceOptions } from './ops/batchnorm.js';
+export { InputError, modelInputFrom, describePreprocessing, preprocessedRange } from './data/input-check.js';
 export { softmaxCrossEntropy, softmaxCrossEntropyReference, LossMetrics, type SoftmaxCrossEntropy, type SoftmaxCrossEntropyOptions, type LossTotals } from './ops/loss.js';
 export { bconv2dBackwardFilter, bconv2dBackwardInput, conv2dBackwardFilter, conv2dBackwardInput, conv2dBackwardFilterReference, conv2dBackwardInputReference, type Conv2dBackwardFilterOptions, type Conv2dBackwardInputOptions } from './ops/conv2d-backward.js';
 export { maxPool2dBackward, avgPool2dBackward, maxPool2dBackwardReference, avgPool2dBackwardReference, type Pool2dBackwardOptions } from './ops/pool.js';

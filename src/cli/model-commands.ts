@@ -13,6 +13,8 @@ import { InferencePlan, type PlanOutput } from '../plan/plan.js';
 import { UsageError, closest, positiveInt, type Command, type Flags } from './flags.js';
 import { ZOO } from '../zoo/registry.js';
 import { predictImageCommand } from './predict-image.js';
+import { loadPreprocessing, type Preprocessing } from '../data/datasets.js';
+import { modelInputFrom } from '../data/input-check.js';
 
 function modelPath(flags: Flags, positional = false): string {
   const p = flags.values.get('model') ?? (positional ? flags.positional[1] : undefined);
@@ -52,11 +54,42 @@ export async function summaryCommand(flags: Flags): Promise<void> {
 }
 
 /**
+ * The preprocessing inputs are checked against: the model's preprocessing.json, for a model with
+ * one image input. A guessed one (no file) is used only when --preprocess asks for it; unknown: none.
+ */
+async function inputPreprocessing(flags: Flags, model: Model): Promise<Preprocessing | undefined> {
+  const preprocess = flags.switches.has('preprocess');
+  if (model.inputs.length !== 1) {
+    if (preprocess) throw new UsageError(`--preprocess applies to models with one image input; this one has ${model.inputs.length}`);
+    return undefined;
+  }
+  const p = await loadPreprocessing(modelPath(flags), { shape: model.spec.inputs[0].shape, modelName: model.name }).catch(() => undefined);
+  if (preprocess && !p) throw new UsageError(`--preprocess: ${modelPath(flags)} has no preprocessing.json and its input [${model.spec.inputs[0].shape.join(', ')}] is not an image size known here (MNIST 28x28x1, CIFAR-10 32x32x3)`);
+  if (p?.guessed && !preprocess) return undefined;
+  if (p?.guessed) console.error(p.guessed);
+  return p;
+}
+
+/** How readInputs treats values: NaN (refused unless allowed), and the model's preprocessing. */
+interface InputChecks {
+  allowNaN: boolean;
+  /** Check the inputs against it (modelInputFrom), or with `preprocess` make them by it. */
+  preprocessing?: Preprocessing;
+  preprocess: boolean;
+}
+
+async function inputChecks(flags: Flags, model: Model): Promise<InputChecks> {
+  return { allowNaN: flags.switches.has('allow-nan'), preprocessing: await inputPreprocessing(flags, model), preprocess: flags.switches.has('preprocess') };
+}
+
+/**
  * The model inputs from .npy files (comma-separated, one per model input), as float32 batches.
  * Each file is a regular file of at most MAX_INPUT_BYTES; NaN values are refused unless `allowNaN`
- * (the plan would turn them into confident-looking outputs).
+ * (the plan would turn them into confident-looking outputs); checked against (or, with
+ * --preprocess, made by) the model's preprocessing when it has one.
  */
-async function readInputs(model: Model, list: string, allowNaN = false): Promise<{ data: Float32Array[]; batch: number }> {
+async function readInputs(model: Model, list: string, checks: InputChecks): Promise<{ data: Float32Array[]; batch: number }> {
+  const { allowNaN } = checks;
   const files = list.split(',');
   if (files.length !== model.inputs.length) throw new UsageError(`the model has ${model.inputs.length} input(s) (${model.inputs.map((i) => i.name).join(', ')}); --input names ${files.length} file(s)`);
   let batch = -1;
@@ -81,7 +114,7 @@ async function readInputs(model: Model, list: string, allowNaN = false): Promise
     const x = arr.data instanceof Float32Array ? arr.data : Float32Array.from(arr.data as ArrayLike<number>);
     const nan = allowNaN ? -1 : x.findIndex((v) => Number.isNaN(v));
     if (nan >= 0) throw new UsageError(`${file}: value ${nan} (sample ${Math.floor(nan / per)}) is NaN; the outputs would look normal but mean nothing. Fix the input, or pass --allow-nan to run it anyway`);
-    data.push(x);
+    data.push(checks.preprocessing ? modelInputFrom(file, arr, checks.preprocessing, { preprocess: checks.preprocess, allowNaN }) : x);
   }
   if (batch < 1) throw new UsageError('the input holds no samples');
   return { data, batch };
@@ -140,7 +173,7 @@ export async function predictCommand(flags: Flags): Promise<void> {
   if (!inputFiles) throw new UsageError('predict needs --input X.npy (float32 [N, ...input shape])');
   if (!output) throw new UsageError('predict needs --output Y.npy');
   const model = await loadModel(modelPath(flags));
-  const { data, batch } = await readInputs(model, inputFiles, flags.switches.has('allow-nan'));
+  const { data, batch } = await readInputs(model, inputFiles, await inputChecks(flags, model));
   const chunk = Math.min(positiveInt(flags, 'batch') ?? 256, batch);
   const actDir = flags.values.get('activations');
   const extra = actDir ? (layerList(flags, model) ?? allActivationNames(model)) : [];
@@ -178,8 +211,9 @@ export async function exportCommand(flags: Flags): Promise<void> {
   const files = new Map(weights.files);
   const actFile = flags.values.get('activations');
   if (!actFile && flags.values.has('layers')) throw new UsageError('--layers chooses which activations to export; give --activations X.npy too');
+  if (!actFile && flags.switches.has('preprocess')) throw new UsageError('--preprocess applies to the inputs of --activations X.npy; give --activations too');
   if (actFile) {
-    const { data, batch } = await readInputs(model, actFile, flags.switches.has('allow-nan'));
+    const { data, batch } = await readInputs(model, actFile, await inputChecks(flags, model));
     const gpu = await Gpu.create({ log: (line) => console.error(line) });
     try {
       const plan = await InferencePlan.compile(gpu, model, { maxBatch: batch });
@@ -198,6 +232,7 @@ export async function exportCommand(flags: Flags): Promise<void> {
 
 const modelOption = { kind: 'input', placeholder: 'MODEL', help: 'a TF.js Layers model.json (or its directory), or a Keras .h5 / .keras file; Larq layer classes' } as const;
 const allowNanOption = { kind: 'switch', help: 'run inputs holding NaN anyway (refused by default: the outputs would look normal but mean nothing)' } as const;
+const preprocessOption = { kind: 'switch', help: "the inputs are raw pixels 0..255: apply the model's preprocessing (preprocessing.json) to them" } as const;
 const layersOption = { kind: 'text', list: true, placeholder: 'a,b', help: "only these layers' activations (names, or layer:input for a quantized layer's binarized input)" } as const;
 
 export const MODEL_COMMANDS: Command[] = [
@@ -214,7 +249,9 @@ export const MODEL_COMMANDS: Command[] = [
     name: 'predict',
     summary: "runs a model's compiled plan on .npy inputs (or a photo with --image) and writes its outputs",
     details: `With --input: X float32 [N, ...input shape] (several inputs: a.npy,b.npy); Y the model
-output as float32. --activations DIR also writes each layer's output and each quantized layer's
+output as float32. A model saved with its preprocessing (preprocessing.json, written by bnn train)
+has its inputs checked against it: raw pixels, [0, 1] images or integer arrays are refused with
+the fix; --preprocess applies the preprocessing to raw pixels 0..255. --activations DIR also writes each layer's output and each quantized layer's
 binarized input (name.input.npy; binary tensors as int8 +-1), or only --layers.
 With --image: a JPEG/PNG photo's centre square reduced to the model's input (32x32 RGB for
 CIFAR-10 models, 28x28 gray for MNIST's), preprocessed as the model was trained; prints the class
@@ -226,6 +263,7 @@ probabilities, top-1 starred; --chart draws them as a bar chart PNG.`,
       batch: { kind: 'posint', placeholder: 'N', help: 'samples per run of the plan (default 256)' },
       activations: { kind: 'path', placeholder: 'DIR', help: "also write every layer's output and every quantized layer's binarized input here" },
       layers: layersOption,
+      preprocess: preprocessOption,
       'allow-nan': allowNanOption,
       image: { kind: 'input', placeholder: 'PHOTO', help: 'classify a JPEG or PNG photo instead of --input' },
       chart: { kind: 'path', placeholder: 'OUT.png', help: "with --image: a bar chart of the class probabilities" },
@@ -239,6 +277,7 @@ probabilities, top-1 starred; --chart draws them as a bar chart PNG.`,
       model: modelOption,
       out: { kind: 'path', placeholder: 'DIR', help: 'where the .npy files and manifest.json go' },
       activations: { kind: 'input', placeholder: 'X.npy', help: "also export every layer's activations for these inputs (float32 [N, ...input shape])" },
+      preprocess: preprocessOption,
       'allow-nan': allowNanOption,
       layers: layersOption,
     },

@@ -1,11 +1,13 @@
-// `bnn predict --model M --image PHOTO [--chart out.png]`: a photo (JPEG or PNG) cropped to its
-// centre square, reduced to the model's input by area averaging (32x32 RGB for the CIFAR-10
-// models, 28x28 gray for MNIST's), preprocessed as the model was trained (preprocessing.json),
+// `bnn predict --model M --image PHOTO [--chart out.png]`: a photo (JPEG or PNG) made into the
+// model's input: for MNIST models the digit as MNIST's were made (data/digit.ts: inverted if on a
+// light background, boxed into 20x20, centred by mass in 28x28), for CIFAR-10's the centre square
+// reduced to 32x32 RGB by area averaging; preprocessed as the model was trained (preprocessing.json),
 // classified; the class probabilities printed with names, top-1 marked; --chart draws them.
 import { readFileBounded } from '../io/read-bounded.js';
 import { Gpu } from '../gpu/context.js';
 import { DATASETS, loadPreprocessing, preprocessor } from '../data/datasets.js';
-import { centreSquare, decodeImage, encodePng, toGray } from '../data/images.js';
+import { prepareDigit } from '../data/digit.js';
+import { centreSquare, decodeImage, encodePng } from '../data/images.js';
 import { loadModel } from '../io/model-files.js';
 import { InferencePlan } from '../plan/plan.js';
 import { argmax } from '../train/metrics.js';
@@ -33,9 +35,10 @@ export async function predictImageCommand(flags: Flags, writeAtomic: (path: stri
     throw new UsageError(`--image ${photo}: ${(e as Error).message}`);
   }
   const decoded = decodeImage(bytes, photo);
-  let small = centreSquare(decoded, h);
-  if (c === 1) small = toGray(small);
-  if (small.width !== w) throw new UsageError(`${modelPath}: a ${h}x${w} input is not square`);
+  if (h !== w) throw new UsageError(`${modelPath}: a ${h}x${w} input is not square`);
+  // MNIST models get a digit as MNIST's were made (prepareDigit, as the web app does); others the centre square.
+  const digit = pre.dataset === 'mnist' ? prepareDigit(decoded, { size: h }) : undefined;
+  const small = digit ? digit.pixels : centreSquare(decoded, h);
   const inputs = preprocessor(pre)(small.data, new Float32Array(h * w * c));
   const gpu = await Gpu.create({ log: (line) => console.error(line) });
   let probs: Float32Array;
@@ -47,7 +50,10 @@ export async function predictImageCommand(flags: Flags, writeAtomic: (path: stri
     gpu.destroy();
   }
   const side = Math.min(decoded.width, decoded.height);
-  console.log(`${photo}: ${decoded.width}x${decoded.height}, centre ${side}x${side} reduced to ${h}x${w}${c === 1 ? ' gray' : ' RGB'}; ${model.name} (${dataset.title}):`);
+  const how = digit
+    ? `the digit ${digit.empty ? 'not found (a blank input)' : `boxed into ${Math.round((h * 20) / 28)}x${Math.round((h * 20) / 28)}, centred by mass in ${h}x${w}`}${digit.inverted ? ', light background inverted' : ''}`
+    : `centre ${side}x${side} reduced to ${h}x${w}${c === 1 ? ' gray' : ' RGB'}`;
+  console.log(`${photo}: ${decoded.width}x${decoded.height}, ${how}; ${model.name} (${dataset.title}):`);
   const top = argmax(probs);
   const names = dataset.classes;
   const pad = Math.max(...names.map((n) => n.length));

@@ -94,37 +94,44 @@ export function toGray(p: Pixels): Pixels {
 }
 
 /**
- * The centre square of `p` (side min(width, height)) reduced to size x size by area averaging:
- * each output pixel is the mean of the source area it covers, partly covered pixels weighted by
- * the covered fraction (a box filter; no aliasing when shrinking a photo 20x). Rounded to u8.
+ * The centre square of `p` (side min(width, height)) reduced to size x size by area averaging
+ * (resizeRegion).
  */
 export function centreSquare(p: Pixels, size: number): Pixels {
   if (!Number.isInteger(size) || size < 1) throw new RangeError(`centreSquare: size must be a positive integer, got ${size}`);
   const side = Math.min(p.width, p.height);
-  const x0 = Math.floor((p.width - side) / 2);
-  const y0 = Math.floor((p.height - side) / 2);
+  return resizeRegion(p, { x: Math.floor((p.width - side) / 2), y: Math.floor((p.height - side) / 2), width: side, height: side }, size, size);
+}
+
+/**
+ * The region of `p` reduced (or enlarged) to width x height by area averaging: each output pixel
+ * is the mean of the source area it covers, partly covered pixels weighted by the covered fraction
+ * (a box filter; no aliasing when shrinking a photo 20x). Rounded to u8.
+ */
+export function resizeRegion(p: Pixels, region: { x: number; y: number; width: number; height: number }, width: number, height: number): Pixels {
   const C = p.channels;
-  const xs = coverage(side, size);
-  const ys = coverage(side, size);
-  // Rows first: [side rows][size cols][C] in f64, then columns of that.
-  const tmp = new Float64Array(side * size * C);
-  for (let y = 0; y < side; y++) {
+  const { x: x0, y: y0 } = region;
+  const xs = coverage(region.width, width);
+  const ys = coverage(region.height, height);
+  // Rows first: [region rows][width cols][C] in f64, then columns of that.
+  const tmp = new Float64Array(region.height * width * C);
+  for (let y = 0; y < region.height; y++) {
     const row = (y0 + y) * p.width;
-    for (let o = 0; o < size; o++) {
-      for (const [sx, w] of xs[o]) for (let c = 0; c < C; c++) tmp[(y * size + o) * C + c] += w * p.data[(row + x0 + sx) * C + c];
+    for (let o = 0; o < width; o++) {
+      for (const [sx, w] of xs[o]) for (let c = 0; c < C; c++) tmp[(y * width + o) * C + c] += w * p.data[(row + x0 + sx) * C + c];
     }
   }
-  const out = new Uint8Array(size * size * C);
-  for (let o = 0; o < size; o++) {
-    for (let x = 0; x < size; x++) {
+  const out = new Uint8Array(width * height * C);
+  for (let o = 0; o < height; o++) {
+    for (let x = 0; x < width; x++) {
       for (let c = 0; c < C; c++) {
         let s = 0;
-        for (const [sy, w] of ys[o]) s += w * tmp[(sy * size + x) * C + c];
-        out[(o * size + x) * C + c] = Math.min(255, Math.max(0, Math.round(s)));
+        for (const [sy, w] of ys[o]) s += w * tmp[(sy * width + x) * C + c];
+        out[(o * width + x) * C + c] = Math.min(255, Math.max(0, Math.round(s)));
       }
     }
   }
-  return { width: size, height: size, channels: C, data: out };
+  return { width, height, channels: C, data: out };
 }
 
 /** For each of `n` output cells over `len` source pixels: the source pixels it covers and their weights (summing to 1). */

@@ -1,8 +1,8 @@
-// Images to model inputs: a drawing centred the way MNIST's digits are (the ink's bounding box
-// scaled into 20x20, its centre of mass moved to the middle of 28x28), or a photo cropped to its
-// central square; both reduced to the model's H x W (gray for 1 channel, RGB for 3) and mapped to
-// [-1, 1] as the seed's preprocessing does (pixel / 127.5 - 1).
-import { preprocessMnist } from 'webgpu-bnn';
+// Images to model inputs. For a 1-channel (MNIST) model, a drawing or a photo becomes a digit as
+// MNIST's were made, by the library's prepareDigit (the same as `bnn predict --image`: inverted on
+// a light background, the ink boxed into 20x20, centred by mass in 28x28); for a 3-channel model a
+// photo is cropped to its central square and reduced. Inputs are pixel / 127.5 - 1 (preprocessMnist).
+import { preprocessMnist, prepareDigit, type Pixels } from 'webgpu-bnn';
 
 export interface Reduced {
   /** u8 pixels, H x W x C. */
@@ -55,56 +55,33 @@ function finish(ctx: CanvasRenderingContext2D, shape: [number, number, number]):
 
 /** A photo (any size) cropped to its central square and reduced to `shape`. */
 export function reducePhoto(image: CanvasImageSource & { width: number; height: number }, shape: [number, number, number]): Reduced {
-  const [H, W] = shape;
+  const [H, W, C] = shape;
+  if (C === 1) return digitInput(grayOf(image, image.width, image.height), shape)!;
   const side = Math.min(image.width, image.height);
   const [, ctx] = canvas(W, H);
   scaleInto(image, (image.width - side) / 2, (image.height - side) / 2, side, side, ctx, 0, 0, W, H);
   return finish(ctx, shape);
 }
 
-/**
- * A drawing (white ink on black) as MNIST's digits were made: the ink's bounding box scaled so its
- * longer side is 20/28 of the input, then shifted so its centre of mass sits in the middle. Null
- * when nothing is drawn. For 3-channel inputs the same image in gray on all three.
- */
+/** The luminance of a canvas source, at its own size. */
+function grayOf(src: CanvasImageSource, width: number, height: number): Pixels {
+  const [, ctx] = canvas(width, height);
+  ctx.drawImage(src, 0, 0);
+  return { width, height, channels: 1, data: channels(ctx.getImageData(0, 0, width, height), 1) };
+}
+
+/** prepareDigit at the model's size; null when there is no ink. 3-channel inputs get the gray digit on all three. */
+function digitInput(gray: Pixels, shape: [number, number, number]): Reduced | null {
+  const [H, W, C] = shape;
+  const d = prepareDigit(gray, { size: Math.min(H, W) });
+  if (d.empty) return null;
+  const pixels = C === 1 ? d.pixels.data : Uint8Array.from({ length: H * W * C }, (_, i) => d.pixels.data[Math.floor(i / C)]);
+  return { pixels, input: preprocessMnist(pixels), shape };
+}
+
+/** A drawing (white ink on black) as MNIST's digits were made (prepareDigit). Null when nothing is drawn. */
 export function reduceDrawing(pad: HTMLCanvasElement, shape: [number, number, number]): Reduced | null {
-  const [H, W] = shape;
-  const src = pad.getContext('2d', { willReadFrequently: true })!.getImageData(0, 0, pad.width, pad.height);
-  let [x0, y0, x1, y1] = [pad.width, pad.height, -1, -1];
-  for (let y = 0; y < pad.height; y++) {
-    for (let x = 0; x < pad.width; x++) {
-      if (src.data[4 * (y * pad.width + x)] > 32) {
-        x0 = Math.min(x0, x);
-        x1 = Math.max(x1, x);
-        y0 = Math.min(y0, y);
-        y1 = Math.max(y1, y);
-      }
-    }
-  }
-  if (x1 < 0) return null;
-  const bw = x1 - x0 + 1;
-  const bh = y1 - y0 + 1;
-  const scale = (Math.min(H, W) * (20 / 28)) / Math.max(bw, bh);
-  const [boxed, bctx] = canvas(W, H);
-  bctx.fillStyle = '#000';
-  bctx.fillRect(0, 0, W, H);
-  scaleInto(pad, x0, y0, bw, bh, bctx, (W - bw * scale) / 2, (H - bh * scale) / 2, bw * scale, bh * scale);
-  // Centre of mass to the middle.
-  const img = bctx.getImageData(0, 0, W, H).data;
-  let [m, mx, my] = [0, 0, 0];
-  for (let y = 0; y < H; y++) {
-    for (let x = 0; x < W; x++) {
-      const v = img[4 * (y * W + x)];
-      m += v;
-      mx += v * (x + 0.5);
-      my += v * (y + 0.5);
-    }
-  }
-  const [, ctx] = canvas(W, H);
-  ctx.fillStyle = '#000';
-  ctx.fillRect(0, 0, W, H);
-  ctx.drawImage(boxed, Math.round(W / 2 - mx / m), Math.round(H / 2 - my / m));
-  return finish(ctx, shape);
+  return digitInput(grayOf(pad, pad.width, pad.height), shape);
 }
 
 /** The reduced pixels drawn at their size (CSS scales the canvas up, pixelated). */
