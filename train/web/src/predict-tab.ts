@@ -57,7 +57,10 @@ export function predictTab(root: HTMLElement, app: AppState): { last(): Reduced 
       const labels = app.labels;
       const top = argmax(probs);
       chartBox.replaceChildren(barChart(labels, probs));
-      verdict.textContent = `${source}: "${labels[top]}" (${(100 * probs[top]).toFixed(1)}%), inference ${ms.toFixed(1)} ms (input upload, GPU, read-back) on ${plan.gpu.describe()}`;
+      // A binary output layer without BatchNorm gives integer logits (sums of +-1 products) far
+      // apart, so the softmax puts (nearly) all the probability on one class: say so, not "sure".
+      const saturated = probs[top] > 0.999 ? ' The probabilities saturate: this model\'s scores before the softmax are integers far apart (a binary output layer\'s dot products), so 100% is the ranking, not a confidence.' : '';
+      verdict.textContent = `${source}: "${labels[top]}" (${(100 * probs[top]).toFixed(1)}%), inference ${ms.toFixed(1)} ms (input upload, GPU, read-back) on ${plan.gpu.describe()}.${saturated}`;
       const result: PredictResult = { source, labels, probs, top1: labels[top], ms };
       root.dataset.result = JSON.stringify(result);
     } catch (err) {
