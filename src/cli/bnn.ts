@@ -7,7 +7,7 @@ import { BENCH_ALL_COMMANDS } from './bench-all.js';
 import { BENCH_COMMANDS, benchSuiteCommand } from './bench-commands.js';
 import { CONVERT_COMMAND } from './convert.js';
 import { runFiltered } from './dawn-filter.js';
-import { UsageError, closest, commandHelp, parse, type Command, type Flags } from './flags.js';
+import { UsageError, closest, commandHelp, parse, wrap, type Command, type Flags } from './flags.js';
 import { KERNELS_COMMAND } from './kernels-command.js';
 import { MODEL_COMMANDS } from './model-commands.js';
 import { reportError } from './report-error.js';
@@ -73,7 +73,7 @@ function overview(group?: string): string {
   const listed = COMMANDS.filter((c) => group === undefined || c.name.startsWith(`${group} `));
   const width = Math.max(...listed.map((c) => c.name.length)) + 2;
   const intro = group ? `usage: bnn ${group} <name> [options]\n\n${group} commands:` : 'usage: bnn <command> [options]\n\ncommands:';
-  return [intro, ...listed.map((c) => `  ${c.name.padEnd(width)}${c.summary}`), '', `bnn help COMMAND (or bnn COMMAND --help) shows a command's options; --debug adds stack traces to errors.`].join('\n');
+  return [intro, ...listed.map((c) => `  ${c.name.padEnd(width)}${wrap(c.summary, 100 - 2 - width, 2 + width)}`), '', `bnn help COMMAND (or bnn COMMAND --help) shows a command's options; --debug adds stack traces to errors.`].join('\n');
 }
 
 /** The command `words` name (the longest match), with the words after it. */

@@ -157,6 +157,22 @@ function usageFromParseError(err: Error & { code?: string }, command: CommandSpe
   }
 }
 
+/** `text` in lines of at most `width` characters, each after the first indented by `indent` more spaces. */
+export function wrap(text: string, width: number, indent: number): string {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  lines.push(line);
+  return lines.join(`\n${' '.repeat(indent)}`);
+}
+
+const WIDTH = 100;
+
 /** `bnn help NAME`: the usage line, the details, each option with its help. */
 export function commandHelp(command: CommandSpec): string {
   const rows = Object.entries({ ...command.options, ...GLOBAL_OPTIONS }).map(([k, s]) => {
@@ -164,10 +180,12 @@ export function commandHelp(command: CommandSpec): string {
     return [flag, s.help] as const;
   });
   const width = Math.min(34, Math.max(...rows.map(([f]) => f.length)) + 2);
-  const lines = [`usage: bnn ${command.name}${command.args ? ` ${command.args}` : ''}${Object.keys(command.options).length ? ' [options]' : ''}`, '', command.summary];
-  if (command.details) lines.push('', command.details.trim());
+  const lines = [`usage: bnn ${command.name}${command.args ? ` ${command.args}` : ''}${Object.keys(command.options).length ? ' [options]' : ''}`, '', wrap(command.summary, WIDTH, 0)];
+  // Details: paragraphs separated by blank lines, each wrapped.
+  if (command.details) lines.push('', command.details.trim().split(/\n\s*\n/).map((par) => wrap(par.replace(/\s*\n\s*/g, ' '), WIDTH, 0)).join('\n\n'));
   lines.push('', 'options:');
-  for (const [flag, help] of rows) lines.push(flag.length + 2 > width ? `  ${flag}\n  ${' '.repeat(width)}${help}` : `  ${flag.padEnd(width)}${help}`);
+  const text = (help: string) => wrap(help, WIDTH - 2 - width, 2 + width);
+  for (const [flag, help] of rows) lines.push(flag.length + 2 > width ? `  ${flag}\n  ${' '.repeat(width)}${text(help)}` : `  ${flag.padEnd(width)}${text(help)}`);
   return lines.join('\n');
 }
 

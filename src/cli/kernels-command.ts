@@ -106,6 +106,7 @@ export const KERNELS_COMMAND: Command = {
   positionals: { min: 0, max: Infinity },
   summary: 'kernel reuse analysis: per layer and input channel, the share of distinct KHxKW sign patterns and the work reuse saves',
   details: `FILE.npy: one conv kernel per file (float32/float64/int8), named by its file name.
+
 MODEL.json: every QuantConv2D with a binary kernel quantizer of a model (or its directory).`,
   options: {
     layout: { kind: 'text', choices: ['hwio', 'ohwi'], help: "axis order of the .npy arrays: hwio [KH,KW,I,O] (default: Keras's layer.get_weights()[0]) or ohwi [O,KH,KW,I]" },

@@ -248,14 +248,11 @@ export const MODEL_COMMANDS: Command[] = [
   {
     name: 'predict',
     summary: "runs a model's compiled plan on .npy inputs (or a photo with --image) and writes its outputs",
-    details: `With --input: X float32 [N, ...input shape] (several inputs: a.npy,b.npy); Y the model
-output as float32. A model saved with its preprocessing (preprocessing.json, written by bnn train)
-has its inputs checked against it: raw pixels, [0, 1] images or integer arrays are refused with
-the fix; --preprocess applies the preprocessing to raw pixels 0..255. --activations DIR also writes each layer's output and each quantized layer's
-binarized input (name.input.npy; binary tensors as int8 +-1), or only --layers.
-With --image: a JPEG/PNG photo's centre square reduced to the model's input (32x32 RGB for
-CIFAR-10 models, 28x28 gray for MNIST's), preprocessed as the model was trained; prints the class
-probabilities, top-1 starred; --chart draws them as a bar chart PNG.`,
+    details: `With --input: X float32 [N, ...input shape] (several inputs: a.npy,b.npy); Y the model output as float32. A model saved with its preprocessing (preprocessing.json, written by bnn train) has its inputs checked against it: raw pixels, [0, 1] images or integer arrays are refused with the fix; --preprocess applies the preprocessing to raw pixels 0..255.
+
+--activations DIR also writes each layer's output and each quantized layer's binarized input (name.input.npy; binary tensors as int8 +-1), or only --layers.
+
+With --image: a JPEG or PNG photo made into the model's input (for MNIST models the digit as MNIST's were made: inverted on a light background, boxed into 20x20, centred by mass in 28x28; for CIFAR-10 models the centre square reduced to 32x32), preprocessed as the model was trained; prints the class probabilities, top-1 starred; --chart draws them as a bar chart PNG.`,
     options: {
       model: modelOption,
       input: { kind: 'input', list: true, placeholder: 'X.npy', help: 'the inputs: float32 [N, ...input shape], one file per model input' },

@@ -1,4 +1,4 @@
-// `bnn train MODEL` and `bnn eval`: the seed models on MNIST and CIFAR-10, trained on the GPU.
+// `bnn train MODEL` and `bnn eval`: the built-in models on MNIST and CIFAR-10, trained on the GPU.
 import { Gpu } from '../gpu/context.js';
 import { loadMnist } from '../data/mnist.js';
 import { ImageAugmenter } from '../data/augmenter.js';
@@ -23,7 +23,7 @@ import { withBinaryNetVariants } from '../zoo/variants.js';
 import { UsageError, closest, positiveInt, type Command, type Flags } from './flags.js';
 
 /**
- * The trainable models by name, with their default learning rate (Adam): the seed MLP as written
+ * The trainable models by name, with their default learning rate (Adam): the MNIST MLP as written
  * (Larq's example: Keras's Adam default 0.001), and with BatchNorm before its softmax (BinaryNet's
  * MNIST MLP starts Adam at 0.003; measured here: 1 epoch with --recalibrate-bn, 94.8% at 0.003
  * against 93.1% at 0.001, docs/training.md).
@@ -31,9 +31,9 @@ import { UsageError, closest, positiveInt, type Command, type Flags } from './fl
 const MODELS: Record<string, { build: (seed: number, quant?: MnistCnnScheme, gradientBits?: number) => Model; dataset: DatasetName; learningRate: number; batchSize: number; quant?: boolean; normalization?: Normalization }> = {
   'mnist-mlp': { build: (seed) => mnistMlp({ seed }), dataset: 'mnist', learningRate: 0.001, batchSize: 300 },
   'mnist-mlp-bn': { build: (seed) => mnistMlp({ seed, outputBatchNorm: true }), dataset: 'mnist', learningRate: 0.003, batchSize: 300 },
-  // The seeds' MNIST CNN (issue 8), --quant binary|xnor|ternary|dorefa; batch 100 as TensorLayer's example.
+  // The MNIST CNN, --quant binary|xnor|ternary|dorefa; batch 100 as TensorLayer's example.
   'mnist-cnn': { build: (seed, quant, gradientBits) => mnistCnn({ seed, quant, gradientBits }), dataset: 'mnist', learningRate: 0.001, batchSize: 100, quant: true },
-  // CIFAR-10 (issue 9): random crops (padding 4) and flips on the GPU. The seed's VGG16: Adam 0.02,
+  // CIFAR-10: random crops (padding 4) and flips on the GPU. The binarized VGG16: Adam 0.02,
   // batch 100, inputs normalized by CIFAR-10's channel statistics.
   'cifar10-vgg16': { build: (seed) => cifar10Vgg16({ seed }), dataset: 'cifar10', learningRate: 0.02, batchSize: 100, normalization: CIFAR10_NORMALIZATION },
   // FINN's CNV as Brevitas trains CNV_1W1A (bnn_pynq_train.py): Adam 0.02, batch 100, crops and
