@@ -57,7 +57,7 @@ export { readImageFolder, type ImageFolderData, type ImageFolderOptions } from '
 export { decodeImage, encodePng, centreSquare, resizeRegion, toGray, type Pixels } from './data/images.js';
 export { prepareDigit, type DigitOptions, type PreparedDigit } from './data/digit.js';
 export { readTar, type TarEntry } from './data/tar.js';
-export { DATASETS, preprocessor, type Dataset, type DatasetName, type Preprocessing } from './data/datasets.js';
+export { DATASETS, preprocessor, readPreprocessing, guessPreprocessing, PREPROCESSING_FILE, type Dataset, type DatasetName, type Preprocessing } from './data/datasets.js';
 export { ImageAugmenter, augmentSeed, type BatchAugmentation, type ImageAugmenterOptions } from './data/augmenter.js';
 export { augmentImages, augmentReference, drawAugmentations, identityAugmentations, normalizeImages, uploadPixels, CIFAR10_NORMALIZATION, SYMMETRIC_NORMALIZATION, type Normalization, type AugmentSettings, type AugmentImagesOptions, type ImageBatch } from './ops/augment.js';
 export { transposeF32, transposeBits, transposeF32Reference, transposeBitsReference, type TransposeOptions } from './ops/transpose.js';

@@ -119,11 +119,22 @@ export async function loadPreprocessing(modelPath: string, input: { shape: reado
   const file = path.join(dir, PREPROCESSING_FILE);
   const exists = await fs.lstat(file).catch(() => null);
   if (exists) return readPreprocessing(file, await readTextBounded(file, { maxBytes: 2 ** 20, within: dir, error: (f, m) => new DataFormatError(f, m.slice(f.length + 2), 'it should be the preprocessing.json that bnn train wrote') }));
+  const guess = guessPreprocessing(input);
+  if (guess) return guess;
+  throw new DataFormatError(modelPath, `no ${PREPROCESSING_FILE} beside the model and its input [${input.shape.join(', ')}] is neither MNIST's 28x28x1 nor CIFAR-10's 32x32x3`, `write a ${PREPROCESSING_FILE} beside it`);
+}
+
+/**
+ * For a model saved without preprocessing.json, a guess from its input shape (28x28x1: MNIST's;
+ * 32x32x3: CIFAR-10 with its usual statistics, or 2x/255 - 1 for FINN's CNV), said in `guessed`;
+ * undefined for other shapes. (The web app makes the same guess for a model picked without one.)
+ */
+export function guessPreprocessing(input: { shape: readonly number[]; modelName: string }): (Preprocessing & { guessed: string }) | undefined {
   const shape = input.shape.join('x');
   if (shape === '28x28x1' || shape === '784') return { dataset: 'mnist', guessed: `no ${PREPROCESSING_FILE} beside the model: its input ${shape} read as MNIST (pixel/127.5 - 1)` };
   if (shape === '32x32x3') {
     const cnv = /cnv/i.test(input.modelName);
     return { dataset: 'cifar10', normalization: cnv ? SYMMETRIC_NORMALIZATION : CIFAR10_NORMALIZATION, guessed: `no ${PREPROCESSING_FILE} beside the model: its input 32x32x3 read as CIFAR-10, ${cnv ? '2x/255 - 1 (FINN CNV)' : "CIFAR-10's mean/std"}` };
   }
-  throw new Error(`${modelPath}: no ${PREPROCESSING_FILE} beside the model and its input [${input.shape.join(', ')}] is neither MNIST's 28x28x1 nor CIFAR-10's 32x32x3`);
+  return undefined;
 }

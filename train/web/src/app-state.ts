@@ -1,6 +1,6 @@
 // What the tabs share: the GPU session, the current model (trained here or loaded) and one
 // compiled inference plan for it, rebuilt when the model or the GPU changes.
-import { InferencePlan, type Model } from 'webgpu-bnn';
+import { InferencePlan, describePreprocessing, preprocessor, type Model, type Preprocessing } from 'webgpu-bnn';
 import { byId } from './dom.js';
 import { GpuSession } from './gpu-session.js';
 import { CIFAR10_LABELS, MNIST_LABELS } from './catalog.js';
@@ -10,21 +10,29 @@ export class AppState {
   model: Model | null = null;
   /** Where the model came from, for the footer ("trained here, 1 epoch", "loaded from model.json"). */
   source = '';
+  /** How the model's inputs are made from 8-bit pixels (models trained here: MNIST's pixel/127.5 - 1). */
+  preprocessing: Preprocessing = { dataset: 'mnist' };
   version = 0;
   private readonly listeners = new Set<() => void>();
   private cached: { plan: InferencePlan; version: number } | null = null;
 
-  setModel(model: Model, source: string): void {
+  setModel(model: Model, source: string, preprocessing: Preprocessing = { dataset: 'mnist' }): void {
     this.model = model;
     this.source = source;
+    this.preprocessing = preprocessing;
     this.version++;
     this.dropPlan();
-    byId('model-line').textContent = `Model: ${model.name} (${source}); input ${this.inputShape.join('x')}, ${this.labels.length} classes.`;
+    byId('model-line').textContent = `Model: ${model.name} (${source}); input ${this.inputShape.join('x')} (${describePreprocessing(preprocessing)}), ${this.labels.length} classes.`;
     for (const f of this.listeners) f();
   }
 
   onModel(f: () => void): void {
     this.listeners.add(f);
+  }
+
+  /** Pixels to the model's inputs, by its preprocessing. */
+  get preprocess(): (pixels: Uint8Array, out: Float32Array) => Float32Array {
+    return preprocessor(this.preprocessing);
   }
 
   /** A sample's input shape, e.g. [28, 28, 1] or [32, 32, 3]. */

@@ -7,7 +7,6 @@ import { errorText, showBanner } from './banner.js';
 import { download, el } from './dom.js';
 import { firstSamples, loadMnistInPage } from './mnist-data.js';
 import type { Reduced } from './reduce-image.js';
-import { preprocessMnist } from 'webgpu-bnn';
 
 const bytes = (b: number) => (b >= 1e6 ? `${(b / 1e6).toFixed(2)} MB` : b >= 1e3 ? `${(b / 1e3).toFixed(2)} kB` : `${b} B`);
 const count = (n: number) => n.toLocaleString('en-US');
@@ -133,7 +132,7 @@ export function inspectTab(root: HTMLElement, app: AppState, lastInput: () => Re
       const mnist = await loadMnistInPage();
       const k = Math.min(Math.max(0, Math.floor(Number(digit.value) || 0)), mnist.test.count - 1);
       const one = firstSamples(mnist.test, k + 1);
-      await activations(preprocessMnist(one.images.subarray(k * 784, (k + 1) * 784)), `MNIST test image #${k} (label ${one.labels[k]})`);
+      await activations(app.preprocess(one.images.subarray(k * 784, (k + 1) * 784), new Float32Array(784)), `MNIST test image #${k} (label ${one.labels[k]})`);
     } catch (err) {
       showBanner({ kind: 'data', level: 'error', title: 'MNIST could not be loaded', text: errorText(err) });
     }

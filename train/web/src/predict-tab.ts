@@ -69,7 +69,7 @@ export function predictTab(root: HTMLElement, app: AppState): { last(): Reduced 
   }
 
   const { pad, clear } = drawPad((p) => {
-    const r = reduceDrawing(p, shape());
+    const r = reduceDrawing(p, shape(), app.preprocess);
     if (r) void classify(r, 'drawing');
   });
 
@@ -81,7 +81,7 @@ export function predictTab(root: HTMLElement, app: AppState): { last(): Reduced 
       showBanner({ kind: 'photo', level: 'warn', title: `${name} is not an image this browser decodes`, text: errorText(err) });
       return;
     }
-    await classify(reducePhoto(bitmap, shape()), name);
+    await classify(reducePhoto(bitmap, shape(), app.preprocess), name);
     bitmap.close();
   }
 

@@ -1,8 +1,12 @@
 // Images to model inputs. For a 1-channel (MNIST) model, a drawing or a photo becomes a digit as
 // MNIST's were made, by the library's prepareDigit (the same as `bnn predict --image`: inverted on
 // a light background, the ink boxed into 20x20, centred by mass in 28x28); for a 3-channel model a
-// photo is cropped to its central square and reduced. Inputs are pixel / 127.5 - 1 (preprocessMnist).
-import { preprocessMnist, prepareDigit, type Pixels } from 'webgpu-bnn';
+// photo is cropped to its central square and reduced. Inputs are made from the pixels by the
+// model's preprocessing (`preprocess`: pixel/127.5 - 1 for the MNIST models).
+import { prepareDigit, type Pixels } from 'webgpu-bnn';
+
+/** Pixels to model inputs (AppState.preprocess). */
+export type Preprocess = (pixels: Uint8Array, out: Float32Array) => Float32Array;
 
 export interface Reduced {
   /** u8 pixels, H x W x C. */
@@ -46,21 +50,21 @@ function channels(data: ImageData, C: number): Uint8Array {
   return out;
 }
 
-function finish(ctx: CanvasRenderingContext2D, shape: [number, number, number]): Reduced {
+function finish(ctx: CanvasRenderingContext2D, shape: [number, number, number], preprocess: Preprocess): Reduced {
   const [H, W, C] = shape;
   if (C !== 1 && C !== 3) throw new RangeError(`a model input of ${C} channels: only 1 (gray) or 3 (RGB) images are made here`);
   const pixels = channels(ctx.getImageData(0, 0, W, H), C);
-  return { pixels, input: preprocessMnist(pixels), shape };
+  return { pixels, input: preprocess(pixels, new Float32Array(pixels.length)), shape };
 }
 
 /** A photo (any size) cropped to its central square and reduced to `shape`. */
-export function reducePhoto(image: CanvasImageSource & { width: number; height: number }, shape: [number, number, number]): Reduced {
+export function reducePhoto(image: CanvasImageSource & { width: number; height: number }, shape: [number, number, number], preprocess: Preprocess): Reduced {
   const [H, W, C] = shape;
-  if (C === 1) return digitInput(grayOf(image, image.width, image.height), shape)!;
+  if (C === 1) return digitInput(grayOf(image, image.width, image.height), shape, preprocess) ?? finish(canvas(W, H)[1], shape, preprocess);
   const side = Math.min(image.width, image.height);
   const [, ctx] = canvas(W, H);
   scaleInto(image, (image.width - side) / 2, (image.height - side) / 2, side, side, ctx, 0, 0, W, H);
-  return finish(ctx, shape);
+  return finish(ctx, shape, preprocess);
 }
 
 /** The luminance of a canvas source, at its own size. */
@@ -71,17 +75,17 @@ function grayOf(src: CanvasImageSource, width: number, height: number): Pixels {
 }
 
 /** prepareDigit at the model's size; null when there is no ink. 3-channel inputs get the gray digit on all three. */
-function digitInput(gray: Pixels, shape: [number, number, number]): Reduced | null {
+function digitInput(gray: Pixels, shape: [number, number, number], preprocess: Preprocess): Reduced | null {
   const [H, W, C] = shape;
   const d = prepareDigit(gray, { size: Math.min(H, W) });
   if (d.empty) return null;
   const pixels = C === 1 ? d.pixels.data : Uint8Array.from({ length: H * W * C }, (_, i) => d.pixels.data[Math.floor(i / C)]);
-  return { pixels, input: preprocessMnist(pixels), shape };
+  return { pixels, input: preprocess(pixels, new Float32Array(pixels.length)), shape };
 }
 
 /** A drawing (white ink on black) as MNIST's digits were made (prepareDigit). Null when nothing is drawn. */
-export function reduceDrawing(pad: HTMLCanvasElement, shape: [number, number, number]): Reduced | null {
-  return digitInput(grayOf(pad, pad.width, pad.height), shape);
+export function reduceDrawing(pad: HTMLCanvasElement, shape: [number, number, number], preprocess: Preprocess): Reduced | null {
+  return digitInput(grayOf(pad, pad.width, pad.height), shape, preprocess);
 }
 
 /** The reduced pixels drawn at their size (CSS scales the canvas up, pixelated). */

@@ -253,13 +253,13 @@ export function trainTab(root: HTMLElement, app: AppState): { run(): TrainingRun
   loadInput.addEventListener('change', async () => {
     const files = loadInput.files;
     if (!files?.length) return;
-    const previous = app.model && { model: app.model, source: app.source };
+    const previous = app.model && { model: app.model, source: app.source, preprocessing: app.preprocessing };
     try {
-      const model = await modelFromFiles(files);
-      app.setModel(model, `loaded from ${Array.from(files, (f) => f.name).join(' + ')}`);
+      const { model, preprocessing } = await modelFromFiles(files);
+      app.setModel(model, `loaded from ${Array.from(files, (f) => f.name).join(' + ')}`, preprocessing);
       // Compiled now: a model this engine cannot run is refused here, not at the first prediction.
       await app.plan().catch((err) => {
-        if (previous) app.setModel(previous.model, previous.source);
+        if (previous) app.setModel(previous.model, previous.source, previous.preprocessing);
         throw err;
       });
       clearBanner();
