@@ -241,7 +241,7 @@ export const MODEL_COMMANDS: Command[] = [
     args: 'MODEL',
     positionals: { min: 0, max: 1 },
     summary: 'per layer: output shape, input bits, parameters by bit width, memory, MACs; totals and the saving against float32 (as larq.models.summary)',
-    details: `MODEL: a model.json (or its directory), or a zoo model by name: ${Object.keys(ZOO).join(', ')}.`,
+    details: `MODEL: a model.json (or its directory), or a built-in model by name: ${Object.entries(ZOO).map(([k, z]) => `${k} (${z.description})`).join(', ')}.`,
     options: { model: { kind: 'text', placeholder: 'MODEL', help: 'the model, if not given as the argument' }, json: { kind: 'switch', help: 'print the summary as JSON' } },
     run: summaryCommand,
   },
