@@ -7,7 +7,7 @@ import { mnistMlp } from './mnist-mlp.js';
 
 export const ZOO: Readonly<Record<string, { description: string; build: () => Model }>> = {
   'mnist-mlp': { description: "Larq's BinaryNet MLP for MNIST", build: () => mnistMlp() },
-  'mnist-cnn': { description: 'a binarized MNIST CNN (conv 32-64, dense 256)', build: () => mnistCnn() },
+  'mnist-cnn': { description: 'a binarized MNIST CNN: conv 32-64, dense 256', build: () => mnistCnn() },
   'cifar10-vgg16': { description: 'a binarized VGG16 for CIFAR-10', build: () => cifar10Vgg16() },
   'cifar10-vgg16-float': { description: 'the float VGG16 it binarizes', build: () => cifar10Vgg16({ float: true }) },
   'cifar10-cnv': { description: "FINN's CNV (1-bit weights and activations)", build: () => finnCnv() },
