@@ -245,10 +245,10 @@ function legend(impls: Impl[], suite: string): string {
 const SUITE_TITLES: Record<string, string> = {
   gemm: 'GEMM: binary XNOR-popcount vs fp32 (C = A B^T)',
   lowbit: 'Low-bit GEMM: ternary (TWN) and DoReFa bit-serial vs fp32',
-  conv: 'Convolution: the seeds\' 3x3 layers',
-  mlp: 'The seed MLP (784-512-512-512-10): inference',
+  conv: 'Convolution: VGG16 and BinaryNet 3x3 layers',
+  mlp: 'The MNIST MLP (784-512-512-512-10): inference',
   models: 'CIFAR-10 models: inference throughput',
-  train: 'One training step of the seed MLP (+BN, Adam)',
+  train: 'One training step of the MNIST MLP (+BN, Adam)',
 };
 
 /** The report as one HTML file: no scripts, no external assets; the JSON is embedded. */
