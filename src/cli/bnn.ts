@@ -109,6 +109,8 @@ function helpFor(words: string[]): string {
 
 /** Parses `argv` and runs its command (or prints help). */
 async function runCommand(argv: string[], filtered: boolean): Promise<number> {
+  // `bnn --debug train ...`: the global option may come before the command too.
+  if (argv[0] === '--debug') argv = [...argv.slice(1), '--debug'];
   if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h') {
     console.log(overview());
     return 0;
@@ -140,7 +142,8 @@ async function runCommand(argv: string[], filtered: boolean): Promise<number> {
 const argv = process.argv.slice(2);
 const debug = argv.includes('--debug') || process.env.BNN_DEBUG === '1';
 const commandName = (() => {
-  const f = findCommand(argv[0] === 'help' ? argv.slice(1) : argv);
+  const words = argv.filter((a) => a !== '--debug');
+  const f = findCommand(words[0] === 'help' ? words.slice(1) : words);
   return f.command?.name ?? f.group;
 })();
 runCommand(argv, !debug).then(
