@@ -113,7 +113,7 @@ describe('known errors: one line (cause and fix), exit 1, a stack trace only whe
     expect(r.stderr).toMatch(reason);
     expect(r.stderr).not.toMatch(STACK);
     for (const debug of [{ args: ['--debug'], env: {} }, { args: [], env: { BNN_DEBUG: '1' } }] as { args: string[]; env: Record<string, string> }[]) {
-      const d = await bnn(['summary', path, ...debug.args], debug.env);
+      const d = await bnn([...debug.args, 'summary', path], debug.env);
       expect(d.code).toBe(1);
       expect(d.stderr).toMatch(reason);
       expect(d.stderr).toMatch(STACK);
