@@ -151,3 +151,22 @@ test('closest: typos and prefixes, nothing for unrelated words', () => {
   expect(closest('recalibrate', ['recalibrate-bn', 'resume'])).toBe('recalibrate-bn');
   expect(closest('xyz', ['epochs', 'batch'])).toBeUndefined();
 });
+
+describe('bnn train --model FILE', () => {
+  test('continues a saved Keras model (a .keras file, a functional chain) on MNIST and saves it with its preprocessing', { timeout: 180_000 }, async () => {
+    const out = mkdtempSync(join(tmpdir(), 'bnn-train-model-'));
+    dirs.push(out);
+    const r = await bnn(['train', '--model', 'test/fixtures/keras/seed000/model.keras', '--epochs', '1', '--limit', '200', '--test-limit', '100', '--batch', '100', '--out', out]);
+    expect(r.stderr + r.stdout, r.stderr).toMatch(/epoch 1: train loss [\d.]+ acc [\d.]+%\s+test top-1 [\d.]+% top-5/);
+    expect(r.code).toBe(0);
+    const again = await bnn(['eval', '--model', out, '--limit', '100']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toMatch(/on MNIST test \(100 images\): top-1 [\d.]+%/);
+  });
+
+  test('a zoo MODEL and --model together, --data without --model, a data set the model cannot take: one-line usage errors', async () => {
+    expectUsage(await bnn(['train', 'mnist-mlp', '--model', 'test/fixtures/keras/mlp/model.keras']), /a zoo MODEL or --model FILE, not both/);
+    expectUsage(await bnn(['train', 'mnist-mlp', '--data', 'cifar10']), /--data applies to --model FILE/);
+    expectUsage(await bnn(['train', '--model', 'test/fixtures/keras/mlp/model.keras', '--data', 'cifar10']), /does not take CIFAR-10 images/);
+  });
+});

@@ -10,7 +10,7 @@ import { formatConfusion } from './confusion.js';
 import { stderrIsTerminal } from './dawn-filter.js';
 import { loadModel, saveModel } from '../io/model-files.js';
 import type { Model } from '../model/model.js';
-import { join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { loadCheckpoint, saveCheckpoint, type Checkpoint, type CheckpointRun } from '../train/checkpoint.js';
 import { ensureWritableDirectory } from '../io/write-atomic.js';
 import { evaluate, fit } from '../train/fit.js';
@@ -43,9 +43,8 @@ const MODELS: Record<string, { build: (seed: number, quant?: MnistCnnScheme, gra
   'cifar10-cnv': { build: (seed) => finnCnv({ seed }), dataset: 'cifar10', learningRate: 0.02, batchSize: 100, normalization: SYMMETRIC_NORMALIZATION },
 };
 
-/** --mean/--std as numbers (one, or one per channel), else the model's default. */
-function normalizationFrom(flags: Flags, name: string): Normalization | undefined {
-  const base = MODELS[name].normalization;
+/** --mean/--std as numbers (one, or one per channel), else `base` (the model's default; none: the flags do not apply to `name`). */
+function normalizationFrom(flags: Flags, name: string, base = MODELS[name]?.normalization): Normalization | undefined {
   const list = (flag: string) => {
     const v = flags.values.get(flag);
     if (v === undefined) return undefined;
@@ -61,8 +60,8 @@ function normalizationFrom(flags: Flags, name: string): Normalization | undefine
 
 function quantFrom(flags: Flags, name: string): MnistCnnScheme | undefined {
   const q = flags.values.get('quant');
-  if (q === undefined) return MODELS[name].quant ? 'binary' : undefined;
-  if (!MODELS[name].quant) throw new UsageError(`--quant applies to mnist-cnn, not ${name}`);
+  if (q === undefined) return MODELS[name]?.quant ? 'binary' : undefined;
+  if (!MODELS[name]?.quant) throw new UsageError(`--quant applies to mnist-cnn, not ${name}`);
   if (!(MNIST_CNN_SCHEMES as readonly string[]).includes(q)) throw new UsageError(`--quant must be ${MNIST_CNN_SCHEMES.join(', ')}, got '${q}'`);
   return q as MnistCnnScheme;
 }
@@ -91,39 +90,74 @@ function optimizerRunFrom(flags: Flags, defaultLearningRate: number): OptimizerR
 
 const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
 
-export async function trainCommand(flags: Flags): Promise<void> {
-  const name = flags.positional[1];
-  if (!name || !Object.hasOwn(MODELS, name)) {
-    const near = name === undefined ? undefined : closest(name, Object.keys(MODELS));
-    throw new UsageError(`${name === undefined ? 'train needs a model' : `no trainable model named '${name}'${near ? ` (did you mean ${near}?)` : ''}`}: ${Object.keys(MODELS).join(', ')}`);
+/** A saved model to continue or fine-tune (--model FILE): what `bnn train` needs of it. */
+interface LoadedRun {
+  model: Model;
+  preprocessing: Preprocessing;
+}
+
+async function loadedRun(file: string, flags: Flags): Promise<LoadedRun> {
+  const model = await loadModel(file);
+  const shape = model.spec.inputs[0].shape;
+  const asked = flags.values.get('data');
+  // With --data, a model without a preprocessing.json (or with one for another data set) is fine.
+  const found = await loadPreprocessing(file, { shape, modelName: model.name }).catch((e: unknown) => {
+    if (asked === undefined) throw e;
+    return undefined;
+  });
+  if (found?.guessed && asked === undefined) console.error(found.guessed);
+  const dataset = asked ?? found!.dataset;
+  if (!isDatasetName(dataset)) throw new UsageError(`--data ${dataset}: one of ${Object.keys(DATASETS).join(', ')}`);
+  const want = DATASETS[dataset].shape;
+  if (shape.reduce((a, b) => a * b, 1) !== want.reduce((a, b) => a * b, 1)) {
+    throw new UsageError(`--model ${file}: its input [${shape.join(', ')}] does not take ${DATASETS[dataset].title} images [${want.join(', ')}]${asked ? '' : '; pass --data'}`);
   }
+  const base = dataset === found?.dataset ? found.normalization : undefined;
+  const normalization = normalizationFrom(flags, `--model ${file}`, base ?? (dataset === 'cifar10' ? CIFAR10_NORMALIZATION : undefined));
+  return { model, preprocessing: { dataset, ...(normalization && { normalization }) } };
+}
+
+export async function trainCommand(flags: Flags): Promise<void> {
+  const file = flags.values.get('model');
+  if (file !== undefined && flags.positional[1] !== undefined) throw new UsageError(`train takes a zoo MODEL or --model FILE, not both (got '${flags.positional[1]}' and --model ${file})`);
+  if (file === undefined && flags.values.has('data')) throw new UsageError('--data applies to --model FILE (a zoo model trains on its own data set)');
+  const loaded = file === undefined ? undefined : await loadedRun(file, flags);
+  const name = file === undefined ? flags.positional[1] : `file:${file}`;
+  if (loaded) {
+    for (const zooOnly of ['quant', 'gradient-bits']) if (flags.values.has(zooOnly)) throw new UsageError(`--${zooOnly} applies to mnist-cnn, not to a loaded model`);
+  } else if (!name || !Object.hasOwn(MODELS, name)) {
+    const near = name === undefined ? undefined : closest(name, Object.keys(MODELS));
+    throw new UsageError(`${name === undefined ? 'train needs a zoo model or --model FILE' : `no trainable model named '${name}'${near ? ` (did you mean ${near}?)` : ''}`}: ${Object.keys(MODELS).join(', ')}`);
+  }
+  const zoo = loaded ? undefined : MODELS[name];
   const epochs = positiveInt(flags, 'epochs') ?? 30;
-  const batchSize = positiveInt(flags, 'batch') ?? MODELS[name].batchSize;
+  const batchSize = positiveInt(flags, 'batch') ?? zoo?.batchSize ?? 100;
   const quant = quantFrom(flags, name);
   const gradientBits = positiveInt(flags, 'gradient-bits');
-  if (gradientBits !== undefined && !MODELS[name].quant) throw new UsageError(`--gradient-bits applies to mnist-cnn, not ${name}`);
+  if (gradientBits !== undefined && !zoo?.quant) throw new UsageError(`--gradient-bits applies to mnist-cnn, not ${name}`);
   if (gradientBits !== undefined && gradientBits > 16) throw new UsageError(`--gradient-bits must be at most 16, got ${gradientBits}`);
   const seed = flags.values.has('seed') ? Number(flags.values.get('seed')) : 0;
   if (!Number.isInteger(seed) || seed < 0) throw new UsageError(`--seed must be a non-negative integer, got '${flags.values.get('seed')}'`);
   const limit = positiveInt(flags, 'limit');
-  const out = flags.values.get('out') ?? `models/${name}`;
+  const out = flags.values.get('out') ?? (file === undefined ? `models/${name}` : join('models', basename(file).replace(/\.(json|h5|keras)$/, '').replace(/^model$/, basename(dirname(resolve(file))))));
   const checkpointDir = join(out, 'checkpoint');
   // Where the checkpoints and the model go must be writable now, not after the first epoch.
   await ensureWritableDirectory(checkpointDir, `--out ${out}`);
-  const dataset = DATASETS[MODELS[name].dataset];
-  const normalization = normalizationFrom(flags, name);
+  const dataset = DATASETS[loaded?.preprocessing.dataset ?? zoo!.dataset];
+  const normalization = loaded ? loaded.preprocessing.normalization : normalizationFrom(flags, name);
   if (flags.switches.has('no-augment') && dataset.name !== 'cifar10') throw new UsageError(`--no-augment applies to the CIFAR-10 models, not ${name}`);
   let run: CheckpointRun = {
     model: name,
     seed,
     batchSize,
     epochs,
-    optimizer: { ...optimizerRunFrom(flags, MODELS[name].learningRate) },
+    optimizer: { ...optimizerRunFrom(flags, zoo?.learningRate ?? 0.001) },
     ...(quant && { quant }),
     ...(gradientBits && { gradientBits }),
-    ...(dataset.name !== 'mnist' && { preprocessing: { dataset: dataset.name, normalization }, augment: !flags.switches.has('no-augment') }),
+    ...((dataset.name !== 'mnist' || loaded) && { preprocessing: { dataset: dataset.name, ...(normalization && { normalization }) } }),
+    ...(dataset.name !== 'mnist' && { augment: !flags.switches.has('no-augment') }),
   };
-  let model = MODELS[name].build(seed, quant, gradientBits);
+  let model = loaded ? loaded.model : zoo!.build(seed, quant, gradientBits);
   const shiftBatchNorm = flags.switches.has('shift-bn');
   const stochastic = flags.switches.has('stochastic');
   if (shiftBatchNorm || stochastic) model = await withBinaryNetVariants(model, { shiftBatchNorm, stochastic });
@@ -149,7 +183,7 @@ export async function trainCommand(flags: Flags): Promise<void> {
   const augment = run.augment ? new ImageAugmenter(gpu, { shape: dataset.shape, normalization: preprocessing.normalization!, seed: run.seed, label: `${name}.augment` }) : undefined;
   try {
     const input = preprocessing.normalization ? `, inputs (x/255 - [${preprocessing.normalization.mean.join(', ')}]) / [${preprocessing.normalization.std.join(', ')}]${augment ? ', random crops (padding 4) and flips' : ''}` : '';
-    console.log(`training ${name}${run.quant ? ` (${run.quant}${run.gradientBits ? `, ${run.gradientBits}-bit gradients` : ''})` : ''} on ${train.count} ${dataset.title} images, ${epochs} epoch(s), batch ${run.batchSize}, ${describeOptimizer(optimizerRun)}, seed ${run.seed}${input}, on ${gpu.describe()}`);
+    console.log(`training ${name.replace(/^file:/, '')}${run.quant ? ` (${run.quant}${run.gradientBits ? `, ${run.gradientBits}-bit gradients` : ''})` : ''} on ${train.count} ${dataset.title} images, ${epochs} epoch(s), batch ${run.batchSize}, ${describeOptimizer(optimizerRun)}, seed ${run.seed}${input}, on ${gpu.describe()}`);
     await fit(gpu, model, train, {
       preprocess: preprocessor(preprocessing),
       augment,
@@ -238,15 +272,20 @@ const modelOption = { kind: 'input', placeholder: 'MODEL', help: 'a saved model:
 export const TRAIN_COMMANDS: Command[] = [
   {
     name: 'train',
-    args: 'MODEL',
-    positionals: { min: 1, max: 1 },
+    args: 'MODEL | --model FILE',
+    positionals: { min: 0, max: 1 },
     summary: `trains a model on the GPU (${Object.keys(MODELS).join(', ')}): progress, test top-1/top-5 each epoch, the model saved with its preprocessing`,
     details: `MODEL: mnist-mlp, the BinaryNet MLP for MNIST (784-512-512-512-10, as in Larq's example);
 mnist-mlp-bn, the same with BatchNorm before its softmax; mnist-cnn, an MNIST CNN in one of four
 quantization schemes (--quant); cifar10-vgg16, a binarized VGG16, and cifar10-cnv, FINN's CNV, on
 CIFAR-10 (random crops and flips on the GPU; CIFAR-10 from --data-dir DIR: DIR/cifar10/cifar-10-batches-bin/).
+--model FILE instead continues or fine-tunes a saved model (model.json, a Keras .h5 or .keras file;
+any model the trainer takes: Sequential, or a functional chain as Larq's examples write it), on the
+data set and preprocessing of its preprocessing.json, or as --data and --mean/--std say.
 A checkpoint is written after every epoch (OUT/checkpoint); --resume continues from it.`,
     options: {
+      model: { kind: 'input', placeholder: 'FILE', help: 'a saved model to continue or fine-tune, instead of a zoo MODEL (model.json or its directory, .h5, .keras)' },
+      data: { kind: 'text', choices: Object.keys(DATASETS), help: "with --model: the data set (default: the model's preprocessing.json, else a guess from its input shape)" },
       epochs: { kind: 'posint', placeholder: 'N', help: 'epochs to train (default 30)' },
       batch: { kind: 'posint', placeholder: 'N', help: 'batch size (default 300 for the MLPs, 100 for the CNNs)' },
       lr: { kind: 'number', placeholder: 'X', help: 'learning rate (Adam: 0.001 mnist-mlp and mnist-cnn, 0.003 mnist-mlp-bn, 0.02 CIFAR-10; Bop: 0.01 for the rest)' },
