@@ -135,8 +135,9 @@ async function benchFunctional(gpu: Gpu, zoo: InferencePlan, batches: number[], 
   const plan = await InferencePlan.compile(gpu, model, { maxBatch: Math.max(...batches) });
   const signs = (batch: number) => randomInputs(model, rng, batch).map((x) => Float32Array.from(x, (v) => (v < 0 ? -1 : 1)));
   try {
-    const xs = signs(8);
-    const want = referenceForward(model.spec, xs, 8).get(model.outputs[0])!.data;
+    const checkBatch = Math.min(8, Math.max(...batches));
+    const xs = signs(checkBatch);
+    const want = referenceForward(model.spec, xs, checkBatch).get(model.outputs[0])!.data;
     const got = (await plan.run(xs)).get(model.outputs[0])!.data;
     got.forEach((v, i) => {
       if (!(Math.abs(v - want[i]) <= 1e-4 * (1 + Math.abs(want[i])))) throw new Error(`mlp: the functional model's plan differs from the CPU reference at ${i}: got ${v}, want ${want[i]}`);

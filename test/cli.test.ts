@@ -49,7 +49,7 @@ describe('bnn help', () => {
     for (const args of [['train', '--help'], ['train', 'mnist-mlp', '--help', '--epochs', '1'], ['help', 'train'], ['train', '-h']]) {
       const r = await bnn(args);
       expect(r.code).toBe(0);
-      expect(r.stdout).toMatch(/^usage: bnn train MODEL \[options\]/);
+      expect(r.stdout).toMatch(/^usage: bnn train MODEL \| --model FILE \[options\]/);
       expect(r.stdout).toMatch(/--epochs N +epochs to train \(default 30\)/);
       expect(r.stdout + r.stderr).not.toMatch(/^training |webgpu-bnn: using|^epoch 1/m);
       texts.push(r.stdout);

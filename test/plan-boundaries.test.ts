@@ -39,7 +39,8 @@ const KERNEL_QUANTIZERS: Record<string, unknown> = {
  * kernels and biases small integers, each BatchNormalization either freshly initialized or with
  * an integer mean, beta 0 and gamma of either sign (BN(y) = 0 exactly at y = mean). After a layer
  * in `inexact` (its products are sums of real values, which f32 and the reference's f64 round
- * differently), the BatchNorm's zero sits between reachable values instead (a mean of k + 1/2):
+ * differently), the BatchNorm's zero sits between reachable values instead (a mean of k + 0.3183,
+ * no multiple of a third, a quarter or a magnitude scale k/180 of quarter weights):
  * such a sum's sign at 0 is rounding noise in the reference too, so only its rounding is kept away
  * from the decision.
  */
@@ -53,7 +54,7 @@ function boundaryWeights(m: Model, rng: Random, inexact: string[] = []): void {
       if (w('bias')) m.setWeight(`${l.name}/bias`, Float32Array.from(w('bias')!.data, () => rng.int(3) - 1));
     }
     if (l.class === 'BatchNormalization' && inexact.includes(l.inbound[0])) {
-      m.setWeight(`${l.name}/moving_mean`, Float32Array.from(w('moving_mean')!.data, () => rng.int(5) - 2 + 0.5));
+      m.setWeight(`${l.name}/moving_mean`, Float32Array.from(w('moving_mean')!.data, () => rng.int(5) - 2 + 0.3183));
     } else if (l.class === 'BatchNormalization' && rng.int(3) > 0) {
       const C = w('moving_mean')!.data.length;
       if (l.config.scale) m.setWeight(`${l.name}/gamma`, Float32Array.from({ length: C }, () => [1, -1, 0.5, 3][rng.int(4)]));
