@@ -165,6 +165,35 @@ const MODELS: Record<string, () => Model> = {
     const head2 = layers.quantDense({ units: 4, ...both, name: 'head2' }).apply(layers.flatten().apply(layers.maxPooling2d().apply(bits)));
     return model({ inputs: [a, b], outputs: [head1, head2] });
   },
+  // Bi-Real Net's block (sign -> binary conv -> BN -> + the real-valued input), both ways of writing the
+  // sign; a downsampling block whose shortcut is pooled and concatenated with itself; global pooling.
+  'functional: Add shortcuts (standalone SteSign and input_quantizer), pooled shortcut concatenated with itself, GAP': () => {
+    const x = input({ shape: [6, 6, 3] });
+    const stem = layers.batchNormalization().apply(layers.conv2d({ filters: 8, kernelSize: 3, padding: 'same' }).apply(x));
+    const conv = (filters: number, extra: Record<string, unknown> = {}) => layers.quantConv2d({ filters, kernelSize: 3, padding: 'same', kernelQuantizer: 'ste_sign', useBias: false, ...extra });
+    const main1 = layers.batchNormalization().apply(conv(8, { padValues: 1 }).apply(layers.steSign().apply(stem)));
+    const b1 = layers.add().apply([main1, stem]);
+    const b2 = layers.add().apply([layers.batchNormalization().apply(conv(8, { inputQuantizer: 'ste_sign' }).apply(b1)), b1]);
+    const pooled = layers.averagePooling2d().apply(b2);
+    const shortcut = layers.concatenate().apply([pooled, pooled]);
+    const b3 = layers.add().apply([layers.batchNormalization().apply(conv(16, { inputQuantizer: 'ste_sign', strides: 2 }).apply(b2)), shortcut]);
+    const head = layers.dense({ units: 5, activation: 'softmax' }).apply(layers.globalAveragePooling2d().apply(b3));
+    return model({ inputs: x, outputs: head });
+  },
+  'functional: ZeroPadding2D, Reshape of bits (repacked) and of floats, Concatenate of bits and floats, GAP keepdims, Add of three': () => {
+    const x = input({ shape: [5, 5, 2] });
+    const padded = layers.zeroPadding2d({ padding: [[1, 0], [2, 1]] }).apply(x); // [6, 8, 2]
+    const bn = layers.batchNormalization().apply(layers.quantConv2d({ filters: 6, kernelSize: 3, kernelQuantizer: 'ste_sign' }).apply(padded)); // [4, 6, 6]
+    const bits = layers.steSign().apply(bn);
+    const rows = layers.reshape({ targetShape: [-1, 16] }).apply(bits); // [9, 16]: the last axis changes, 6 % 32 != 0
+    const head1 = layers.quantDense({ units: 8, kernelQuantizer: 'ste_sign' }).apply(layers.flatten().apply(rows));
+    const floats = layers.reshape({ targetShape: [2, 12, 6] }).apply(bn);
+    const both2 = layers.concatenate({ axis: 3 }).apply([layers.zeroPadding2d({ padding: 1 }).apply(floats), layers.zeroPadding2d({ padding: 1 }).apply(layers.reshape({ targetShape: [2, 12, 6] }).apply(bits))]); // [4, 14, 12]
+    const gap = layers.globalAveragePooling2d({ keepdims: true }).apply(both2); // [1, 1, 12]
+    const sum = layers.add().apply([gap, gap, layers.conv2d({ filters: 12, kernelSize: 1 }).apply(gap)]);
+    const head2 = layers.dense({ units: 3 }).apply(layers.reshape({ targetShape: [12] }).apply(sum));
+    return model({ inputs: x, outputs: [head1, head2] });
+  },
 };
 
 const tolerance = (want: Float32Array) => Float32Array.from(want, (v) => 1e-4 * (1 + Math.abs(v)));
