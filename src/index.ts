@@ -47,6 +47,7 @@ export { mnistCnn, MNIST_CNN_SCHEMES, type MnistCnnOptions, type MnistCnnScheme 
 export { withBinaryNetVariants, type BinaryNetVariants } from './zoo/variants.js';
 export { cifar10Vgg16, VGG16_BLOCKS, type Vgg16Options } from './zoo/cifar10-vgg16.js';
 export { finnCnv, type FinnCnvOptions } from './zoo/finn-cnv.js';
+export { biRealNet, type BiRealNetOptions } from './zoo/bireal-net.js';
 export { ZOO } from './zoo/registry.js';
 export { readIdx, writeIdx, DataFormatError, type IdxArray, type IdxData, type IdxType, type ReadIdxOptions } from './data/idx.js';
 export { loadMnist, mnistFromIdx, mnistDataDir, preprocessMnist, MNIST_FILES, MNIST_CLASSES, type MnistData, type MnistSplit, type MnistOptions, type MnistFromIdxOptions } from './data/mnist.js';
