@@ -187,12 +187,15 @@ const MODELS: Record<string, () => Model> = {
     const bits = layers.steSign().apply(bn);
     const rows = layers.reshape({ targetShape: [-1, 16] }).apply(bits); // [9, 16]: the last axis changes, 6 % 32 != 0
     const head1 = layers.quantDense({ units: 8, kernelQuantizer: 'ste_sign' }).apply(layers.flatten().apply(rows));
+    // A sign of the BatchNorm seen through a Reshape whose last axis (16) is no multiple of its channels (6): decided per channel all the same.
+    const signedRows = layers.steSign().apply(layers.reshape({ targetShape: [-1, 16] }).apply(bn));
+    const head3 = layers.quantDense({ units: 5, kernelQuantizer: 'ste_sign', name: 'head3' }).apply(signedRows);
     const floats = layers.reshape({ targetShape: [2, 12, 6] }).apply(bn);
     const both2 = layers.concatenate({ axis: 3 }).apply([layers.zeroPadding2d({ padding: 1 }).apply(floats), layers.zeroPadding2d({ padding: 1 }).apply(layers.reshape({ targetShape: [2, 12, 6] }).apply(bits))]); // [4, 14, 12]
     const gap = layers.globalAveragePooling2d({ keepdims: true }).apply(both2); // [1, 1, 12]
     const sum = layers.add().apply([gap, gap, layers.conv2d({ filters: 12, kernelSize: 1 }).apply(gap)]);
     const head2 = layers.dense({ units: 3 }).apply(layers.reshape({ targetShape: [12] }).apply(sum));
-    return model({ inputs: x, outputs: [head1, head2] });
+    return model({ inputs: x, outputs: [head1, head2, head3] });
   },
 };
 
