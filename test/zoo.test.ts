@@ -88,6 +88,8 @@ describe('zoo: CIFAR-10 models', () => {
         try {
           const got = (await plan.run(xs)).get(m.outputs[0])!.data;
           expectClose(got, want, 1e-4, `${name} ${kernels}`);
+          // A Bi-Real Net's binary convolutions run on the XNOR kernels (the fp32 plan: none).
+          if (name.startsWith('Bi-Real')) expect(plan.describe().split('\n').filter((line) => / bconv2d /.test(line)), plan.describe()).toHaveLength(kernels === 'binary' ? m.layers.filter((l) => l.class === 'QuantConv2D').length : 0);
         } finally {
           plan.destroy();
         }
