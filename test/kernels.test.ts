@@ -6,7 +6,7 @@ import { describe, expect, test } from 'vitest';
 import { padBitsAreZero, packRows, unpackRows, wordsPerRow } from '../src/bitpack.js';
 import type { Gpu } from '../src/gpu/context.js';
 import { bconv2d, bconv2dReference, type Conv2dWindow } from '../src/ops/bconv2d.js';
-import { pack, packDorefaPlanes, packDorefaPlanesReference, unpack } from '../src/ops/bitpack.js';
+import { concatBits, concatBitsReference, pack, packDorefaPlanes, packDorefaPlanesReference, unpack } from '../src/ops/bitpack.js';
 import { conv2d, conv2dReference } from '../src/ops/conv2d.js';
 import {
   CHANNEL_ACTIVATIONS,
@@ -60,7 +60,7 @@ interface Variant {
   terms?: 'scale+bias' | 'scale' | 'bias' | 'none' | 'halves'; // channelAffine: which of scale and bias are given ('halves': both, x's halves summed)
   quantizer?: QuantizerIdentifier; // quantize
   decision?: 'sign' | 'heaviside'; // thresholdQuantize
-  secondCols?: number; // concatLast: the second input's last axis
+  secondCols?: number; // concatLast, concatBits: the second input's last axis
 }
 
 /** What an op's prepare step hands the checker: a launch into `out`, and what `out` must hold. */
@@ -401,6 +401,23 @@ const OPS = {
       };
     },
   },
+  concatBits: {
+    tolerance: 'exact: words copied; pad bits 0',
+    prepare(g, rng, dims, v) {
+      const aShape = shapeOf(dims);
+      const bShape = [...aShape.slice(0, -1), v.secondCols ?? 1];
+      const { rows, cols: aCols } = rowsCols(aShape);
+      const bCols = bShape.at(-1)!;
+      const [aw, bw] = [randomBits(rng, rows, aCols), randomBits(rng, rows, bCols)];
+      const [a, b] = [g.upload(aw, aShape, 'b1', 'a'), g.upload(bw, bShape, 'b1', 'b')];
+      return {
+        out: { shape: [...aShape.slice(0, -1), aCols + bCols], dtype: 'b1' },
+        launch: (gg, out) => concatBits(gg, a, b, { out, workgroupSize: v.workgroupSize }),
+        want: concatBitsReference(aw, aCols, bw, bCols, rows),
+        inputs: [a, b],
+      };
+    },
+  },
   softmax: {
     // Per row, d_j = x_j - max and e_j = exp(d_j): d_j rounds (U |d_j|) and exp errs by
     // (3 + 2|d_j|) ULP (WGSL), so e_j by eps_j = (3 + 3|d_j|) U relative; the sum by
@@ -730,6 +747,8 @@ const CASES: Case[] = [
   { op: 'add', dims: { shape: [70000, 64] }, variant: { name: 'a + b' }, label: '4.5M values', minWorkgroups: 65536 },
   ...([[[1], 1], [[5, 33], 31], [[2, 3, 4, 64], 64], [[257, 7], 100]] as const).map(([shape, secondCols]) => ({ op: 'concatLast' as const, dims: { shape: [...shape] }, variant: { name: `then ${secondCols} columns`, secondCols } })),
   { op: 'concatLast', dims: { shape: [257, 9] }, variant: { name: 'then 5 columns, wg 1', secondCols: 5, workgroupSize: 1 } },
+  ...([[[32], 1], [[5, 64], 33], [[2, 3, 4, 32], 96], [[257, 96], 7]] as const).map(([shape, secondCols]) => ({ op: 'concatBits' as const, dims: { shape: [...shape] }, variant: { name: `then ${secondCols} columns`, secondCols } })),
+  { op: 'concatBits', dims: { shape: [257, 32] }, variant: { name: 'then 40 columns, wg 7', secondCols: 40, workgroupSize: 7 } },
   ...ELEMENTWISE_SHAPES.flatMap(([label, shape]) =>
     WORKGROUP_SIZES.map((wg) => ({ op: 'softmax' as const, dims: { shape }, variant: { name: `wg ${wg ?? 'default'}`, workgroupSize: wg }, label })),
   ),

@@ -197,7 +197,22 @@ const MODELS: Record<string, () => Model> = {
     const head2 = layers.dense({ units: 3 }).apply(layers.reshape({ targetShape: [12] }).apply(sum));
     return model({ inputs: x, outputs: [head1, head2, head3] });
   },
+  'functional: Concatenate of bits (word by word where whole words lead, else unpacked), of sign-only and of full bits': () => concatOfBits(),
 };
+
+/** Binary convolutions whose outputs are concatenated before the next binary convolution, both orders; then SteSign layers' bits concatenated. */
+function concatOfBits(): Model {
+  const x = input({ shape: [5, 5, 3] });
+  const conv = (filters: number, extra: Record<string, unknown> = both) => layers.quantConv2d({ filters, kernelSize: 3, padding: 'same', ...extra });
+  const s = layers.steSign().apply(x);
+  const a = layers.batchNormalization().apply(conv(32).apply(s));
+  const b = layers.batchNormalization().apply(conv(5).apply(s));
+  const d = layers.batchNormalization().apply(conv(32).apply(layers.concatenate({ name: 'cat_words' }).apply([a, b])));
+  const f = layers.batchNormalization().apply(conv(7).apply(layers.concatenate({ name: 'cat_unpacked' }).apply([b, a])));
+  const signs = layers.concatenate({ name: 'cat_signs' }).apply([layers.steSign().apply(d), layers.steSign().apply(f)]);
+  const g = conv(6, { kernelQuantizer: 'ste_sign', name: 'reads_signs' }).apply(signs);
+  return model({ inputs: x, outputs: layers.dense({ units: 4, activation: 'softmax' }).apply(layers.flatten().apply(g)) });
+}
 
 const tolerance = (want: Float32Array) => Float32Array.from(want, (v) => 1e-4 * (1 + Math.abs(v)));
 
@@ -247,6 +262,14 @@ describe.each(Object.entries(MODELS))('%s', (name, build) => {
 });
 
 describe('the plan', () => {
+  test('Concatenate stays on bits where the leading inputs fill whole words, signs only where only signs are read; a layer reading concatenated SteSign bits runs on XNOR', () => {
+    const lowered = lowerModel(concatOfBits().spec);
+    const ops = lowered.steps.map((s) => `${s.layers.at(-1)}:${s.op === 'binaryConv' ? `${s.op}:${s.epilogue.kind}` : s.op}`);
+    expect(ops.filter((o) => /cat_|reads_signs/.test(o))).toEqual(['cat_words:concatBits', 'cat_unpacked:unpack', 'cat_unpacked:unpack', 'cat_unpacked:concat', 'cat_signs:concatBits', 'reads_signs:binaryConv:affine']);
+    // The convolutions before the concatenations write only signs (threshold epilogues).
+    expect(ops.filter((o) => /binaryConv:threshold/.test(o))).toHaveLength(4);
+  });
+
   test('ste_tern kernels on binary inputs run on the ternary kernels (threshold epilogues between them)', () => {
     const q = { inputQuantizer: 'ste_sign', kernelQuantizer: { class_name: 'SteTern', config: { ternary_weight_networks: true } } };
     const m = sequential([layers.quantDense({ units: 40, ...q, inputShape: [50] }), layers.batchNormalization(), layers.quantDense({ units: 8, ...q }), layers.activation({ activation: 'softmax' })]);

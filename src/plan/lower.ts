@@ -103,12 +103,14 @@ export type Step = { layers: string[]; x: number; y: number } & (
   | { op: 'add'; x2: number }
   /** y = the rows of x then those of x2 along the last axis (f32): Keras's Concatenate. */
   | { op: 'concat'; x2: number }
+  /** The same on bits, word by word (x's last axis a multiple of 32). */
+  | { op: 'concatBits'; x2: number }
 );
 
 /** The values a step reads: x, a scaleRows step's K, a merge's second input. */
 export function stepInputs(s: Step): number[] {
   if (s.op === 'scaleRows') return [s.x, s.scale];
-  if (s.op === 'add' || s.op === 'concat') return [s.x, s.x2];
+  if (s.op === 'add' || s.op === 'concat' || s.op === 'concatBits') return [s.x, s.x2];
   return [s.x];
 }
 
@@ -178,7 +180,7 @@ export function lowerModel(model: ModelSpec, options: LowerOptions = {}): Lowere
       cs.every((c) => {
         if (binaryInput(c)) return !xnorScaled(c);
         if (c.class === 'Quantizer') return !!getQuantizer(c.config.quantizer)?.binary;
-        if (c.class === 'MaxPooling2D' || c.class === 'Flatten' || c.class === 'Reshape' || c.class === 'Dropout') return signOnly(c.name);
+        if (c.class === 'MaxPooling2D' || c.class === 'Flatten' || c.class === 'Reshape' || c.class === 'Dropout' || c.class === 'Concatenate') return signOnly(c.name);
         if (c.class === 'Activation') return SIGN_PRESERVING.includes(c.config.activation) && signOnly(c.name);
         return false;
       });
@@ -330,13 +332,19 @@ export function lowerModel(model: ModelSpec, options: LowerOptions = {}): Lowere
         break;
       case 'Add':
       case 'Concatenate': {
-        // Two inputs at a time, left to right (Keras adds in that order); bits are unpacked first.
-        const xs = l.inbound.map((name) => asFloat(valueOf.get(name)!, [l.name]));
+        // Two inputs at a time, left to right (Keras adds in that order). Bits concatenate as words
+        // where every input but the last fills whole words per row; otherwise they are unpacked
+        // first. The result holds the full value if every input does (inputs that hold only signs
+        // arrive where the concatenation itself is only signed).
+        const us = l.inbound.map((name) => valueOf.get(name)!);
+        const full = us.every((v) => v.full);
+        const words = l.class === 'Concatenate' && us.every((v, i) => v.rep === 'b1' && !v.storedCols && (i === us.length - 1 || v.shape.at(-1)! % 32 === 0));
+        const xs = words ? us : us.map((v) => asFloat(v, [l.name]));
         let y = xs[0];
         for (const x2 of xs.slice(1)) {
           const shape = l.class === 'Add' ? y.shape : [...y.shape.slice(0, -1), y.shape.at(-1)! + x2.shape.at(-1)!];
-          const z = newValue(shape, 'f32', []);
-          emit({ op: l.class === 'Add' ? 'add' : 'concat', layers: [l.name], x: y.id, x2: x2.id, y: z.id });
+          const z = newValue(shape, words ? 'b1' : 'f32', [], { full });
+          emit({ op: l.class === 'Add' ? 'add' : words ? 'concatBits' : 'concat', layers: [l.name], x: y.id, x2: x2.id, y: z.id });
           y = z;
         }
         produce(y);

@@ -8,7 +8,7 @@ import { packRows, unpackRows } from '../bitpack.js';
 import { BufferPool } from '../gpu/buffer-pool.js';
 import type { Dispatch, Gpu } from '../gpu/context.js';
 import { LimitError, ShapeError } from '../gpu/errors.js';
-import { pack, packDorefaPlanes, unpack } from '../ops/bitpack.js';
+import { concatBits, pack, packDorefaPlanes, unpack } from '../ops/bitpack.js';
 import { bitSerialConv2d, bitSerialGemm } from '../ops/gemm-bit-serial.js';
 import { bconv2d } from '../ops/bconv2d.js';
 import { BConvReuseWeights, bconv2dReuse, prepareBConvReuse } from '../ops/bconv-reuse.js';
@@ -383,6 +383,8 @@ export class InferencePlan {
         return add(gpu, x, view(s.x2), { label });
       case 'concat':
         return concatLast(gpu, x, view(s.x2), { label });
+      case 'concatBits':
+        return concatBits(gpu, x, view(s.x2), { label });
     }
   }
 }
