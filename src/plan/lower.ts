@@ -2,7 +2,9 @@
 // values, on the CPU, with no GPU. Decides where a value can travel as bits (b1) and what fuses:
 //   binary layer [+ bias] [+ BatchNormalization] whose result is only ever signed -> the threshold
 //   epilogue (b1 out, no float round trip), or else the affine epilogue (f32 out);
-//   max-pooling, flatten, dropout and sign-preserving activations stay on bits;
+//   max-pooling, flatten, reshape, dropout and sign-preserving activations stay on bits, and so
+//   does a concatenation of bits whose leading inputs fill whole words;
+//   the other merges (Add), global average pooling and zero padding run on floats;
 //   a binary layer's input is packed once, where it is still float.
 // A value "only signed" is one no one reads in full: not a model output, not requested, and every
 // consumer is a binary-input layer, a binary quantizer, or one of the bit-preserving layers above
@@ -306,21 +308,14 @@ export function lowerModel(model: ModelSpec, options: LowerOptions = {}): Lowere
         produce(y);
         break;
       }
-      case 'Flatten': {
-        const c = u.shape[u.shape.length - 1];
-        if (u.rep === 'b1' && c % 32 !== 0 && u.shape.slice(0, -1).some((d) => d > 1)) {
-          // Bits are padded to whole words per pixel: re-pack along the flattened axis.
-          const y = asBits(alias(asFloat(u, [l.name]), out), [l.name], []);
-          y.full = u.full;
-          produce(y);
-        } else produce(alias(u, out));
-        break;
-      }
+      case 'Flatten':
       case 'Reshape': {
-        // Row-major NHWC keeps the element order; bits are padded to whole words per row of the
-        // last axis, so they alias only where that axis is unchanged or both are whole words.
+        // Row-major NHWC keeps the element order, so floats are seen with the new shape. Bits are
+        // padded to whole words per row of the last axis: they alias where that axis is unchanged
+        // (or there is one row) or both last axes are whole words, else they are re-packed.
         const [c, c2] = [u.shape.at(-1)!, out.at(-1)!];
-        if (u.rep === 'b1' && c !== c2 && (c % 32 !== 0 || c2 % 32 !== 0)) {
+        const oneRow = u.shape.slice(0, -1).every((d) => d === 1) && out.slice(0, -1).every((d) => d === 1);
+        if (u.rep === 'b1' && c !== c2 && !oneRow && (c % 32 !== 0 || c2 % 32 !== 0)) {
           const y = asBits(alias(asFloat(u, [l.name]), out), [l.name], []);
           y.full = u.full;
           produce(y);
