@@ -110,5 +110,7 @@ describe('the zoo by name (bnn summary NAME)', () => {
     // The README's memory table.
     expect(bnn.memoryBytes).toBe(1989752);
     expect(summarize(ZOO['cifar10-cnv'].build().spec).memoryBytes).toBe(223736);
+    const bireal = summarize(ZOO['cifar10-bireal'].build().spec);
+    expect([bireal.totalParams, bireal.binaryParams, bireal.memoryBytes, bireal.float32Bytes]).toEqual([11183562, 10985472, 2165544, 4 * 11183562]);
   });
 });

@@ -1,7 +1,8 @@
 // The model API, mirroring Keras/Larq: layers built with TF.js-style options (camelCase, or Larq's
-// snake_case), composed with `sequential([...])` or functionally (`input()`, `layer.apply(x)`,
-// `model({inputs, outputs})`). A built model is the same thing as a loaded model.json: the layers
-// go through the file reader's validation and shape inference, so both fail the same way.
+// snake_case), composed with `sequential([...])` or functionally (`input()`, `layer.apply(x)`, a
+// merge's `layer.apply([a, b])`, `model({inputs, outputs})`). A built model is the same thing as a
+// loaded model.json: the layers go through the file reader's validation and shape inference, so
+// both fail the same way.
 import { Random } from '../random.js';
 import { QUANTIZERS, type QuantizerIdentifier } from './quantizers.js';
 import { ModelFormatError, type LayerSpec } from './layer-config.js';
