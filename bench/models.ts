@@ -13,6 +13,7 @@ import { InferencePlan } from '../src/plan/plan.js';
 import { Random } from '../src/random.js';
 import { cifar10Vgg16 } from '../src/zoo/cifar10-vgg16.js';
 import { finnCnv } from '../src/zoo/finn-cnv.js';
+import { biRealNet } from '../src/zoo/bireal-net.js';
 import { MNIST_CNN_SCHEMES, mnistCnn, type MnistCnnScheme } from '../src/zoo/mnist-cnn.js';
 import { randomInputs, randomizeWeights } from './random-weights.js';
 import { timeRounds } from './rounds.js';
@@ -29,6 +30,12 @@ interface ZooEntry {
 export const BENCH_MODELS = {
   vgg16: { description: 'binarized VGG16 for CIFAR-10 (13 convs 64..512, dense 1024, 10)', make: () => cifar10Vgg16(), batch: { software: 2, gpu: 64 } },
   cnv: { description: "FINN's CNV-W1A1 for CIFAR-10 (6 valid convs 64..256, dense 512-512-10)", make: () => finnCnv(), batch: { software: 4, gpu: 256 } },
+  bireal: {
+    description: 'a Bi-Real Net 18 style binary ResNet for CIFAR-10 (16 binary 3x3 convs 64..512 with Add shortcuts, GAP, dense 10)',
+    make: () => biRealNet(),
+    batch: { software: 2, gpu: 64 },
+  },
+  'bireal-tiny': { description: 'a narrow Bi-Real Net (8..33 filters), for tests', make: () => biRealNet({ filters: [8, 16, 33], blocks: [1, 1, 1] }), batch: { software: 2, gpu: 2 } },
   'vgg16-tiny': {
     description: 'a narrow VGG16 (8..40 filters), for tests',
     make: () => cifar10Vgg16({ blocks: [[8, 8], [16], [32], [40], [33]], dense: [20] }),

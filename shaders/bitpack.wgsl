@@ -1,4 +1,5 @@
-// Sign-binarize and bit-pack along the last axis (f32 -> b1), and unpack (b1 -> f32).
+// Sign-binarize and bit-pack along the last axis (f32 -> b1), unpack (b1 -> f32), and concatenate
+// bits along the last axis where the first operand's rows are whole words (b1, b1 -> b1).
 // The bit convention is src/bitpack.ts's: bit = (x < 0), so 0 is +1 and 1 is -1, sign(0) = +1;
 // 32 values per u32 word, least significant bit first; ceil(cols/32) words per row; pad bits 0.
 // Work is indexed flat, wid.x + wid.y * num_workgroups.x, so grids past 65535 fold into 2D.
@@ -18,6 +19,13 @@ struct PlanesParams {
   levels_max: f32,
 }
 
+// concat_words: rows of words_a words, then words_b words (the first operand's last axis a multiple of 32).
+struct ConcatParams {
+  rows: u32,
+  words_a: u32,
+  words_b: u32,
+}
+
 override WORKGROUP_SIZE: u32 = 64;
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -26,6 +34,8 @@ override WORKGROUP_SIZE: u32 = 64;
 @group(0) @binding(3) var<storage, read> bits: array<u32>;
 @group(0) @binding(4) var<storage, read_write> unpacked: array<f32>;
 @group(0) @binding(5) var<uniform> planes_params: PlanesParams;
+@group(0) @binding(6) var<storage, read> bits_b: array<u32>;
+@group(0) @binding(7) var<uniform> concat_params: ConcatParams;
 
 fn flat_index(wid: vec3u, nwg: vec3u, lid: u32) -> u32 {
   return (wid.x + wid.y * nwg.x) * WORKGROUP_SIZE + lid;
@@ -94,4 +104,24 @@ fn unpack(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u
   let col = i % params.cols;
   let word = bits[row * params.words_per_row + col / 32u];
   unpacked[i] = select(1.0, -1.0, ((word >> (col % 32u)) & 1u) == 1u);
+}
+
+// One invocation per output word: a row's words of `bits`, then its words of `bits_b`. The first
+// operand's rows hold no pad bits (a multiple of 32 values), so the words follow each other as the
+// values do; the second's pad bits (0) stay the row's last.
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn concat_words(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                @builtin(local_invocation_index) lid: u32) {
+  let i = flat_index(wid, nwg, lid);
+  let width = concat_params.words_a + concat_params.words_b;
+  if (i >= concat_params.rows * width) {
+    return;
+  }
+  let row = i / width;
+  let w = i % width;
+  if (w < concat_params.words_a) {
+    packed[i] = bits[row * concat_params.words_a + w];
+  } else {
+    packed[i] = bits_b[row * concat_params.words_b + w - concat_params.words_a];
+  }
 }

@@ -1,7 +1,8 @@
 // Float element-wise kernels of the graph executor (launchers and CPU references in
 // src/ops/elementwise.ts): a per-channel affine map with an activation (a layer's bias and
 // activation, a folded or unfused BatchNormalization), the forward of Larq's activation
-// quantizers, and softmax over the last axis.
+// quantizers, softmax over the last axis, and the merges of two tensors (the sum of a shortcut,
+// a concatenation along the last axis).
 // Element-wise work is indexed flat, wid.x + wid.y * num_workgroups.x, so grids past 65535 fold
 // into 2D; softmax runs one workgroup per row (long rows) or one invocation per row (short rows),
 // its row index folded the same way.
@@ -15,6 +16,12 @@ struct QuantizeParams {
   count: u32,
   threshold_bits: u32, // ste_tern: the bits of |f32(threshold_value)|
   levels_max: f32, // dorefa: n = 2^k_bit - 1 (exact in f32 for k_bit <= 16)
+}
+
+struct ConcatParams {
+  count: u32, // elements of y
+  cols_a: u32, // x's last axis
+  cols_b: u32, // x2's last axis
 }
 
 struct SoftmaxParams {
@@ -39,6 +46,8 @@ override QUANTIZER: u32 = 0;
 @group(0) @binding(7) var<storage, read> levels: array<f32>;
 @group(0) @binding(8) var<storage, read> threshold: array<f32>;
 @group(0) @binding(9) var<storage, read> flip: array<u32>;
+@group(0) @binding(10) var<storage, read> x2: array<f32>;
+@group(0) @binding(11) var<uniform> concat_params: ConcatParams;
 
 var<workgroup> partial: array<f32, WORKGROUP_SIZE>;
 
@@ -299,5 +308,38 @@ fn threshold_quantize(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups
     y[i] = select(1.0, -1.0, holds);
   } else {
     y[i] = select(0.0, 1.0, holds);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Merges of two tensors (Keras's Add and Concatenate; more inputs run as a chain of these).
+
+// y = x + x2, one f32 add: Keras's Add of two tensors of one shape.
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn add_tensors(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+               @builtin(local_invocation_index) lid: u32) {
+  let i = flat_index(wid, nwg, lid);
+  if (i >= affine_params.count) {
+    return;
+  }
+  y[i] = x[i] + x2[i];
+}
+
+// y[..., A + B] = x[..., A] then x2[..., B] per row: Keras's Concatenate on the last axis.
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn concat_last(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+               @builtin(local_invocation_index) lid: u32) {
+  let i = flat_index(wid, nwg, lid);
+  if (i >= concat_params.count) {
+    return;
+  }
+  let a = concat_params.cols_a;
+  let b = concat_params.cols_b;
+  let r = i / (a + b);
+  let c = i % (a + b);
+  if (c < a) {
+    y[i] = x[r * a + c];
+  } else {
+    y[i] = x2[r * b + c - a];
   }
 }

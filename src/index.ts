@@ -18,7 +18,7 @@ export { binaryFloatGemm, binaryFloatGemmReference } from './ops/gemm-binary-flo
 export { defaultGemmTuning, type GemmTuning, type GemmKind } from './ops/gemm-tiling.js';
 export { readNpy, writeNpy, NpyError, type NpyArray, type NpyData, type NpyDType, type NpyVersion } from './io/npy.js';
 export { maxPool2d, avgPool2d, pool2dGeometry, maxPool2dReference, maxPool2dBinaryReference, avgPool2dReference, type Pool2dOptions, type Pool2dWindow, type Pool2dGeometry, type Pool2dPadding } from './ops/pool.js';
-export { channelAffine, quantize, softmax, quantizeMode, channelAffineReference, quantizeReference, softmaxReference, CHANNEL_ACTIVATIONS, MAX_DOREFA_BITS, type ChannelActivation, type ChannelAffineOptions, type QuantizeOptions, type QuantizeMode, type SoftmaxOptions, type ElementwiseOptions } from './ops/elementwise.js';
+export { channelAffine, quantize, softmax, add, concatLast, quantizeMode, channelAffineReference, quantizeReference, softmaxReference, addReference, concatLastReference, CHANNEL_ACTIVATIONS, MAX_DOREFA_BITS, type ChannelActivation, type ChannelAffineOptions, type QuantizeOptions, type QuantizeMode, type SoftmaxOptions, type ElementwiseOptions } from './ops/elementwise.js';
 export { kernelPatterns, uniquePerChannel, analyzeKernelReuse, formatKernelReuseReport, redundantWeights, hwioToOhwi, kernelLayerFromNpy, COST_MODEL, MAX_PATTERN_TAPS, type KernelShape, type KernelWeights, type KernelLayer, type KernelLayout, type KernelReuseReport, type LayerReuse, type ChannelReuse } from './analysis/kernel-reuse.js';
 export { bconv2d, bconv2dReference, conv2dGeometry, type BConv2dOptions, type Conv2dWindow, type Conv2dGeometry } from './ops/bconv2d.js';
 export { ternaryGemm, ternaryConv2d, ternaryGemmReference, ternaryConv2dReference } from './ops/gemm-ternary.js';
@@ -47,6 +47,7 @@ export { mnistCnn, MNIST_CNN_SCHEMES, type MnistCnnOptions, type MnistCnnScheme 
 export { withBinaryNetVariants, type BinaryNetVariants } from './zoo/variants.js';
 export { cifar10Vgg16, VGG16_BLOCKS, type Vgg16Options } from './zoo/cifar10-vgg16.js';
 export { finnCnv, type FinnCnvOptions } from './zoo/finn-cnv.js';
+export { biRealNet, type BiRealNetOptions } from './zoo/bireal-net.js';
 export { ZOO } from './zoo/registry.js';
 export { readIdx, writeIdx, DataFormatError, type IdxArray, type IdxData, type IdxType, type ReadIdxOptions } from './data/idx.js';
 export { loadMnist, mnistFromIdx, mnistDataDir, preprocessMnist, MNIST_FILES, MNIST_CLASSES, type MnistData, type MnistSplit, type MnistOptions, type MnistFromIdxOptions } from './data/mnist.js';

@@ -93,13 +93,7 @@ describe('Keras files: every fixture from .h5 and .keras as from model.json', ()
     const fromJson = await attempt(() => loadModel(dir));
     for (const file of [h5, keras].filter((f): f is string => f !== undefined)) {
       const loaded = await attempt(() => loadModel(file));
-      if (fromJson instanceof Error) {
-        // A model the reader cannot take yet (the shortcut's Add): refused the same way, naming the file.
-        expect(loaded, `${file} loads, though its model.json does not (${fromJson.message})`).toBeInstanceOf(ModelFormatError);
-        // (model.json's message names model.json: the same fault, named in the Keras file instead)
-        expect((loaded as Error).message).toBe(`${file}: ${fromJson.message.replace(/^.*model\.json: /, '')}`);
-        continue;
-      }
+      if (fromJson instanceof Error) throw fromJson;
       if (loaded instanceof Error) throw loaded;
       sameModel(fromJson, loaded);
       checkAgainstKeras(loaded, dir);

@@ -7,16 +7,13 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { loadModel } from '../src/io/model-files.js';
 import { readNpy } from '../src/io/npy.js';
-import { ModelFormatError } from '../src/model/layer-config.js';
 import { referenceForward } from '../src/model/reference.js';
 import { InferencePlan } from '../src/plan/plan.js';
 import { expectClose, expectExact } from './helpers/check.js';
 import { useGpu } from './helpers/gpu.js';
 
 const ROOT = fileURLToPath(new URL('./fixtures/keras/', import.meta.url));
-/** Needs merge layers (issue 16): refused until the executor takes them, then it joins the others. */
-const NEEDS_MERGES = ['shortcut'];
-const FIXTURES = readdirSync(ROOT).filter((d) => statSync(join(ROOT, d)).isDirectory() && !NEEDS_MERGES.includes(d));
+const FIXTURES = readdirSync(ROOT).filter((d) => statSync(join(ROOT, d)).isDirectory());
 
 interface Expected {
   input: string;
@@ -93,13 +90,5 @@ describe('Keras fixtures: both Keras generations of one model read the same', ()
     expect([b.spec.inputs, b.spec.outputs, b.spec.format]).toEqual([a.spec.inputs, a.spec.outputs, a.spec.format]);
     expect([...b.spec.weights.keys()]).toEqual([...a.spec.weights.keys()]);
     expect([a.spec.kerasVersion, b.spec.kerasVersion]).toEqual(['3.15.1', '2.15.0']);
-  });
-});
-
-describe('Keras fixtures: not yet', () => {
-  it('shortcut (an Add of two BatchNorm outputs) is refused by name until merge layers land (issue 16)', async () => {
-    const e = await loadModel(join(ROOT, 'shortcut')).catch((err: unknown) => err);
-    expect(e).toBeInstanceOf(ModelFormatError);
-    expect((e as Error).message).toMatch(/model\.json: layers\[7\] "shortcut": Add is a merge layer/);
   });
 });

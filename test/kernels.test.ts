@@ -6,7 +6,7 @@ import { describe, expect, test } from 'vitest';
 import { padBitsAreZero, packRows, unpackRows, wordsPerRow } from '../src/bitpack.js';
 import type { Gpu } from '../src/gpu/context.js';
 import { bconv2d, bconv2dReference, type Conv2dWindow } from '../src/ops/bconv2d.js';
-import { pack, packDorefaPlanes, packDorefaPlanesReference, unpack } from '../src/ops/bitpack.js';
+import { concatBits, concatBitsReference, pack, packDorefaPlanes, packDorefaPlanesReference, unpack } from '../src/ops/bitpack.js';
 import { conv2d, conv2dReference } from '../src/ops/conv2d.js';
 import {
   CHANNEL_ACTIVATIONS,
@@ -16,6 +16,10 @@ import {
   quantizeReference,
   thresholdQuantize,
   thresholdQuantizeReference,
+  add,
+  addReference,
+  concatLast,
+  concatLastReference,
   softmax,
   softmaxReference,
   SOFTMAX_SHORT_ROW,
@@ -56,6 +60,7 @@ interface Variant {
   terms?: 'scale+bias' | 'scale' | 'bias' | 'none' | 'halves'; // channelAffine: which of scale and bias are given ('halves': both, x's halves summed)
   quantizer?: QuantizerIdentifier; // quantize
   decision?: 'sign' | 'heaviside'; // thresholdQuantize
+  secondCols?: number; // concatLast, concatBits: the second input's last axis
 }
 
 /** What an op's prepare step hands the checker: a launch into `out`, and what `out` must hold. */
@@ -362,6 +367,54 @@ const OPS = {
         launch: (gg, out) => thresholdQuantize(gg, x, { kind, threshold: t, flip: f, out, workgroupSize: v.workgroupSize }),
         want: thresholdQuantizeReference(values, kind, threshold, flip),
         inputs: [x, t, f],
+      };
+    },
+  },
+  add: {
+    tolerance: 'exact: one f32 add per element, as the reference rounds it',
+    prepare(g, rng, dims, v) {
+      const shape = shapeOf(dims);
+      const n = shape.reduce((x, y) => x * y, 1);
+      const [av, bv] = [affineInputs(rng, n), affineInputs(rng, n)];
+      const [a, b] = [g.upload(av, shape, 'f32', 'a'), g.upload(bv, shape, 'f32', 'b')];
+      return {
+        out: { shape, dtype: 'f32' },
+        launch: (gg, out) => add(gg, a, b, { out, workgroupSize: v.workgroupSize }),
+        want: addReference(av, bv),
+        inputs: [a, b],
+      };
+    },
+  },
+  concatLast: {
+    tolerance: 'exact: a copy',
+    prepare(g, rng, dims, v) {
+      const aShape = shapeOf(dims);
+      const bShape = [...aShape.slice(0, -1), v.secondCols ?? 1];
+      const count = (s: number[]) => s.reduce((x, y) => x * y, 1);
+      const [av, bv] = [affineInputs(rng, count(aShape)), affineInputs(rng, count(bShape))];
+      const [a, b] = [g.upload(av, aShape, 'f32', 'a'), g.upload(bv, bShape, 'f32', 'b')];
+      return {
+        out: { shape: [...aShape.slice(0, -1), aShape.at(-1)! + bShape.at(-1)!], dtype: 'f32' },
+        launch: (gg, out) => concatLast(gg, a, b, { out, workgroupSize: v.workgroupSize }),
+        want: concatLastReference(av, aShape.at(-1)!, bv, bShape.at(-1)!),
+        inputs: [a, b],
+      };
+    },
+  },
+  concatBits: {
+    tolerance: 'exact: words copied; pad bits 0',
+    prepare(g, rng, dims, v) {
+      const aShape = shapeOf(dims);
+      const bShape = [...aShape.slice(0, -1), v.secondCols ?? 1];
+      const { rows, cols: aCols } = rowsCols(aShape);
+      const bCols = bShape.at(-1)!;
+      const [aw, bw] = [randomBits(rng, rows, aCols), randomBits(rng, rows, bCols)];
+      const [a, b] = [g.upload(aw, aShape, 'b1', 'a'), g.upload(bw, bShape, 'b1', 'b')];
+      return {
+        out: { shape: [...aShape.slice(0, -1), aCols + bCols], dtype: 'b1' },
+        launch: (gg, out) => concatBits(gg, a, b, { out, workgroupSize: v.workgroupSize }),
+        want: concatBitsReference(aw, aCols, bw, bCols, rows),
+        inputs: [a, b],
       };
     },
   },
@@ -689,6 +742,13 @@ const CASES: Case[] = [
     ELEMENTWISE_SHAPES.map(([label, shape]) => ({ op: 'thresholdQuantize' as const, dims: { shape }, variant: { name: decision, decision }, label })),
   ),
   { op: 'thresholdQuantize', dims: { shape: [257, 100] }, variant: { name: 'sign, wg 1', decision: 'sign', workgroupSize: 1 } },
+  ...ELEMENTWISE_SHAPES.map(([label, shape]) => ({ op: 'add' as const, dims: { shape }, variant: { name: 'a + b' }, label })),
+  { op: 'add', dims: { shape: [257, 100] }, variant: { name: 'wg 7', workgroupSize: 7 } },
+  { op: 'add', dims: { shape: [70000, 64] }, variant: { name: 'a + b' }, label: '4.5M values', minWorkgroups: 65536 },
+  ...([[[1], 1], [[5, 33], 31], [[2, 3, 4, 64], 64], [[257, 7], 100]] as const).map(([shape, secondCols]) => ({ op: 'concatLast' as const, dims: { shape: [...shape] }, variant: { name: `then ${secondCols} columns`, secondCols } })),
+  { op: 'concatLast', dims: { shape: [257, 9] }, variant: { name: 'then 5 columns, wg 1', secondCols: 5, workgroupSize: 1 } },
+  ...([[[32], 1], [[5, 64], 33], [[2, 3, 4, 32], 96], [[257, 96], 7]] as const).map(([shape, secondCols]) => ({ op: 'concatBits' as const, dims: { shape: [...shape] }, variant: { name: `then ${secondCols} columns`, secondCols } })),
+  { op: 'concatBits', dims: { shape: [257, 32] }, variant: { name: 'then 40 columns, wg 7', secondCols: 40, workgroupSize: 7 } },
   ...ELEMENTWISE_SHAPES.flatMap(([label, shape]) =>
     WORKGROUP_SIZES.map((wg) => ({ op: 'softmax' as const, dims: { shape }, variant: { name: `wg ${wg ?? 'default'}`, workgroupSize: wg }, label })),
   ),

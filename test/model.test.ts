@@ -16,6 +16,7 @@ import { referenceForward } from '../src/model/reference.js';
 import { formatSummary, summarize } from '../src/model/summary.js';
 import { InferencePlan } from '../src/plan/plan.js';
 import { mnistMlp } from '../src/zoo/mnist-mlp.js';
+import { biRealNet } from '../src/zoo/bireal-net.js';
 import { randomInputs, randomizeWeights } from '../bench/random-weights.js';
 import { expectExact } from './helpers/check.js';
 import { useGpu } from './helpers/gpu.js';
@@ -76,6 +77,42 @@ describe('model API', () => {
   });
 });
 
+describe('model API: merges and reshaping layers', () => {
+  test('a merge layer applies to a list; Keras default names; the graph round-trips through model.json', async () => {
+    const x = input({ shape: [4, 4, 3] });
+    const padded = layers.zeroPadding2d({ padding: [1, 2] }).apply(x);
+    const conv = layers.conv2d({ filters: 3, kernelSize: [3, 5] }).apply(padded);
+    const sum = layers.add().apply([conv, x]);
+    const both = layers.concatenate({ axis: -1 }).apply([sum, x]);
+    const pooled = layers.globalAveragePooling2d().apply(both);
+    const rows = layers.reshape({ targetShape: [2, -1] }).apply(pooled);
+    const m = model({ inputs: x, outputs: [rows, sum] });
+    expect(m.layers.map((l) => [l.name, l.inbound, l.outputShape])).toEqual([
+      ['input_layer', [], [4, 4, 3]],
+      ['zero_padding2d', ['input_layer'], [6, 8, 3]],
+      ['conv2d', ['zero_padding2d'], [4, 4, 3]],
+      ['add', ['conv2d', 'input_layer'], [4, 4, 3]],
+      ['concatenate', ['add', 'input_layer'], [4, 4, 6]],
+      ['global_average_pooling2d', ['concatenate'], [6]],
+      ['reshape', ['global_average_pooling2d'], [2, 3]],
+    ]);
+    const { modelJson, shards } = m.toJSON();
+    const back = await Model.fromJSON(JSON.parse(JSON.stringify(modelJson)), shards);
+    expect(back.layers).toEqual(m.layers);
+    expect(back.outputs).toEqual(['reshape', 'add']);
+  });
+
+  test('refusals name the layer: an empty list, a merge of one tensor, shapes that do not add', () => {
+    expect(() => layers.add().apply([])).toThrow(/Add\.apply: expected a tensor .*a list of them for a merge layer/);
+    const x = input({ shape: [4] });
+    expect(() => model({ inputs: x, outputs: layers.add({ name: 'one' }).apply([x]) })).toThrow(/layer "one" \(Add\): reads 1 tensor, a merge layer needs at least 2/);
+    const y = input({ shape: [5] });
+    expect(() => model({ inputs: [x, y], outputs: layers.add({ name: 'sum' }).apply([x, y]) })).toThrow(/layer "sum" \(Add\): adds tensors of different shapes \[4\] and \[5\]/);
+    expect(() => model({ inputs: x, outputs: layers.dense({ units: 2, name: 'd' }).apply([x, x]) })).toThrow(/layer "d" \(Dense\): reads 2 tensors: only merge layers/);
+    expect(() => sequential([layers.flatten({ inputShape: [4] }), layers.add()])).toThrow(/layer "add" \(Add\): a merge layer reads several tensors, so it cannot be in a Sequential model/);
+  });
+});
+
 describe('saving and loading', () => {
   test('a saved model loads back and computes the same; packed binary kernels are ~32x smaller and exact for inference', async () => {
     const rng = rngFor('save/load');
@@ -127,6 +164,14 @@ describe('summary', () => {
     const text = formatSummary(s);
     expect(text).toMatch(/quant_dense_1 +QuantDense +\[512\] +1 +262,144/);
     expect(text).toMatch(/smaller/);
+  });
+
+  test('a Bi-Real Net: rows for the merges and global pooling, the binary convolutions counted as binary', () => {
+    const text = formatSummary(summarize(biRealNet({ filters: [8, 16], blocks: [1, 1], inputShape: [8, 8, 3] }).spec));
+    expect(text).toMatch(/\badd +Add +\[8, ?8, ?8\] +32 +0/);
+    expect(text).toMatch(/global_average_pooling2d +GlobalAveragePooling2D +\[16\]/);
+    expect(text).toMatch(/quant_conv2d_1 +QuantConv2D +\[4, 4, 16\] +1 +1,152 .* 18,432 +0\n/);
+    expect(text).toMatch(/MACs per sample: 55,296 binary \(XNOR-popcount\)/);
   });
 });
 

@@ -165,7 +165,54 @@ const MODELS: Record<string, () => Model> = {
     const head2 = layers.quantDense({ units: 4, ...both, name: 'head2' }).apply(layers.flatten().apply(layers.maxPooling2d().apply(bits)));
     return model({ inputs: [a, b], outputs: [head1, head2] });
   },
+  // Bi-Real Net's block (sign -> binary conv -> BN -> + the real-valued input), both ways of writing the
+  // sign; a downsampling block whose shortcut is pooled and concatenated with itself; global pooling.
+  'functional: Add shortcuts (standalone SteSign and input_quantizer), pooled shortcut concatenated with itself, GAP': () => {
+    const x = input({ shape: [6, 6, 3] });
+    const stem = layers.batchNormalization().apply(layers.conv2d({ filters: 8, kernelSize: 3, padding: 'same' }).apply(x));
+    const conv = (filters: number, extra: Record<string, unknown> = {}) => layers.quantConv2d({ filters, kernelSize: 3, padding: 'same', kernelQuantizer: 'ste_sign', useBias: false, ...extra });
+    const main1 = layers.batchNormalization().apply(conv(8, { padValues: 1 }).apply(layers.steSign().apply(stem)));
+    const b1 = layers.add().apply([main1, stem]);
+    const b2 = layers.add().apply([layers.batchNormalization().apply(conv(8, { inputQuantizer: 'ste_sign' }).apply(b1)), b1]);
+    const pooled = layers.averagePooling2d().apply(b2);
+    const shortcut = layers.concatenate().apply([pooled, pooled]);
+    const b3 = layers.add().apply([layers.batchNormalization().apply(conv(16, { inputQuantizer: 'ste_sign', strides: 2 }).apply(b2)), shortcut]);
+    const head = layers.dense({ units: 5, activation: 'softmax' }).apply(layers.globalAveragePooling2d().apply(b3));
+    return model({ inputs: x, outputs: head });
+  },
+  'functional: ZeroPadding2D, Reshape of bits (repacked) and of floats, Concatenate of bits and floats, GAP keepdims, Add of three': () => {
+    const x = input({ shape: [5, 5, 2] });
+    const padded = layers.zeroPadding2d({ padding: [[1, 0], [2, 1]] }).apply(x); // [6, 8, 2]
+    const bn = layers.batchNormalization().apply(layers.quantConv2d({ filters: 6, kernelSize: 3, kernelQuantizer: 'ste_sign' }).apply(padded)); // [4, 6, 6]
+    const bits = layers.steSign().apply(bn);
+    const rows = layers.reshape({ targetShape: [-1, 16] }).apply(bits); // [9, 16]: the last axis changes, 6 % 32 != 0
+    const head1 = layers.quantDense({ units: 8, kernelQuantizer: 'ste_sign' }).apply(layers.flatten().apply(rows));
+    // A sign of the BatchNorm seen through a Reshape whose last axis (16) is no multiple of its channels (6): decided per channel all the same.
+    const signedRows = layers.steSign().apply(layers.reshape({ targetShape: [-1, 16] }).apply(bn));
+    const head3 = layers.quantDense({ units: 5, kernelQuantizer: 'ste_sign', name: 'head3' }).apply(signedRows);
+    const floats = layers.reshape({ targetShape: [2, 12, 6] }).apply(bn);
+    const both2 = layers.concatenate({ axis: 3 }).apply([layers.zeroPadding2d({ padding: 1 }).apply(floats), layers.zeroPadding2d({ padding: 1 }).apply(layers.reshape({ targetShape: [2, 12, 6] }).apply(bits))]); // [4, 14, 12]
+    const gap = layers.globalAveragePooling2d({ keepdims: true }).apply(both2); // [1, 1, 12]
+    const sum = layers.add().apply([gap, gap, layers.conv2d({ filters: 12, kernelSize: 1 }).apply(gap)]);
+    const head2 = layers.dense({ units: 3 }).apply(layers.reshape({ targetShape: [12] }).apply(sum));
+    return model({ inputs: x, outputs: [head1, head2, head3] });
+  },
+  'functional: Concatenate of bits (word by word where whole words lead, else unpacked), of sign-only and of full bits': () => concatOfBits(),
 };
+
+/** Binary convolutions whose outputs are concatenated before the next binary convolution, both orders; then SteSign layers' bits concatenated. */
+function concatOfBits(): Model {
+  const x = input({ shape: [5, 5, 3] });
+  const conv = (filters: number, extra: Record<string, unknown> = both) => layers.quantConv2d({ filters, kernelSize: 3, padding: 'same', ...extra });
+  const s = layers.steSign().apply(x);
+  const a = layers.batchNormalization().apply(conv(32).apply(s));
+  const b = layers.batchNormalization().apply(conv(5).apply(s));
+  const d = layers.batchNormalization().apply(conv(32).apply(layers.concatenate({ name: 'cat_words' }).apply([a, b])));
+  const f = layers.batchNormalization().apply(conv(7).apply(layers.concatenate({ name: 'cat_unpacked' }).apply([b, a])));
+  const signs = layers.concatenate({ name: 'cat_signs' }).apply([layers.steSign().apply(d), layers.steSign().apply(f)]);
+  const g = conv(6, { kernelQuantizer: 'ste_sign', name: 'reads_signs' }).apply(signs);
+  return model({ inputs: x, outputs: layers.dense({ units: 4, activation: 'softmax' }).apply(layers.flatten().apply(g)) });
+}
 
 const tolerance = (want: Float32Array) => Float32Array.from(want, (v) => 1e-4 * (1 + Math.abs(v)));
 
@@ -215,6 +262,14 @@ describe.each(Object.entries(MODELS))('%s', (name, build) => {
 });
 
 describe('the plan', () => {
+  test('Concatenate stays on bits where the leading inputs fill whole words, signs only where only signs are read; a layer reading concatenated SteSign bits runs on XNOR', () => {
+    const lowered = lowerModel(concatOfBits().spec);
+    const ops = lowered.steps.map((s) => `${s.layers.at(-1)}:${s.op === 'binaryConv' ? `${s.op}:${s.epilogue.kind}` : s.op}`);
+    expect(ops.filter((o) => /cat_|reads_signs/.test(o))).toEqual(['cat_words:concatBits', 'cat_unpacked:unpack', 'cat_unpacked:unpack', 'cat_unpacked:concat', 'cat_signs:concatBits', 'reads_signs:binaryConv:affine']);
+    // The convolutions before the concatenations write only signs (threshold epilogues).
+    expect(ops.filter((o) => /binaryConv:threshold/.test(o))).toHaveLength(4);
+  });
+
   test('ste_tern kernels on binary inputs run on the ternary kernels (threshold epilogues between them)', () => {
     const q = { inputQuantizer: 'ste_sign', kernelQuantizer: { class_name: 'SteTern', config: { ternary_weight_networks: true } } };
     const m = sequential([layers.quantDense({ units: 40, ...q, inputShape: [50] }), layers.batchNormalization(), layers.quantDense({ units: 8, ...q }), layers.activation({ activation: 'softmax' })]);

@@ -349,6 +349,44 @@ describe('tfjs Layers format: packed binary weights (b1, our extension)', () => 
   });
 });
 
+describe('tfjs Layers format: merges and reshaping layers', () => {
+  it("reads Keras's keys and defaults: Add, Concatenate (axis), GlobalAveragePooling2D (keepdims), ZeroPadding2D (padding in three forms), Reshape", () => {
+    expect(readLayerConfig('Add', { name: 'a', dtype: 'float32' }, 'test')).toEqual({ name: 'a', trainable: true });
+    expect(readLayerConfig('Concatenate', { name: 'c' }, 'test')).toEqual({ name: 'c', trainable: true, axis: -1 });
+    expect(readLayerConfig('GlobalAveragePooling2D', { name: 'g', data_format: 'channels_last' }, 'test')).toEqual({ name: 'g', trainable: true, keepdims: false });
+    expect(readLayerConfig('ZeroPadding2D', { name: 'z' }, 'test').padding).toEqual([[1, 1], [1, 1]]);
+    expect(readLayerConfig('ZeroPadding2D', { name: 'z', padding: 2 }, 'test').padding).toEqual([[2, 2], [2, 2]]);
+    expect(readLayerConfig('ZeroPadding2D', { name: 'z', padding: [1, 3] }, 'test').padding).toEqual([[1, 1], [3, 3]]);
+    expect(readLayerConfig('ZeroPadding2D', { name: 'z', padding: [[0, 1], [2, 0]] }, 'test').padding).toEqual([[0, 1], [2, 0]]);
+    expect(readLayerConfig('Reshape', { name: 'r', target_shape: [4, -1] }, 'test')).toEqual({ name: 'r', trainable: true, target_shape: [4, -1] });
+  });
+
+  it('a functional graph with a shortcut, a concatenation, padding, reshapes and global pooling: shapes, and a round trip through model.json', async () => {
+    const layers = [
+      input('image', [null, 5, 6, 4]),
+      { class_name: 'ZeroPadding2D', name: 'pad', inbound_nodes: node('image'), config: { name: 'pad', padding: [[1, 0], [0, 2]] } },
+      { class_name: 'Conv2D', name: 'conv', inbound_nodes: node('pad'), config: { name: 'conv', filters: 4, kernel_size: [2, 3], use_bias: false } },
+      { class_name: 'Add', name: 'add', inbound_nodes: [[['conv', 0, 0, {}], ['image', 0, 0, {}], ['conv', 0, 0, {}]]], config: { name: 'add' } },
+      { class_name: 'Concatenate', name: 'cat', inbound_nodes: [[['add', 0, 0, {}], ['image', 0, 0, {}]]], config: { name: 'cat', axis: 3 } },
+      { class_name: 'Reshape', name: 'rows', inbound_nodes: node('cat'), config: { name: 'rows', target_shape: [-1, 16] } },
+      { class_name: 'GlobalAvgPool2D', name: 'gap', inbound_nodes: node('cat'), config: { name: 'gap', keepdims: true } },
+    ];
+    const json = { modelTopology: { model_config: { class_name: 'Functional', config: { name: 'm', layers, input_layers: [['image', 0, 0]], output_layers: [['rows', 0, 0], ['gap', 0, 0]] } } }, weightsManifest: manifest([['conv/kernel', [2, 3, 4, 4]]]) };
+    const spec = await parseModel(json, [shardFor([['conv/kernel', [2, 3, 4, 4]]])]);
+    expect(spec.layers.map((l) => [l.name, l.class, l.inbound, l.outputShape])).toEqual([
+      ['image', 'InputLayer', [], [5, 6, 4]],
+      ['pad', 'ZeroPadding2D', ['image'], [6, 8, 4]],
+      ['conv', 'Conv2D', ['pad'], [5, 6, 4]],
+      ['add', 'Add', ['conv', 'image', 'conv'], [5, 6, 4]],
+      ['cat', 'Concatenate', ['add', 'image'], [5, 6, 8]],
+      ['rows', 'Reshape', ['cat'], [15, 16]],
+      ['gap', 'GlobalAveragePooling2D', ['cat'], [1, 1, 8]],
+    ]);
+    const { modelJson, shards } = serializeModel(spec);
+    expectSameSpec(await parseModel(modelJson, shards), spec);
+  });
+});
+
 describe('tfjs Layers format: writing specs that are not from a file', () => {
   it('reads a hand-built Quantizer layer config, a name expanded to {class_name, config}', () => {
     expect(readLayerConfig('Quantizer', { name: 'q', quantizer: 'swish_sign' }, 'test')).toEqual({ name: 'q', trainable: true, quantizer: { class_name: 'SwishSign', config: { beta: 5 } } });
@@ -442,8 +480,22 @@ const MALFORMED: [string, Which, Edit, RegExp, ((b: Uint8Array) => ArrayBuffer)?
   ['output of a shared layer', 'multi', (m) => { funConfig(m).output_layers[1] = ['quant_dense', 1, 0]; }, /output_layers"\[1\]: node index 1.*shared layers/],
   ['second output tensor', 'multi', (m) => { funConfig(m).output_layers[0] = ['head_a', 0, 1]; }, /output_layers"\[0\]: tensor index 1.*several output tensors/],
   ['second output unknown', 'multi', (m) => { funConfig(m).output_layers[3] = ['nope', 0, 0]; }, /output_layers.*"nope", which is not a layer/],
-  ['merge layer class', 'multi', (m) => { funLayers(m)[5].class_name = 'Concatenate'; }, /Concatenate is a merge layer.*not supported/],
-  ['merge node (two inbound tensors)', 'multi', (m) => { funLayers(m)[5].inbound_nodes = [[['flatten', 0, 0, {}], ['quant_dense', 0, 0, {}]]]; }, /layer "head_b".*2 tensors: merge layers are not supported/],
+  // merges and reshaping layers
+  ['merge layer other than Add and Concatenate', 'multi', (m) => { funLayers(m)[5].class_name = 'Multiply'; }, /merge layer Multiply is not supported; the merge layers supported are Add and Concatenate/],
+  ['two inbound tensors on a layer that is no merge', 'multi', (m) => { funLayers(m)[5].inbound_nodes = [[['flatten', 0, 0, {}], ['quant_dense', 0, 0, {}]]]; }, /layer "head_b" \(Dense\): reads 2 tensors: only merge layers \(Add, Concatenate\) read several/],
+  ['Add of one tensor', 'multi', (m) => { Object.assign(funLayers(m)[5], { class_name: 'Add', config: { name: 'head_b' } }); }, /layer "head_b" \(Add\): reads 1 tensor, a merge layer needs at least 2/],
+  ['Add of two shapes', 'multi', (m) => { Object.assign(funLayers(m)[5], { class_name: 'Add', config: { name: 'head_b' }, inbound_nodes: [[['flatten', 0, 0, {}], ['quant_dense', 0, 0, {}]]] }); }, /layer "head_b" \(Add\): adds tensors of different shapes \[512\] and \[4\].*no broadcasting/],
+  ['Concatenate off the channel axis', 'multi', (m) => { Object.assign(funLayers(m)[5], { class_name: 'Concatenate', config: { name: 'head_b', axis: 1 }, inbound_nodes: [[['ste_sign', 0, 0, {}], ['quant_conv2d', 0, 0, {}]]] }); }, /layer "head_b" \(Concatenate\), key "axis": axis 1 is not the channel \(last\) axis of \[8,8,8\]; only concatenation along the last axis/],
+  ['Concatenate of other shapes', 'multi', (m) => { Object.assign(funLayers(m)[5], { class_name: 'Concatenate', config: { name: 'head_b' }, inbound_nodes: [[['ste_sign', 0, 0, {}], ['flatten', 0, 0, {}]]] }); }, /layer "head_b" \(Concatenate\): concatenates tensors whose shapes differ outside the last axis: \[8,8,8\] and \[512\]/],
+  ['Concatenate axis not an integer', 'multi', (m) => { Object.assign(funLayers(m)[5], { class_name: 'Concatenate', config: { name: 'head_b', axis: 'last' } }); }, /layer "head_b" \(Concatenate\), key "axis": got "last", expected an axis/],
+  ['merge layer in a Sequential model', 'mlp', (m) => { Object.assign(seqLayers(m)[2], { class_name: 'Add', config: { name: 'add' } }); }, /layer "add" \(Add\): a merge layer reads several tensors, so it cannot be in a Sequential model/],
+  ['Reshape with two -1', 'multi', (m) => { Object.assign(funLayers(m)[3], { class_name: 'Reshape', config: { name: 'flatten', target_shape: [-1, 8, -1] } }); }, /layer "flatten" \(Reshape\), key "target_shape": got \[-1,8,-1\]: at most one size may be -1/],
+  ['Reshape to another size', 'multi', (m) => { Object.assign(funLayers(m)[3], { class_name: 'Reshape', config: { name: 'flatten', target_shape: [500] } }); }, /layer "flatten" \(Reshape\), key "target_shape": \[500\] does not hold the 512 elements of the input \[8,8,8\]/],
+  ['Reshape without target_shape', 'multi', (m) => { Object.assign(funLayers(m)[3], { class_name: 'Reshape', config: { name: 'flatten' } }); }, /layer "flatten" \(Reshape\): missing config key "target_shape"/],
+  ['ZeroPadding2D negative', 'multi', (m) => { Object.assign(funLayers(m)[3], { class_name: 'ZeroPadding2D', config: { name: 'flatten', padding: [[1, -1], [0, 0]] } }); }, /layer "flatten" \(ZeroPadding2D\), key "padding"\[0\]\[1\]: got -1, expected an integer in \[0, 65535\]/],
+  ['ZeroPadding2D of three', 'multi', (m) => { Object.assign(funLayers(m)[3], { class_name: 'ZeroPadding2D', config: { name: 'flatten', padding: [1, 2, 3] } }); }, /layer "flatten" \(ZeroPadding2D\), key "padding": got \[1,2,3\], expected an integer, a pair \[h, w\] or a pair of pairs/],
+  ['GlobalAveragePooling2D channels_first', 'multi', (m) => { Object.assign(funLayers(m)[3], { class_name: 'GlobalAveragePooling2D', config: { name: 'flatten', data_format: 'channels_first' } }); }, /layer "flatten" \(GlobalAveragePooling2D\), key "data_format": got "channels_first"/],
+  ['GlobalAveragePooling2D of a vector', 'multi', (m) => { Object.assign(funLayers(m)[4], { class_name: 'GlobalAveragePooling2D', config: { name: 'head_a' } }); }, /layer "head_a" \(GlobalAveragePooling2D\): input shape \[512\] is not \[height, width, channels\]/],
   // quantizers and constraints, through getQuantizer / getConstraint
   ['unknown quantizer name', 'mlp', (m) => { seqLayers(m)[3].config.kernel_quantizer = 'ste_sgn'; }, /^layer "quant_dense_1" \(QuantDense\), key "kernel_quantizer": unknown quantizer 'ste_sgn' \(known: .*ste_sign/],
   ['unknown quantizer class', 'mlp', (m) => { seqLayers(m)[3].config.input_quantizer = { class_name: 'SteSing', config: {} }; }, /quant_dense_1.*key "input_quantizer": unknown quantizer 'SteSing'/],

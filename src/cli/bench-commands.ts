@@ -119,7 +119,7 @@ const SUITE_COMMANDS: Record<SuiteName, { summary: string; options: OptionTable 
   mlp: { summary: "the MNIST MLP's compiled binary plan against the same model through fp32 kernels", options: pick(...common, 'rounds', 'no-tfjs') },
   models: {
     summary: 'the binarized VGG16 and FINN\'s CNV (CIFAR-10, random weights): images/s of the binary plan, the fp32 plan and TF.js, checked against the CPU reference first',
-    options: { ...pick(...common, 'batch', 'rounds', 'no-tfjs'), models: { kind: 'text', list: true, choices: Object.keys(BENCH_MODELS), placeholder: 'a,b', help: 'which models (default vgg16,cnv); mnist-cnn-*: the MNIST CNN in each quantization scheme' } },
+    options: { ...pick(...common, 'batch', 'rounds', 'no-tfjs'), models: { kind: 'text', list: true, choices: Object.keys(BENCH_MODELS), placeholder: 'a,b', help: 'which models (default vgg16,cnv); mnist-cnn-*: the MNIST CNN in each quantization scheme; bireal: a Bi-Real Net 18 style binary ResNet (Add shortcuts)' } },
   },
   train: {
     summary: 'one training step of the MNIST MLP (+BN, Adam): binary kernels against a float simulation through the fp32 kernels: samples/s, memory per sample',

@@ -116,6 +116,29 @@ export interface QuantizerLayerConfig extends BaseConfig {
   quantizer: SerializedQuantizer;
 }
 
+/** Keras's Add: the element-wise sum of its inbound tensors (two or more, of one shape). No keys of its own. */
+export type AddConfig = BaseConfig;
+
+export interface ConcatenateConfig extends BaseConfig {
+  /** As written (-1, or the index counting the batch axis); only the channel (last) axis is supported. */
+  axis: number;
+}
+
+export interface GlobalAveragePooling2DConfig extends BaseConfig {
+  /** false (Keras's default): [H, W, C] -> [C]; true: -> [1, 1, C]. */
+  keepdims: boolean;
+}
+
+export interface ZeroPadding2DConfig extends BaseConfig {
+  /** [[top, bottom], [left, right]] (an int or a pair as written is normalized to this). */
+  padding: [[number, number], [number, number]];
+}
+
+export interface ReshapeConfig extends BaseConfig {
+  /** Without the batch dimension; at most one -1 (inferred from the input's size). */
+  target_shape: number[];
+}
+
 export interface LayerConfigs {
   InputLayer: InputLayerConfig;
   Dense: DenseConfig;
@@ -130,7 +153,15 @@ export interface LayerConfigs {
   Activation: ActivationConfig;
   /** Not a class name in files: there the quantizer's own class (`SteSign`, ...) is written. */
   Quantizer: QuantizerLayerConfig;
+  Add: AddConfig;
+  Concatenate: ConcatenateConfig;
+  GlobalAveragePooling2D: GlobalAveragePooling2DConfig;
+  ZeroPadding2D: ZeroPadding2DConfig;
+  Reshape: ReshapeConfig;
 }
+
+/** The layer classes that read several inbound tensors (Keras's merge layers); every other class reads one. */
+export const MERGE_LAYERS: readonly LayerClass[] = ['Add', 'Concatenate'];
 
 export type LayerClass = keyof LayerConfigs;
 
@@ -140,7 +171,7 @@ export type LayerSpec = {
     class: K;
     name: string;
     config: LayerConfigs[K];
-    /** Names of the layers feeding this one (at most one; [] for a layer that reads a model input). */
+    /** Names of the layers feeding this one, in call order: one, several for a merge layer (MERGE_LAYERS), [] for a layer that reads a model input. */
     inbound: string[];
     /** Output shape without the batch dimension (computed while parsing; not serialized). */
     outputShape: number[];
@@ -296,6 +327,29 @@ const bnAxis: Reader = (v, at) => {
   return a;
 };
 
+/** Keras's ZeroPadding2D padding: n, [h, w] (symmetric) or [[top, bottom], [left, right]], each >= 0; normalized to the last. */
+const zeroPadding: Reader = (v, at) => {
+  const size = (x: unknown, where: string) => (typeof x === 'number' && Number.isInteger(x) && x >= 0 && x <= 65535 ? x : fail(where, `got ${show(x)}, expected an integer in [0, 65535]`));
+  const expected = 'expected an integer, a pair [h, w] or a pair of pairs [[top, bottom], [left, right]]';
+  if (typeof v === 'number') return [[size(v, at), v], [v, v]];
+  if (!Array.isArray(v) || v.length !== 2) return fail(at, `got ${show(v)}, ${expected}`);
+  return v.map((p, i) => {
+    if (typeof p === 'number') return [size(p, `${at}[${i}]`), p];
+    if (!Array.isArray(p) || p.length !== 2) return fail(at, `got ${show(v)}, ${expected}`);
+    return [size(p[0], `${at}[${i}][0]`), size(p[1], `${at}[${i}][1]`)];
+  });
+};
+
+/** Reshape's target_shape: 1 to 4 positive sizes, at most one of them -1. */
+const targetShape: Reader = (v, at) => {
+  if (!Array.isArray(v) || v.length < 1 || v.length > 4) fail(at, `got ${show(v)}, expected a list of 1 to 4 sizes (without the batch dimension)`);
+  const out = Array.from(v, (d, i) => (d === -1 ? -1 : positiveInt(d, `${at}[${i}]`)));
+  if (out.filter((d) => d === -1).length > 1) fail(at, `got ${show(v)}: at most one size may be -1`);
+  return out;
+};
+
+const axisIndex: Reader = (v, at) => (typeof v === 'number' && Number.isInteger(v) && v >= -5 && v <= 4 ? v : fail(at, `got ${show(v)}, expected an axis (an integer)`));
+
 // ---- the table ----
 // Keys a Keras layer may carry that the executor does not model (renorm, groups, quantization_config,
 // ...) never reach it: keras-config.ts checks them against its UNMODELED policy and removes them.
@@ -374,6 +428,11 @@ export const LAYER_KEYS: { [K in LayerClass]: Record<string, KeySpec> } = {
   Dropout: { rate: { read: finiteIn(0, 1) }, noise_shape: { read: only(null), default: null, drop: true }, seed: { read: anything, default: undefined, drop: true } },
   Activation: { activation: { read: activation } },
   Quantizer: { quantizer: { read: layerQuantizer } },
+  Add: {},
+  Concatenate: { axis: { read: axisIndex, default: -1 } },
+  GlobalAveragePooling2D: { data_format: { read: channelsLast, default: 'channels_last', drop: true }, keepdims: { read: bool, default: false } },
+  ZeroPadding2D: { padding: { read: zeroPadding, default: [[1, 1], [1, 1]] }, data_format: { read: channelsLast, default: 'channels_last', drop: true } },
+  Reshape: { target_shape: { read: targetShape } },
 };
 
 type WeightList = [param: string, shape: number[]][];
@@ -401,13 +460,13 @@ export function layerWeights(l: LayerSpec, inChannels: number): WeightList {
 }
 
 /** Keras aliases of class names, as some writers spell them. */
-const CLASS_ALIASES: Record<string, LayerClass> = { MaxPool2D: 'MaxPooling2D', AvgPool2D: 'AveragePooling2D', AveragePooling2D: 'AveragePooling2D', Convolution2D: 'Conv2D' };
+const CLASS_ALIASES: Record<string, LayerClass> = { MaxPool2D: 'MaxPooling2D', AvgPool2D: 'AveragePooling2D', AveragePooling2D: 'AveragePooling2D', Convolution2D: 'Conv2D', GlobalAvgPool2D: 'GlobalAveragePooling2D' };
 
 /** Larq's quantizer classes, current and old names (not the snake_case aliases): layers of class Quantizer. */
 export const QUANTIZER_LAYER_CLASSES: readonly string[] = Object.freeze(Object.keys(QUANTIZERS).filter((k) => QUANTIZERS[k].alias !== k));
 
-/** Keras's merge layers: several inbound tensors, which the executor does not take yet. */
-const MERGE_CLASSES = ['Add', 'Subtract', 'Multiply', 'Average', 'Maximum', 'Minimum', 'Concatenate', 'Dot'];
+/** Keras's other merge layers, which the executor does not take (Add and Concatenate it does). */
+const UNSUPPORTED_MERGES = ['Subtract', 'Multiply', 'Average', 'Maximum', 'Minimum', 'Dot'];
 
 /** The LayerSpec class of a class name as written in a model file. */
 export function layerClass(v: unknown, at: string): LayerClass {
@@ -416,7 +475,7 @@ export function layerClass(v: unknown, at: string): LayerClass {
   if (v === 'Quantizer') fail(at, 'class "Quantizer" is not written in files', `write the quantizer's Larq class: ${QUANTIZER_LAYER_CLASSES.join(', ')}`);
   if (own(LAYER_KEYS, v)) return v as LayerClass;
   if (own(CLASS_ALIASES, v)) return CLASS_ALIASES[v];
-  if (MERGE_CLASSES.includes(v)) fail(at, `${v} is a merge layer (several inbound tensors): merge layers are not supported`);
+  if (UNSUPPORTED_MERGES.includes(v)) fail(at, `merge layer ${v} is not supported`, 'the merge layers supported are Add and Concatenate');
   const known = [...Object.keys(LAYER_KEYS).filter((k) => k !== 'Quantizer'), ...QUANTIZER_LAYER_CLASSES];
   return fail(at, `unknown layer class ${show(v)}`, `supported: ${known.join(', ')}`);
 }

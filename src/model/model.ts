@@ -1,7 +1,8 @@
 // The model API, mirroring Keras/Larq: layers built with TF.js-style options (camelCase, or Larq's
-// snake_case), composed with `sequential([...])` or functionally (`input()`, `layer.apply(x)`,
-// `model({inputs, outputs})`). A built model is the same thing as a loaded model.json: the layers
-// go through the file reader's validation and shape inference, so both fail the same way.
+// snake_case), composed with `sequential([...])` or functionally (`input()`, `layer.apply(x)`, a
+// merge's `layer.apply([a, b])`, `model({inputs, outputs})`). A built model is the same thing as a
+// loaded model.json: the layers go through the file reader's validation and shape inference, so
+// both fail the same way.
 import { Random } from '../random.js';
 import { QUANTIZERS, type QuantizerIdentifier } from './quantizers.js';
 import { ModelFormatError, type LayerSpec } from './layer-config.js';
@@ -12,8 +13,8 @@ export type LayerArgs = Record<string, unknown> & { name?: string; inputShape?: 
 
 /** A layer not yet in a model: its Keras class and config. `apply` wires it for the functional API. */
 export class LayerDef {
-  /** The inbound tensor when applied (functional API). */
-  inbound: SymbolicTensor | null = null;
+  /** The inbound tensors when applied (functional API): one, or several for a merge layer (Add, Concatenate). */
+  inbound: SymbolicTensor[] = [];
   private output: SymbolicTensor | null = null;
 
   constructor(
@@ -25,11 +26,12 @@ export class LayerDef {
     return this.config.name as string | undefined;
   }
 
-  /** Functional API: this layer applied to `x`. A layer can be applied once (no shared layers). */
-  apply(x: SymbolicTensor): SymbolicTensor {
-    if (!(x instanceof SymbolicTensor)) throw new ModelFormatError(`${this.className}.apply: expected a tensor from input() or another layer's apply()`);
+  /** Functional API: this layer applied to `x` (a merge layer to a list `[a, b, ...]`). A layer can be applied once (no shared layers). */
+  apply(x: SymbolicTensor | SymbolicTensor[]): SymbolicTensor {
+    const xs = Array.isArray(x) ? x : [x];
+    if (xs.length === 0 || !xs.every((t) => t instanceof SymbolicTensor)) throw new ModelFormatError(`${this.className}.apply: expected a tensor from input() or another layer's apply() (a list of them for a merge layer)`);
     if (this.output) throw new ModelFormatError(`${this.className}${this.name ? ` "${this.name}"` : ''}.apply: the layer is already applied; shared layers are not supported, create another layer`);
-    this.inbound = x;
+    this.inbound = xs;
     return (this.output = new SymbolicTensor(this));
   }
 }
@@ -66,6 +68,15 @@ export const layers = {
   flatten: builder('Flatten'),
   dropout: builder('Dropout'),
   activation: builder('Activation'),
+  /** Keras's Add: apply it to a list, `layers.add().apply([a, b])`. */
+  add: builder('Add'),
+  /** Keras's Concatenate (`axis`, default -1: the channels): apply it to a list. */
+  concatenate: builder('Concatenate'),
+  globalAveragePooling2d: builder('GlobalAveragePooling2D'),
+  /** `padding`: n, [h, w] or [[top, bottom], [left, right]]; default 1. */
+  zeroPadding2d: builder('ZeroPadding2D'),
+  /** `targetShape` without the batch dimension; one size may be -1. */
+  reshape: builder('Reshape'),
   /** A Larq quantizer as a layer: `quantizer('ste_sign')`, `quantizer({class_name: 'SteSign', config: {clip_value: 2}})`. */
   quantizer(id: Exclude<QuantizerIdentifier, null | undefined>, args: { name?: string } = {}): LayerDef {
     const s = typeof id === 'string' ? { class_name: id, config: {} } : 'className' in id ? { class_name: id.className, config: { ...id.config } } : id;
@@ -148,7 +159,7 @@ export function model(args: { inputs: SymbolicTensor | SymbolicTensor[]; outputs
   const visit = (d: LayerDef) => {
     if (seen.has(d)) return;
     seen.add(d);
-    if (d.inbound) visit(d.inbound.producer);
+    for (const t of d.inbound) visit(t.producer);
     order.push(d);
   };
   for (const t of [...inputs, ...outputs]) {
@@ -161,7 +172,7 @@ export function model(args: { inputs: SymbolicTensor | SymbolicTensor[]; outputs
     class_name: d.className,
     name: names.get(d),
     config: { ...d.config, name: names.get(d) },
-    inbound_nodes: d.inbound ? [[[...ref(d.inbound.producer), {}]]] : [],
+    inbound_nodes: d.inbound.length ? [d.inbound.map((t) => [...ref(t.producer), {}])] : [],
   }));
   const topology = {
     class_name: 'Functional',

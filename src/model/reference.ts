@@ -8,7 +8,7 @@
 import { batchNormValue } from './batchnorm-fold.js';
 import { ShapeError } from '../gpu/errors.js';
 import { getQuantizer } from './quantizers.js';
-import { channelAffineReference, softmaxReference } from '../ops/elementwise.js';
+import { addReference, channelAffineReference, concatLastReference, softmaxReference } from '../ops/elementwise.js';
 import { xnorInputScaleReference } from '../ops/xnor-scale.js';
 import type { Activation, LayerSpec } from './layer-config.js';
 import type { ModelSpec } from './tfjs-format.js';
@@ -28,26 +28,37 @@ export function referenceForward(spec: ModelSpec, inputs: Float32Array[], batch:
   if (inputs.length !== spec.inputs.length) throw new ShapeError(`referenceForward: ${inputs.length} inputs given, the model has ${spec.inputs.length}`);
   const values = new Map<string, ReferenceValue>();
   for (const l of spec.layers) {
-    let x: ReferenceValue;
+    let xs: ReferenceValue[];
     if (l.inbound.length === 0) {
       const i = spec.inputs.findIndex((inp) => inp.name === l.name);
       const shape = [batch, ...spec.inputs[i].shape];
       if (inputs[i].length !== shape.reduce((a, b) => a * b, 1)) throw new ShapeError(`referenceForward: input "${l.name}" has ${inputs[i].length} values, [${shape}] needs ${shape.reduce((a, b) => a * b, 1)}`);
-      x = { shape, data: inputs[i] };
-    } else x = values.get(l.inbound[0])!;
-    for (const [name, v] of layerForward(spec, l, x)) values.set(name, v);
+      xs = [{ shape, data: inputs[i] }];
+    } else xs = l.inbound.map((name) => values.get(name)!);
+    for (const [name, v] of layerForward(spec, l, xs)) values.set(name, v);
   }
   return values;
 }
 
-function layerForward(spec: ModelSpec, l: LayerSpec, x: ReferenceValue): [string, ReferenceValue][] {
+function layerForward(spec: ModelSpec, l: LayerSpec, xs: ReferenceValue[]): [string, ReferenceValue][] {
+  const x = xs[0];
   const out = (data: Float32Array, shape = [x.shape[0], ...l.outputShape]): [string, ReferenceValue] => [l.name, { shape, data }];
   const weight = (p: string) => spec.weights.get(`${l.name}/${p}`)!.data as Float32Array;
   switch (l.class) {
     case 'InputLayer':
     case 'Dropout':
     case 'Flatten':
+    case 'Reshape':
       return [out(x.data)];
+    case 'Add':
+      // Left to right, each partial sum an f32: as Keras adds, and as the plan's chain of two-input adds.
+      return [out(xs.slice(1).reduce((y, v) => addReference(y, v.data), x.data))];
+    case 'Concatenate':
+      return [out(xs.slice(1).reduce((y, v) => ({ shape: [...y.shape.slice(0, -1), y.shape.at(-1)! + v.shape.at(-1)!], data: concatLastReference(y.data, y.shape.at(-1)!, v.data, v.shape.at(-1)!) }), x).data)];
+    case 'GlobalAveragePooling2D':
+      return [out(pool(x, [x.shape[1], x.shape[2]], [x.shape[1], x.shape[2]], 'valid', false))];
+    case 'ZeroPadding2D':
+      return [out(zeroPad(x, l.config.padding))];
     case 'Activation':
       return [out(activate(x.data, x.shape, l.config.activation))];
     case 'Quantizer':
@@ -195,6 +206,16 @@ function pool(x: ReferenceValue, size: [number, number], strides: [number, numbe
       }
     }
   }
+  return y;
+}
+
+/** NHWC x with zeros around: [[top, bottom], [left, right]]. */
+function zeroPad(x: ReferenceValue, [[top, bottom], [left, right]]: [[number, number], [number, number]]): Float32Array {
+  const [N, H, W, C] = x.shape;
+  const OH = H + top + bottom;
+  const OW = W + left + right;
+  const y = new Float32Array(N * OH * OW * C);
+  for (let n = 0; n < N; n++) for (let h = 0; h < H; h++) y.set(x.data.subarray(((n * H + h) * W) * C, ((n * H + h) * W + W) * C), ((n * OH + h + top) * OW + left) * C);
   return y;
 }
 

@@ -40,6 +40,7 @@ function precisionOf(id: unknown): number {
 
 export function summarize(spec: ModelSpec): ModelSummary {
   const shapes = new Map(spec.layers.map((l) => [l.name, l.outputShape]));
+  const byName = new Map(spec.layers.map((l) => [l.name, l]));
   const layers = spec.layers.map((l): LayerSummary => {
     const params = new Map<number, number>();
     const add = (bits: number, n: number) => params.set(bits, (params.get(bits) ?? 0) + n);
@@ -49,7 +50,10 @@ export function summarize(spec: ModelSpec): ModelSummary {
     const inShape = l.inbound.length ? shapes.get(l.inbound[0])! : (spec.inputs.find((i) => i.name === l.name)?.shape ?? l.outputShape);
     const quant = (x: LayerSpec): x is LayerSpec & { class: 'QuantDense' | 'QuantConv2D' } => x.class === 'QuantDense' || x.class === 'QuantConv2D';
     if (quant(l)) {
-      inputBits = precisionOf(l.config.input_quantizer);
+      // Without an input quantizer, a layer that reads a quantizer layer (Bi-Real Net's standalone
+      // SteSign) multiplies that quantizer's values.
+      const from = l.config.input_quantizer === null && l.inbound.length === 1 ? byName.get(l.inbound[0]) : undefined;
+      inputBits = precisionOf(from?.class === 'Quantizer' ? from.config.quantizer : l.config.input_quantizer);
       kernelBits = precisionOf(l.config.kernel_quantizer);
     }
     for (const [key, w] of spec.weights) {

@@ -15,7 +15,7 @@
 
 import { packRows, unpackRows, wordsPerRow } from '../bitpack.js';
 import {
-  ModelFormatError, fail, isObject, own, layerClass, layerWeights, readLayerConfig, readQuantizerLayerConfig, positiveInt,
+  ModelFormatError, MERGE_LAYERS, fail, isObject, own, layerClass, layerWeights, readLayerConfig, readQuantizerLayerConfig, positiveInt,
   type LayerSpec, type LayerClass, type LayerConfigs, type Padding,
 } from './layer-config.js';
 import { canonicalTopology } from './keras-config.js';
@@ -230,6 +230,7 @@ function readSequential(cfg: unknown, kerasVersion?: string): Topology {
   if (!batchShape) fail(`layer "${first.name}" (${first.cls})`, 'the first layer has no batch_input_shape, so the input shape is unknown', 'build the model with input_shape=... before saving');
   first.config.batch_input_shape = batchShape; // from build_input_shape: the first layer carries the input shape
   const layers = entries.map((e, i) => ({ class: e.cls, name: e.name, config: e.config, inbound: i === 0 ? [] : [entries[i - 1].name], outputShape: [] }) as LayerSpec);
+  for (const l of layers) if (MERGE_LAYERS.includes(l.class)) fail(describe(l), 'a merge layer reads several tensors, so it cannot be in a Sequential model', 'build the model with the functional API');
   checkUnique(layers);
   const inputs = [{ name: layers[0].name, shape: batchShape.slice(1) as number[] }];
   inferShapes(layers, inputs);
@@ -255,7 +256,10 @@ function readEndpoints(v: unknown, at: string): string[] {
   return names;
 }
 
-/** Canonical (Keras 2) inbound_nodes: [] or [[["name", 0, 0, {}]]] (one node of one tensor: no shared layers, no merges). */
+/**
+ * Canonical (Keras 2) inbound_nodes: [] or [[["name", 0, 0, {}], ...]]: one node (no shared
+ * layers) of one tensor, or of several for a merge layer (MERGE_LAYERS checks the count later).
+ */
 function readInbound(v: unknown, at: string): string[] {
   if (v === undefined) fail(at, 'missing inbound_nodes');
   if (!Array.isArray(v)) fail(at, `inbound_nodes ${show(v)} is not a list`, 'Keras 2 form [[["name", 0, 0, {}]]] expected');
@@ -263,13 +267,15 @@ function readInbound(v: unknown, at: string): string[] {
   if (v.length > 1) fail(at, `${v.length} inbound nodes: shared layers are not supported`);
   const node = v[0];
   if (!Array.isArray(node)) fail(at, `inbound node ${show(node)} is neither a list of tensors (Keras 2) nor {args, kwargs} (Keras 3)`);
-  if (node.length !== 1) fail(at, `an inbound node of ${node.length} tensors: merge layers are not supported`);
-  const t = node[0];
-  if (!Array.isArray(t) || t.length < 3 || t.length > 4 || typeof t[0] !== 'string' || t[1] !== 0 || t[2] !== 0 || (t.length === 4 && !isObject(t[3]))) {
-    fail(at, `inbound tensor ${show(t)} is not ["name", 0, 0, {}]`);
-  }
-  if (t.length === 4 && Object.keys(t[3] as object).length > 0) fail(at, 'inbound call kwargs are not supported');
-  return [t[0]];
+  if (node.length === 0) fail(at, 'an inbound node of no tensors');
+  if (node.length > 1024) fail(at, `an inbound node of ${node.length} tensors, more than 1024`);
+  return Array.from(node, (t) => {
+    if (!Array.isArray(t) || t.length < 3 || t.length > 4 || typeof t[0] !== 'string' || t[1] !== 0 || t[2] !== 0 || (t.length === 4 && !isObject(t[3]))) {
+      fail(at, `inbound tensor ${show(t)} is not ["name", 0, 0, {}]`);
+    }
+    if (t.length === 4 && Object.keys(t[3] as object).length > 0) fail(at, 'inbound call kwargs are not supported');
+    return t[0] as string;
+  });
 }
 
 function readFunctional(cfg: unknown, kerasVersion?: string): Topology {
@@ -340,18 +346,30 @@ function layerParams(l: LayerSpec, inShape: number[]): [string, number[]][] {
   return layerWeights(l, inShape[inShape.length - 1]);
 }
 
-/** The shape layer `l` reads: its model input's (a layer without inbound layers reads the input named after it), or its inbound layer's output. */
-function inShapeOf(l: LayerSpec, outShapes: Map<string, number[]>, inputs: ModelInput[]): number[] {
-  const s = l.inbound.length === 0 ? inputs.find((i) => i.name === l.name)?.shape : outShapes.get(l.inbound[0]);
-  if (!s) fail(describe(l), l.inbound.length === 0 ? 'has no inbound layer and is not a model input' : `inbound layer "${l.inbound[0]}" comes later or is missing`, 'layers must be in topological order');
-  return s;
+/** The shapes layer `l` reads: its model input's (a layer without inbound layers reads the input named after it), or its inbound layers' outputs. */
+function inShapesOf(l: LayerSpec, outShapes: Map<string, number[]>, inputs: ModelInput[]): number[][] {
+  if (l.inbound.length === 0) {
+    const s = inputs.find((i) => i.name === l.name)?.shape;
+    if (!s) fail(describe(l), 'has no inbound layer and is not a model input', 'layers must be in topological order');
+    return [s];
+  }
+  return l.inbound.map((name) => outShapes.get(name) ?? fail(describe(l), `inbound layer "${name}" comes later or is missing`, 'layers must be in topological order'));
+}
+
+/** A Keras axis (counting the batch axis; negative from the end) as an index into a shape of `rank` without the batch. */
+function axisOf(axis: number, rank: number): number {
+  return axis < 0 ? rank + axis : axis - 1;
 }
 
 function inferShapes(layers: LayerSpec[], inputs: ModelInput[]): void {
   const shapes = new Map<string, number[]>();
   for (const l of layers) {
     const at = describe(l);
-    const inShape = inShapeOf(l, shapes, inputs);
+    const inShapes = inShapesOf(l, shapes, inputs);
+    const merge = MERGE_LAYERS.includes(l.class);
+    if (merge && inShapes.length < 2) fail(at, `reads ${inShapes.length} tensor, a merge layer needs at least 2`);
+    if (!merge && inShapes.length > 1) fail(at, `reads ${inShapes.length} tensors: only merge layers (${MERGE_LAYERS.join(', ')}) read several`);
+    const inShape = inShapes[0];
     let out: number[];
     switch (l.class) {
       case 'InputLayer':
@@ -378,7 +396,7 @@ function inferShapes(layers: LayerSpec[], inputs: ModelInput[]): void {
         break;
       }
       case 'BatchNormalization': {
-        const axis = l.config.axis < 0 ? inShape.length + l.config.axis : l.config.axis - 1; // Keras counts the batch axis
+        const axis = axisOf(l.config.axis, inShape.length); // Keras counts the batch axis
         if (axis !== inShape.length - 1) fail(`${at}, key "axis"`, `axis ${l.config.axis} is not the channel (last) axis of [${inShape}]`, 'only channels_last normalization is supported');
         out = inShape;
         break;
@@ -386,6 +404,39 @@ function inferShapes(layers: LayerSpec[], inputs: ModelInput[]): void {
       case 'Flatten':
         out = [checkedCount(inShape, at)];
         break;
+      case 'Add': {
+        const other = inShapes.find((s) => !sameShape(s, inShape));
+        if (other) fail(at, `adds tensors of different shapes [${inShape}] and [${other}] (from ${l.inbound.map((n, i) => `"${n}" [${inShapes[i]}]`).join(', ')})`, 'Add needs one shape (no broadcasting)');
+        out = inShape;
+        break;
+      }
+      case 'Concatenate': {
+        const rank = inShape.length;
+        const axis = axisOf(l.config.axis, rank);
+        if (axis !== rank - 1) fail(`${at}, key "axis"`, `axis ${l.config.axis} is not the channel (last) axis of [${inShape}]`, 'only concatenation along the last axis (axis -1) is supported');
+        const other = inShapes.find((s) => s.length !== rank || !sameShape(s.slice(0, -1), inShape.slice(0, -1)));
+        if (other) fail(at, `concatenates tensors whose shapes differ outside the last axis: [${inShape}] and [${other}]`, 'all but the concatenation axis must match');
+        out = [...inShape.slice(0, -1), inShapes.reduce((a, s) => a + s[rank - 1], 0)];
+        break;
+      }
+      case 'GlobalAveragePooling2D':
+        if (inShape.length !== 3) fail(at, `input shape [${inShape}] is not [height, width, channels]`);
+        out = l.config.keepdims ? [1, 1, inShape[2]] : [inShape[2]];
+        break;
+      case 'ZeroPadding2D': {
+        if (inShape.length !== 3) fail(at, `input shape [${inShape}] is not [height, width, channels]`);
+        const [[t, b], [le, r]] = l.config.padding;
+        out = [inShape[0] + t + b, inShape[1] + le + r, inShape[2]];
+        break;
+      }
+      case 'Reshape': {
+        const n = checkedCount(inShape, at);
+        const known = l.config.target_shape.reduce((a, d) => (d === -1 ? a : a * d), 1);
+        const free = l.config.target_shape.includes(-1);
+        if (free ? n % known !== 0 : n !== known) fail(`${at}, key "target_shape"`, `[${l.config.target_shape}] does not hold the ${n} elements of the input [${inShape}]`, 'the target shape must have as many elements as the input');
+        out = l.config.target_shape.map((d) => (d === -1 ? n / known : d));
+        break;
+      }
     }
     checkedCount(out, at);
     for (const [p, s] of layerParams(l, inShape)) checkedCount(s, `${at}, weight ${p}`);
@@ -405,7 +456,7 @@ function weightParams(layers: LayerSpec[], inputs: ModelInput[]): Map<string, Ex
   const shapes = new Map(layers.map((l) => [l.name, l.outputShape]));
   const out = new Map<string, ExpectedWeight>();
   for (const l of layers) {
-    for (const [param, shape] of layerParams(l, inShapeOf(l, shapes, inputs))) out.set(`${l.name}/${param}`, { shape, layer: l, param });
+    for (const [param, shape] of layerParams(l, inShapesOf(l, shapes, inputs)[0])) out.set(`${l.name}/${param}`, { shape, layer: l, param });
   }
   return out;
 }

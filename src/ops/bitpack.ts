@@ -1,6 +1,8 @@
-// Sign-binarize and bit-pack along the last axis (f32 -> b1) and unpack (b1 -> f32), on the GPU
-// (shaders/bitpack.wgsl). The CPU references are the convention module's packRows/unpackRows.
-import { packBitPlanes, wordsPerRow } from '../bitpack.js';
+// Sign-binarize and bit-pack along the last axis (f32 -> b1), unpack (b1 -> f32), and concatenate
+// bits along the last axis (concatBits), on the GPU (shaders/bitpack.wgsl). The CPU references are
+// the convention module's packRows/unpackRows (concatBitsReference is built on them).
+import { packBitPlanes, packRows, unpackRows, wordsPerRow } from '../bitpack.js';
+import { concatLastReference } from './elementwise.js';
 import { getQuantizer } from '../model/quantizers.js';
 import type { Gpu } from '../gpu/context.js';
 import { ShapeError } from '../gpu/errors.js';
@@ -90,4 +92,34 @@ export async function unpack(gpu: Gpu, x: Tensor, options: BitpackOptions = {}):
   const params = { rows, cols, words_per_row: wordsPerRow(cols) };
   await gpu.run(label, (rec) => rec.dispatch(kernel, { params, bits: x, unpacked: out }, grid));
   return out;
+}
+
+/**
+ * Keras's Concatenate on the last axis of two b1 tensors, word by word: b1[..., A], b1[..., B] ->
+ * b1[..., A + B]. A must be a multiple of 32 (a's rows then hold no pad bits); other widths go
+ * through unpack and the f32 concatLast.
+ */
+export async function concatBits(gpu: Gpu, a: Tensor, b: Tensor, options: BitpackOptions = {}): Promise<Tensor> {
+  const op = 'concatBits';
+  const { rows, cols: aCols } = rowsCols(op, a, 'b1');
+  const { rows: bRows, cols: bCols } = rowsCols(op, b, 'b1');
+  if (a.shape.length !== b.shape.length || a.shape.slice(0, -1).some((d, i) => d !== b.shape[i]) || bRows !== rows) {
+    throw new ShapeError(`${op}: a [${a.shape.join(', ')}] and b [${b.shape.join(', ')}] must agree on every axis but the last`);
+  }
+  if (aCols % 32 !== 0) throw new ShapeError(`${op}: a's last axis (${aCols}) must be a multiple of 32 (its rows would hold pad bits); unpack and use concatLast`);
+  const outShape = [...a.shape.slice(0, -1), aCols + bCols];
+  expectOut(op, options.out, 'b1', outShape);
+  const label = options.label ?? `${op}[${a.shape.join('x')}+${bCols}]`;
+  const wg = options.workgroupSize ?? 64;
+  const kernel = await gpu.kernel({ shader: 'bitpack', entryPoint: 'concat_words', constants: { WORKGROUP_SIZE: wg } });
+  const out = options.out ?? gpu.tensor(outShape, 'b1', `${label}.out`);
+  const params = { rows, words_a: aCols / 32, words_b: wordsPerRow(bCols) };
+  const grid = gpu.grid(Math.ceil((rows * (params.words_a + params.words_b)) / wg), label);
+  await gpu.run(label, (rec) => rec.dispatch(kernel, { concat_params: params, bits: a, bits_b: b, packed: out }, grid));
+  return out;
+}
+
+/** Plain CPU reference of concatBits: the rows unpacked, concatenated, packed again. */
+export function concatBitsReference(a: Uint32Array, aCols: number, b: Uint32Array, bCols: number, rows: number): Uint32Array {
+  return packRows(concatLastReference(unpackRows(a, rows, aCols), aCols, unpackRows(b, rows, bCols), bCols), rows, aCols + bCols);
 }

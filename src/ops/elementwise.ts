@@ -1,6 +1,7 @@
 // Float element-wise ops of the graph executor (shaders/elementwise.wgsl): channelAffine (x * scale
 // + bias per last-axis channel, then an activation), quantize (the forward of Larq's activation
-// quantizers) and softmax over the last axis. Beside the launchers, their plain CPU references.
+// quantizers), softmax over the last axis, and the two-tensor merges add and concatLast (Keras's Add
+// and Concatenate). Beside the launchers, their plain CPU references.
 import type { Gpu } from '../gpu/context.js';
 import { ShapeError } from '../gpu/errors.js';
 import type { BindingValues, KernelSpec } from '../gpu/kernel.js';
@@ -275,8 +276,42 @@ export async function softmax(gpu: Gpu, x: Tensor, options: SoftmaxOptions = {})
   return launch(gpu, label, spec, { softmax_params: { rows, cols }, x }, perRow ? Math.ceil(rows / wg) : rows, shape, options.out);
 }
 
+/** y = a + b for f32 tensors of one shape (one f32 add per element): Keras's Add of two tensors. */
+export async function add(gpu: Gpu, a: Tensor, b: Tensor, options: ElementwiseOptions = {}): Promise<Tensor> {
+  const op = 'add';
+  const shape = expectFloat(op, 'a', a);
+  const bShape = expectFloat(op, 'b', b);
+  if (!sameShape(shape, bShape)) throw new ShapeError(`${op}: a [${shape.join(', ')}] and b [${bShape.join(', ')}] must have one shape (no broadcasting)`);
+  expectOut(op, options.out, 'f32', shape);
+  expectNotAliased(op, options.out, { a, b });
+  const wg = checkWorkgroupSize(gpu, op, options.workgroupSize);
+  const count = elementCount(shape);
+  const label = options.label ?? `${op}[${shape.join('x')}]`;
+  const spec = { shader: 'elementwise', entryPoint: 'add_tensors', constants: { WORKGROUP_SIZE: wg } } as const;
+  return launch(gpu, label, spec, { affine_params: { count, channels: 1 }, x: a, x2: b }, Math.ceil(count / wg), shape, options.out);
+}
+
+/** y[..., A + B]: each row of f32 a[..., A] followed by the same row of b[..., B] (Keras's Concatenate, axis -1). */
+export async function concatLast(gpu: Gpu, a: Tensor, b: Tensor, options: ElementwiseOptions = {}): Promise<Tensor> {
+  const op = 'concatLast';
+  const aShape = expectFloat(op, 'a', a);
+  const bShape = expectFloat(op, 'b', b);
+  if (!sameShape(aShape.slice(0, -1), bShape.slice(0, -1))) throw new ShapeError(`${op}: a [${aShape.join(', ')}] and b [${bShape.join(', ')}] must agree on every axis but the last`);
+  const shape = [...aShape.slice(0, -1), aShape[aShape.length - 1] + bShape[bShape.length - 1]];
+  expectOut(op, options.out, 'f32', shape);
+  expectNotAliased(op, options.out, { a, b });
+  const wg = checkWorkgroupSize(gpu, op, options.workgroupSize);
+  const count = elementCount(shape);
+  const label = options.label ?? `${op}[${shape.join('x')}]`;
+  const spec = { shader: 'elementwise', entryPoint: 'concat_last', constants: { WORKGROUP_SIZE: wg } } as const;
+  const params = { count, cols_a: aShape[aShape.length - 1], cols_b: bShape[bShape.length - 1] };
+  return launch(gpu, label, spec, { concat_params: params, x: a, x2: b }, Math.ceil(count / wg), shape, options.out);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Shared launch steps.
+
+const sameShape = (a: Shape, b: Shape) => a.length === b.length && a.every((d, i) => d === b[i]);
 
 function expectFloat(op: string, name: string, t: unknown): Shape {
   if (!(t instanceof Tensor)) throw new ShapeError(`${op}: '${name}' must be a Tensor, got ${typeof t}`);
@@ -368,4 +403,22 @@ export function softmaxReference(x: Float32Array, shape: Shape): Float32Array {
     for (let j = 0; j < cols; j++) out[base + j] = e[j] / sum;
   }
   return out;
+}
+
+/** Plain CPU reference of add: a + b, each sum rounded to f32. */
+export function addReference(a: Float32Array, b: Float32Array): Float32Array {
+  if (a.length !== b.length) throw new RangeError(`addReference: ${a.length} and ${b.length} values`);
+  return Float32Array.from(a, (v, i) => v + b[i]);
+}
+
+/** Plain CPU reference of concatLast: rows of `aCols` then `bCols` values. */
+export function concatLastReference(a: Float32Array, aCols: number, b: Float32Array, bCols: number): Float32Array {
+  const rows = a.length / aCols;
+  if (!Number.isInteger(rows) || b.length !== rows * bCols) throw new RangeError(`concatLastReference: ${a.length} and ${b.length} values are not rows of ${aCols} and ${bCols}`);
+  const y = new Float32Array(rows * (aCols + bCols));
+  for (let r = 0; r < rows; r++) {
+    y.set(a.subarray(r * aCols, (r + 1) * aCols), r * (aCols + bCols));
+    y.set(b.subarray(r * bCols, (r + 1) * bCols), r * (aCols + bCols) + aCols);
+  }
+  return y;
 }

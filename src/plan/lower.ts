@@ -2,7 +2,9 @@
 // values, on the CPU, with no GPU. Decides where a value can travel as bits (b1) and what fuses:
 //   binary layer [+ bias] [+ BatchNormalization] whose result is only ever signed -> the threshold
 //   epilogue (b1 out, no float round trip), or else the affine epilogue (f32 out);
-//   max-pooling, flatten, dropout and sign-preserving activations stay on bits;
+//   max-pooling, flatten, reshape, dropout and sign-preserving activations stay on bits, and so
+//   does a concatenation of bits whose leading inputs fill whole words;
+//   the other merges (Add), global average pooling and zero padding run on floats;
 //   a binary layer's input is packed once, where it is still float.
 // A value "only signed" is one no one reads in full: not a model output, not requested, and every
 // consumer is a binary-input layer, a binary quantizer, or one of the bit-preserving layers above
@@ -99,11 +101,19 @@ export type Step = { layers: string[]; x: number; y: number } & (
   | { op: 'xnorScale'; conv?: { kernelSize: [number, number]; window: Omit<ConvWindow, 'padValues'> } }
   /** y = x * K per row (position), K the value `scale` (an xnorScale step's). */
   | { op: 'scaleRows'; scale: number }
+  /** y = x + x2 (f32, one shape): Keras's Add of two tensors, a chain of these for more. */
+  | { op: 'add'; x2: number }
+  /** y = the rows of x then those of x2 along the last axis (f32): Keras's Concatenate. */
+  | { op: 'concat'; x2: number }
+  /** The same on bits, word by word (x's last axis a multiple of 32). */
+  | { op: 'concatBits'; x2: number }
 );
 
-/** The values a step reads: x, and a scaleRows step's K. */
+/** The values a step reads: x, a scaleRows step's K, a merge's second input. */
 export function stepInputs(s: Step): number[] {
-  return s.op === 'scaleRows' ? [s.x, s.scale] : [s.x];
+  if (s.op === 'scaleRows') return [s.x, s.scale];
+  if (s.op === 'add' || s.op === 'concat' || s.op === 'concatBits') return [s.x, s.x2];
+  return [s.x];
 }
 
 export interface LoweredPlan {
@@ -172,7 +182,7 @@ export function lowerModel(model: ModelSpec, options: LowerOptions = {}): Lowere
       cs.every((c) => {
         if (binaryInput(c)) return !xnorScaled(c);
         if (c.class === 'Quantizer') return !!getQuantizer(c.config.quantizer)?.binary;
-        if (c.class === 'MaxPooling2D' || c.class === 'Flatten' || c.class === 'Dropout') return signOnly(c.name);
+        if (c.class === 'MaxPooling2D' || c.class === 'Flatten' || c.class === 'Reshape' || c.class === 'Dropout' || c.class === 'Concatenate') return signOnly(c.name);
         if (c.class === 'Activation') return SIGN_PRESERVING.includes(c.config.activation) && signOnly(c.name);
         return false;
       });
@@ -201,7 +211,10 @@ export function lowerModel(model: ModelSpec, options: LowerOptions = {}): Lowere
     const d = decisions.get(root(u).id);
     if (!d) return null;
     const r0 = d.raw();
-    const r = sameShape(r0.shape, u.shape) ? r0 : alias(r0, u.shape);
+    // The thresholds are per channel of r0's last axis, and element i is channel i % C in any
+    // row-major view (Flatten, Reshape): seen as rows of C where u's last axis is not a multiple.
+    const C = r0.shape.at(-1)!;
+    const r = sameShape(r0.shape, u.shape) ? r0 : alias(r0, u.shape.at(-1)! % C === 0 ? u.shape : [u.shape.reduce((a, b) => a * b, 1) / C, C]);
     const y = newValue(u.shape, 'f32', names);
     emit({ op: 'thresholdQuantize', layers, x: r.id, y: y.id, kind, ...foldDecision(d.map, kind, r0.shape.at(-1)!) });
     return y;
@@ -295,10 +308,14 @@ export function lowerModel(model: ModelSpec, options: LowerOptions = {}): Lowere
         produce(y);
         break;
       }
-      case 'Flatten': {
-        const c = u.shape[u.shape.length - 1];
-        if (u.rep === 'b1' && c % 32 !== 0 && u.shape.slice(0, -1).some((d) => d > 1)) {
-          // Bits are padded to whole words per pixel: re-pack along the flattened axis.
+      case 'Flatten':
+      case 'Reshape': {
+        // Row-major NHWC keeps the element order, so floats are seen with the new shape. Bits are
+        // padded to whole words per row of the last axis: they alias where that axis is unchanged
+        // (or there is one row) or both last axes are whole words, else they are re-packed.
+        const [c, c2] = [u.shape.at(-1)!, out.at(-1)!];
+        const oneRow = u.shape.slice(0, -1).every((d) => d === 1) && out.slice(0, -1).every((d) => d === 1);
+        if (u.rep === 'b1' && c !== c2 && !oneRow && (c % 32 !== 0 || c2 % 32 !== 0)) {
           const y = asBits(alias(asFloat(u, [l.name]), out), [l.name], []);
           y.full = u.full;
           produce(y);
@@ -308,6 +325,43 @@ export function lowerModel(model: ModelSpec, options: LowerOptions = {}): Lowere
       case 'Dropout':
         produce(alias(u, out));
         break;
+      case 'Add':
+      case 'Concatenate': {
+        // Two inputs at a time, left to right (Keras adds in that order). Bits concatenate as words
+        // where every input but the last fills whole words per row; otherwise they are unpacked
+        // first. The result holds the full value if every input does (inputs that hold only signs
+        // arrive where the concatenation itself is only signed).
+        const us = l.inbound.map((name) => valueOf.get(name)!);
+        const full = us.every((v) => v.full);
+        const words = l.class === 'Concatenate' && us.every((v, i) => v.rep === 'b1' && !v.storedCols && (i === us.length - 1 || v.shape.at(-1)! % 32 === 0));
+        const xs = words ? us : us.map((v) => asFloat(v, [l.name]));
+        let y = xs[0];
+        for (const x2 of xs.slice(1)) {
+          const shape = l.class === 'Add' ? y.shape : [...y.shape.slice(0, -1), y.shape.at(-1)! + x2.shape.at(-1)!];
+          const z = newValue(shape, words ? 'b1' : 'f32', [], { full });
+          emit({ op: l.class === 'Add' ? 'add' : words ? 'concatBits' : 'concat', layers: [l.name], x: y.id, x2: x2.id, y: z.id });
+          y = z;
+        }
+        produce(y);
+        break;
+      }
+      case 'GlobalAveragePooling2D': {
+        // The average pool with the whole image as its window: [1, 1, C], seen as [C] unless keepdims.
+        const x = asFloat(u, [l.name]);
+        const hw: [number, number] = [x.shape[0], x.shape[1]];
+        const y = newValue([1, 1, x.shape[2]], 'f32', []);
+        emit({ op: 'avgPool', layers: [l.name], x: x.id, y: y.id, poolSize: hw, strides: hw, padding: 'valid' });
+        produce(sameShape(y.shape, out) ? y : alias(y, out));
+        break;
+      }
+      case 'ZeroPadding2D': {
+        const [[top, bottom], [left, right]] = l.config.padding;
+        const x = asFloat(u, [l.name]);
+        const y = newValue(out, 'f32', []);
+        emit({ op: 'pad', layers: [l.name], x: x.id, y: y.id, top, bottom, left, right, fill: 0 });
+        produce(y);
+        break;
+      }
       case 'Activation': {
         const a = l.config.activation;
         if (a === 'linear' || (a === 'hard_tanh' && u.rep === 'b1')) {

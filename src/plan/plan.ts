@@ -8,13 +8,13 @@ import { packRows, unpackRows } from '../bitpack.js';
 import { BufferPool } from '../gpu/buffer-pool.js';
 import type { Dispatch, Gpu } from '../gpu/context.js';
 import { LimitError, ShapeError } from '../gpu/errors.js';
-import { pack, packDorefaPlanes, unpack } from '../ops/bitpack.js';
+import { concatBits, pack, packDorefaPlanes, unpack } from '../ops/bitpack.js';
 import { bitSerialConv2d, bitSerialGemm } from '../ops/gemm-bit-serial.js';
 import { bconv2d } from '../ops/bconv2d.js';
 import { BConvReuseWeights, bconv2dReuse, prepareBConvReuse } from '../ops/bconv-reuse.js';
 import { chooseConvPath } from '../ops/conv-path.js';
 import { conv2d } from '../ops/conv2d.js';
-import { channelAffine, quantize, softmax, thresholdQuantize } from '../ops/elementwise.js';
+import { add, channelAffine, concatLast, quantize, softmax, thresholdQuantize } from '../ops/elementwise.js';
 import { signSelectConv2d } from '../ops/first-layer.js';
 import { binaryGemm, type BinaryGemmEpilogue } from '../ops/gemm-binary.js';
 import { binaryFloatGemm } from '../ops/gemm-binary-float.js';
@@ -379,6 +379,12 @@ export class InferencePlan {
       }
       case 'scaleRows':
         return scaleRows(gpu, x, view(s.scale), { label });
+      case 'add':
+        return add(gpu, x, view(s.x2), { label });
+      case 'concat':
+        return concatLast(gpu, x, view(s.x2), { label });
+      case 'concatBits':
+        return concatBits(gpu, x, view(s.x2), { label });
     }
   }
 }

@@ -1,5 +1,6 @@
 // The zoo by name, for commands that take a model by name instead of a file (bnn summary).
 import type { Model } from '../model/model.js';
+import { biRealNet } from './bireal-net.js';
 import { cifar10Vgg16 } from './cifar10-vgg16.js';
 import { finnCnv } from './finn-cnv.js';
 import { mnistCnn } from './mnist-cnn.js';
@@ -11,4 +12,5 @@ export const ZOO: Readonly<Record<string, { description: string; build: () => Mo
   'cifar10-vgg16': { description: 'a binarized VGG16 for CIFAR-10', build: () => cifar10Vgg16() },
   'cifar10-vgg16-float': { description: 'the float VGG16 it binarizes', build: () => cifar10Vgg16({ float: true }) },
   'cifar10-cnv': { description: "FINN's CNV (1-bit weights and activations)", build: () => finnCnv() },
+  'cifar10-bireal': { description: 'a Bi-Real Net 18 style binary ResNet with Add shortcuts', build: () => biRealNet() },
 };
