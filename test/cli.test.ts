@@ -170,3 +170,12 @@ describe('bnn train --model FILE', () => {
     expectUsage(await bnn(['train', '--model', 'test/fixtures/keras/mlp/model.keras', '--data', 'cifar10']), /does not take CIFAR-10 images/);
   });
 });
+
+test("bnn summary MODEL --plan prints the compiled steps without a GPU: Larq's functional form on XNOR (and its +-1-input variant)", async () => {
+  const r = await bnn(['summary', 'test/fixtures/keras/seed000/model.keras', '--plan']);
+  expect(r.code, r.stderr).toBe(0);
+  expect(r.stdout).toMatch(/plan \(real-valued inputs\):\nfirst_hidden_layer \+ batch_normalization\s+binaryFloatGemm 16x784/);
+  expect(r.stdout).toMatch(/second_hidden_layer \+ batch_normalization_1\s+binaryGemm 16x16 threshold\s+b1\[16\] -> b1\[16\]/);
+  expect(r.stdout).toMatch(/plan \(inputs holding only \+-1, e\.g\. binarized pixels\):\nfirst_hidden_layer \+ batch_normalization\s+pack/);
+  expect(r.stdout).not.toMatch(/unpack/);
+});

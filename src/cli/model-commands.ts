@@ -9,6 +9,8 @@ import { readFileBounded } from '../io/read-bounded.js';
 import { OutputPathError, writeFileAtomic } from '../io/write-atomic.js';
 import type { Model } from '../model/model.js';
 import { formatSummary, summarize } from '../model/summary.js';
+import { lowerModel } from '../plan/lower.js';
+import { describePlan } from '../plan/plan.js';
 import { InferencePlan, type PlanOutput } from '../plan/plan.js';
 import { UsageError, closest, positiveInt, type Command, type Flags } from './flags.js';
 import { ZOO } from '../zoo/registry.js';
@@ -51,6 +53,13 @@ export async function summaryCommand(flags: Flags): Promise<void> {
     return;
   }
   console.log(formatSummary(s));
+  if (flags.switches.has('plan')) {
+    // The compiled plan's steps (lowering is pure CPU: no GPU needed). Inputs holding only +-1 take another variant.
+    console.log(`\nplan (real-valued inputs):\n${describePlan(lowerModel(model.spec))}`);
+    const signs = lowerModel(model.spec, { signInputs: model.spec.inputs.map(() => true) });
+    const other = describePlan(signs);
+    if (other !== describePlan(lowerModel(model.spec))) console.log(`\nplan (inputs holding only +-1, e.g. binarized pixels):\n${other}`);
+  }
 }
 
 /**
@@ -242,7 +251,11 @@ export const MODEL_COMMANDS: Command[] = [
     positionals: { min: 0, max: 1 },
     summary: 'per layer: output shape, input bits, parameters by bit width, memory, MACs; totals and the saving against float32 (as larq.models.summary)',
     details: `MODEL: a model.json (or its directory), or a built-in model by name: ${Object.entries(ZOO).map(([k, z]) => `${k} (${z.description})`).join(', ')}.`,
-    options: { model: { kind: 'text', placeholder: 'MODEL', help: 'the model, if not given as the argument' }, json: { kind: 'switch', help: 'print the summary as JSON' } },
+    options: {
+      model: { kind: 'text', placeholder: 'MODEL', help: 'the model, if not given as the argument' },
+      json: { kind: 'switch', help: 'print the summary as JSON' },
+      plan: { kind: 'switch', help: 'also print the compiled plan: one line per kernel step (what plan.describe() prints)' },
+    },
     run: summaryCommand,
   },
   {

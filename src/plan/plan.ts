@@ -98,11 +98,7 @@ export class InferencePlan {
 
   /** One line per step: what it implements, the kernel, and the representations in and out. */
   describe(lowered = this.lowered): string {
-    const v = lowered.values;
-    const fmt = (id: number) => `${v[id].rep}[${v[id].shape.join('x')}]`;
-    return lowered.steps
-      .map((s) => `${s.layers.join(' + ').padEnd(48)} ${describeOp(s).padEnd(34)} ${fmt(s.x)} -> ${fmt(s.y)}`)
-      .join('\n');
+    return describePlan(lowered);
   }
 
   /**
@@ -410,6 +406,13 @@ function convOptions(w: { strides: [number, number]; padding: 'valid' | 'same'; 
 /** Padded copies of a conv input are at most a few rows and columns larger; budget 25% per sample. */
 function padded(shape: number[]): number[] {
   return shape.length === 3 ? [shape[0] + 4, shape[1] + 4, shape[2]] : shape;
+}
+
+/** A lowered plan, one line per step: what it implements, the kernel, the representations in and out (no GPU needed). */
+export function describePlan(lowered: LoweredPlan): string {
+  const v = lowered.values;
+  const fmt = (id: number) => `${v[id].rep}[${v[id].shape.join('x')}]`;
+  return lowered.steps.map((s) => `${s.layers.join(' + ').padEnd(48)} ${describeOp(s).padEnd(34)} ${fmt(s.x)} -> ${fmt(s.y)}`).join('\n');
 }
 
 function describeOp(s: Step): string {
