@@ -262,7 +262,7 @@ describe('kernel errors name the kernel', () => {
     expect(err.message).toMatch(/^bitpack:pack:WORKGROUP_SIZ=32: no override constant 'WORKGROUP_SIZ' \(declared: WORKGROUP_SIZE\)/);
     err = await thrown(gpu().kernel({ shader: 'bitpack', entryPoint: 'repack' }));
     expect(err).toBeInstanceOf(GpuKernelError);
-    expect(err.message).toMatch(/^bitpack:repack: shaders\/bitpack.wgsl has no compute entry point 'repack' \(it has pack, pack_dorefa_planes, unpack\)/);
+    expect(err.message).toMatch(/^bitpack:repack: shaders\/bitpack.wgsl has no compute entry point 'repack' \(it has pack, pack_dorefa_planes, unpack, concat_words\)/);
     err = await thrown(gpu().kernel({ shader: 'nope' as never, entryPoint: 'main' }));
     expect(err).toBeInstanceOf(GpuKernelError);
     expect(err.message).toMatch(/no shader named 'nope'/);
