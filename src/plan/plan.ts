@@ -78,6 +78,8 @@ export class InferencePlan {
   private destroyed = false;
   /** The plan for the default outputs, for describe() and checks. */
   readonly lowered: LoweredPlan;
+  /** Whether inputs holding only +-1 lower differently (a first layer without an input quantizer): only then are inputs scanned for it. */
+  private readonly signsMatter: boolean;
   readonly maxBatch: number;
 
   private constructor(
@@ -86,6 +88,8 @@ export class InferencePlan {
     private readonly options: CompileOptions,
   ) {
     this.lowered = lowerModel(model.spec, { kernels: options.kernels });
+    const signs = lowerModel(model.spec, { kernels: options.kernels, signInputs: model.spec.inputs.map(() => true) });
+    this.signsMatter = describePlan(signs) !== describePlan(this.lowered);
     this.maxBatch = this.checkMaxBatch(options.maxBatch);
   }
 
@@ -123,8 +127,9 @@ export class InferencePlan {
     const run = this.queue.then(async () => {
       this.assertLive();
       // Inputs holding only +-1 (binarized before the model) let a first layer without an input
-      // quantizer run on the XNOR kernels: a variant of its own, picked by looking at the values.
-      const v = await this.variant(batch, names, list.map(onlySigns));
+      // quantizer run on the XNOR kernels: a variant of its own, picked by looking at the values
+      // (only for models where it changes the plan: others neither scan nor record it twice).
+      const v = await this.variant(batch, names, this.signsMatter ? list.map(onlySigns) : []);
       list.forEach((x, i) => this.gpu.write(v.inputs[i], x));
       await this.gpu.run(`plan "${spec.name}" [batch ${batch}]`, (rec) => {
         for (const d of v.dispatches) rec.record(d);
