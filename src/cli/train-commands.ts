@@ -29,7 +29,9 @@ import { UsageError, closest, positiveInt, type Command, type Flags } from './fl
  * against 93.1% at 0.001, docs/training.md).
  */
 const MODELS: Record<string, { build: (seed: number, quant?: MnistCnnScheme, gradientBits?: number) => Model; dataset: DatasetName; learningRate: number; batchSize: number; quant?: boolean; normalization?: Normalization }> = {
-  'mnist-mlp': { build: (seed) => mnistMlp({ seed }), dataset: 'mnist', learningRate: 0.001, batchSize: 300 },
+  // The seed's model as its author trains it: QuantDense with Keras's default use_bias=True (the
+  // output layer, with no BatchNorm after it, keeps its bias), the shipped models/mnist-mlp.
+  'mnist-mlp': { build: (seed) => mnistMlp({ seed, useBias: true }), dataset: 'mnist', learningRate: 0.001, batchSize: 300 },
   'mnist-mlp-bn': { build: (seed) => mnistMlp({ seed, outputBatchNorm: true }), dataset: 'mnist', learningRate: 0.003, batchSize: 300 },
   // The MNIST CNN, --quant binary|xnor|ternary|dorefa; batch 100 as TensorLayer's example.
   'mnist-cnn': { build: (seed, quant, gradientBits) => mnistCnn({ seed, quant, gradientBits }), dataset: 'mnist', learningRate: 0.001, batchSize: 100, quant: true },

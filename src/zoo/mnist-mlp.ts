@@ -9,11 +9,13 @@ export interface MnistMlpOptions {
   hidden?: number[];
   /** BatchNormalization (scale=False) on the output layer before the softmax. Default false (the seed as written). */
   outputBatchNorm?: boolean;
+  /** Biases on the QuantDense layers, Keras's default use_bias=True as the seed writes them. Default false. */
+  useBias?: boolean;
   seed?: number;
 }
 
 export function mnistMlp(options: MnistMlpOptions = {}): Model {
-  const quant = { inputQuantizer: 'ste_sign', kernelQuantizer: 'ste_sign', kernelConstraint: 'weight_clip', useBias: false };
+  const quant = { inputQuantizer: 'ste_sign', kernelQuantizer: 'ste_sign', kernelConstraint: 'weight_clip', useBias: options.useBias ?? false };
   return sequential(
     [
       layers.flatten({ inputShape: [28, 28, 1] }),
