@@ -16,8 +16,10 @@
 import { packRows, unpackRows, wordsPerRow } from '../bitpack.js';
 import {
   ModelFormatError, MERGE_LAYERS, fail, isObject, own, layerClass, layerWeights, readLayerConfig, readQuantizerLayerConfig, positiveInt,
-  type LayerSpec, type LayerClass, type LayerConfigs, type Padding,
+  type LayerSpec, type LayerClass, type LayerConfigs,
 } from './layer-config.js';
+import { kindOf } from '../layers/index.js';
+import { checkedCount, sameShape, MAX_ELEMENTS } from '../layers/shapes.js';
 import { canonicalTopology } from './keras-config.js';
 import { getQuantizer, serializeQuantizer } from './quantizers.js';
 import { clip, show } from './error-text.js';
@@ -73,7 +75,6 @@ interface ManifestWeight {
 }
 
 const HOST_IS_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-const MAX_ELEMENTS = 2 ** 31 - 1;
 /**
  * The most bytes a model's weights may take decoded (float32/int32), checked from the manifest
  * before any shard is read: 512 MiB, 134M parameters (VGG16 for ImageNet has 138M; a BNN for the
@@ -330,16 +331,7 @@ function checkUnique(layers: LayerSpec[]): void {
 
 // ---- shapes: each layer's output shape and the weights its config implies ----
 
-function windowOut(size: number, k: number, stride: number, dilation: number, pad: Padding): number {
-  const eff = (k - 1) * dilation + 1;
-  return pad === 'same' ? Math.ceil(size / stride) : Math.floor((size - eff) / stride) + 1;
-}
 
-function checkedCount(shape: number[], at: string): number {
-  const n = shape.reduce((a, b) => a * b, 1);
-  if (!(n <= MAX_ELEMENTS)) fail(at, `shape [${shape}] has ${n} elements, more than 2^31 - 1`);
-  return n;
-}
 
 /** [param, shape] pairs in Keras's weight order (the layer table's, src/model/layer-config.ts). */
 function layerParams(l: LayerSpec, inShape: number[]): [string, number[]][] {
@@ -356,10 +348,6 @@ function inShapesOf(l: LayerSpec, outShapes: Map<string, number[]>, inputs: Mode
   return l.inbound.map((name) => outShapes.get(name) ?? fail(describe(l), `inbound layer "${name}" comes later or is missing`, 'layers must be in topological order'));
 }
 
-/** A Keras axis (counting the batch axis; negative from the end) as an index into a shape of `rank` without the batch. */
-function axisOf(axis: number, rank: number): number {
-  return axis < 0 ? rank + axis : axis - 1;
-}
 
 function inferShapes(layers: LayerSpec[], inputs: ModelInput[]): void {
   const shapes = new Map<string, number[]>();
@@ -370,74 +358,7 @@ function inferShapes(layers: LayerSpec[], inputs: ModelInput[]): void {
     if (merge && inShapes.length < 2) fail(at, `reads ${inShapes.length} tensor, a merge layer needs at least 2`);
     if (!merge && inShapes.length > 1) fail(at, `reads ${inShapes.length} tensors: only merge layers (${MERGE_LAYERS.join(', ')}) read several`);
     const inShape = inShapes[0];
-    let out: number[];
-    switch (l.class) {
-      case 'InputLayer':
-      case 'Dropout':
-      case 'Activation':
-      case 'Quantizer':
-        out = inShape;
-        break;
-      case 'Dense':
-      case 'QuantDense':
-        out = [...inShape.slice(0, -1), l.config.units];
-        break;
-      case 'Conv2D':
-      case 'QuantConv2D':
-      case 'MaxPooling2D':
-      case 'AveragePooling2D': {
-        if (inShape.length !== 3) fail(at, `input shape [${inShape}] is not [height, width, channels]`);
-        const conv = l.class === 'Conv2D' || l.class === 'QuantConv2D';
-        const k = conv ? l.config.kernel_size : l.config.pool_size;
-        const d = conv ? l.config.dilation_rate : [1, 1];
-        const hw = [0, 1].map((i) => windowOut(inShape[i], k[i], l.config.strides[i], d[i], l.config.padding));
-        if (hw.some((s) => s < 1)) fail(at, `a ${k[0]}x${k[1]} window does not fit the input [${inShape}] with padding "${l.config.padding}"`, 'use padding "same" or a smaller window');
-        out = [hw[0], hw[1], conv ? l.config.filters : inShape[2]];
-        break;
-      }
-      case 'BatchNormalization': {
-        const axis = axisOf(l.config.axis, inShape.length); // Keras counts the batch axis
-        if (axis !== inShape.length - 1) fail(`${at}, key "axis"`, `axis ${l.config.axis} is not the channel (last) axis of [${inShape}]`, 'only channels_last normalization is supported');
-        out = inShape;
-        break;
-      }
-      case 'Flatten':
-        out = [checkedCount(inShape, at)];
-        break;
-      case 'Add': {
-        const other = inShapes.find((s) => !sameShape(s, inShape));
-        if (other) fail(at, `adds tensors of different shapes [${inShape}] and [${other}] (from ${l.inbound.map((n, i) => `"${n}" [${inShapes[i]}]`).join(', ')})`, 'Add needs one shape (no broadcasting)');
-        out = inShape;
-        break;
-      }
-      case 'Concatenate': {
-        const rank = inShape.length;
-        const axis = axisOf(l.config.axis, rank);
-        if (axis !== rank - 1) fail(`${at}, key "axis"`, `axis ${l.config.axis} is not the channel (last) axis of [${inShape}]`, 'only concatenation along the last axis (axis -1) is supported');
-        const other = inShapes.find((s) => s.length !== rank || !sameShape(s.slice(0, -1), inShape.slice(0, -1)));
-        if (other) fail(at, `concatenates tensors whose shapes differ outside the last axis: [${inShape}] and [${other}]`, 'all but the concatenation axis must match');
-        out = [...inShape.slice(0, -1), inShapes.reduce((a, s) => a + s[rank - 1], 0)];
-        break;
-      }
-      case 'GlobalAveragePooling2D':
-        if (inShape.length !== 3) fail(at, `input shape [${inShape}] is not [height, width, channels]`);
-        out = l.config.keepdims ? [1, 1, inShape[2]] : [inShape[2]];
-        break;
-      case 'ZeroPadding2D': {
-        if (inShape.length !== 3) fail(at, `input shape [${inShape}] is not [height, width, channels]`);
-        const [[t, b], [le, r]] = l.config.padding;
-        out = [inShape[0] + t + b, inShape[1] + le + r, inShape[2]];
-        break;
-      }
-      case 'Reshape': {
-        const n = checkedCount(inShape, at);
-        const known = l.config.target_shape.reduce((a, d) => (d === -1 ? a : a * d), 1);
-        const free = l.config.target_shape.includes(-1);
-        if (free ? n % known !== 0 : n !== known) fail(`${at}, key "target_shape"`, `[${l.config.target_shape}] does not hold the ${n} elements of the input [${inShape}]`, 'the target shape must have as many elements as the input');
-        out = l.config.target_shape.map((d) => (d === -1 ? n / known : d));
-        break;
-      }
-    }
+    const out = kindOf(l).outputShape(l.config, inShapes, at, l.inbound);
     checkedCount(out, at);
     for (const [p, s] of layerParams(l, inShape)) checkedCount(s, `${at}, weight ${p}`);
     l.outputShape = out;
@@ -486,7 +407,6 @@ function normalizeWeightName(name: string, expected: Map<string, unknown>): stri
   return parts.length >= 2 ? parts.slice(-2).join('/') : n;
 }
 
-const sameShape = (a: number[], b: number[]) => a.length === b.length && a.every((x, i) => x === b[i]);
 
 // ---- manifest and shards ----
 

@@ -18,6 +18,10 @@ import { transposeF32Reference } from '../ops/transpose.js';
 import { CHANNEL_ACTIVATIONS, quantizeMode, type ChannelActivation, type QuantizeMode } from '../ops/elementwise.js';
 import type { Activation, LayerSpec, Padding } from '../model/layer-config.js';
 import type { ModelSpec } from '../model/tfjs-format.js';
+import { kindOf } from '../layers/index.js';
+import { identityAtInference } from '../layers/quantizer-layers.js';
+import { SIGN_PRESERVING } from '../layers/activations.js';
+import { sameShape } from '../layers/shapes.js';
 
 /** The model cannot be compiled as asked (an unsupported combination, an unknown name). Names the layer and the way out. */
 export class CompileError extends Error {
@@ -140,8 +144,43 @@ export interface LowerOptions {
   signInputs?: boolean[];
 }
 
+/**
+ * What a layer kind's `lower` hook (src/layers/) works with: the values so far, the steps, and the
+ * compiler's conversions between representations (bits and floats, exact decisions).
+ */
+export interface LowerContext {
+  /** The 'float' kernels: every layer on the fp32 kernels (a benchmark baseline). */
+  readonly float: boolean;
+  readonly spec: ModelSpec;
+  /** A new value (an intermediate the plan allocates). */
+  newValue(shape: number[], rep: Rep, names: string[], extra?: Partial<PlanValue>): PlanValue;
+  emit(step: Step): void;
+  /** `v`'s storage seen with another shape. */
+  alias(v: PlanValue, shape: number[]): PlanValue;
+  /** `u` as floats (unpacked if bits). */
+  asFloat(u: PlanValue, layers: string[]): PlanValue;
+  /** `u` as bits (packed if floats; the sign decided exactly where u's producer says how). */
+  asBits(u: PlanValue, layers: string[], names: string[], storedCols?: number): PlanValue;
+  /** An activation quantizer applied to f32 x (sign and heaviside decided exactly where they can be). */
+  quantized(x: PlanValue, q: Quantizer, layers: string[], names: string[], at: string, what: string): PlanValue;
+  /** Records how a sign of `v` is decided exactly (its producer's affine map). */
+  decideOn(v: PlanValue, d: Decision): void;
+  /** The value of a layer's output (or a model input's) by name. */
+  valueOf(name: string): PlanValue;
+  /** Names `name`'s value `v` (without taking the name into v.names). */
+  define(name: string, v: PlanValue): void;
+  /** The layer's output is `v` (named after it where v holds the full value). */
+  produce(l: { name: string }, v: PlanValue): void;
+  /** Dense / QuantDense / Conv2D / QuantConv2D: the kernel path and its fused epilogue. */
+  lowerWeightLayer(l: WeightLayer, u: PlanValue, at: string): void;
+  /** A BatchNormalization's parameters as the folds take them. */
+  bnParams(l: LayerSpec & { class: 'BatchNormalization' }): ReturnType<typeof bnParams>;
+  /** A layer activation as the element-wise kernel's, or a CompileError. */
+  elementwiseActivation(a: Activation, at: string): ChannelActivation;
+}
+
 type Quant = LayerSpec & { class: 'QuantDense' | 'QuantConv2D' };
-type WeightLayer = LayerSpec & { class: 'Dense' | 'QuantDense' | 'Conv2D' | 'QuantConv2D' };
+export type WeightLayer = LayerSpec & { class: 'Dense' | 'QuantDense' | 'Conv2D' | 'QuantConv2D' };
 
 const isQuant = (l: LayerSpec): l is Quant => l.class === 'QuantDense' || l.class === 'QuantConv2D';
 
@@ -149,10 +188,8 @@ function quantizerOf(l: LayerSpec, key: 'input_quantizer' | 'kernel_quantizer'):
   return isQuant(l) ? getQuantizer(l.config[key]) : null;
 }
 
-const binaryInput = (l: LayerSpec) => !!quantizerOf(l, 'input_quantizer')?.binary;
 /** XNOR-Net's K reads the layer's real-valued input: what feeds it cannot be only a sign. */
 const xnorScaled = (l: LayerSpec) => isQuant(l) && l.config.xnor_input_scale === true;
-const SIGN_PRESERVING: readonly Activation[] = ['linear', 'hard_tanh'];
 
 /** Lowers a model to steps. Pure: no GPU, so plans can be checked (and are tested) anywhere. */
 export function lowerModel(model: ModelSpec, options: LowerOptions = {}): LoweredPlan {
@@ -180,11 +217,8 @@ export function lowerModel(model: ModelSpec, options: LowerOptions = {}): Lowere
       !keep.has(name) &&
       cs.length > 0 &&
       cs.every((c) => {
-        if (binaryInput(c)) return !xnorScaled(c);
-        if (c.class === 'Quantizer') return !!getQuantizer(c.config.quantizer)?.binary;
-        if (c.class === 'MaxPooling2D' || c.class === 'Flatten' || c.class === 'Reshape' || c.class === 'Dropout' || c.class === 'Concatenate') return signOnly(c.name);
-        if (c.class === 'Activation') return SIGN_PRESERVING.includes(c.config.activation) && signOnly(c.name);
-        return false;
+        const use = kindOf(c).signUse?.(c) ?? 'value';
+        return use === 'sign' || (use === 'through' && signOnly(c.name));
       });
     signOnlyMemo.set(name, r);
     return r;
@@ -254,130 +288,30 @@ export function lowerModel(model: ModelSpec, options: LowerOptions = {}): Lowere
   };
   const inputs = spec.inputs.map((inp, i) => newValue(inp.shape, 'f32', [], { input: i, ...(!float && options.signInputs?.[i] && { signs: true }) }));
 
-  for (const l of spec.layers) {
-    if (fused.has(l.name)) continue;
-    const at = `layer "${l.name}" (${l.class})`;
-    let u: PlanValue;
-    if (l.inbound.length === 0) {
-      u = inputs[spec.inputs.findIndex((inp) => inp.name === l.name)];
-      if (l.class === 'InputLayer') {
-        u.names.push(l.name);
-        valueOf.set(l.name, u);
-        continue;
-      }
-    } else u = valueOf.get(l.inbound[0])!;
-    const out = l.outputShape;
-    const produce = (v: PlanValue) => {
+  const ctx: LowerContext = {
+    float,
+    spec,
+    newValue,
+    emit,
+    alias,
+    asFloat,
+    asBits,
+    quantized,
+    decideOn,
+    valueOf: (name) => valueOf.get(name)!,
+    define: (name, v) => void valueOf.set(name, v),
+    produce: (l, v) => {
       if (v.full) v.names.push(l.name);
       valueOf.set(l.name, v);
-    };
-    switch (l.class) {
-      case 'Dense':
-      case 'QuantDense':
-      case 'Conv2D':
-      case 'QuantConv2D':
-        lowerWeightLayer(l, u, at);
-        break;
-      case 'BatchNormalization': {
-        const x = asFloat(u, [l.name]);
-        const params = bnParams(spec, l);
-        const y = newValue(out, 'f32', []);
-        emit({ op: 'affine', layers: [l.name], x: x.id, y: y.id, ...foldBatchNormAffine(params), activation: 'linear' });
-        decideOn(y, { map: { bn: params }, raw: () => x });
-        produce(y);
-        break;
-      }
-      case 'Quantizer': {
-        const q = getQuantizer(l.config.quantizer)!;
-        if (q.binary && !float) {
-          // sign of bits is themselves; the result is a full +-1 value from here on.
-          const y = u.rep === 'b1' ? alias(u, out) : asBits(u, [l.name], []);
-          y.full = true;
-          produce(y);
-        } else {
-          produce(quantized(asFloat(u, [l.name]), q, [l.name], [], at, 'its input'));
-        }
-        break;
-      }
-      case 'MaxPooling2D':
-      case 'AveragePooling2D': {
-        const max = l.class === 'MaxPooling2D';
-        const x = max ? u : asFloat(u, [l.name]);
-        const y = newValue(out, x.rep, [], { full: x.full }); // max of +-1 values is the AND of their bits
-        emit({ op: max ? 'maxPool' : 'avgPool', layers: [l.name], x: x.id, y: y.id, poolSize: l.config.pool_size, strides: l.config.strides, padding: l.config.padding });
-        produce(y);
-        break;
-      }
-      case 'Flatten':
-      case 'Reshape': {
-        // Row-major NHWC keeps the element order, so floats are seen with the new shape. Bits are
-        // padded to whole words per row of the last axis: they alias where that axis is unchanged
-        // (or there is one row) or both last axes are whole words, else they are re-packed.
-        const [c, c2] = [u.shape.at(-1)!, out.at(-1)!];
-        const oneRow = u.shape.slice(0, -1).every((d) => d === 1) && out.slice(0, -1).every((d) => d === 1);
-        if (u.rep === 'b1' && c !== c2 && !oneRow && (c % 32 !== 0 || c2 % 32 !== 0)) {
-          const y = asBits(alias(asFloat(u, [l.name]), out), [l.name], []);
-          y.full = u.full;
-          produce(y);
-        } else produce(alias(u, out));
-        break;
-      }
-      case 'Dropout':
-        produce(alias(u, out));
-        break;
-      case 'Add':
-      case 'Concatenate': {
-        // Two inputs at a time, left to right (Keras adds in that order). Bits concatenate as words
-        // where every input but the last fills whole words per row; otherwise they are unpacked
-        // first. The result holds the full value if every input does (inputs that hold only signs
-        // arrive where the concatenation itself is only signed).
-        const us = l.inbound.map((name) => valueOf.get(name)!);
-        const full = us.every((v) => v.full);
-        const words = l.class === 'Concatenate' && us.every((v, i) => v.rep === 'b1' && !v.storedCols && (i === us.length - 1 || v.shape.at(-1)! % 32 === 0));
-        const xs = words ? us : us.map((v) => asFloat(v, [l.name]));
-        let y = xs[0];
-        for (const x2 of xs.slice(1)) {
-          const shape = l.class === 'Add' ? y.shape : [...y.shape.slice(0, -1), y.shape.at(-1)! + x2.shape.at(-1)!];
-          const z = newValue(shape, words ? 'b1' : 'f32', [], { full });
-          emit({ op: l.class === 'Add' ? 'add' : words ? 'concatBits' : 'concat', layers: [l.name], x: y.id, x2: x2.id, y: z.id });
-          y = z;
-        }
-        produce(y);
-        break;
-      }
-      case 'GlobalAveragePooling2D': {
-        // The average pool with the whole image as its window: [1, 1, C], seen as [C] unless keepdims.
-        const x = asFloat(u, [l.name]);
-        const hw: [number, number] = [x.shape[0], x.shape[1]];
-        const y = newValue([1, 1, x.shape[2]], 'f32', []);
-        emit({ op: 'avgPool', layers: [l.name], x: x.id, y: y.id, poolSize: hw, strides: hw, padding: 'valid' });
-        produce(sameShape(y.shape, out) ? y : alias(y, out));
-        break;
-      }
-      case 'ZeroPadding2D': {
-        const [[top, bottom], [left, right]] = l.config.padding;
-        const x = asFloat(u, [l.name]);
-        const y = newValue(out, 'f32', []);
-        emit({ op: 'pad', layers: [l.name], x: x.id, y: y.id, top, bottom, left, right, fill: 0 });
-        produce(y);
-        break;
-      }
-      case 'Activation': {
-        const a = l.config.activation;
-        if (a === 'linear' || (a === 'hard_tanh' && u.rep === 'b1')) {
-          produce(alias(u, out));
-          break;
-        }
-        const x = asFloat(u, [l.name]);
-        const y = newValue(out, 'f32', []);
-        if (a === 'softmax') emit({ op: 'softmax', layers: [l.name], x: x.id, y: y.id });
-        else emit({ op: 'affine', layers: [l.name], x: x.id, y: y.id, activation: elementwiseActivation(a, at) });
-        produce(y);
-        break;
-      }
-      default:
-        throw new CompileError(`${at}: no kernel for this layer class`);
-    }
+    },
+    lowerWeightLayer: (l, u, at) => lowerWeightLayer(l, u, at),
+    bnParams: (l) => bnParams(spec, l),
+    elementwiseActivation,
+  };
+  for (const l of spec.layers) {
+    if (fused.has(l.name)) continue;
+    const u = l.inbound.length === 0 ? inputs[spec.inputs.findIndex((inp) => inp.name === l.name)] : valueOf.get(l.inbound[0])!;
+    kindOf(l).lower(ctx, l, u, `layer "${l.name}" (${l.class})`);
   }
 
   function lowerWeightLayer(l: WeightLayer, u: PlanValue, at: string): void {
@@ -630,7 +564,7 @@ export function lowerModel(model: ModelSpec, options: LowerOptions = {}): Lowere
  * sits on the decision point (a fresh BatchNorm's zero at dot = 0) on either side. raw() and
  * bits() emit their steps at the first call only.
  */
-interface Decision {
+export interface Decision {
   map: DecisionMap;
   raw: () => PlanValue;
   bits?: () => PlanValue;
@@ -645,7 +579,6 @@ function once<T>(f: () => T): () => T {
   };
 }
 
-const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
 
 /**
  * The model without the quantizer layers that are the identity at inference (NoOp; DoReFaGradient,
@@ -656,7 +589,7 @@ const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b
 function bypassIdentityLayers(spec: ModelSpec): { spec: ModelSpec; source: Map<string, string> } {
   const reads = new Map<string, string>();
   for (const l of spec.layers) {
-    if (l.class === 'Quantizer' && l.inbound.length === 1 && identityAtInference(getQuantizer(l.config.quantizer))) reads.set(l.name, l.inbound[0]);
+    if (l.inbound.length === 1 && kindOf(l).identityAtInference?.(l.config)) reads.set(l.name, l.inbound[0]);
   }
   if (reads.size === 0) return { spec, source: reads };
   const root = (name: string): string => (reads.has(name) ? root(reads.get(name)!) : name);
@@ -664,14 +597,6 @@ function bypassIdentityLayers(spec: ModelSpec): { spec: ModelSpec; source: Map<s
   return { spec: { ...spec, layers, outputs: spec.outputs.map(root) }, source: new Map([...reads.keys()].map((name) => [name, root(name)])) };
 }
 
-/** Whether the element-wise quantize kernel would copy: quantizeMode's identity (weights-only quantizers throw there: not identity). */
-function identityAtInference(q: Quantizer | null): boolean {
-  try {
-    return quantizeMode(q).kind === 'identity';
-  } catch {
-    return false;
-  }
-}
 
 /** [ka, kw] for DoReFa activations into DoReFa weights, both within the bit-serial kernels' 8 bits; else null. */
 function dorefaBits(iq: Quantizer | null, kq: Quantizer | null): [number, number] | null {

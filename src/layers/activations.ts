@@ -1,0 +1,39 @@
+// The Activation layer kind (Keras's activations, and Larq's hard_tanh and leaky_tanh), and
+// `activate`, the CPU reference of every layer's `activation` key.
+import { activation } from './config-readers.js';
+import type { Activation } from './config-readers.js';
+import { defineKind } from './kind.js';
+import type { BaseConfig } from './base-config.js';
+import { channelAffineReference, softmaxReference } from '../ops/elementwise.js';
+
+export interface ActivationConfig extends BaseConfig {
+  activation: Activation;
+}
+
+/** Keras's activations (and Larq's hard_tanh, leaky_tanh); softmax over the last axis. The element-wise ops' references. */
+export function activate(x: Float32Array, shape: number[], a: Activation): Float32Array {
+  if (a === 'linear') return x;
+  return a === 'softmax' ? softmaxReference(x, shape) : channelAffineReference(x, shape, { activation: a });
+}
+
+/** Activations under which a +-1 value keeps its sign (hard_tanh maps +-1 to itself). */
+export const SIGN_PRESERVING: readonly Activation[] = ['linear', 'hard_tanh'];
+
+export const ACTIVATION_KINDS = {
+  Activation: defineKind<'Activation', ActivationConfig>({
+    className: 'Activation',
+    keys: { activation: { read: activation } },
+    outputShape: (_c, [x]) => x,
+    reference: (l, [x]) => activate(x.data, x.shape, l.config.activation),
+    signUse: (l) => (SIGN_PRESERVING.includes(l.config.activation) ? 'through' : 'value'),
+    lower: (ctx, l, u, at) => {
+      const a = l.config.activation;
+      if (a === 'linear' || (a === 'hard_tanh' && u.rep === 'b1')) return ctx.produce(l, ctx.alias(u, l.outputShape));
+      const x = ctx.asFloat(u, [l.name]);
+      const y = ctx.newValue(l.outputShape, 'f32', []);
+      if (a === 'softmax') ctx.emit({ op: 'softmax', layers: [l.name], x: x.id, y: y.id });
+      else ctx.emit({ op: 'affine', layers: [l.name], x: x.id, y: y.id, activation: ctx.elementwiseActivation(a, at) });
+      ctx.produce(l, y);
+    },
+  }),
+};

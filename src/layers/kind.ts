@@ -1,0 +1,75 @@
+// What a layer kind is: one record per Keras/Larq layer class, the one place that knows it. The
+// format reader (config keys, weights, output shape), the CPU reference, the compiler (value facts,
+// lowering) and the trainer ask the record; nothing else switches on a class name. The records
+// live in one file per family (linear.ts, normalization.ts, pooling.ts, reshaping.ts,
+// activations.ts, quantizer-layers.ts, merges.ts, input.ts); index.ts lists them.
+import type { KeySpec } from './config-readers.js';
+import type { BaseConfig } from './base-config.js';
+import type { ModelSpec } from '../model/tfjs-format.js';
+import type { LowerContext, PlanValue } from '../plan/lower.js';
+
+export type WeightList = [param: string, shape: number[]][];
+
+/** A layer of kind K as parsed (LayerSpec's member for K). */
+export interface LayerOf<K extends string, C> {
+  class: K;
+  name: string;
+  config: C;
+  /** Names of the layers feeding this one, in call order. */
+  inbound: string[];
+  /** Output shape without the batch dimension. */
+  outputShape: number[];
+}
+
+/** A value of the CPU reference: batch dimension first. */
+export interface ReferenceValue {
+  shape: number[];
+  data: Float32Array;
+}
+
+/** What the CPU reference gives a layer's forward besides its inputs. */
+export interface ReferenceContext {
+  spec: ModelSpec;
+  /** The layer's weight `param` (`kernel`, `bias`, `gamma`, ...), in Keras's layout. */
+  weight(param: string): Float32Array;
+  /** Records a second named value (a quantized layer's quantized input, `name:input`). */
+  also(name: string, value: ReferenceValue): void;
+}
+
+/**
+ * How a layer reads its input's value, for the compiler's value facts: 'sign' reads only its sign
+ * (a binary input quantizer, a binary quantizer layer); 'through' passes signs on (its own output is
+ * only signed where its consumers only sign it: max pooling, reshapes, sign-preserving activations,
+ * concatenation); 'value' needs the value.
+ */
+export type SignUse = 'sign' | 'through' | 'value';
+
+export interface LayerKind<K extends string = string, C extends BaseConfig = BaseConfig> {
+  /** The Keras class name as it is written in files (LayerSpec.class). */
+  readonly className: K;
+  /** Other spellings of the class some writers use (Keras aliases: MaxPool2D, ...). */
+  readonly aliases?: readonly string[];
+  /** Config keys besides the common ones (name, trainable, dtype, ...), by Keras/Larq name, with readers and defaults. */
+  readonly keys: Readonly<Record<string, KeySpec>>;
+  /** Checks and normalizations across keys, once each key is read (`where` names the layer). */
+  readonly finish?: (config: Record<string, unknown>, where: string) => void;
+  /** 'many' for a merge layer (Add, Concatenate: two or more inputs); else one. */
+  readonly inputs?: 'one' | 'many';
+  /** The weights the kind owns, in Keras's variable order, given its input's channel count. None if absent. */
+  readonly weights?: (config: C, inChannels: number) => WeightList;
+  /** Output shape (without batch) from the inputs' shapes (read from the layers `inbound` names); a ModelFormatError at `at` if they do not fit. */
+  readonly outputShape: (config: C, inShapes: number[][], at: string, inbound: readonly string[]) => number[];
+  /** The CPU forward at inference (Larq/Keras semantics): the output's values, shaped [batch, ...outputShape]. */
+  readonly reference: (l: LayerOf<K, C>, xs: ReferenceValue[], ctx: ReferenceContext) => Float32Array;
+  /** How it reads its input's value (value facts); default 'value'. */
+  readonly signUse?: (l: LayerOf<K, C>) => SignUse;
+  /** The identity at inference (a canonicalization pass removes it before lowering). Default false. */
+  readonly identityAtInference?: (config: C) => boolean;
+  /** Lowers the layer to kernel steps: reads `u` (its first input's value; merges read ctx.valueOf), ends with ctx.produce. */
+  readonly lower: (ctx: LowerContext, l: LayerOf<K, C>, u: PlanValue, at: string) => void;
+}
+
+/** A kind record, its types inferred (no runtime effect). */
+export function defineKind<K extends string, C extends BaseConfig>(kind: LayerKind<K, C>): LayerKind<K, C> {
+  return kind;
+}

@@ -1,0 +1,115 @@
+// The pooling layer kinds: MaxPooling2D, AveragePooling2D (TensorFlow's 'same' rules: max ignores
+// the border, average divides by the valid taps) and GlobalAveragePooling2D. Max pooling stays on
+// bits (the max of +-1 values is the AND of their bits); the averages run on floats.
+import { pair, padding, channelsLast, bool, type KeySpec, type Padding } from './config-readers.js';
+import { defineKind, type ReferenceValue } from './kind.js';
+import type { BaseConfig } from './base-config.js';
+import { imageShape, padBefore, sameShape } from './shapes.js';
+import { windowShape } from './linear.js';
+
+export interface Pooling2DConfig extends BaseConfig {
+  pool_size: [number, number];
+  /** Keras's default is pool_size; normalized to it. */
+  strides: [number, number];
+  padding: Padding;
+}
+
+export interface GlobalAveragePooling2DConfig extends BaseConfig {
+  /** false (Keras's default): [H, W, C] -> [C]; true: -> [1, 1, C]. */
+  keepdims: boolean;
+}
+
+const POOL: Record<string, KeySpec> = {
+  pool_size: { read: pair, default: [2, 2] },
+  strides: { read: (v, at) => (v === null ? null : pair(v, at)), default: null },
+  padding: { read: padding, default: 'valid' },
+  data_format: { read: channelsLast, default: 'channels_last', drop: true },
+};
+
+/** Keras's strides default to the pool size. */
+const finishPool = (c: Record<string, unknown>) => {
+  c.strides ??= c.pool_size;
+};
+
+const poolShape = (c: Pooling2DConfig, [x]: number[][], at: string): number[] => [...windowShape(x, c.pool_size, c.strides, [1, 1], c.padding, at), x[2]];
+
+/** Max ignores the padding; average divides by the window's valid elements (TensorFlow's 'same'). */
+export function poolReference(x: ReferenceValue, size: [number, number], strides: [number, number], pad: Padding, max: boolean): Float32Array {
+  const [N, H, W, C] = x.shape;
+  const OH = pad === 'same' ? Math.ceil(H / strides[0]) : Math.floor((H - size[0]) / strides[0]) + 1;
+  const OW = pad === 'same' ? Math.ceil(W / strides[1]) : Math.floor((W - size[1]) / strides[1]) + 1;
+  const top = pad === 'same' ? padBefore(H, OH, size[0], strides[0]) : 0;
+  const left = pad === 'same' ? padBefore(W, OW, size[1], strides[1]) : 0;
+  const y = new Float32Array(N * OH * OW * C);
+  for (let n = 0; n < N; n++) {
+    for (let oh = 0; oh < OH; oh++) {
+      for (let ow = 0; ow < OW; ow++) {
+        for (let c = 0; c < C; c++) {
+          let acc = max ? -Infinity : 0;
+          let count = 0;
+          for (let ph = 0; ph < size[0]; ph++) {
+            for (let pw = 0; pw < size[1]; pw++) {
+              const ih = oh * strides[0] + ph - top;
+              const iw = ow * strides[1] + pw - left;
+              if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+              const v = x.data[((n * H + ih) * W + iw) * C + c];
+              acc = max ? Math.max(acc, v) : acc + v;
+              count++;
+            }
+          }
+          y[((n * OH + oh) * OW + ow) * C + c] = max ? acc : acc / count;
+        }
+      }
+    }
+  }
+  return y;
+}
+
+export const POOLING_KINDS = {
+  MaxPooling2D: defineKind<'MaxPooling2D', Pooling2DConfig>({
+    className: 'MaxPooling2D',
+    aliases: ['MaxPool2D'],
+    keys: POOL,
+    finish: finishPool,
+    outputShape: poolShape,
+    reference: (l, [x]) => poolReference(x, l.config.pool_size, l.config.strides, l.config.padding, true),
+    signUse: () => 'through',
+    lower: (ctx, l, u) => {
+      const y = ctx.newValue(l.outputShape, u.rep, [], { full: u.full }); // max of +-1 values is the AND of their bits
+      ctx.emit({ op: 'maxPool', layers: [l.name], x: u.id, y: y.id, poolSize: l.config.pool_size, strides: l.config.strides, padding: l.config.padding });
+      ctx.produce(l, y);
+    },
+  }),
+  AveragePooling2D: defineKind<'AveragePooling2D', Pooling2DConfig>({
+    className: 'AveragePooling2D',
+    aliases: ['AvgPool2D'],
+    keys: POOL,
+    finish: finishPool,
+    outputShape: poolShape,
+    reference: (l, [x]) => poolReference(x, l.config.pool_size, l.config.strides, l.config.padding, false),
+    lower: (ctx, l, u) => {
+      const x = ctx.asFloat(u, [l.name]);
+      const y = ctx.newValue(l.outputShape, 'f32', []);
+      ctx.emit({ op: 'avgPool', layers: [l.name], x: x.id, y: y.id, poolSize: l.config.pool_size, strides: l.config.strides, padding: l.config.padding });
+      ctx.produce(l, y);
+    },
+  }),
+  GlobalAveragePooling2D: defineKind<'GlobalAveragePooling2D', GlobalAveragePooling2DConfig>({
+    className: 'GlobalAveragePooling2D',
+    aliases: ['GlobalAvgPool2D'],
+    keys: { data_format: { read: channelsLast, default: 'channels_last', drop: true }, keepdims: { read: bool, default: false } },
+    outputShape: (c, [x], at) => {
+      const [, , ch] = imageShape(x, at);
+      return c.keepdims ? [1, 1, ch] : [ch];
+    },
+    reference: (_l, [x]) => poolReference(x, [x.shape[1], x.shape[2]], [x.shape[1], x.shape[2]], 'valid', false),
+    // The average pool with the whole image as its window: [1, 1, C], seen as [C] unless keepdims.
+    lower: (ctx, l, u) => {
+      const x = ctx.asFloat(u, [l.name]);
+      const hw: [number, number] = [x.shape[0], x.shape[1]];
+      const y = ctx.newValue([1, 1, x.shape[2]], 'f32', []);
+      ctx.emit({ op: 'avgPool', layers: [l.name], x: x.id, y: y.id, poolSize: hw, strides: hw, padding: 'valid' });
+      ctx.produce(l, sameShape(y.shape, l.outputShape) ? y : ctx.alias(y, l.outputShape));
+    },
+  }),
+};

@@ -1,0 +1,48 @@
+// The quantizer layer kind: a Larq quantizer used as a layer (SteSign, DoReFa, ... written under its
+// own class name in a file; `Quantizer` here). A binary one reads only the sign and, on bits, is
+// free; NoOp and DoReFaGradient are the identity at inference and vanish before lowering.
+import { layerQuantizer } from './config-readers.js';
+import { defineKind } from './kind.js';
+import type { BaseConfig } from './base-config.js';
+import { getQuantizer, type Quantizer, type SerializedQuantizer } from '../model/quantizers.js';
+import { quantizeMode } from '../ops/elementwise.js';
+
+/**
+ * A Larq quantizer used as a layer (`SteSign`, `DoReFa`, ... in a model file: Larq's quantizers are
+ * Keras layers). The Keras layer keys stay at the top; the quantizer's own arguments, normalized as
+ * in QuantizerConfig, sit in `quantizer.config`. Output shape = input shape; no weights.
+ */
+export interface QuantizerLayerConfig extends BaseConfig {
+  quantizer: SerializedQuantizer;
+}
+
+/** Whether the element-wise quantize kernel would copy: quantizeMode's identity (weights-only quantizers throw there: not identity). */
+export function identityAtInference(q: Quantizer | null): boolean {
+  try {
+    return quantizeMode(q).kind === 'identity';
+  } catch {
+    return false;
+  }
+}
+
+export const QUANTIZER_KINDS = {
+  Quantizer: defineKind<'Quantizer', QuantizerLayerConfig>({
+    className: 'Quantizer',
+    keys: { quantizer: { read: layerQuantizer } },
+    outputShape: (_c, [x]) => x,
+    reference: (l, [x]) => getQuantizer(l.config.quantizer)!.forward(x.data, x.shape),
+    signUse: (l) => (getQuantizer(l.config.quantizer)?.binary ? 'sign' : 'value'),
+    identityAtInference: (c) => identityAtInference(getQuantizer(c.quantizer)),
+    lower: (ctx, l, u, at) => {
+      const q = getQuantizer(l.config.quantizer)!;
+      if (q.binary && !ctx.float) {
+        // sign of bits is themselves; the result is a full +-1 value from here on.
+        const y = u.rep === 'b1' ? ctx.alias(u, l.outputShape) : ctx.asBits(u, [l.name], []);
+        y.full = true;
+        ctx.produce(l, y);
+      } else {
+        ctx.produce(l, ctx.quantized(ctx.asFloat(u, [l.name]), q, [l.name], [], at, 'its input'));
+      }
+    },
+  }),
+};
