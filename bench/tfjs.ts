@@ -6,8 +6,13 @@
 import { median, type Timing } from '../src/gpu/timing.js';
 import { getQuantizer } from '../src/model/quantizers.js';
 import type { ModelSpec } from '../src/model/tfjs-format.js';
+import type { LayerSpec } from '../src/model/layer-config.js';
+import { kindOf } from '../src/layers/index.js';
+import { TfjsTranslationError, type TfOps, type TfTensor, type TfjsEnv } from '../src/layers/tfjs-ops.js';
 
-interface Tf {
+export { TfjsTranslationError } from '../src/layers/tfjs-ops.js';
+
+interface Tf extends TfOps {
   setBackend(name: string): Promise<boolean>;
   ready(): Promise<void>;
   getBackend(): string;
@@ -48,11 +53,6 @@ interface Tf {
 }
 interface TfOptimizer {
   minimize(f: () => TfTensor, returnCost: true, varList?: TfTensor[]): TfTensor | null;
-  dispose(): void;
-}
-interface TfTensor {
-  readonly shape: number[];
-  data(): Promise<unknown>;
   dispose(): void;
 }
 
@@ -107,10 +107,6 @@ export async function timeTfjsMatmul(tf: Tf, M: number, N: number, K: number, op
   }
 }
 
-/** A model TF.js's float simulation has no translation for (a layer or quantizer it lacks): its column is left out, with this reason. */
-export class TfjsTranslationError extends Error {
-  override name = 'TfjsTranslationError';
-}
 
 /**
  * A model as TF.js ops: the float simulation a user of TF.js would run (ste_sign as
@@ -119,7 +115,7 @@ export class TfjsTranslationError extends Error {
  */
 export function tfjsModel(tf: Tf, spec: ModelSpec): { run(x: TfTensor): TfTensor; dispose(): void } {
   const consts: TfTensor[] = [];
-  const c = (data: ArrayLike<number>, shape: number[]) => {
+  const constant = (data: ArrayLike<number>, shape: number[]) => {
     const t = tf.tensor(Float32Array.from(data), shape, 'float32');
     consts.push(t);
     return t;
@@ -128,7 +124,7 @@ export function tfjsModel(tf: Tf, spec: ModelSpec): { run(x: TfTensor): TfTensor
     const q = getQuantizer(id as never);
     if (q === null) return (x) => x;
     if (q.className === 'SteSign') return (x) => tf.sign(tf.add(tf.sign(x), 0.5));
-    throw new TfjsTranslationError(`${at}: the TF.js translation has no ${q.className} input quantizer`);
+    throw new TfjsTranslationError(`${at}: the TF.js translation has no ${q.className} quantizer`);
   };
   const activate = (a: string | undefined, at: string): ((x: TfTensor) => TfTensor) => {
     if (a === undefined || a === 'linear') return (x) => x;
@@ -136,65 +132,40 @@ export function tfjsModel(tf: Tf, spec: ModelSpec): { run(x: TfTensor): TfTensor
     if (a === 'relu') return (x) => tf.relu(x);
     throw new TfjsTranslationError(`${at}: the TF.js translation has no activation '${a}'`);
   };
-  const steps: ((x: TfTensor) => TfTensor)[] = [];
-  for (const l of spec.layers) {
-    const w = (p: string) => spec.weights.get(`${l.name}/${p}`);
-    switch (l.class) {
-      case 'InputLayer':
-      case 'Dropout':
-        break;
-      case 'Flatten':
-        steps.push((x) => tf.reshape(x, [x.shape[0], -1]));
-        break;
-      case 'Dense':
-      case 'QuantDense':
-      case 'Conv2D':
-      case 'QuantConv2D': {
-        const cfg = l.config as { use_bias: boolean; activation?: string; input_quantizer?: unknown; kernel_quantizer?: unknown; strides?: [number, number]; padding?: string; dilation_rate?: [number, number]; pad_values?: number; kernel_size?: [number, number]; xnor_input_scale?: boolean };
-        const k = w('kernel')!;
-        const kq = getQuantizer((cfg.kernel_quantizer ?? null) as never);
-        const kernel = c(kq ? kq.forward(Float32Array.from(k.data), k.shape) : k.data, k.shape);
-        const bias = cfg.use_bias && w('bias') ? c(w('bias')!.data, w('bias')!.shape) : null;
-        const inq = quantize(cfg.input_quantizer ?? null, l.name);
-        const act = activate(cfg.activation, l.name);
-        if (cfg.pad_values) throw new TfjsTranslationError(`${l.name}: the TF.js translation pads with zeros only (pad_values ${cfg.pad_values})`);
-        const conv = l.class === 'Conv2D' || l.class === 'QuantConv2D';
-        // XNOR-Net's K (src/ops/xnor-scale.ts): mean |x| over channels, averaged over the window by a constant kernel.
-        const window = cfg.xnor_input_scale && conv ? c(new Float32Array(cfg.kernel_size![0] * cfg.kernel_size![1]).fill(1 / (cfg.kernel_size![0] * cfg.kernel_size![1])), [...cfg.kernel_size!, 1, 1]) : null;
-        const scaleK = (x: TfTensor, y: TfTensor) => {
-          const a = tf.moments(tf.abs(x), [x.shape.length - 1], true).mean;
-          return tf.mul(y, window ? tf.conv2d(a, window, cfg.strides!, cfg.padding as 'same' | 'valid', 'NHWC', cfg.dilation_rate) : a);
-        };
-        steps.push((x) => {
-          let y = conv ? tf.conv2d(inq(x), kernel, cfg.strides!, cfg.padding as 'same' | 'valid', 'NHWC', cfg.dilation_rate) : tf.matMul(inq(x), kernel);
-          if (cfg.xnor_input_scale) y = scaleK(x, y);
-          if (bias) y = tf.add(y, bias);
-          return act(y);
-        });
-        break;
-      }
-      case 'BatchNormalization': {
-        const C = w('moving_mean')!.data.length;
-        const mean = c(w('moving_mean')!.data, [C]);
-        const variance = c(w('moving_variance')!.data, [C]);
-        const gamma = l.config.scale ? c(w('gamma')!.data, [C]) : undefined;
-        const beta = l.config.center ? c(w('beta')!.data, [C]) : undefined;
-        steps.push((x) => tf.batchNorm(x, mean, variance, beta, gamma, l.config.epsilon));
-        break;
-      }
-      case 'MaxPooling2D':
-        steps.push((x) => tf.maxPool(x, l.config.pool_size, l.config.strides, l.config.padding as 'same' | 'valid'));
-        break;
-      case 'Activation':
-        steps.push(activate(l.config.activation, l.name));
-        break;
-      default:
-        throw new TfjsTranslationError(`${l.name}: the TF.js translation has no ${l.class} layer`);
-    }
-  }
+  const forward = translateLayers(spec, spec.layers, (l) => ({
+    tf,
+    training: false,
+    weight: (p) => spec.weights.get(`${l.name}/${p}`),
+    param: constant,
+    constant,
+    quantize,
+    activate,
+  }));
   return {
-    run: (x) => tf.tidy(() => steps.reduce((y, f) => f(y), x)),
+    run: (x) => tf.tidy(() => forward(x)),
     dispose: () => consts.forEach((t) => t.dispose()),
+  };
+}
+
+/**
+ * `layers` of `spec` as one TF.js function of the model's (one) input, in topological order: each
+ * layer's kind translates it (its `tfjs` hook, src/layers/); the last layer's value is returned.
+ */
+function translateLayers(spec: ModelSpec, layers: readonly LayerSpec[], envOf: (l: LayerSpec) => TfjsEnv): (x: TfTensor) => TfTensor {
+  if (spec.inputs.length !== 1) throw new TfjsTranslationError(`${spec.name}: the TF.js translation takes models with one input (this one has ${spec.inputs.length})`);
+  const steps = layers.map((l) => {
+    const hook = kindOf(l).tfjs;
+    if (!hook) throw new TfjsTranslationError(`${l.name}: the TF.js translation has no ${l.class} layer`);
+    return { name: l.name, inbound: l.inbound, f: hook(l, envOf(l)) };
+  });
+  return (x) => {
+    const values = new Map<string, TfTensor>();
+    let y = x;
+    for (const s of steps) {
+      y = s.f(s.inbound.length ? s.inbound.map((n) => values.get(n)!) : [x]);
+      values.set(s.name, y);
+    }
+    return y;
   };
 }
 
@@ -351,61 +322,33 @@ export function tfjsTrainer(tf: Tf, spec: ModelSpec, learningRate: number) {
     save([x]);
     return { value: tf.sign(tf.add(tf.sign(x), 0.5)), gradFunc: (dy, [s]) => tf.mul(dy, tf.cast(tf.lessEqual(tf.abs(s), 1), 'float32')) };
   });
-  const quant = (id: unknown, at: string): ((x: TfTensor) => TfTensor) => {
+  const quantize = (id: unknown, at: string): ((x: TfTensor) => TfTensor) => {
     const q = getQuantizer(id as never);
     if (q === null) return (x) => x;
     if (q.className === 'SteSign') return steSign;
-    throw new Error(`${at}: the TF.js training translation has no ${q.className} quantizer`);
+    throw new TfjsTranslationError(`${at}: the TF.js training translation has no ${q.className} quantizer`);
   };
-  const steps: ((x: TfTensor) => TfTensor)[] = [];
+  const activate = (a: string | undefined, at: string): ((x: TfTensor) => TfTensor) => {
+    if (a === undefined || a === 'linear') return (x) => x;
+    throw new TfjsTranslationError(`${at}: the TF.js training translation has no activation '${a}' inside the model`);
+  };
   const last = spec.layers[spec.layers.length - 1];
-  if (!(last.class === 'Activation' && last.config.activation === 'softmax')) throw new Error(`the TF.js training translation needs a final softmax Activation (got ${last.class})`);
-  for (const l of spec.layers.slice(0, -1)) {
-    const w = (p: string) => spec.weights.get(`${l.name}/${p}`);
-    switch (l.class) {
-      case 'InputLayer':
-      case 'Dropout':
-        break;
-      case 'Flatten':
-        steps.push((x) => tf.reshape(x, [x.shape[0], -1]));
-        break;
-      case 'Dense':
-      case 'QuantDense': {
-        const cfg = l.config as { use_bias: boolean; activation?: string; input_quantizer?: unknown; kernel_quantizer?: unknown };
-        if (cfg.activation && cfg.activation !== 'linear') throw new Error(`${l.name}: the TF.js training translation has no activation '${cfg.activation}' inside the model`);
-        const k = w('kernel')!;
-        const kernel = variable(k.data, k.shape);
-        const bias = cfg.use_bias && w('bias') ? variable(w('bias')!.data, w('bias')!.shape) : null;
-        const inq = quant(cfg.input_quantizer ?? null, l.name);
-        const kq = quant(cfg.kernel_quantizer ?? null, l.name);
-        steps.push((x) => {
-          const y = tf.matMul(inq(x), kq(kernel));
-          return bias ? tf.add(y, bias) : y;
-        });
-        break;
-      }
-      case 'BatchNormalization': {
-        const C = w('moving_mean')!.data.length;
-        const gamma = l.config.scale ? variable(w('gamma')!.data, [C]) : null;
-        const beta = l.config.center ? variable(w('beta')!.data, [C]) : null;
-        const eps = l.config.epsilon as number;
-        steps.push((x) => {
-          const { mean, variance } = tf.moments(x, [0]);
-          let y = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps)));
-          if (gamma) y = tf.mul(y, gamma);
-          return beta ? tf.add(y, beta) : y;
-        });
-        break;
-      }
-      default:
-        throw new Error(`${l.name}: the TF.js training translation has no ${l.class} layer`);
-    }
-  }
+  if (!(last.class === 'Activation' && last.config.activation === 'softmax')) throw new TfjsTranslationError(`the TF.js training translation needs a final softmax Activation (got ${last.class})`);
+  const constant = (data: ArrayLike<number>, shape: number[]) => tf.tensor(Float32Array.from(data), shape, 'float32');
+  const logits = translateLayers(spec, spec.layers.slice(0, -1), (l) => ({
+    tf,
+    training: true,
+    weight: (p) => spec.weights.get(`${l.name}/${p}`),
+    param: variable,
+    constant,
+    quantize,
+    activate,
+  }));
   const optimizer = tf.train.adam(learningRate);
   return {
     /** One step on (x, one-hot labels): returns the loss before the update (a scalar to read or dispose). */
     step: (x: TfTensor, onehot: TfTensor) =>
-      optimizer.minimize(() => tf.losses.softmaxCrossEntropy(onehot, steps.reduce((y, f) => f(y), x)), true, vars)!,
+      optimizer.minimize(() => tf.losses.softmaxCrossEntropy(onehot, logits(x)), true, vars)!,
     dispose: () => {
       optimizer.dispose();
       vars.forEach((v) => v.dispose());

@@ -2,6 +2,7 @@
 // files, models' binary conv layers) and generated weights; needs no GPU unless --choose.
 import { Gpu } from '../gpu/context.js';
 import { UsageError, positiveInt, type Command, type Flags } from './flags.js';
+import type { QuantConv2DConfig } from '../model/layer-config.js';
 
 async function kernelsCommand(flags: Flags): Promise<void> {
   const { basename } = await import('node:path');
@@ -19,18 +20,20 @@ async function kernelsCommand(flags: Flags): Promise<void> {
     if (file.endsWith('.json') || !file.endsWith('.npy')) {
       // A model: every binary conv layer (kernel quantizer with +-1 output), kernels as stored.
       const { loadModel } = await import('../io/model-files.js');
-      const { getQuantizer } = await import('../model/quantizers.js');
+      const { kindOf } = await import('../layers/index.js');
+      const { binaryKernel, quantizersOf } = await import('../layers/traits.js');
       const model = await loadModel(file);
       const before = layers.length;
       const shapes = new Map<string, number[]>(model.layers.map((l) => [l.name, l.outputShape]));
-      for (const l of model.layers) {
-        if (l.class !== 'QuantConv2D' || !getQuantizer(l.config.kernel_quantizer)?.binary) continue;
+      for (const layer of model.layers) {
+        if (kindOf(layer).product !== 'conv' || !binaryKernel(layer)) continue;
+        const l = layer as typeof layer & { config: QuantConv2DConfig };
         const w = model.weight(`${l.name}/kernel`);
         const [KH, KW, I, O] = w.shape;
         const weights = kr.hwioToOhwi(w.data, [KH, KW, I, O]);
         layers.push({ name: l.name, weights, shape: [O, KH, KW, I], positions: l.outputShape[0] * l.outputShape[1] });
         const inShape = l.inbound.length ? shapes.get(l.inbound[0]) : model.spec.inputs.find((i) => i.name === l.name)?.shape;
-        if (getQuantizer(l.config.input_quantizer)?.binary && KH === 3 && KW === 3 && inShape) {
+        if (quantizersOf(l).input?.binary && KH === 3 && KW === 3 && inShape) {
           convs.push({ name: l.name, weights, shape: [O, KH, KW, I], inShape, window: { strides: l.config.strides, padding: l.config.padding, dilation: l.config.dilation_rate, padValues: l.config.pad_values as 0 | 1 } });
         }
       }

@@ -1,8 +1,8 @@
 // What hardware designers and NumPy users take out of a model: its weights as the inference uses
 // them (binarized kernels as int8 +-1), the integer thresholds the compiler folded BatchNorm into,
 // and any layer's activations for given inputs; each an .npy file, listed in a manifest.
-import { getQuantizer } from '../model/quantizers.js';
 import type { Model } from '../model/model.js';
+import { isQuantized, quantizersOf } from '../layers/traits.js';
 import { lowerModel } from '../plan/lower.js';
 import type { InferencePlan } from '../plan/plan.js';
 import { writeNpy, type NpyData } from './npy.js';
@@ -35,12 +35,12 @@ export function exportWeights(model: Model): ExportResult {
     manifest.push({ file, shape, dtype, description });
   };
   for (const l of model.layers) {
-    const quant = l.class === 'QuantDense' || l.class === 'QuantConv2D';
+    const quant = isQuantized(l);
     for (const [key, w] of model.spec.weights) {
       if (!key.startsWith(`${l.name}/`)) continue;
       const param = key.slice(l.name.length + 1);
       const file = `weights/${safe(l.name)}.${param}.npy`;
-      const q = quant && param === 'kernel' ? getQuantizer(l.config.kernel_quantizer) : null;
+      const q = quant && param === 'kernel' ? quantizersOf(l).kernel : null;
       if (q?.binary) put(file, Int8Array.from(w.data, (v) => (v < 0 ? -1 : 1)), w.shape, 'int8', `${key} binarized by ${q.className} (+1/-1; sign(0) = +1), Keras layout`);
       else if (q) put(file, q.forward(w.data as Float32Array, w.shape), w.shape, 'float32', `${key} after ${q.className}, Keras layout`);
       else put(file, Float32Array.from(w.data), w.shape, 'float32', `${key}${param === 'kernel' ? ', Keras layout' : ''}`);

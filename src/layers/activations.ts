@@ -25,6 +25,10 @@ export const ACTIVATION_KINDS = {
     keys: { activation: { read: activation } },
     outputShape: (_c, [x]) => x,
     reference: (l, [x]) => activate(x.data, x.shape, l.config.activation),
+    tfjs: (l, env) => {
+      const f = env.activate(l.config.activation, l.name);
+      return ([x]) => f(x);
+    },
     signUse: (l) => (SIGN_PRESERVING.includes(l.config.activation) ? 'through' : 'value'),
     lower: (ctx, l, u, at) => {
       const a = l.config.activation;

@@ -14,6 +14,7 @@ export const INPUT_KINDS = {
     keys: { batch_input_shape: { read: batchInputShape } },
     outputShape: (_c, [x]) => x,
     reference: (_l, [x]) => x.data,
+    tfjs: () => ([x]) => x,
     lower: (ctx, l, u) => {
       u.names.push(l.name);
       ctx.define(l.name, u);

@@ -7,6 +7,7 @@ import type { KeySpec } from './config-readers.js';
 import type { BaseConfig } from './base-config.js';
 import type { ModelSpec } from '../model/tfjs-format.js';
 import type { LowerContext, PlanValue } from '../plan/lower.js';
+import type { TfjsEnv, TfjsLayer } from './tfjs-ops.js';
 
 export type WeightList = [param: string, shape: number[]][];
 
@@ -65,6 +66,18 @@ export interface LayerKind<K extends string = string, C extends BaseConfig = Bas
   readonly signUse?: (l: LayerOf<K, C>) => SignUse;
   /** The identity at inference (a canonicalization pass removes it before lowering). Default false. */
   readonly identityAtInference?: (config: C) => boolean;
+  /** A linear layer's product: 'dense' (x . W over the last axis) or 'conv' (a 2-D convolution). */
+  readonly product?: 'dense' | 'conv';
+  /** A per-channel affine map (BatchNormalization) that a linear layer before it, read by nothing else, folds into its epilogue. */
+  readonly foldsIntoEpilogue?: boolean;
+  /** Multiply-accumulates per sample (linear layers), for summaries. */
+  readonly macs?: (l: LayerOf<K, C>, inShape: number[]) => number;
+  /** Checks a loaded layer's weights (a ModelFormatError naming the weight), after the shapes are known. */
+  readonly checkWeights?: (l: LayerOf<K, C>, weight: (param: string) => ArrayLike<number> | undefined, at: string) => void;
+  /** The class name written to files (default className; a quantizer layer writes its Larq class), and the config written. */
+  readonly written?: (config: C) => { className: string; config: Record<string, unknown> };
+  /** The layer as TensorFlow.js ops (the benchmarks' TF.js column); absent: TF.js has no translation of it (a TfjsTranslationError). */
+  readonly tfjs?: (l: LayerOf<K, C>, env: TfjsEnv) => TfjsLayer;
   /** Lowers the layer to kernel steps: reads `u` (its first input's value; merges read ctx.valueOf), ends with ctx.produce. */
   readonly lower: (ctx: LowerContext, l: LayerOf<K, C>, u: PlanValue, at: string) => void;
 }

@@ -9,6 +9,7 @@ import { imageShape, padBefore, windowOut } from './shapes.js';
 import { getQuantizer } from '../model/quantizers.js';
 import { activate } from './activations.js';
 import { xnorInputScaleReference } from '../ops/xnor-scale.js';
+import { TfjsTranslationError, type TfjsEnv, type TfjsLayer, type TfTensor } from './tfjs-ops.js';
 
 export interface DenseConfig extends BaseConfig {
   units: number;
@@ -111,6 +112,10 @@ export function windowShape(x: number[], k: [number, number], strides: [number, 
 
 const convShape = (c: Conv2DConfig, [x]: number[][], at: string): number[] => [...windowShape(x, c.kernel_size, c.strides, c.dilation_rate, c.padding, at), c.filters];
 
+const denseMacs = (l: { config: DenseConfig }, inShape: number[]) => inShape.reduce((a, b) => a * b, 1) * l.config.units;
+const convMacs = (l: { config: Conv2DConfig; outputShape: number[] }, inShape: number[]) =>
+  l.outputShape[0] * l.outputShape[1] * l.config.kernel_size[0] * l.config.kernel_size[1] * inShape[inShape.length - 1] * l.config.filters;
+
 // ---- the CPU reference ----
 
 type Linear = LayerOf<'Dense', DenseConfig> | LayerOf<'QuantDense', QuantDenseConfig> | LayerOf<'Conv2D', Conv2DConfig> | LayerOf<'QuantConv2D', QuantConv2DConfig>;
@@ -207,6 +212,44 @@ function convReference(
   return y;
 }
 
+// ---- TF.js ----
+
+/**
+ * The layer as TF.js ops: at inference the kernel quantized once on the CPU, f32 matMul / conv2d
+ * (XNOR-Net's K by a window-averaging conv of mean |x|); in training the latent kernel as a
+ * variable, quantized each step by the STE quantizer (dense layers: TF.js's conv2d gradients are
+ * not among those the benchmark registers).
+ */
+function linearTfjs(l: Linear, env: TfjsEnv): TfjsLayer {
+  const { tf } = env;
+  const c = l.config as Partial<QuantConv2DConfig> & DenseConfig;
+  const conv = l.class === 'Conv2D' || l.class === 'QuantConv2D';
+  if (c.pad_values) throw new TfjsTranslationError(`${l.name}: the TF.js translation pads with zeros only (pad_values ${c.pad_values})`);
+  if (env.training && conv) throw new TfjsTranslationError(`${l.name}: the TF.js training translation has dense layers only`);
+  const k = env.weight('kernel')!;
+  const kq = getQuantizer(c.kernel_quantizer ?? null);
+  const kernelQ = env.training ? env.quantize(c.kernel_quantizer ?? null, l.name) : null;
+  const kernel = env.training ? env.param(k.data, k.shape) : env.constant(kq ? kq.forward(Float32Array.from(k.data), k.shape) : k.data, k.shape);
+  const b = c.use_bias ? env.weight('bias') : undefined;
+  const bias = b ? env.param(b.data, b.shape) : null;
+  const inq = env.quantize(c.input_quantizer ?? null, l.name);
+  const act = env.activate(c.activation, l.name);
+  const cc = l.config as Conv2DConfig;
+  const window = c.xnor_input_scale && conv ? env.constant(new Float32Array(cc.kernel_size[0] * cc.kernel_size[1]).fill(1 / (cc.kernel_size[0] * cc.kernel_size[1])), [...cc.kernel_size, 1, 1]) : null;
+  // XNOR-Net's K (src/ops/xnor-scale.ts): mean |x| over channels, averaged over the window by a constant kernel.
+  const scaleK = (x: TfTensor, y: TfTensor) => {
+    const a = tf.moments(tf.abs(x), [x.shape.length - 1], true).mean;
+    return tf.mul(y, window ? tf.conv2d(a, window, cc.strides, cc.padding, 'NHWC', cc.dilation_rate) : a);
+  };
+  return ([x]) => {
+    const w = kernelQ ? kernelQ(kernel) : kernel;
+    let y = conv ? tf.conv2d(inq(x), w, cc.strides, cc.padding, 'NHWC', cc.dilation_rate) : tf.matMul(inq(x), w);
+    if (c.xnor_input_scale) y = scaleK(x, y);
+    if (bias) y = tf.add(y, bias);
+    return act(y);
+  };
+}
+
 // ---- value facts ----
 
 /** A binary input quantizer reads only the sign, unless XNOR-Net's K also reads the magnitude. */
@@ -222,6 +265,9 @@ export const LINEAR_KINDS = {
     weights: denseWeights,
     outputShape: denseShape,
     reference: linearReference,
+    tfjs: linearTfjs,
+    product: 'dense',
+    macs: denseMacs,
     lower: (ctx, l, u, at) => ctx.lowerWeightLayer(l, u, at),
   }),
   QuantDense: defineKind<'QuantDense', QuantDenseConfig>({
@@ -231,7 +277,10 @@ export const LINEAR_KINDS = {
     weights: denseWeights,
     outputShape: denseShape,
     reference: linearReference,
+    tfjs: linearTfjs,
     signUse: quantSignUse,
+    product: 'dense',
+    macs: denseMacs,
     lower: (ctx, l, u, at) => ctx.lowerWeightLayer(l, u, at),
   }),
   Conv2D: defineKind<'Conv2D', Conv2DConfig>({
@@ -242,6 +291,9 @@ export const LINEAR_KINDS = {
     weights: convWeights,
     outputShape: convShape,
     reference: linearReference,
+    tfjs: linearTfjs,
+    product: 'conv',
+    macs: convMacs,
     lower: (ctx, l, u, at) => ctx.lowerWeightLayer(l, u, at),
   }),
   QuantConv2D: defineKind<'QuantConv2D', QuantConv2DConfig>({
@@ -254,7 +306,10 @@ export const LINEAR_KINDS = {
     weights: convWeights,
     outputShape: convShape,
     reference: linearReference,
+    tfjs: linearTfjs,
     signUse: quantSignUse,
+    product: 'conv',
+    macs: convMacs,
     lower: (ctx, l, u, at) => ctx.lowerWeightLayer(l, u, at),
   }),
 };

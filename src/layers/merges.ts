@@ -48,6 +48,7 @@ export const MERGE_KINDS = {
     },
     // Left to right, each partial sum an f32: as Keras adds, and as the plan's chain of two-input adds.
     reference: (_l, xs) => xs.slice(1).reduce((y, v) => addReference(y, v.data), xs[0].data),
+    tfjs: (_l, { tf }) => (xs) => xs.slice(1).reduce((y, x) => tf.add(y, x), xs[0]),
     lower: (ctx, l) => lowerMerge(ctx, l),
   }),
   Concatenate: defineKind<'Concatenate', ConcatenateConfig>({
@@ -64,6 +65,7 @@ export const MERGE_KINDS = {
       return [...x.slice(0, -1), xs.reduce((a, s) => a + s[rank - 1], 0)];
     },
     reference: (_l, xs) => xs.slice(1).reduce((y, v) => ({ shape: [...y.shape.slice(0, -1), y.shape.at(-1)! + v.shape.at(-1)!], data: concatLastReference(y.data, y.shape.at(-1)!, v.data, v.shape.at(-1)!) }), xs[0]).data,
+    tfjs: (_l, { tf }) => (xs) => tf.concat(xs, -1),
     signUse: () => 'through',
     lower: (ctx, l) => lowerMerge(ctx, l),
   }),

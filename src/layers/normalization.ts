@@ -56,6 +56,36 @@ export const NORMALIZATION_KINDS = {
       const bn = { gamma: l.config.scale ? ctx.weight('gamma') : undefined, beta: l.config.center ? ctx.weight('beta') : undefined, movingMean: mean, movingVariance: ctx.weight('moving_variance'), epsilon: l.config.epsilon, shift: l.config.shift_based === true };
       return Float32Array.from(x.data, (v, i) => batchNormValue(bn, i % mean.length, v));
     },
+    foldsIntoEpilogue: true,
+    // At inference the moving statistics; in training the batch's (biased variance, as Keras).
+    tfjs: (l, env) => {
+      const { tf } = env;
+      const C = env.weight('moving_mean')!.data.length;
+      const gamma = l.config.scale ? env.param(env.weight('gamma')!.data, [C]) : undefined;
+      const beta = l.config.center ? env.param(env.weight('beta')!.data, [C]) : undefined;
+      const eps = l.config.epsilon;
+      if (!env.training) {
+        const [mean, variance] = [env.constant(env.weight('moving_mean')!.data, [C]), env.constant(env.weight('moving_variance')!.data, [C])];
+        return ([x]) => tf.batchNorm(x, mean, variance, beta, gamma, eps);
+      }
+      return ([x]) => {
+        const { mean, variance } = tf.moments(x, x.shape.slice(0, -1).map((_, i) => i));
+        let y = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps)));
+        if (gamma) y = tf.mul(y, gamma);
+        return beta ? tf.add(y, beta) : y;
+      };
+    },
+    // BatchNormalization divides by sqrt(moving_variance + epsilon): a variance below 0, or one that
+    // epsilon does not lift above 0, has no square root, and no trained model has one.
+    checkWeights: (l, weight, at) => {
+      const v = weight('moving_variance');
+      if (!v) return;
+      for (let c = 0; c < v.length; c++) {
+        if (v[c] < 0 || !(v[c] + l.config.epsilon > 0)) {
+          fail(`${at}, weight "moving_variance"`, `channel ${c} is ${v[c]} (epsilon ${l.config.epsilon}): a variance must be >= 0 and variance + epsilon > 0`, 'the file is damaged, or was not written by a trained model');
+        }
+      }
+    },
     lower: (ctx, l, u) => {
       const x = ctx.asFloat(u, [l.name]);
       const params = ctx.bnParams(l);

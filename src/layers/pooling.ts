@@ -73,6 +73,7 @@ export const POOLING_KINDS = {
     finish: finishPool,
     outputShape: poolShape,
     reference: (l, [x]) => poolReference(x, l.config.pool_size, l.config.strides, l.config.padding, true),
+    tfjs: (l, { tf }) => ([x]) => tf.maxPool(x, l.config.pool_size, l.config.strides, l.config.padding),
     signUse: () => 'through',
     lower: (ctx, l, u) => {
       const y = ctx.newValue(l.outputShape, u.rep, [], { full: u.full }); // max of +-1 values is the AND of their bits
@@ -87,6 +88,7 @@ export const POOLING_KINDS = {
     finish: finishPool,
     outputShape: poolShape,
     reference: (l, [x]) => poolReference(x, l.config.pool_size, l.config.strides, l.config.padding, false),
+    tfjs: (l, { tf }) => ([x]) => tf.avgPool(x, l.config.pool_size, l.config.strides, l.config.padding),
     lower: (ctx, l, u) => {
       const x = ctx.asFloat(u, [l.name]);
       const y = ctx.newValue(l.outputShape, 'f32', []);
@@ -103,6 +105,7 @@ export const POOLING_KINDS = {
       return c.keepdims ? [1, 1, ch] : [ch];
     },
     reference: (_l, [x]) => poolReference(x, [x.shape[1], x.shape[2]], [x.shape[1], x.shape[2]], 'valid', false),
+    tfjs: (l, { tf }) => ([x]) => tf.mean(x, [1, 2], l.config.keepdims),
     // The average pool with the whole image as its window: [1, 1, C], seen as [C] unless keepdims.
     lower: (ctx, l, u) => {
       const x = ctx.asFloat(u, [l.name]);

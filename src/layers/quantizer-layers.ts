@@ -31,7 +31,13 @@ export const QUANTIZER_KINDS = {
     keys: { quantizer: { read: layerQuantizer } },
     outputShape: (_c, [x]) => x,
     reference: (l, [x]) => getQuantizer(l.config.quantizer)!.forward(x.data, x.shape),
+    tfjs: (l, env) => {
+      const q = env.quantize(l.config.quantizer, l.name);
+      return ([x]) => q(x);
+    },
     signUse: (l) => (getQuantizer(l.config.quantizer)?.binary ? 'sign' : 'value'),
+    // Written under the quantizer's Larq class, its arguments beside the Keras layer keys (as Larq writes it).
+    written: ({ quantizer, ...keras }) => ({ className: quantizer.class_name, config: { ...keras, dtype: 'float32', ...quantizer.config } }),
     identityAtInference: (c) => identityAtInference(getQuantizer(c.quantizer)),
     lower: (ctx, l, u, at) => {
       const q = getQuantizer(l.config.quantizer)!;

@@ -76,6 +76,7 @@ export const RESHAPING_KINDS = {
     keys: { data_format: { read: channelsLast, default: 'channels_last', drop: true } },
     outputShape: (_c, [x], at) => [checkedCount(x, at)],
     reference: (_l, [x]) => x.data,
+    tfjs: (l, { tf }) => ([x]) => tf.reshape(x, [x.shape[0], ...l.outputShape]),
     signUse: () => 'through',
     lower: lowerView,
   }),
@@ -90,6 +91,7 @@ export const RESHAPING_KINDS = {
       return c.target_shape.map((d) => (d === -1 ? n / known : d));
     },
     reference: (_l, [x]) => x.data,
+    tfjs: (l, { tf }) => ([x]) => tf.reshape(x, [x.shape[0], ...l.outputShape]),
     signUse: () => 'through',
     lower: lowerView,
   }),
@@ -102,6 +104,7 @@ export const RESHAPING_KINDS = {
       return [h + t + b, w + le + r, ch];
     },
     reference: (l, [x]) => zeroPadReference(x, l.config.padding),
+    tfjs: (l, { tf }) => ([x]) => tf.pad(x, [[0, 0], ...l.config.padding, [0, 0]]),
     lower: (ctx, l, u) => {
       const [[top, bottom], [left, right]] = l.config.padding;
       const x = ctx.asFloat(u, [l.name]);
@@ -115,6 +118,7 @@ export const RESHAPING_KINDS = {
     keys: { rate: { read: finiteIn(0, 1) }, noise_shape: { read: only(null), default: null, drop: true }, seed: { read: anything, default: undefined, drop: true } },
     outputShape: (_c, [x]) => x,
     reference: (_l, [x]) => x.data,
+    tfjs: () => ([x]) => x,
     signUse: () => 'through',
     lower: (ctx, l, u) => ctx.produce(l, ctx.alias(u, l.outputShape)),
   }),

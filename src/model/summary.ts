@@ -3,7 +3,9 @@
 // saving against the same model in float32. Parameter bits: a kernel takes its kernel quantizer's
 // precision (1 for the sign quantizers, 2 for ste_tern, k for DoReFa), everything else 32 bits.
 import { getQuantizer } from './quantizers.js';
-import type { LayerSpec } from './layer-config.js';
+import type { LayerSpec, QuantizerConfig } from './layer-config.js';
+import { kindOf } from '../layers/index.js';
+import { isQuantized } from '../layers/traits.js';
 import type { ModelSpec } from './tfjs-format.js';
 
 export interface LayerSummary {
@@ -48,26 +50,23 @@ export function summarize(spec: ModelSpec): ModelSummary {
     let macs = 0;
     let kernelBits = 32;
     const inShape = l.inbound.length ? shapes.get(l.inbound[0])! : (spec.inputs.find((i) => i.name === l.name)?.shape ?? l.outputShape);
-    const quant = (x: LayerSpec): x is LayerSpec & { class: 'QuantDense' | 'QuantConv2D' } => x.class === 'QuantDense' || x.class === 'QuantConv2D';
-    if (quant(l)) {
+    if (isQuantized(l)) {
+      const c = l.config as { input_quantizer: QuantizerConfig; kernel_quantizer: QuantizerConfig };
       // Without an input quantizer, a layer that reads a quantizer layer (Bi-Real Net's standalone
       // SteSign) multiplies that quantizer's values.
-      const from = l.config.input_quantizer === null && l.inbound.length === 1 ? byName.get(l.inbound[0]) : undefined;
-      inputBits = precisionOf(from?.class === 'Quantizer' ? from.config.quantizer : l.config.input_quantizer);
-      kernelBits = precisionOf(l.config.kernel_quantizer);
+      const from = c.input_quantizer === null && l.inbound.length === 1 ? byName.get(l.inbound[0]) : undefined;
+      inputBits = precisionOf(from && 'quantizer' in from.config ? from.config.quantizer : c.input_quantizer);
+      kernelBits = precisionOf(c.kernel_quantizer);
     }
     for (const [key, w] of spec.weights) {
       if (!key.startsWith(`${l.name}/`)) continue;
       add(key.endsWith('/kernel') ? kernelBits : 32, count(w.shape));
     }
-    if (l.class === 'Dense' || l.class === 'QuantDense') macs = count(inShape) * l.config.units;
-    if (l.class === 'Conv2D' || l.class === 'QuantConv2D') {
-      macs = l.outputShape[0] * l.outputShape[1] * l.config.kernel_size[0] * l.config.kernel_size[1] * inShape[inShape.length - 1] * l.config.filters;
-    }
+    macs = kindOf(l).macs?.(l, inShape) ?? 0;
     const binary = inputBits === 1 && kernelBits === 1;
     return {
       name: l.name,
-      class: l.class === 'Quantizer' ? (l.config.quantizer as { class_name: string }).class_name : l.class,
+      class: kindOf(l).written?.(l.config).className ?? l.class,
       outputShape: l.outputShape,
       inputBits,
       params,

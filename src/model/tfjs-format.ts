@@ -19,6 +19,7 @@ import {
   type LayerSpec, type LayerClass, type LayerConfigs,
 } from './layer-config.js';
 import { kindOf } from '../layers/index.js';
+import { binaryKernel, isQuantized } from '../layers/traits.js';
 import { checkedCount, sameShape, MAX_ELEMENTS } from '../layers/shapes.js';
 import { canonicalTopology } from './keras-config.js';
 import { getQuantizer, serializeQuantizer } from './quantizers.js';
@@ -147,25 +148,13 @@ export async function parseModel(json: unknown, shards: ShardSource): Promise<Mo
     const d = t.data;
     for (let i = 0; i < d.length; i++) if (!Number.isFinite(d[i])) fail(`weight "${name}"`, `element ${i} is ${d[i]}`, 'weights must be finite; retrain or fix the checkpoint');
   }
-  checkBatchNormVariance(topo.layers, weights);
+  checkWeightValues(topo.layers, weights);
   return { ...topo, weights };
 }
 
-/**
- * BatchNormalization divides by sqrt(moving_variance + epsilon): a variance below 0, or one that
- * epsilon does not lift above 0, has no square root, and no trained model has one.
- */
-function checkBatchNormVariance(layers: LayerSpec[], weights: Map<string, WeightTensor>): void {
-  for (const l of layers) {
-    if (l.class !== 'BatchNormalization') continue;
-    const v = weights.get(`${l.name}/moving_variance`)?.data;
-    if (!v) continue;
-    for (let c = 0; c < v.length; c++) {
-      if (v[c] < 0 || !(v[c] + l.config.epsilon > 0)) {
-        fail(`${describe(l)}, weight "moving_variance"`, `channel ${c} is ${v[c]} (epsilon ${l.config.epsilon}): a variance must be >= 0 and variance + epsilon > 0`, 'the file is damaged, or was not written by a trained model');
-      }
-    }
-  }
+/** Each kind's checks of its loaded weights (BatchNormalization's variances). */
+function checkWeightValues(layers: LayerSpec[], weights: Map<string, WeightTensor>): void {
+  for (const l of layers) kindOf(l).checkWeights?.(l, (p) => weights.get(`${l.name}/${p}`)?.data, describe(l));
 }
 
 // ---- topology ----
@@ -394,10 +383,6 @@ export function expectedWeights(layers: LayerSpec[], inputs?: ModelInput[]): Map
   return new Map([...weightParams(layers, ins)].map(([k, w]) => [k, w.shape]));
 }
 
-/** The layer's kernel_quantizer is binary (+-1): its kernel may be stored as sign bits. */
-function binaryKernel(l: LayerSpec): boolean {
-  return (l.class === 'QuantDense' || l.class === 'QuantConv2D') && getQuantizer(l.config.kernel_quantizer)?.binary === true;
-}
 
 /** `quant_dense/kernel`, also with a `:0` suffix or a model-name prefix (`sequential/quant_dense/kernel`). */
 function normalizeWeightName(name: string, expected: Map<string, unknown>): string {
@@ -546,8 +531,8 @@ export function serializeModel(spec: ModelSpec, options: SerializeOptions = {}):
     const at = describe(layer);
     if (!t) fail(at, `weight "${name}" is missing from spec.weights`);
     if (!sameShape(t.shape, shape) || t.data.length !== t.shape.reduce((a, b) => a * b, 1)) fail(at, `weight "${name}" has shape [${t.shape}] and ${t.data.length} values; the config implies [${shape}]`);
-    if (options.packBinaryWeights && param === 'kernel' && (layer.class === 'QuantDense' || layer.class === 'QuantConv2D') && layer.config.kernel_quantizer !== null) {
-      const q = getQuantizer(layer.config.kernel_quantizer)!;
+    if (options.packBinaryWeights && param === 'kernel' && isQuantized(layer) && (layer.config as { kernel_quantizer: unknown }).kernel_quantizer !== null) {
+      const q = getQuantizer((layer.config as { kernel_quantizer: Parameters<typeof getQuantizer>[0] }).kernel_quantizer)!;
       if (!q.binary) fail(`${at}, key "kernel_quantizer"`, `${q.className} is not binary (+-1): packing its kernel to sign bits would lose information`, 'serialize without packBinaryWeights');
       if (!(t.data instanceof Float32Array)) fail(at, `weight "${name}" is not float32`);
       weights.push({ name, shape: shape.slice(), dtype: 'float32', quantization: { dtype: 'b1', original_dtype: 'float32' } });
@@ -578,10 +563,8 @@ export function serializeModel(spec: ModelSpec, options: SerializeOptions = {}):
 
 /** One layer's `{class_name, config}` as Keras and Larq write it (quantizers with their Keras layer keys). */
 function layerEntry(l: LayerSpec): Record<string, unknown> {
-  if (l.class === 'Quantizer') {
-    const { quantizer, ...keras } = l.config;
-    return { class_name: quantizer.class_name, config: { ...keras, dtype: 'float32', ...quantizer.config } };
-  }
+  const written = kindOf(l).written?.(l.config);
+  if (written) return { class_name: written.className, config: written.config };
   const config: Record<string, unknown> = { ...l.config, dtype: 'float32' };
   for (const key of ['input_quantizer', 'kernel_quantizer']) {
     const q = config[key];

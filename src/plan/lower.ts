@@ -16,12 +16,13 @@ import { foldBatchNormAffine, foldBatchNormSign, foldDecision, type DecisionMap 
 import { getQuantizer, type Quantizer } from '../model/quantizers.js';
 import { transposeF32Reference } from '../ops/transpose.js';
 import { CHANNEL_ACTIVATIONS, quantizeMode, type ChannelActivation, type QuantizeMode } from '../ops/elementwise.js';
-import type { Activation, LayerSpec, Padding } from '../model/layer-config.js';
+import type { Activation, Conv2DConfig, LayerSpec, Padding } from '../model/layer-config.js';
 import type { ModelSpec } from '../model/tfjs-format.js';
 import { kindOf } from '../layers/index.js';
 import { identityAtInference } from '../layers/quantizer-layers.js';
 import { SIGN_PRESERVING } from '../layers/activations.js';
 import { sameShape } from '../layers/shapes.js';
+import { isQuantized } from '../layers/traits.js';
 
 /** The model cannot be compiled as asked (an unsupported combination, an unknown name). Names the layer and the way out. */
 export class CompileError extends Error {
@@ -182,7 +183,7 @@ export interface LowerContext {
 type Quant = LayerSpec & { class: 'QuantDense' | 'QuantConv2D' };
 export type WeightLayer = LayerSpec & { class: 'Dense' | 'QuantDense' | 'Conv2D' | 'QuantConv2D' };
 
-const isQuant = (l: LayerSpec): l is Quant => l.class === 'QuantDense' || l.class === 'QuantConv2D';
+const isQuant = (l: LayerSpec): l is Quant => isQuantized(l);
 
 function quantizerOf(l: LayerSpec, key: 'input_quantizer' | 'kernel_quantizer'): Quantizer | null {
   return isQuant(l) ? getQuantizer(l.config[key]) : null;
@@ -315,7 +316,7 @@ export function lowerModel(model: ModelSpec, options: LowerOptions = {}): Lowere
   }
 
   function lowerWeightLayer(l: WeightLayer, u: PlanValue, at: string): void {
-    const dense = l.class === 'Dense' || l.class === 'QuantDense';
+    const dense = kindOf(l).product === 'dense';
     const iq = quantizerOf(l, 'input_quantizer');
     const kq = quantizerOf(l, 'kernel_quantizer');
     const w = spec.weights.get(`${l.name}/kernel`)!;
@@ -323,7 +324,7 @@ export function lowerModel(model: ModelSpec, options: LowerOptions = {}): Lowere
     const act = l.config.activation;
     // A BatchNormalization right after, read by nothing else, folds into this layer's epilogue.
     const cs = consumers.get(l.name)!;
-    const bn = act === 'linear' && !keep.has(l.name) && cs.length === 1 && cs[0].class === 'BatchNormalization' ? cs[0] : null;
+    const bn = act === 'linear' && !keep.has(l.name) && cs.length === 1 && kindOf(cs[0]).foldsIntoEpilogue ? (cs[0] as LayerSpec & { class: 'BatchNormalization' }) : null;
     const resultName = bn ? bn.name : l.name;
     const layers = bn ? [l.name, bn.name] : [l.name];
     if (bn) fused.add(bn.name);
@@ -331,9 +332,8 @@ export function lowerModel(model: ModelSpec, options: LowerOptions = {}): Lowere
     const K = w.shape[w.shape.length - 2] * (dense ? 1 : w.shape[0] * w.shape[1]);
     const N = w.shape[w.shape.length - 1];
     const kernel: [number, number, number, number] = dense ? [N, 1, 1, K] : [N, w.shape[0], w.shape[1], w.shape[2]];
-    const window: ConvWindow | undefined = dense
-      ? undefined
-      : { strides: l.config.strides, padding: l.config.padding, dilation: l.config.dilation_rate, padValues: (l.class === 'QuantConv2D' ? l.config.pad_values : 0) as 0 | 1 };
+    const conv = l.config as Conv2DConfig & { pad_values?: number };
+    const window: ConvWindow | undefined = dense ? undefined : { strides: conv.strides, padding: conv.padding, dilation: conv.dilation_rate, padValues: (conv.pad_values ?? 0) as 0 | 1 };
     const inputName = iq ? [`${l.name}:input`] : [];
     // Packed rows of bits: [N, K] for dense, OHWI packed along I for conv.
     const packedRows = dense ? N : N * kernel[1] * kernel[2];

@@ -4,6 +4,7 @@
 // hard_sigmoid(x) while training, the deterministic sign at inference). Weights are kept.
 import { Model } from '../model/model.js';
 import { getQuantizer, serializeQuantizer } from '../model/quantizers.js';
+import { LAYER_KEYS, layerClass } from '../model/layer-config.js';
 
 export interface BinaryNetVariants {
   /** Every BatchNormalization shift-based. */
@@ -17,7 +18,8 @@ export async function withBinaryNetVariants(model: Model, variants: BinaryNetVar
   const { modelJson, shards } = model.toJSON();
   const topology = modelJson.modelTopology as { config: { layers: { class_name: string; config: Record<string, unknown> }[] } };
   for (const l of topology.config.layers) {
-    if (variants.shiftBatchNorm && l.class_name === 'BatchNormalization') l.config.shift_based = true;
+    // The kinds that take BinaryNet's shift_based key (BatchNormalization).
+    if (variants.shiftBatchNorm && 'shift_based' in LAYER_KEYS[layerClass(l.class_name, 'withBinaryNetVariants')]) l.config.shift_based = true;
     if (variants.stochastic && 'input_quantizer' in l.config) {
       const q = getQuantizer(l.config.input_quantizer as never);
       if (q?.className === 'SteSign') l.config.input_quantizer = serializeQuantizer(getQuantizer({ class_name: 'StochasticSteSign', config: { clip_value: q.config.clip_value } })!);
