@@ -35,6 +35,7 @@ export { Model, LayerDef, SymbolicTensor, layers, sequential, model, input, type
 export { referenceForward, type ReferenceValue } from './model/reference.js';
 export { summarize, formatSummary, type ModelSummary, type LayerSummary } from './model/summary.js';
 export { lowerModel, CompileError, type LoweredPlan, type LowerOptions, type PlanValue, type Step, type Epilogue } from './plan/lower.js';
+export { describePasses } from './plan/passes/describe.js';
 export { InferencePlan, type CompileOptions, type PlanOutput, type RunOptions as PlanRunOptions } from './plan/plan.js';
 export { loadModel, saveModel, MAX_MODEL_JSON_BYTES, type ModelBytes, type LoadModelOptions } from './io/model-files.js';
 export { kerasToTfjs, readKerasModel, kerasFormat, formatFromName, formatFromBytes, KERAS_FILE_LIMITS, type KerasFileLimits, type ModelFileFormat, type TfjsArtifacts } from './io/keras-files.js';

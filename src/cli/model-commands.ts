@@ -11,6 +11,7 @@ import type { Model } from '../model/model.js';
 import { formatSummary, summarize } from '../model/summary.js';
 import { lowerModel } from '../plan/lower.js';
 import { describePlan } from '../plan/plan.js';
+import { describePasses } from '../plan/passes/describe.js';
 import { InferencePlan, type PlanOutput } from '../plan/plan.js';
 import { UsageError, closest, positiveInt, type Command, type Flags } from './flags.js';
 import { ZOO } from '../zoo/registry.js';
@@ -55,6 +56,7 @@ export async function summaryCommand(flags: Flags): Promise<void> {
   console.log(formatSummary(s));
   if (flags.switches.has('plan')) {
     // The compiled plan's steps (lowering is pure CPU: no GPU needed). Inputs holding only +-1 take another variant.
+    console.log(`\ncompiler passes:\n${describePasses(model.spec)}`);
     console.log(`\nplan (real-valued inputs):\n${describePlan(lowerModel(model.spec))}`);
     const signs = lowerModel(model.spec, { signInputs: model.spec.inputs.map(() => true) });
     const other = describePlan(signs);
@@ -254,7 +256,7 @@ export const MODEL_COMMANDS: Command[] = [
     options: {
       model: { kind: 'text', placeholder: 'MODEL', help: 'the model, if not given as the argument' },
       json: { kind: 'switch', help: 'print the summary as JSON' },
-      plan: { kind: 'switch', help: 'also print the compiled plan: one line per kernel step (what plan.describe() prints)' },
+      plan: { kind: 'switch', help: 'also print the compiler passes (the graph after canonicalization, value facts, fusions) and the compiled plan: one line per kernel step (what plan.describe() prints)' },
     },
     run: summaryCommand,
   },

@@ -19,6 +19,9 @@ import { CHANNEL_ACTIVATIONS, quantizeMode, type ChannelActivation, type Quantiz
 import type { Activation, Conv2DConfig, LayerSpec, Padding } from '../model/layer-config.js';
 import type { ModelSpec } from '../model/tfjs-format.js';
 import { kindOf } from '../layers/index.js';
+import { canonicalize } from './passes/canonicalize.js';
+import { valueFacts } from './passes/value-facts.js';
+import { fusions } from './passes/fusions.js';
 import { identityAtInference } from '../layers/quantizer-layers.js';
 import { SIGN_PRESERVING } from '../layers/activations.js';
 import { sameShape } from '../layers/shapes.js';
@@ -202,33 +205,17 @@ export function lowerModel(model: ModelSpec, options: LowerOptions = {}): Lowere
     if (!l || (suffix !== undefined && suffix !== 'input')) throw new CompileError(`"${name}" is not a layer of model "${model.name}" (names are layer names, or "layer:input" for a quantized layer's quantized input)`);
     if (suffix === 'input' && !quantizerOf(l, 'input_quantizer')) throw new CompileError(`"${name}": layer "${layer}" (${l.class}) has no input quantizer, so no quantized input; ask for "${l.inbound[0] ?? layer}" instead`);
   }
-  const { spec, source } = bypassIdentityLayers(model);
-  const keep = new Set(spec.outputs);
-  for (const name of options.keep ?? []) keep.add(source.get(name) ?? name);
-  const consumers = new Map<string, LayerSpec[]>(spec.layers.map((l) => [l.name, []]));
-  for (const l of spec.layers) for (const s of l.inbound) consumers.get(s)!.push(l);
-
-  const signOnlyMemo = new Map<string, boolean>();
-  const signOnly = (name: string): boolean => {
-    if (float) return false;
-    let r = signOnlyMemo.get(name);
-    if (r !== undefined) return r;
-    const cs = consumers.get(name)!;
-    r =
-      !keep.has(name) &&
-      cs.length > 0 &&
-      cs.every((c) => {
-        const use = kindOf(c).signUse?.(c) ?? 'value';
-        return use === 'sign' || (use === 'through' && signOnly(c.name));
-      });
-    signOnlyMemo.set(name, r);
-    return r;
-  };
+  // The passes: canonicalization, value facts, fusions (src/plan/passes/), then lowering to steps.
+  const { graph, source } = canonicalize({ spec: model, keep: new Set([...model.outputs, ...(options.keep ?? [])]) });
+  const { spec, keep } = graph;
+  const facts = valueFacts(graph, { float });
+  const fusion = fusions(graph);
+  const signOnly = (name: string) => facts.signOnly.has(name);
 
   const values: PlanValue[] = [];
   const steps: Step[] = [];
   const valueOf = new Map<string, PlanValue>(); // layer output -> value (full or sign-only)
-  const fused = new Set<string>();
+  const fused = fusion.fused;
   const newValue = (shape: number[], rep: Rep, names: string[], extra: Partial<PlanValue> = {}): PlanValue => {
     const v: PlanValue = { id: values.length, shape, rep, full: true, names, ...extra };
     values.push(v);
@@ -323,11 +310,9 @@ export function lowerModel(model: ModelSpec, options: LowerOptions = {}): Lowere
     const bias = l.config.use_bias ? (spec.weights.get(`${l.name}/bias`)!.data as Float32Array) : undefined;
     const act = l.config.activation;
     // A BatchNormalization right after, read by nothing else, folds into this layer's epilogue.
-    const cs = consumers.get(l.name)!;
-    const bn = act === 'linear' && !keep.has(l.name) && cs.length === 1 && kindOf(cs[0]).foldsIntoEpilogue ? (cs[0] as LayerSpec & { class: 'BatchNormalization' }) : null;
+    const bn = fusion.foldedInto.get(l.name) ?? null;
     const resultName = bn ? bn.name : l.name;
     const layers = bn ? [l.name, bn.name] : [l.name];
-    if (bn) fused.add(bn.name);
     const outShape = l.outputShape;
     const K = w.shape[w.shape.length - 2] * (dense ? 1 : w.shape[0] * w.shape[1]);
     const N = w.shape[w.shape.length - 1];
@@ -580,22 +565,6 @@ function once<T>(f: () => T): () => T {
 }
 
 
-/**
- * The model without the quantizer layers that are the identity at inference (NoOp; DoReFaGradient,
- * which quantizes only the training gradient) and read a layer, so that fusions see through them:
- * their consumers read their input, the outputs name it. `source` maps each bypassed name to the
- * layer it reads.
- */
-function bypassIdentityLayers(spec: ModelSpec): { spec: ModelSpec; source: Map<string, string> } {
-  const reads = new Map<string, string>();
-  for (const l of spec.layers) {
-    if (l.inbound.length === 1 && kindOf(l).identityAtInference?.(l.config)) reads.set(l.name, l.inbound[0]);
-  }
-  if (reads.size === 0) return { spec, source: reads };
-  const root = (name: string): string => (reads.has(name) ? root(reads.get(name)!) : name);
-  const layers = spec.layers.filter((l) => !reads.has(l.name)).map((l) => ({ ...l, inbound: l.inbound.map(root) }) as LayerSpec);
-  return { spec: { ...spec, layers, outputs: spec.outputs.map(root) }, source: new Map([...reads.keys()].map((name) => [name, root(name)])) };
-}
 
 
 /** [ka, kw] for DoReFa activations into DoReFa weights, both within the bit-serial kernels' 8 bits; else null. */

@@ -1,0 +1,20 @@
+// The graph after each of the compiler's passes, as text: what `bnn summary MODEL --plan` prints
+// before the steps, so a user can see why a layer took the kernels it took.
+import type { ModelSpec } from '../../model/tfjs-format.js';
+import { canonicalize } from './canonicalize.js';
+import { describeGraph } from './graph.js';
+import { valueFacts } from './value-facts.js';
+import { fusions } from './fusions.js';
+
+export function describePasses(model: ModelSpec, options: { keep?: string[]; kernels?: 'binary' | 'float' } = {}): string {
+  const { graph, source } = canonicalize({ spec: model, keep: new Set([...model.outputs, ...(options.keep ?? [])]) });
+  const facts = valueFacts(graph, { float: options.kernels === 'float' });
+  const fused = fusions(graph);
+  const removed = [...source].map(([name, to]) => `${name} -> ${to}`);
+  return [
+    `canonicalize (identity layers removed: ${removed.length ? removed.join(', ') : 'none'}):`,
+    describeGraph(graph),
+    `value facts (values read only through their sign, so they may travel as bits): ${[...facts.signOnly].join(', ') || 'none'}`,
+    `fusions (BatchNormalization folded into the linear layer before it): ${[...fused.foldedInto].map(([l, bn]) => `${bn.name} -> ${l}`).join(', ') || 'none'}`,
+  ].join('\n');
+}

@@ -1,0 +1,105 @@
+// The compiler's passes (src/plan/passes/), each on small graphs: graph in, expected graph (or
+// facts) out. The plans they lead to are checked against the CPU reference in plan.test.ts.
+import { describe, expect, it } from 'vitest';
+import { input, layers, model, sequential } from '../src/model/model.js';
+import { canonicalize } from '../src/plan/passes/canonicalize.js';
+import { valueFacts } from '../src/plan/passes/value-facts.js';
+import { fusions } from '../src/plan/passes/fusions.js';
+import { describeGraph, type Graph } from '../src/plan/passes/graph.js';
+import { describePasses } from '../src/plan/passes/describe.js';
+import type { Model } from '../src/model/model.js';
+
+const graphOf = (m: Model, keep: string[] = []): Graph => ({ spec: m.spec, keep: new Set([...m.outputs, ...keep]) });
+const binaryDense = (units: number, name: string) => layers.quantDense({ units, inputQuantizer: 'ste_sign', kernelQuantizer: 'ste_sign', useBias: false, name });
+
+describe('canonicalize', () => {
+  it('removes the layers that are the identity at inference, rewiring their consumers and moving kept names', () => {
+    const x = input({ shape: [6], name: 'x' });
+    let h = layers.dense({ units: 5, name: 'd1' }).apply(x);
+    h = layers.noOp({ precision: 1, name: 'noop' }).apply(h);
+    h = layers.batchNormalization({ name: 'bn' }).apply(h);
+    h = layers.quantizer('dorefa_gradient', { name: 'grad' }).apply(h);
+    const s = layers.steSign({ name: 'sign' }).apply(h);
+    const out = layers.noOp({ precision: 32, name: 'last' }).apply(layers.dense({ units: 3, name: 'd2' }).apply(s));
+    const m = model({ inputs: x, outputs: out, name: 'm' });
+    const { graph, source } = canonicalize(graphOf(m, ['grad']));
+    expect(describeGraph(graph)).toBe(['x = InputLayer()', 'd1 = Dense(x)', 'bn = BatchNormalization(d1) [kept]', 'sign = Quantizer(bn)', 'd2 = Dense(sign) [kept]'].join('\n'));
+    expect(Object.fromEntries(source)).toEqual({ noop: 'd1', grad: 'bn', last: 'd2' });
+    expect(graph.spec.outputs).toEqual(['d2']);
+  });
+
+  it('leaves a graph without identity layers as it is (the same object)', () => {
+    const m = sequential([layers.dense({ units: 3, inputShape: [4] }), layers.steSign()]);
+    const g = graphOf(m);
+    expect(canonicalize(g).graph).toBe(g);
+  });
+});
+
+describe('value facts', () => {
+  it('the functional seed MLP: each BatchNorm output is read only by its SteSign, so only its sign matters', () => {
+    const x = input({ shape: [12], name: 'x' });
+    let h = x;
+    for (const i of [1, 2]) {
+      h = layers.quantDense({ units: 8, kernelQuantizer: 'ste_sign', name: `d${i}` }).apply(h);
+      h = layers.batchNormalization({ name: `bn${i}` }).apply(h);
+      h = layers.steSign({ name: `s${i}` }).apply(h);
+    }
+    const out = layers.quantDense({ units: 3, kernelQuantizer: 'ste_sign', name: 'out' }).apply(h);
+    const m = model({ inputs: x, outputs: out });
+    expect([...valueFacts(graphOf(m)).signOnly].sort()).toEqual(['bn1', 'bn2']);
+    // Kept (read in full by the user): no longer only signed.
+    expect([...valueFacts(graphOf(m, ['bn1'])).signOnly]).toEqual(['bn2']);
+    // The float kernels decide nothing on signs.
+    expect(valueFacts(graphOf(m), { float: true }).signOnly.size).toBe(0);
+  });
+
+  it('signs pass through max pooling and flatten to a binary-input layer, but not through average pooling', () => {
+    const build = (pool: 'max' | 'avg') =>
+      sequential([
+        layers.conv2d({ filters: 4, kernelSize: 3, inputShape: [6, 6, 2], name: 'c' }),
+        layers.batchNormalization({ name: 'bn' }),
+        pool === 'max' ? layers.maxPooling2d({ name: 'p' }) : layers.averagePooling2d({ name: 'p' }),
+        layers.flatten({ name: 'f' }),
+        binaryDense(3, 'd'),
+      ]);
+    expect([...valueFacts(graphOf(build('max'))).signOnly].sort()).toEqual(['bn', 'f', 'p']);
+    expect([...valueFacts(graphOf(build('avg'))).signOnly].sort()).toEqual(['f', 'p']);
+  });
+
+  it('a value read by a binary layer and by an Add (a Bi-Real shortcut) is read in full', () => {
+    const x = input({ shape: [4, 4, 8], name: 'x' });
+    const bn = layers.batchNormalization({ name: 'bn' }).apply(x);
+    const conv = layers.quantConv2d({ filters: 8, kernelSize: 3, padding: 'same', inputQuantizer: 'ste_sign', kernelQuantizer: 'ste_sign', name: 'conv' }).apply(bn);
+    const sum = layers.add({ name: 'sum' }).apply([conv, bn]);
+    const m = model({ inputs: x, outputs: sum });
+    expect(valueFacts(graphOf(m)).signOnly.has('bn')).toBe(false);
+  });
+});
+
+describe('fusions', () => {
+  const chain = (act = 'linear') => sequential([binaryDense(5, 'd1'), layers.batchNormalization({ name: 'bn' }), binaryDense(3, 'd2')], { inputShape: [7] });
+  it('a BatchNormalization read from a linear layer alone folds into its epilogue', () => {
+    const f = fusions(graphOf(chain()));
+    expect([...f.foldedInto].map(([l, bn]) => [l, bn.name])).toEqual([['d1', 'bn']]);
+    expect([...f.fused]).toEqual(['bn']);
+  });
+  it('not when the linear output is kept, read twice, or activated first', () => {
+    expect(fusions(graphOf(chain(), ['d1'])).fused.size).toBe(0);
+    const activated = sequential([layers.dense({ units: 5, activation: 'relu', inputShape: [7] }), layers.batchNormalization()]);
+    expect(fusions(graphOf(activated)).fused.size).toBe(0);
+    const x = input({ shape: [7] });
+    const d = layers.dense({ units: 5 }).apply(x);
+    const twice = model({ inputs: x, outputs: [layers.batchNormalization().apply(d), layers.activation({ activation: 'relu' }).apply(d)] });
+    expect(fusions(graphOf(twice)).fused.size).toBe(0);
+  });
+});
+
+describe('describePasses', () => {
+  it('shows the graph after each pass (bnn summary --plan prints it)', () => {
+    const text = describePasses(sequential([binaryDense(5, 'd1'), layers.batchNormalization({ name: 'bn' }), binaryDense(3, 'd2')], { inputShape: [7] }).spec);
+    expect(text).toContain('identity layers removed: none');
+    expect(text).toContain('bn = BatchNormalization(d1)');
+    expect(text).toContain('value facts (values read only through their sign, so they may travel as bits): bn');
+    expect(text).toContain('fusions (BatchNormalization folded into the linear layer before it): bn -> d1');
+  });
+});
