@@ -7,6 +7,7 @@ import { valueFacts } from '../src/plan/passes/value-facts.js';
 import { fusions } from '../src/plan/passes/fusions.js';
 import { describeGraph, type Graph } from '../src/plan/passes/graph.js';
 import { describePasses } from '../src/plan/passes/describe.js';
+import { foldPadding } from '../src/plan/passes/fold-padding.js';
 import type { Model } from '../src/model/model.js';
 
 const graphOf = (m: Model, keep: string[] = []): Graph => ({ spec: m.spec, keep: new Set([...m.outputs, ...keep]) });
@@ -91,6 +92,37 @@ describe('fusions', () => {
     const d = layers.dense({ units: 5 }).apply(x);
     const twice = model({ inputs: x, outputs: [layers.batchNormalization().apply(d), layers.activation({ activation: 'relu' }).apply(d)] });
     expect(fusions(graphOf(twice)).fused.size).toBe(0);
+  });
+});
+
+describe('fold padding', () => {
+  const padded = (conv: Record<string, unknown>, padding: unknown = 1) => {
+    const x = input({ shape: [6, 6, 4], name: 'x' });
+    const p = layers.zeroPadding2d({ padding, name: 'pad' }).apply(x);
+    return model({ inputs: x, outputs: layers.quantConv2d({ filters: 8, kernelSize: 3, kernelQuantizer: 'ste_sign', name: 'conv', ...conv }).apply(p) });
+  };
+  const convOf = (g: Graph) => g.spec.layers.find((l) => l.name === 'conv')!;
+  it('a symmetric ZeroPadding2D before a valid 3x3 convolution becomes its same padding; the border is what the input quantizer makes of 0', () => {
+    for (const [conv, padValues] of [[{ inputQuantizer: 'ste_sign' }, 1], [{}, 0], [{ inputQuantizer: 'ste_tern' }, 0]] as const) {
+      const { graph, folded } = foldPadding(graphOf(padded(conv)));
+      expect(Object.fromEntries(folded)).toEqual({ pad: 'conv' });
+      expect(describeGraph(graph)).toBe('x = InputLayer()\nconv = QuantConv2D(x) [kept]');
+      expect(convOf(graph).config).toMatchObject({ padding: 'same', pad_values: padValues });
+    }
+    // A 5x5 window with dilation 1 takes a padding of 2; a 3x3 with dilation 2 too.
+    expect(foldPadding(graphOf(padded({ kernelSize: 5 }, 2))).folded.size).toBe(1);
+    expect(foldPadding(graphOf(padded({ dilationRate: 2 }, 2))).folded.size).toBe(1);
+  });
+  it('left alone where the result would differ: strides, asymmetric or mismatched padding, already same, kept padding', () => {
+    for (const [conv, padding] of [
+      [{ strides: 2 }, 1],
+      [{}, [[1, 0], [1, 1]]],
+      [{}, 2],
+      [{ padding: 'same' }, 1],
+    ] as const) {
+      expect(foldPadding(graphOf(padded(conv, padding))).folded.size, JSON.stringify([conv, padding])).toBe(0);
+    }
+    expect(foldPadding(graphOf(padded({}), ['pad'])).folded.size).toBe(0);
   });
 });
 

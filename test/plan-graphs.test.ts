@@ -3,11 +3,12 @@
 // shortcuts (Add, Bi-Real style: real values summed with a binary convolution's BatchNorm output),
 // concatenations (of bits and of floats), fan-out (a value read by several layers), max pooling on
 // bits, zero padding, global average pooling, several outputs. Each graph is drawn from a seed
-// (TEST_SEED, printed), so a failure reproduces. Binary values must match exactly, floats within 1e-4.
+// (TEST_SEED, printed), so a failure reproduces. Binary values must match exactly, floats within 1e-3.
 import { describe, expect, test } from 'vitest';
 import { input, layers, model, type Model, type SymbolicTensor } from '../src/model/model.js';
 import { referenceForward } from '../src/model/reference.js';
-import { InferencePlan } from '../src/plan/plan.js';
+import { InferencePlan, describePlan } from '../src/plan/plan.js';
+import { lowerModel } from '../src/plan/lower.js';
 import { expectClose, expectExact } from './helpers/check.js';
 import { useGpu } from './helpers/gpu.js';
 import { rngFor, type Random } from './helpers/random.js';
@@ -56,7 +57,10 @@ function randomGraph(rng: Random, ops: number): Model {
   return model({ inputs: x, outputs });
 }
 
-const tolerance = (want: Float32Array) => Float32Array.from(want, (v) => 1e-4 * (1 + Math.abs(v)));
+// Chains of real-valued convolutions (no input quantizer, fed by BatchNorm outputs: up to 33 x 9
+// products each) drift from the f64 reference by f32 rounding; 1e-3 relative covers three in a
+// row (measured worst: 1.3e-4 relative). Bits stay exact.
+const tolerance = (want: Float32Array) => Float32Array.from(want, (v) => 1e-3 * (1 + Math.abs(v)));
 
 describe.each([0, 1, 2, 3, 4, 5])('random functional graph %i', (i) => {
   test('every layer output equals the reference, on the binary and the fp32 kernels', async () => {
@@ -84,6 +88,36 @@ describe.each([0, 1, 2, 3, 4, 5])('random functional graph %i', (i) => {
       } finally {
         plan.destroy();
       }
+    }
+  });
+});
+
+describe('zero padding folded into the convolution after it', () => {
+  // ZeroPadding2D(1) -> valid 3x3 QuantConv2D: through ste_sign (border +1), without an input
+  // quantizer on bits written by a SteSign layer (border 0 of a +-1 input), and on floats.
+  const build = (kind: 'sign' | 'bits' | 'float') => {
+    const x = input({ shape: [7, 6, 3], name: 'x' });
+    const first = layers.batchNormalization().apply(layers.quantConv2d({ filters: 33, kernelSize: 3, padding: 'same', kernelQuantizer: 'ste_sign' }).apply(x));
+    const before = kind === 'bits' ? layers.steSign().apply(first) : first;
+    const padded = layers.zeroPadding2d({ padding: 1, name: 'pad' }).apply(before);
+    const conv = layers.quantConv2d({ filters: 8, kernelSize: 3, kernelQuantizer: 'ste_sign', ...(kind === 'sign' ? { inputQuantizer: 'ste_sign' } : {}), name: 'conv' }).apply(padded);
+    return model({ inputs: x, outputs: layers.dense({ units: 3, activation: 'softmax' }).apply(layers.flatten().apply(layers.batchNormalization().apply(conv))) });
+  };
+  test.each(['sign', 'bits', 'float'] as const)('%s: no pad step, and the outputs equal the reference', async (kind) => {
+    const rng = rngFor(`fold padding ${kind}`);
+    const m = build(kind);
+    randomizeWeights(m, rng);
+    const steps = describePlan(lowerModel(m.spec));
+    expect(steps).not.toMatch(/\bpad\b/);
+    expect(steps).toMatch(kind === 'float' ? /signSelectConv2d/ : /bconv2d 8x3x3x33/);
+    const xs = randomInputs(m, rng, 2);
+    const ref = referenceForward(m.spec, xs, 2);
+    const plan = await InferencePlan.compile(gpu(), m, { maxBatch: 2 });
+    try {
+      const got = await plan.run(xs, { outputs: [...m.outputs, 'conv'] });
+      for (const o of [...m.outputs, 'conv']) expectClose(got.get(o)!.data, ref.get(o)!.data, tolerance(ref.get(o)!.data), `${o} (${kind})`);
+    } finally {
+      plan.destroy();
     }
   });
 });

@@ -68,6 +68,8 @@ export interface LayerKind<K extends string = string, C extends BaseConfig = Bas
   readonly identityAtInference?: (config: C) => boolean;
   /** A linear layer's product: 'dense' (x . W over the last axis) or 'conv' (a 2-D convolution). */
   readonly product?: 'dense' | 'conv';
+  /** Zeros around an image ([[top, bottom], [left, right]]) that a convolution after it may take as its own border (fold-padding pass). */
+  readonly borderPadding?: (config: C) => [[number, number], [number, number]];
   /** A per-channel affine map (BatchNormalization) that a linear layer before it, read by nothing else, folds into its epilogue. */
   readonly foldsIntoEpilogue?: boolean;
   /** Multiply-accumulates per sample (linear layers), for summaries. */

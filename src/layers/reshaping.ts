@@ -104,6 +104,7 @@ export const RESHAPING_KINDS = {
       return [h + t + b, w + le + r, ch];
     },
     reference: (l, [x]) => zeroPadReference(x, l.config.padding),
+    borderPadding: (c) => c.padding,
     tfjs: (l, { tf }) => ([x]) => tf.pad(x, [[0, 0], ...l.config.padding, [0, 0]]),
     lower: (ctx, l, u) => {
       const [[top, bottom], [left, right]] = l.config.padding;

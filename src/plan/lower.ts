@@ -22,6 +22,7 @@ import { kindOf } from '../layers/index.js';
 import { canonicalize } from './passes/canonicalize.js';
 import { valueFacts } from './passes/value-facts.js';
 import { fusions } from './passes/fusions.js';
+import { foldPadding } from './passes/fold-padding.js';
 import { identityAtInference } from '../layers/quantizer-layers.js';
 import { SIGN_PRESERVING } from '../layers/activations.js';
 import { sameShape } from '../layers/shapes.js';
@@ -205,8 +206,11 @@ export function lowerModel(model: ModelSpec, options: LowerOptions = {}): Lowere
     if (!l || (suffix !== undefined && suffix !== 'input')) throw new CompileError(`"${name}" is not a layer of model "${model.name}" (names are layer names, or "layer:input" for a quantized layer's quantized input)`);
     if (suffix === 'input' && !quantizerOf(l, 'input_quantizer')) throw new CompileError(`"${name}": layer "${layer}" (${l.class}) has no input quantizer, so no quantized input; ask for "${l.inbound[0] ?? layer}" instead`);
   }
-  // The passes: canonicalization, value facts, fusions (src/plan/passes/), then lowering to steps.
-  const { graph, source } = canonicalize({ spec: model, keep: new Set([...model.outputs, ...(options.keep ?? [])]) });
+  // The passes: canonicalization, padding folded into convolutions (not for the fp32 baseline, which
+  // keeps the model's layers one to one), value facts, fusions (src/plan/passes/), then lowering to steps.
+  const canonical = canonicalize({ spec: model, keep: new Set([...model.outputs, ...(options.keep ?? [])]) });
+  const source = canonical.source;
+  const graph = float ? canonical.graph : foldPadding(canonical.graph).graph;
   const { spec, keep } = graph;
   const facts = valueFacts(graph, { float });
   const fusion = fusions(graph);

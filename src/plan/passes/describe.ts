@@ -5,14 +5,19 @@ import { canonicalize } from './canonicalize.js';
 import { describeGraph } from './graph.js';
 import { valueFacts } from './value-facts.js';
 import { fusions } from './fusions.js';
+import { foldPadding } from './fold-padding.js';
 
 export function describePasses(model: ModelSpec, options: { keep?: string[]; kernels?: 'binary' | 'float' } = {}): string {
-  const { graph, source } = canonicalize({ spec: model, keep: new Set([...model.outputs, ...(options.keep ?? [])]) });
+  const canonical = canonicalize({ spec: model, keep: new Set([...model.outputs, ...(options.keep ?? [])]) });
+  const { source } = canonical;
+  const padded = options.kernels === 'float' ? { graph: canonical.graph, folded: new Map<string, string>() } : foldPadding(canonical.graph);
+  const { graph } = padded;
   const facts = valueFacts(graph, { float: options.kernels === 'float' });
   const fused = fusions(graph);
   const removed = [...source].map(([name, to]) => `${name} -> ${to}`);
   return [
     `canonicalize (identity layers removed: ${removed.length ? removed.join(', ') : 'none'}):`,
+    `fold padding (ZeroPadding2D taken by the convolution after it as its border): ${[...padded.folded].map(([p, c]) => `${p} -> ${c}`).join(', ') || 'none'}`,
     describeGraph(graph),
     `value facts (values read only through their sign, so they may travel as bits): ${[...facts.signOnly].join(', ') || 'none'}`,
     `fusions (BatchNormalization folded into the linear layer before it): ${[...fused.foldedInto].map(([l, bn]) => `${bn.name} -> ${l}`).join(', ') || 'none'}`,
