@@ -17,19 +17,11 @@ interface Tf extends TfOps {
   ready(): Promise<void>;
   getBackend(): string;
   randomUniform(shape: number[], lo?: number, hi?: number, dtype?: string, seed?: number): TfTensor;
-  matMul(a: TfTensor, b: TfTensor, transposeA?: boolean, transposeB?: boolean): TfTensor;
   time(f: () => void): Promise<{ kernelMs: number | { error: string }; wallMs: number }>;
   tidy<T>(f: () => T): T;
-  tensor(data: Float32Array | Int32Array, shape: number[], dtype: 'float32' | 'int32'): TfTensor;
-  add(a: TfTensor, b: TfTensor | number): TfTensor;
-  sub(a: TfTensor, b: TfTensor): TfTensor;
-  mul(a: TfTensor, b: TfTensor): TfTensor;
-  abs(x: TfTensor): TfTensor;
-  rsqrt(x: TfTensor): TfTensor;
   lessEqual(a: TfTensor, b: TfTensor | number): TfTensor;
   cast(x: TfTensor, dtype: 'float32'): TfTensor;
   oneHot(indices: TfTensor, depth: number): TfTensor;
-  moments(x: TfTensor, axes: number[], keepDims?: boolean): { mean: TfTensor; variance: TfTensor };
   variable(initial: TfTensor, trainable?: boolean, name?: string): TfTensor;
   customGrad(f: (x: TfTensor, save: (saved: TfTensor[]) => void) => { value: TfTensor; gradFunc: (dy: TfTensor, saved: TfTensor[]) => TfTensor }): (x: TfTensor) => TfTensor;
   losses: { softmaxCrossEntropy(onehotLabels: TfTensor, logits: TfTensor): TfTensor };
@@ -42,13 +34,7 @@ interface Tf extends TfOps {
   clone(x: TfTensor): TfTensor;
   getGradient(kernelName: string): unknown;
   registerGradient(config: { kernelName: string; inputsToSave?: string[]; gradFunc: (dy: TfTensor, saved: TfTensor[], attrs: Record<string, unknown>) => Record<string, () => TfTensor> }): void;
-  sign(x: TfTensor): TfTensor;
-  reshape(x: TfTensor, shape: number[]): TfTensor;
   conv2d(x: TfTensor, w: TfTensor, strides: [number, number], pad: 'same' | 'valid', format: 'NHWC', dilations?: [number, number]): TfTensor;
-  batchNorm(x: TfTensor, mean: TfTensor, variance: TfTensor, offset?: TfTensor, scale?: TfTensor, eps?: number): TfTensor;
-  maxPool(x: TfTensor, size: [number, number], strides: [number, number], pad: 'same' | 'valid'): TfTensor;
-  softmax(x: TfTensor): TfTensor;
-  relu(x: TfTensor): TfTensor;
   version_core?: string;
 }
 interface TfOptimizer {

@@ -158,32 +158,8 @@ export const constraint: Reader = (v, at) => {
   return serializeConstraint(c!);
 };
 
-export const bnAxis: Reader = (v, at) => {
-  const a = Array.isArray(v) && v.length === 1 ? v[0] : v;
-  if (typeof a !== 'number' || !Number.isInteger(a) || a < -5 || a > 4) fail(at, `got ${show(v)}, expected one axis (an integer, or a list of one)`);
-  return a;
-};
 
-/** Keras's ZeroPadding2D padding: n, [h, w] (symmetric) or [[top, bottom], [left, right]], each >= 0; normalized to the last. */
-export const zeroPadding: Reader = (v, at) => {
-  const size = (x: unknown, where: string) => (typeof x === 'number' && Number.isInteger(x) && x >= 0 && x <= 65535 ? x : fail(where, `got ${show(x)}, expected an integer in [0, 65535]`));
-  const expected = 'expected an integer, a pair [h, w] or a pair of pairs [[top, bottom], [left, right]]';
-  if (typeof v === 'number') return [[size(v, at), v], [v, v]];
-  if (!Array.isArray(v) || v.length !== 2) return fail(at, `got ${show(v)}, ${expected}`);
-  return v.map((p, i) => {
-    if (typeof p === 'number') return [size(p, `${at}[${i}]`), p];
-    if (!Array.isArray(p) || p.length !== 2) return fail(at, `got ${show(v)}, ${expected}`);
-    return [size(p[0], `${at}[${i}][0]`), size(p[1], `${at}[${i}][1]`)];
-  });
-};
 
-/** Reshape's target_shape: 1 to 4 positive sizes, at most one of them -1. */
-export const targetShape: Reader = (v, at) => {
-  if (!Array.isArray(v) || v.length < 1 || v.length > 4) fail(at, `got ${show(v)}, expected a list of 1 to 4 sizes (without the batch dimension)`);
-  const out = Array.from(v, (d, i) => (d === -1 ? -1 : positiveInt(d, `${at}[${i}]`)));
-  if (out.filter((d) => d === -1).length > 1) fail(at, `got ${show(v)}: at most one size may be -1`);
-  return out;
-};
 
 export const axisIndex: Reader = (v, at) => (typeof v === 'number' && Number.isInteger(v) && v >= -5 && v <= 4 ? v : fail(at, `got ${show(v)}, expected an axis (an integer)`));
 

@@ -9,6 +9,7 @@ import { imageShape, padBefore, windowOut } from './shapes.js';
 import { getQuantizer } from '../model/quantizers.js';
 import { activate } from './activations.js';
 import { xnorInputScaleReference } from '../ops/xnor-scale.js';
+import type { LowerContext, PlanValue } from '../plan/lower.js';
 import { TfjsTranslationError, type TfjsEnv, type TfjsLayer, type TfTensor } from './tfjs-ops.js';
 
 export interface DenseConfig extends BaseConfig {
@@ -258,44 +259,19 @@ const quantSignUse = (l: { config: { input_quantizer: QuantizerConfig; xnor_inpu
 
 // ---- the records ----
 
+/** What the four kinds share: the CPU reference, the TF.js translation, the compiler's linear lowering. */
+const LINEAR = {
+  reference: linearReference,
+  tfjs: linearTfjs,
+  lower: (ctx: LowerContext, l: Linear, u: PlanValue, at: string) => ctx.lowerWeightLayer(l, u, at),
+} as const;
+const DENSE_PRODUCT = { product: 'dense', weights: denseWeights, outputShape: denseShape, macs: denseMacs } as const;
+const CONV_PRODUCT = { product: 'conv', weights: convWeights, outputShape: convShape, macs: convMacs } as const;
+
 export const LINEAR_KINDS = {
-  Dense: defineKind<'Dense', DenseConfig>({
-    className: 'Dense',
-    keys: DENSE,
-    weights: denseWeights,
-    outputShape: denseShape,
-    reference: linearReference,
-    tfjs: linearTfjs,
-    product: 'dense',
-    macs: denseMacs,
-    lower: (ctx, l, u, at) => ctx.lowerWeightLayer(l, u, at),
-  }),
-  QuantDense: defineKind<'QuantDense', QuantDenseConfig>({
-    className: 'QuantDense',
-    keys: { ...DENSE, ...QUANT },
-    finish: finishQuant,
-    weights: denseWeights,
-    outputShape: denseShape,
-    reference: linearReference,
-    tfjs: linearTfjs,
-    signUse: quantSignUse,
-    product: 'dense',
-    macs: denseMacs,
-    lower: (ctx, l, u, at) => ctx.lowerWeightLayer(l, u, at),
-  }),
-  Conv2D: defineKind<'Conv2D', Conv2DConfig>({
-    className: 'Conv2D',
-    aliases: ['Convolution2D'],
-    keys: CONV,
-    finish: finishConv,
-    weights: convWeights,
-    outputShape: convShape,
-    reference: linearReference,
-    tfjs: linearTfjs,
-    product: 'conv',
-    macs: convMacs,
-    lower: (ctx, l, u, at) => ctx.lowerWeightLayer(l, u, at),
-  }),
+  Dense: defineKind<'Dense', DenseConfig>({ className: 'Dense', keys: DENSE, ...DENSE_PRODUCT, ...LINEAR }),
+  QuantDense: defineKind<'QuantDense', QuantDenseConfig>({ className: 'QuantDense', keys: { ...DENSE, ...QUANT }, finish: finishQuant, signUse: quantSignUse, ...DENSE_PRODUCT, ...LINEAR }),
+  Conv2D: defineKind<'Conv2D', Conv2DConfig>({ className: 'Conv2D', aliases: ['Convolution2D'], keys: CONV, finish: finishConv, ...CONV_PRODUCT, ...LINEAR }),
   QuantConv2D: defineKind<'QuantConv2D', QuantConv2DConfig>({
     className: 'QuantConv2D',
     keys: { ...CONV, ...QUANT, pad_values: { read: only(0, 1), default: 0 } },
@@ -303,13 +279,8 @@ export const LINEAR_KINDS = {
       finishConv(c, where);
       finishQuant(c, where);
     },
-    weights: convWeights,
-    outputShape: convShape,
-    reference: linearReference,
-    tfjs: linearTfjs,
     signUse: quantSignUse,
-    product: 'conv',
-    macs: convMacs,
-    lower: (ctx, l, u, at) => ctx.lowerWeightLayer(l, u, at),
+    ...CONV_PRODUCT,
+    ...LINEAR,
   }),
 };
