@@ -37,7 +37,8 @@ export { summarize, formatSummary, type ModelSummary, type LayerSummary } from '
 export { lowerModel, CompileError, type LoweredPlan, type LowerOptions, type PlanValue, type Step, type Epilogue } from './plan/lower.js';
 export { describePasses } from './plan/passes/describe.js';
 export { InferencePlan, type CompileOptions, type PlanOutput, type RunOptions as PlanRunOptions } from './plan/plan.js';
-export { loadModel, saveModel, MAX_MODEL_JSON_BYTES, type ModelBytes, type LoadModelOptions } from './io/model-files.js';
+export { loadModel, pretrained, saveModel, MAX_MODEL_JSON_BYTES, type ModelBytes, type LoadModelOptions } from './io/model-files.js';
+export { shippedModelNames, locateShippedModel, shippedPreprocessing, shippedModelsDir, isModelName, UnknownModelError, MODELS_INDEX, DEFAULT_MODELS_URL, type ShippedModelOptions } from './io/shipped-models.js';
 export { kerasToTfjs, readKerasModel, kerasFormat, formatFromName, formatFromBytes, KERAS_FILE_LIMITS, type KerasFileLimits, type ModelFileFormat, type TfjsArtifacts } from './io/keras-files.js';
 export { ModelFetchError, type UrlLoadOptions } from './io/model-url.js';
 export { FileReadError } from './io/read-bounded.js';

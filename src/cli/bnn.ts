@@ -50,7 +50,7 @@ const INFO: Command = {
 const DEMO: Command = {
   name: 'demo',
   summary: 'a tour: adapter info, the GEMM benchmark, the MNIST MLP binary against fp32, one training step, then an MLP trained one epoch, evaluated and used to classify test digits',
-  details: 'The model is saved in models/demo-mnist-mlp-bn. Takes about 10 minutes on a software adapter.',
+  details: 'The model is saved in runs/demo-mnist-mlp-bn. Takes about 10 minutes on a software adapter.',
   options: {},
   run: async (flags) => {
     for (const part of [infoCommand, (f: Flags) => benchSuiteCommand('gemm', f), (f: Flags) => benchSuiteCommand('mlp', f), (f: Flags) => benchSuiteCommand('train', f)]) {

@@ -2,6 +2,7 @@
 // parsed strictly (Node's util.parseArgs), validated before any work, and printed by --help.
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { isModelName } from '../io/shipped-models.js';
 
 /** A mistake in the command line: one line, then how to get help; exit status 2. */
 export class UsageError extends Error {
@@ -13,7 +14,7 @@ export class UsageError extends Error {
  * number a finite number > 0; path any text that names a file or directory to be written; input
  * an existing file or directory (a comma-separated list of them with `list`); text anything.
  */
-export type OptionKind = 'switch' | 'posint' | 'count' | 'number' | 'text' | 'path' | 'input';
+export type OptionKind = 'switch' | 'posint' | 'count' | 'number' | 'text' | 'path' | 'input' | 'model';
 
 export interface OptionSpec {
   kind: OptionKind;
@@ -103,6 +104,7 @@ function checkValue(name: string, spec: OptionSpec, value: string): void {
     if (spec.kind === 'count' && !(Number.isInteger(n) && n >= 0 && item.trim() !== '')) throw new UsageError(`--${name} must be a non-negative integer, got '${item}'`);
     if (spec.kind === 'number' && !(Number.isFinite(n) && n > 0)) throw new UsageError(`--${name} must be a positive number, got '${item}'`);
     if (spec.kind === 'input' && !existsSync(item)) throw new UsageError(`--${name} ${item}: no such file or directory`);
+    if (spec.kind === 'model' && !existsSync(item) && !isModelName(item)) throw new UsageError(`--${name} ${item}: no such file or directory`);
   }
 }
 
@@ -126,8 +128,9 @@ export function parse(command: CommandSpec, argv: string[], others: readonly Com
     else if (typeof v === 'string') flags.values.set(k, v);
   }
   // Values first, then the files they name: a mistyped value is reported before a missing file.
-  for (const [k, v] of flags.values) if (table[k].kind !== 'input') checkValue(k, table[k], v);
-  for (const [k, v] of flags.values) if (table[k].kind === 'input') checkValue(k, table[k], v);
+  const names = (k: string) => table[k].kind === 'input' || table[k].kind === 'model';
+  for (const [k, v] of flags.values) if (!names(k)) checkValue(k, table[k], v);
+  for (const [k, v] of flags.values) if (names(k)) checkValue(k, table[k], v);
   if (flags.switches.has('help')) return flags; // help is printed before positionals are counted
   const { min, max } = command.positionals ?? { min: 0, max: 0 };
   const n = parsed.positionals.length;

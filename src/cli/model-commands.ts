@@ -16,6 +16,8 @@ import { InferencePlan, type PlanOutput } from '../plan/plan.js';
 import { UsageError, closest, positiveInt, type Command, type Flags } from './flags.js';
 import { ZOO } from '../zoo/registry.js';
 import { predictImageCommand } from './predict-image.js';
+import { resolveModelArgument, resolveModelFlag } from './model-argument.js';
+import { isModelName, shippedModelNames } from '../io/shipped-models.js';
 import { loadPreprocessing, type Preprocessing } from '../data/datasets.js';
 import { modelInputFrom } from '../data/input-check.js';
 
@@ -40,14 +42,16 @@ async function writeAtomic(path: string, data: Uint8Array | string): Promise<voi
 
 export async function summaryCommand(flags: Flags): Promise<void> {
   const path = modelPath(flags, true);
-  // A zoo model by name (bnn summary cifar10-vgg16), unless a file of that name exists.
-  if (!existsSync(path) && !Object.hasOwn(ZOO, path)) {
+  // A file of that name, else a shipped model (trained weights), else a zoo model (bnn summary cifar10-vgg16).
+  const shipped = existsSync(path) || !isModelName(path) ? [] : await shippedModelNames();
+  if (!existsSync(path) && !shipped.includes(path) && !Object.hasOwn(ZOO, path)) {
     if (/[\\/]|\.(json|h5|keras)$/i.test(path)) throw new UsageError(`${path}: no such file or directory`);
-    const near = closest(path, Object.keys(ZOO));
-    const zoo = `the zoo models are ${Object.keys(ZOO).join(', ')}`;
-    throw new UsageError(`no zoo model and no file named '${path}'${near ? ` (did you mean ${near}?)` : ''}; ${zoo}`);
+    const near = closest(path, [...shipped, ...Object.keys(ZOO)]);
+    const listed = `the shipped models are ${shipped.join(', ') || 'none'}; the zoo models ${Object.keys(ZOO).join(', ')}`;
+    throw new UsageError(`no shipped model, zoo model or file named '${path}'${near ? ` (did you mean ${near}?)` : ''}; ${listed}`);
   }
-  const model = Object.hasOwn(ZOO, path) && !existsSync(path) ? ZOO[path].build() : await loadModel(path);
+  const model = existsSync(path) || shipped.includes(path) ? await loadModel(await resolveModelArgument(path)) : ZOO[path].build();
+  if (shipped.includes(path)) console.error(`${path}: the shipped model (${await resolveModelArgument(path)})`);
   const s = summarize(model.spec);
   if (flags.switches.has('json')) {
     console.log(JSON.stringify({ ...s, layers: s.layers.map((l) => ({ ...l, params: Object.fromEntries(l.params) })) }, null, 2));
@@ -177,6 +181,7 @@ function allActivationNames(model: Model): string[] {
 }
 
 export async function predictCommand(flags: Flags): Promise<void> {
+  await resolveModelFlag(flags);
   if (flags.values.has('image')) return predictImageCommand(flags, writeAtomic);
   if (flags.values.has('chart')) throw new UsageError('--chart draws the probabilities of --image PHOTO; give --image too');
   const inputFiles = flags.values.get('input');
@@ -214,6 +219,7 @@ export async function predictCommand(flags: Flags): Promise<void> {
 }
 
 export async function exportCommand(flags: Flags): Promise<void> {
+  await resolveModelFlag(flags);
   const out = flags.values.get('out');
   if (!out) throw new UsageError('export needs --out DIR');
   const model = await loadModel(modelPath(flags));
@@ -241,7 +247,7 @@ export async function exportCommand(flags: Flags): Promise<void> {
   console.log(`${files.size} .npy file(s) and manifest.json -> ${out}/`);
 }
 
-const modelOption = { kind: 'input', placeholder: 'MODEL', help: 'a TF.js Layers model.json (or its directory), or a Keras .h5 / .keras file; Larq layer classes' } as const;
+const modelOption = { kind: 'model', placeholder: 'MODEL', help: "a TF.js Layers model.json (or its directory), a Keras .h5 / .keras file (Larq layer classes), or a shipped model's name (mnist-mlp)" } as const;
 const allowNanOption = { kind: 'switch', help: 'run inputs holding NaN anyway (refused by default: the outputs would look normal but mean nothing)' } as const;
 const preprocessOption = { kind: 'switch', help: "the inputs are raw pixels 0..255: apply the model's preprocessing (preprocessing.json) to them" } as const;
 const layersOption = { kind: 'text', list: true, placeholder: 'a,b', help: "only these layers' activations (names, or layer:input for a quantized layer's binarized input)" } as const;
@@ -252,7 +258,7 @@ export const MODEL_COMMANDS: Command[] = [
     args: 'MODEL',
     positionals: { min: 0, max: 1 },
     summary: 'per layer: output shape, input bits, parameters by bit width, memory, MACs; totals and the saving against float32 (as larq.models.summary)',
-    details: `MODEL: a model.json (or its directory), or a built-in model by name: ${Object.entries(ZOO).map(([k, z]) => `${k} (${z.description})`).join(', ')}.`,
+    details: `MODEL: a model.json (or its directory), a shipped model's name (its trained weights; a path of that name wins), or a built-in model by name (untrained): ${Object.entries(ZOO).map(([k, z]) => `${k} (${z.description})`).join(', ')}.`,
     options: {
       model: { kind: 'text', placeholder: 'MODEL', help: 'the model, if not given as the argument' },
       json: { kind: 'switch', help: 'print the summary as JSON' },

@@ -10,7 +10,9 @@ import { formatConfusion } from './confusion.js';
 import { stderrIsTerminal } from './dawn-filter.js';
 import { loadModel, saveModel } from '../io/model-files.js';
 import type { Model } from '../model/model.js';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve, sep } from 'node:path';
+import { shippedModelsDir } from '../io/shipped-models.js';
+import { TrainingLog } from './training-record.js';
 import { loadCheckpoint, saveCheckpoint, type Checkpoint, type CheckpointRun } from '../train/checkpoint.js';
 import { ensureWritableDirectory } from '../io/write-atomic.js';
 import { evaluate, fit } from '../train/fit.js';
@@ -21,6 +23,7 @@ import { mnistMlp } from '../zoo/mnist-mlp.js';
 import { MNIST_CNN_SCHEMES, mnistCnn, type MnistCnnScheme } from '../zoo/mnist-cnn.js';
 import { withBinaryNetVariants } from '../zoo/variants.js';
 import { UsageError, closest, positiveInt, type Command, type Flags } from './flags.js';
+import { resolveModelFlag } from './model-argument.js';
 
 /**
  * The trainable models by name, with their default learning rate (Adam): the MNIST MLP as written
@@ -120,6 +123,7 @@ async function loadedRun(file: string, flags: Flags): Promise<LoadedRun> {
 }
 
 export async function trainCommand(flags: Flags): Promise<void> {
+  await resolveModelFlag(flags);
   const file = flags.values.get('model');
   if (file !== undefined && flags.positional[1] !== undefined) throw new UsageError(`train takes a zoo MODEL or --model FILE, not both (got '${flags.positional[1]}' and --model ${file})`);
   if (file === undefined && flags.values.has('data')) throw new UsageError('--data applies to --model FILE (a zoo model trains on its own data set)');
@@ -141,7 +145,8 @@ export async function trainCommand(flags: Flags): Promise<void> {
   const seed = flags.values.has('seed') ? Number(flags.values.get('seed')) : 0;
   if (!Number.isInteger(seed) || seed < 0) throw new UsageError(`--seed must be a non-negative integer, got '${flags.values.get('seed')}'`);
   const limit = positiveInt(flags, 'limit');
-  const out = flags.values.get('out') ?? (file === undefined ? `models/${name}` : join('models', basename(file).replace(/\.(json|h5|keras)$/, '').replace(/^model$/, basename(dirname(resolve(file))))));
+  const out = flags.values.get('out') ?? (file === undefined ? join(RUNS_DIR, name) : join(RUNS_DIR, basename(file).replace(/\.(json|h5|keras)$/, '').replace(/^model$/, basename(dirname(resolve(file))))));
+  await refuseShippedDirectory(out);
   const checkpointDir = join(out, 'checkpoint');
   // Where the checkpoints and the model go must be writable now, not after the first epoch.
   await ensureWritableDirectory(checkpointDir, `--out ${out}`);
@@ -173,6 +178,7 @@ export async function trainCommand(flags: Flags): Promise<void> {
     model = resumed.model;
     console.log(`resuming ${name} from ${checkpointDir}: ${resumed.epoch} epoch(s) done (seed ${run.seed}, batch ${run.batchSize}, ${describeOptimizer(run.optimizer as unknown as OptimizerRun)})`);
   }
+  const record = await TrainingLog.start(out, name, run, { argv: commandLine(), device: '', started: new Date().toISOString(), startEpoch: resumed?.epoch ?? 0 });
   const log = (line: string) => console.error(line);
   const dataDir = flags.values.get('data-dir');
   const train = await dataset.load('train', { limit, dataDir, log });
@@ -181,6 +187,7 @@ export async function trainCommand(flags: Flags): Promise<void> {
   const optimizerRun = run.optimizer as unknown as OptimizerRun;
   const { optimizer, defaultOptimizer, lrScale } = optimizerConfigs(optimizerRun, run.epochs ?? epochs, batchCount(train.count, run.batchSize));
   const gpu = await Gpu.create({ log: (line) => console.error(line) });
+  record.record.sessions.at(-1)!.device = gpu.describe();
   const tty = stderrIsTerminal();
   const augment = run.augment ? new ImageAugmenter(gpu, { shape: dataset.shape, normalization: preprocessing.normalization!, seed: run.seed, label: `${name}.augment` }) : undefined;
   try {
@@ -199,7 +206,10 @@ export async function trainCommand(flags: Flags): Promise<void> {
       startEpoch: resumed?.epoch ?? 0,
       state: resumed?.state,
       // A checkpoint after every epoch, written whole or not at all.
-      afterEpoch: async (e, trainer) => saveCheckpoint(checkpointDir, { epoch: e.epoch + 1, run, model, state: await trainer.saveState() }),
+      afterEpoch: async (e, trainer) => {
+        await saveCheckpoint(checkpointDir, { epoch: e.epoch + 1, run, model, state: await trainer.saveState() });
+        await record.epoch(e);
+      },
       recalibrateBn: flags.switches.has('recalibrate-bn'),
       onProgress: (p) => {
         const width = 30;
@@ -216,14 +226,49 @@ export async function trainCommand(flags: Flags): Promise<void> {
     });
     const files = await saveModel(model, out);
     await savePreprocessing(out, preprocessing);
-    console.log(`saved ${files.join(', ')}, ${join(out, 'preprocessing.json')}`);
+    await record.finish();
+    console.log(`saved ${files.join(', ')}, ${join(out, 'preprocessing.json')}, ${record.file}`);
   } finally {
     augment?.destroy();
     gpu.destroy();
   }
 }
 
+/** Where `bnn train` writes by default: runs/MODEL (gitignored), never models/, which holds the shipped models. */
+const RUNS_DIR = 'runs';
+
+/** The command line after `bnn`, as typed (the filtered child gets the same argv). */
+const commandLine = () => process.argv.slice(2).filter((a) => a !== '--debug');
+
+/**
+ * Training writes checkpoints and overwrites model.json: refused inside the shipped models'
+ * directory (the package's models/), so a run can neither replace nor litter a shipped model.
+ */
+async function refuseShippedDirectory(out: string): Promise<void> {
+  const { realpath } = await import('node:fs/promises');
+  const real = async (p: string) => realpath(p).catch(() => resolve(p));
+  const shipped = await real(await shippedModelsDir());
+  // The nearest existing ancestor decides (out itself may not exist yet).
+  let probe = resolve(out);
+  let suffix = '';
+  for (;;) {
+    const r = await realpath(probe).catch(() => null);
+    if (r !== null) {
+      probe = join(r, suffix);
+      break;
+    }
+    suffix = join(basename(probe), suffix);
+    const up = dirname(probe);
+    if (up === probe) break;
+    probe = up;
+  }
+  if (probe === shipped || probe.startsWith(shipped + sep)) {
+    throw new UsageError(`--out ${out} is inside ${shipped}, where the shipped models live (tracked by git, in the npm package); train into another directory (default ${join(RUNS_DIR, 'MODEL')}), then ship with bnn convert OUT ${join('models', 'NAME')} --pack and scripts/model-card.mjs (docs/training.md, "Shipping a model")`);
+  }
+}
+
 export async function evalCommand(flags: Flags): Promise<void> {
+  await resolveModelFlag(flags);
   const path = flags.values.get('model');
   if (!path) throw new UsageError('eval needs --model path/to/model.json (or its directory)');
   const data = flags.values.get('data');
@@ -237,6 +282,10 @@ export async function evalCommand(flags: Flags): Promise<void> {
   const gpu = await Gpu.create({ log: (line) => console.error(line) });
   try {
     const e = await evaluate(gpu, model, test, positiveInt(flags, 'batch') ?? 500, { preprocess: preprocessor(preprocessing) });
+    if (flags.switches.has('json')) {
+      console.log(JSON.stringify({ model: path, name: model.name, dataset: dataset.name, device: gpu.describe(), ...e }));
+      return;
+    }
     console.log(`${model.name} on ${dataset.title} test (${e.count} images): top-1 ${pct(e.top1)}, top-5 ${pct(e.top5)}, loss ${e.loss.toFixed(4)}`);
     console.log(formatConfusion(e.confusion, dataset.classes));
   } finally {
@@ -253,7 +302,7 @@ export async function demoTraining(run: (argv: string[]) => Promise<void>): Prom
   const { tmpdir } = await import('node:os');
   const { readNpy, writeNpy } = await import('../io/npy.js');
   const { preprocessMnist } = await import('../data/mnist.js');
-  const out = 'models/demo-mnist-mlp-bn';
+  const out = join(RUNS_DIR, 'demo-mnist-mlp-bn');
   await run(['train', 'mnist-mlp-bn', '--epochs', '1', '--recalibrate-bn', '--out', out]);
   const test = await loadMnist({ split: 'test', limit: 12 });
   const dir = mkdtempSync(join(tmpdir(), 'bnn-demo-'));
@@ -269,7 +318,7 @@ export async function demoTraining(run: (argv: string[]) => Promise<void>): Prom
   console.log(`${' '.repeat(head.length)}predicted ${predicted.join(' ')}  (${predicted.filter((p, i) => p === test.labels[i]).length}/${test.count} right)`);
 }
 
-const modelOption = { kind: 'input', placeholder: 'MODEL', help: 'a saved model: model.json or its directory' } as const;
+const modelOption = { kind: 'model', placeholder: 'MODEL', help: "a saved model: model.json or its directory, or a shipped model's name (mnist-mlp)" } as const;
 
 export const TRAIN_COMMANDS: Command[] = [
   {
@@ -286,7 +335,7 @@ any model the trainer takes: Sequential, or a functional chain as Larq's example
 data set and preprocessing of its preprocessing.json, or as --data and --mean/--std say.
 A checkpoint is written after every epoch (OUT/checkpoint); --resume continues from it.`,
     options: {
-      model: { kind: 'input', placeholder: 'FILE', help: 'a saved model to continue or fine-tune, instead of a zoo MODEL (model.json or its directory, .h5, .keras)' },
+      model: { kind: 'model', placeholder: 'FILE', help: "a saved model to continue or fine-tune, instead of a zoo MODEL (model.json or its directory, .h5, .keras, or a shipped model's name)" },
       data: { kind: 'text', choices: Object.keys(DATASETS), help: "with --model: the data set (default: the model's preprocessing.json, else a guess from its input shape)" },
       epochs: { kind: 'posint', placeholder: 'N', help: 'epochs to train (default 30)' },
       batch: { kind: 'posint', placeholder: 'N', help: 'batch size (default 300 for the MLPs, 100 for the CNNs)' },
@@ -300,7 +349,7 @@ A checkpoint is written after every epoch (OUT/checkpoint); --resume continues f
       'gradient-bits': { kind: 'posint', placeholder: 'K', help: "mnist-cnn: DoReFa-Net's K-bit gradients after each conv/dense layer" },
       limit: { kind: 'posint', placeholder: 'N', help: 'train on the first N training images' },
       'test-limit': { kind: 'posint', placeholder: 'N', help: 'evaluate on the first N test images' },
-      out: { kind: 'path', placeholder: 'DIR', help: 'where the model and its checkpoint go (default models/MODEL)' },
+      out: { kind: 'path', placeholder: 'DIR', help: 'where the model, its checkpoint and training.json go (default runs/MODEL; never inside models/, the shipped models)' },
       resume: { kind: 'switch', help: 'continue the run in OUT/checkpoint' },
       'recalibrate-bn': { kind: 'switch', help: "re-estimate BatchNorm's moving statistics after each epoch" },
       'shift-bn': { kind: 'switch', help: "BinaryNet's shift-based BatchNorm (powers of two)" },
@@ -321,6 +370,7 @@ A checkpoint is written after every epoch (OUT/checkpoint); --resume continues f
       limit: { kind: 'posint', placeholder: 'N', help: 'the first N test images' },
       batch: { kind: 'posint', placeholder: 'N', help: 'images per run of the plan (default 500)' },
       'data-dir': { kind: 'path', placeholder: 'DIR', help: 'where CIFAR-10 is read and cached (default ./.data)' },
+      json: { kind: 'switch', help: 'print the figures (top1, top5, loss, count, confusion) as one JSON object' },
     },
     run: evalCommand,
   },

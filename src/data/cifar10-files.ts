@@ -10,6 +10,7 @@ import { CIFAR10_CLASSES, CIFAR10_FILES, CIFAR10_SIDE, concatCifar, readCifarBat
 import { DataFormatError } from './idx.js';
 import { readImageFolder } from './image-folder.js';
 import { readTar } from './tar.js';
+import { packageRoot } from '../io/package-root.js';
 
 export const CIFAR10_ARCHIVE = 'cifar10-jpeg.tar.gz';
 
@@ -33,21 +34,6 @@ export interface Cifar10Loaded extends Cifar10Data {
 export async function defaultDataDir(): Promise<string> {
   const path = await import('node:path');
   return path.resolve(process.env.BNN_DATA_DIR ?? '.data');
-}
-
-/** The package's root: the nearest directory above this module with webgpu-bnn's package.json (src/ in a checkout, dist/src/ when built). */
-async function packageRoot(): Promise<string | null> {
-  const fs = await import('node:fs/promises');
-  const path = await import('node:path');
-  const { fileURLToPath } = await import('node:url');
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const text = await fs.readFile(path.join(dir, 'package.json'), 'utf8').catch(() => null);
-    if (text && (JSON.parse(text) as { name?: string }).name === 'webgpu-bnn') return dir;
-    const up = path.dirname(dir);
-    if (up === dir) return null;
-    dir = up;
-  }
 }
 
 /** The places the JPEG archive is looked for, in order. */

@@ -1,7 +1,7 @@
 // Model files where they live: a model.json and its shards from a directory (Node) or a URL
 // (browser or Node, model-url.ts), a Keras .h5 or .keras file from a path, a URL or its bytes (read
-// by keras-files.ts), and saving one (Node; each file written to a temporary name, flushed, then
-// renamed, so a reader never sees half a model).
+// by keras-files.ts), a shipped model by name (shipped-models.ts), and saving one (Node; each file
+// written to a temporary name, flushed, then renamed, so a reader never sees half a model).
 import { Model } from '../model/model.js';
 import { ModelFormatError } from '../model/layer-config.js';
 import type { SerializeOptions } from '../model/tfjs-format.js';
@@ -9,6 +9,7 @@ import { clip } from '../model/error-text.js';
 import { KERAS_FILE_LIMITS, formatFromName, kerasFormat, readKerasModel, type KerasFileLimits } from './keras-files.js';
 import { fetchBounded, loadModelFromUrl, type UrlLoadOptions } from './model-url.js';
 import { readFileBounded } from './read-bounded.js';
+import { isModelName, locateShippedModel, type ShippedModelOptions } from './shipped-models.js';
 import { writeFileAtomic } from './write-atomic.js';
 
 const isUrl = (s: string) => /^(https?|file|blob|data):/i.test(s) || (typeof window !== 'undefined' && !/^[a-z]:[\\/]/i.test(s));
@@ -19,7 +20,7 @@ export const MAX_MODEL_JSON_BYTES = 64 * 2 ** 20;
 /** A model file's bytes: an ArrayBuffer, a view, a Blob or a browser File (a Keras .h5 or .keras file). */
 export type ModelBytes = ArrayBuffer | ArrayBufferView | Blob;
 
-export interface LoadModelOptions extends UrlLoadOptions {
+export interface LoadModelOptions extends UrlLoadOptions, Omit<ShippedModelOptions, 'fetch' | 'timeoutMs'> {
   /** Overrides the name's extension for a Keras file; its magic bytes must still agree. */
   format?: 'h5' | 'keras';
   /** Names bytes in errors (and gives their extension). A File's own name is used otherwise. */
@@ -30,14 +31,20 @@ export interface LoadModelOptions extends UrlLoadOptions {
 
 /**
  * Loads a model: a TF.js Layers model.json by its path or directory (Node) or URL (fetched; shards
- * resolved beside it, see model-url.ts), or a Keras `.h5` / `.keras` file by path, URL or bytes
- * (format by the extension or options.format, checked against the magic bytes). Everything is
+ * resolved beside it, see model-url.ts), a Keras `.h5` / `.keras` file by path, URL or bytes
+ * (format by the extension or options.format, checked against the magic bytes), or a shipped
+ * model by name ('mnist-mlp', as `pretrained`; in Node an existing path of that name wins). Everything is
  * validated before the model is returned. Files are read with bounds (read-bounded.ts): model.json
  * and its shards are regular files inside model.json's directory by their real path (no symbolic
  * link out of it), none larger than MAX_MODEL_JSON_BYTES or what the manifest says its weights
  * still need; a Keras file no larger than limits.maxBytes.
  */
 export async function loadModel(source: string | ModelBytes, options: LoadModelOptions = {}): Promise<Model> {
+  // A bare name ('mnist-mlp') is a shipped model's, unless (Node) a file or directory of that name exists: the path wins.
+  if (typeof source === 'string' && options.format === undefined && isModelName(source)) {
+    const exists = !isUrl(source) && (await (await import('node:fs/promises')).stat(source).catch(() => null)) !== null;
+    if (!exists) source = await locateShippedModel(source, options);
+  }
   if (typeof source !== 'string' || options.format || formatFromName(source) === 'h5' || formatFromName(source) === 'keras') return loadKerasModel(source, options);
   if (isUrl(source)) return loadModelFromUrl(source, options);
   const fs = await import('node:fs/promises');
@@ -59,6 +66,16 @@ export async function loadModel(source: string | ModelBytes, options: LoadModelO
     if (e instanceof ModelFormatError && !e.message.startsWith(dir)) throw new ModelFormatError(`${file}: ${e.message}`);
     throw e;
   }
+}
+
+/**
+ * A model shipped with the package, by name (`pretrained('mnist-mlp')`): in Node from the package's
+ * models/ directory (options.modelsDir or $BNN_MODELS_DIR instead), in a page from
+ * options.baseUrl (default 'models/' beside the page). Never a path: an unknown name is an
+ * UnknownModelError listing the shipped names. Its preprocessing: shippedPreprocessing(name).
+ */
+export async function pretrained(name: string, options: LoadModelOptions = {}): Promise<Model> {
+  return loadModel(await locateShippedModel(name, options), options);
 }
 
 /** A Keras file from a path, a URL or its bytes, its size checked against the limit before it is read. */

