@@ -1,0 +1,159 @@
+// Writes a shipped model's card, models/NAME/README.md, from facts only: the architecture from
+// `bnn summary`, the figures from a fresh `bnn eval` on all 10,000 test images (and, with --python,
+// the numpy evaluation scripts/eval_shipped_model.py), the recipe, command, epochs, device and dates
+// from the run's record (RUN/training.json, written by bnn train) or, for runs older than that
+// record, from the training log; the Keras figure from bench/results/keras-reference-NAME.json.
+// Also rewrites models/index.json (the shipped names, for pages). Needs the build (npm run build).
+//
+// Usage:
+//   node scripts/model-card.mjs NAME --run RUN_DIR [--python /work/.venv-tf/bin/python] [--keras FILE]
+//   node scripts/model-card.mjs NAME --log RUN.log --command "bnn train mnist-mlp --epochs 30 --out DIR" [...]
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const MODELS = join(REPO, 'models');
+const BNN = join(REPO, 'dist/src/cli/bnn.js');
+
+/** What each trainable model is; the rest of the card is measured. */
+const RECIPES = {
+  'mnist-mlp': "The seed's binarized MLP for MNIST as written (Larq's BinaryNet example): 784-512-512-512-10, inputs and weights binarized by `ste_sign` on every QuantDense (binary inputs), `weight_clip` on the latent weights, Keras's default biases (`use_bias=True`), BatchNormalization (momentum 0.99, no scale) after each hidden layer and none before the softmax, so its scores are integers (sums of +-1 products) plus a bias.",
+  'mnist-mlp-bn': 'The same binarized MLP with BatchNormalization before the softmax (as BinaryNet and FINN\'s LFC write it).',
+};
+
+function fail(message) {
+  console.error(`model-card: ${message}`);
+  process.exit(2);
+}
+
+const { values: flags, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { run: { type: 'string' }, log: { type: 'string' }, command: { type: 'string' }, keras: { type: 'string' }, python: { type: 'string' } },
+});
+const name = positionals[0];
+if (!name || positionals.length > 1) fail('usage: node scripts/model-card.mjs NAME (--run RUN_DIR | --log RUN.log --command "bnn train ...") [--python PY] [--keras FILE]');
+const dir = join(MODELS, name);
+for (const f of ['model.json', 'preprocessing.json']) if (!existsSync(join(dir, f))) fail(`${relative(REPO, join(dir, f))} is missing: ship the model first (bnn convert RUN_DIR models/${name} --pack)`);
+if (!existsSync(BNN)) fail('dist/ is missing: npm run build');
+if (!!flags.run === !!flags.log) fail('give --run RUN_DIR (its training.json) or --log RUN.log with --command');
+if (flags.log && !flags.command) fail('--log needs --command: the exact `bnn train ...` command the log came from (the log does not hold it)');
+
+const bnn = (args) => execFileSync(process.execPath, [BNN, ...args], { cwd: REPO, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20 });
+const pct = (x, digits = 2) => `${(100 * x).toFixed(digits)}%`;
+const day = (iso) => iso.slice(0, 10);
+/** A path as the card shows it: relative inside the repository, absolute outside it. */
+const shown = (p) => (relative(REPO, resolve(p)).startsWith('..') ? resolve(p) : relative(REPO, resolve(p)));
+
+/** The run's record: training.json as bnn train writes it, or the same facts parsed from a training log. */
+function recordFromLog(file, command) {
+  const text = readFileSync(file, 'utf8');
+  const header = [...text.matchAll(/^training (\S+) on (\d+) .*?images, (\d+) epoch\(s\), batch (\d+), (.+?), seed (\d+).*?, on (.+)$/gm)];
+  if (header.length === 0) fail(`${file}: no "training MODEL on N ... images, ..." line: not a bnn train log`);
+  const [, model, , epochs, batch, optimizer, seed, device] = header[0];
+  const byEpoch = new Map();
+  const line = /^epoch (\d+): train loss ([\d.]+) acc ([\d.]+)%(?:\s+test top-1 ([\d.]+)% top-5 ([\d.]+)% loss ([\d.]+))?.*?\(([\d.]+) s, [\d.]+ s\/step, (\d+) samples\/s\)/gm;
+  for (const m of text.matchAll(line)) {
+    // A resumed run repeats epochs after the checkpoint: the last time an epoch ran is the one kept.
+    byEpoch.set(Number(m[1]), {
+      epoch: Number(m[1]), trainLoss: Number(m[2]), trainTop1: Number(m[3]) / 100,
+      ...(m[4] && { test: { top1: Number(m[4]) / 100, top5: Number(m[5]) / 100, loss: Number(m[6]) } }),
+      seconds: Number(m[7]), samplesPerSecond: Number(m[8]),
+    });
+  }
+  const finished = /^saved /m.test(text) ? statSync(file).mtime.toISOString() : undefined;
+  return {
+    model, source: `${shown(file)} (the training log; the run predates training.json; its end date is the log's last write)`,
+    run: { model, seed: Number(seed), batchSize: Number(batch), epochs: Number(epochs), optimizerText: optimizer },
+    sessions: [{ argv: command.replace(/^(npx )?bnn /, '').split(/\s+/), device, started: undefined }],
+    epochs: [...byEpoch.values()].sort((a, b) => a.epoch - b.epoch),
+    finished,
+  };
+}
+
+const record = flags.run
+  ? { ...JSON.parse(readFileSync(join(flags.run, 'training.json'), 'utf8')), source: `${shown(join(flags.run, 'training.json'))} (bnn train's record)` }
+  : recordFromLog(flags.log, flags.command);
+if (!record.finished) fail(`the run has not finished (${record.epochs.length} of ${record.run.epochs} epochs in its record): ship finished runs only`);
+const last = record.epochs.at(-1);
+const best = record.epochs.filter((e) => e.test).reduce((a, e) => (e.test.top1 > a.test.top1 ? e : a), record.epochs.find((e) => e.test) ?? last);
+
+console.error(`model-card: bnn summary, bnn eval on ${relative(REPO, dir)} ...`);
+const summary = bnn(['summary', dir]).trimEnd();
+const evaluation = JSON.parse(bnn(['eval', '--model', dir, '--json']).trim().split('\n').pop());
+let numpy;
+if (flags.python) {
+  console.error('model-card: scripts/eval_shipped_model.py ...');
+  numpy = JSON.parse(execFileSync(flags.python, [join(REPO, 'scripts/eval_shipped_model.py'), dir, '--json'], { encoding: 'utf8' }).trim());
+}
+const kerasFile = flags.keras ?? join(REPO, `bench/results/keras-reference-${name}.json`);
+const keras = existsSync(kerasFile) ? JSON.parse(readFileSync(kerasFile, 'utf8')) : undefined;
+
+const files = readdirSync(dir).filter((f) => f !== 'README.md').sort().map((f) => `\`${f}\` (${statSync(join(dir, f)).size.toLocaleString('en')} bytes)`);
+const run = record.run;
+const optimizer = run.optimizerText ?? `${run.optimizer.kind} lr ${run.optimizer.learningRate}${run.optimizer.schedule && run.optimizer.schedule !== 'constant' ? `, ${run.optimizer.schedule} schedule` : ''}${run.optimizer.lrScale && run.optimizer.lrScale !== 'none' ? `, lr scale ${run.optimizer.lrScale}` : ''}`;
+const commands = record.sessions.map((s) => `bnn ${s.argv.join(' ')}`);
+const devices = [...new Set(record.sessions.map((s) => s.device).filter(Boolean))];
+const started = record.sessions[0].started;
+const agree = numpy && numpy.top1 === evaluation.top1 && numpy.top5 === evaluation.top5 && Math.abs(numpy.loss - evaluation.loss) <= 1e-4 * Math.max(1, evaluation.loss);
+
+const card = `<!-- Written by scripts/model-card.mjs from the run's record, bnn summary and bnn eval; do not edit by hand: re-run it. -->
+# ${name}
+
+${RECIPES[name] ?? `A model trained by \`bnn train ${run.model}\`.`}
+
+Test set of MNIST, all ${evaluation.count.toLocaleString('en')} images, counted as Keras counts (top-1: the argmax, the first maximum; top-5: \`in_top_k\`):
+
+| evaluation | test top-1 | test top-5 | test loss |
+|---|---:|---:|---:|
+| \`bnn eval --model ${name}\` (this engine, ${evaluation.device}) | **${pct(evaluation.top1)}** | ${pct(evaluation.top5)} | ${evaluation.loss.toFixed(4)} |
+${numpy ? `| \`scripts/eval_shipped_model.py\` (numpy ${numpy.numpy}, reads the files as docs/executor.md documents them) | ${pct(numpy.top1)} | ${pct(numpy.top5)} | ${numpy.loss.toFixed(4)} |\n` : ''}${keras ? `| the same recipe in Keras ${keras.tools.keras} / TensorFlow ${keras.tools.tensorflow} (\`${keras.command}\`, seed ${keras.recipe.seed}), after ${keras.final.epoch} epochs | ${pct(keras.final.test_top1)} | ${pct(keras.final.test_top5)} | ${keras.final.test_loss.toFixed(4)} |\n| the same in Keras, its best epoch (${keras.best.epoch}) | ${pct(keras.best.test_top1)} | ${pct(keras.best.test_top5)} | ${keras.best.test_loss.toFixed(4)} |\n` : ''}
+${numpy ? (agree ? 'The numpy evaluation agrees with `bnn eval` (top-1 and top-5 equal, loss within 1e-4 relative).' : '**The numpy evaluation does not agree with `bnn eval`.**') : 'Not checked by the numpy evaluation (run with --python).'}
+
+## Recipe
+
+| | |
+|---|---|
+| command | ${commands.map((c) => `\`${c}\``).join(', then ')} |
+| epochs | ${last.epoch} (of ${run.epochs}); the model is the last epoch's, not the best one's |
+| batch | ${run.batchSize} |
+| optimizer | ${optimizer} |
+| seed | ${run.seed} (weights and shuffling) |
+| data | MNIST's 60,000 training images, inputs \`pixel / 127.5 - 1\` (preprocessing.json) |
+| device | ${devices.join('; ')} |
+| date | ${started ? `${day(started)} to ` : ''}${day(record.finished)} |
+| record | ${record.source} |
+
+Test figures after each epoch, as training measured them (the last row is the shipped model; best test top-1: epoch ${best.epoch}, ${pct(best.test.top1)}):
+
+| epoch | train loss | train top-1 | test top-1 | test top-5 | test loss | seconds |
+|---:|---:|---:|---:|---:|---:|---:|
+${record.epochs.map((e) => `| ${e.epoch} | ${e.trainLoss.toFixed(4)} | ${pct(e.trainTop1)} | ${e.test ? pct(e.test.top1) : ''} | ${e.test ? pct(e.test.top5) : ''} | ${e.test ? e.test.loss.toFixed(4) : ''} | ${e.seconds.toFixed(0)} |`).join('\n')}
+
+## Architecture (\`bnn summary ${name}\`)
+
+\`\`\`text
+${summary}
+\`\`\`
+
+## Files
+
+${files.join(', ')}; the binary kernels are stored as sign bits (\`b1\`, docs/executor.md, "The model files"), so the latent weights are not kept: this model is for inference and fine-tuning starts from +-1 weights.
+
+## Use
+
+\`\`\`ts
+import { pretrained, shippedPreprocessing } from 'webgpu-bnn';
+const model = await pretrained('${name}'); // in a page: served under models/ (docs/executor.md, "Shipped models")
+const preprocessing = await shippedPreprocessing('${name}'); // how pixels become its input
+\`\`\`
+
+\`bnn predict --model ${name} --image digit.png\`, \`bnn eval --model ${name}\`, \`bnn summary ${name}\`; in the web app it is the model the Predict and Inspect tabs start with.
+`;
+writeFileSync(join(dir, 'README.md'), card);
+const names = readdirSync(MODELS).filter((d) => /^[a-z0-9]+(-[a-z0-9]+)*$/.test(d) && existsSync(join(MODELS, d, 'model.json'))).sort();
+writeFileSync(join(MODELS, 'index.json'), `${JSON.stringify({ models: names }, null, 2)}\n`);
+console.log(`wrote ${relative(REPO, join(dir, 'README.md'))} (bnn eval: top-1 ${pct(evaluation.top1)}, top-5 ${pct(evaluation.top5)}, loss ${evaluation.loss.toFixed(4)}${numpy ? `; numpy ${agree ? 'agrees' : 'DISAGREES'}` : ''}) and models/index.json (${names.join(', ')})`);
+if (numpy && !agree) process.exitCode = 1;
