@@ -2,23 +2,15 @@
 // anything, mistyped flags refused by name with the nearest one, one-line errors without stack
 // traces (unless --debug / BNN_DEBUG=1), zoo names checked, and the WebGPU driver's warnings kept
 // off stderr (DawnMessageFilter on the exact block Dawn prints). Cheap commands only.
-import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { DawnMessageFilter } from '../src/cli/dawn-filter.js';
 import { closest } from '../src/cli/flags.js';
+import { bnn, type CliResult } from './helpers/cli.js';
 
-interface Result { code: number; stdout: string; stderr: string }
-
-function bnn(args: string[], env: Record<string, string> = {}): Promise<Result> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, ['dist/src/cli/bnn.js', ...args], { encoding: 'utf8', env: { ...process.env, BNN_DEBUG: '', ...env }, timeout: 60_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
+type Result = CliResult;
 
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -84,7 +76,7 @@ describe('usage errors: one line and where the help is, before any work', () => 
     [['trian', 'mnist-mlp'], /unknown command 'trian' \(did you mean bnn train\?\)/],
     [['bench', 'gem'], /no command 'bnn bench gem' \(did you mean bnn bench gemm\?\)/],
     [['bench', 'models', '--models', 'vgg16,cvn'], /--models must be .*, got 'cvn' \(did you mean cnv\?\)/],
-    [['summary', 'mnist-mlpp'], /^bnn: no zoo model and no file named 'mnist-mlpp' \(did you mean mnist-mlp\?\)/],
+    [['summary', 'mnist-mlpp'], /^bnn: no shipped model, zoo model or file named 'mnist-mlpp' \(did you mean mnist-mlp\?\)/],
     [['eval', '--model', 'nowhere/model.json'], /--model nowhere\/model.json: no such file or directory/],
   ])('bnn %j', async (args, reason) => {
     expectUsage(await bnn(args), reason);
