@@ -1,5 +1,9 @@
 // The web app (train/web, issue 7) end to end in headless Chromium: built with Vite, served with
-// MNIST mounted under mnist/, driven by puppeteer-core. The page names its adapter; trains the
+// MNIST mounted under mnist/ and the shipped models under models/, driven by puppeteer-core. On
+// first load, without training, a drawn digit is classified by the shipped model (or, while no
+// trained one is in models/, by a stand-in the test places there: then the page's probabilities
+// are checked against the CPU reference of the served files, not a class); without the shipped
+// model the page says so. The page names its adapter; trains the
 // seed MLP for 200 steps (pausing and resuming on the way) and its test accuracy is far above
 // chance; a digit drawn with synthetic mouse strokes and a photo are classified (ten bars summing
 // to 1); the Inspect tab shows the summary and the binarized activations (an .npy downloaded and
@@ -17,11 +21,19 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium, startStaticServer, type StaticServer } from './helpers/browser.js';
 import { mnistDataDir } from '../src/data/mnist.js';
 import { readNpy } from '../src/io/npy.js';
-import { saveModel } from '../src/io/model-files.js';
+import { loadModel, saveModel } from '../src/io/model-files.js';
+import { savePreprocessing } from '../src/data/datasets.js';
+import { preprocessMnist } from '../src/data/mnist.js';
+import { referenceForward } from '../src/model/reference.js';
 import { finnCnv } from '../src/zoo/finn-cnv.js';
+import { mnistMlp } from '../src/zoo/mnist-mlp.js';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const ARTIFACTS = join(REPO, 'test-artifacts/web');
+/** The model the page starts with (train/web/src/shipped-model.ts). */
+const SHIPPED = 'mnist-mlp';
+/** Whether a trained model is shipped in the repository (else the test serves a stand-in). */
+const TRAINED_SHIPPED = existsSync(join(REPO, 'models', SHIPPED, 'model.json'));
 
 interface TrainResult {
   state: string;
@@ -65,12 +77,34 @@ async function screenshot(page: Page, name: string): Promise<void> {
 
 const data = (page: Page, key: string) => page.evaluate((k) => document.body.dataset[k], key);
 
+/** Draws a "1" (one vertical stroke down the middle) on a cleared pad and returns what the Predict tab then says. */
+async function drawOne(page: Page): Promise<PredictResult> {
+  await page.click('#tabs button[data-tab=predict]');
+  await page.click('button[name=clear]');
+  await page.$eval('#tab-predict', (e) => delete (e as HTMLElement).dataset.result);
+  const box = (await (await page.$('canvas.pad'))!.boundingBox())!;
+  await page.mouse.move(box.x + 140, box.y + 40);
+  await page.mouse.down();
+  for (let y = 40; y <= 240; y += 10) await page.mouse.move(box.x + 140 + (y - 40) * -0.05, box.y + y);
+  await page.mouse.up();
+  await page.waitForFunction(() => document.getElementById('tab-predict')!.dataset.result, { timeout: 30_000 });
+  return JSON.parse((await page.$eval('#tab-predict', (e) => (e as HTMLElement).dataset.result!))!);
+}
+
+/** The 28x28 gray input the Predict tab shows (and classified), from its preview canvas. */
+const previewPixels = (page: Page) =>
+  page.$eval('canvas.pixels', (c) => {
+    const { data: rgba } = (c as HTMLCanvasElement).getContext('2d')!.getImageData(0, 0, 28, 28);
+    return Array.from({ length: 784 }, (_, i) => rgba[4 * i]);
+  });
+
 describe('the web app in headless Chromium', () => {
   let work = '';
   let server: StaticServer;
   let browser: Browser;
   let page: Page;
   let downloads = '';
+  let modelsDir = '';
   const log: string[] = [];
 
   beforeAll(async () => {
@@ -80,7 +114,16 @@ describe('the web app in headless Chromium', () => {
     mkdirSync(ARTIFACTS, { recursive: true });
     await sh('node', ['scripts/embed-shaders.mjs']);
     await sh('npx', ['--no', 'vite', 'build', '--config', 'train/web/vite.config.ts', '--outDir', join(work, 'app'), '--emptyOutDir', '--logLevel', 'warn']);
-    server = await startStaticServer(join(work, 'app'), { '/mnist/': await mnistDataDir() });
+    // The shipped models: the repository's when a trained one is there, else a stand-in (untrained,
+    // the same architecture) in the layout models/ has, served the same way.
+    modelsDir = join(REPO, 'models');
+    if (!TRAINED_SHIPPED) {
+      modelsDir = join(work, 'models');
+      await saveModel(mnistMlp({ useBias: true, seed: 3 }), join(modelsDir, SHIPPED), { packBinaryWeights: true });
+      await savePreprocessing(join(modelsDir, SHIPPED), { dataset: 'mnist' });
+      writeFileSync(join(modelsDir, 'index.json'), JSON.stringify({ models: [SHIPPED] }));
+    }
+    server = await startStaticServer(join(work, 'app'), { '/mnist/': await mnistDataDir(), '/models/': modelsDir });
     browser = await launchChromium();
     page = await browser.newPage();
     await page.setViewport({ width: 1200, height: 900 });
@@ -103,6 +146,27 @@ describe('the web app in headless Chromium', () => {
     expect(await data(page, 'ready'), await page.$eval('#banner', (b) => b.textContent ?? '')).toBe('true');
     expect(await page.$eval('#adapter', (e) => e.textContent)).toMatch(/swiftshader/i);
   });
+
+  it('on first load, without training, Predict classifies a drawn digit with the shipped model, and Inspect shows it', async () => {
+    await page.waitForFunction(() => document.body.dataset.shipped, { timeout: 60_000 });
+    expect(await data(page, 'shipped'), await page.$eval('#banner', (b) => b.textContent ?? '')).toBe('loaded');
+    expect(await page.$eval('#model-line', (e) => e.textContent)).toContain(`shipped with webgpu-bnn, models/${SHIPPED}`);
+    const r = await drawOne(page);
+    expect(r.source).toBe('drawing');
+    // The page's probabilities are the served model's on the page's input (its CPU reference).
+    const served = await loadModel(join(modelsDir, SHIPPED));
+    const want = Array.from(referenceForward(served.spec, [preprocessMnist(Uint8Array.from(await previewPixels(page)))], 1).get(served.outputs[0])!.data);
+    r.probs.forEach((p, i) => expect(p, `class ${i}`).toBeCloseTo(want[i], 5));
+    expect(r.top1).toBe(String(want.indexOf(Math.max(...want))));
+    console.log(`drawn "1", ${TRAINED_SHIPPED ? 'the trained shipped model' : 'a stand-in (no trained model in models/ yet)'}: top-1 "${r.top1}", probabilities ${r.probs.map((p) => p.toFixed(3)).join(' ')}`);
+    // The trained model recognises it (a stand-in is untrained: its class means nothing).
+    if (TRAINED_SHIPPED) expect(r.top1).toBe('1');
+    await screenshot(page, 'predict-shipped');
+    await page.click('#tabs button[data-tab=inspect]');
+    await page.waitForFunction(() => document.getElementById('tab-inspect')!.dataset.activations, { timeout: 30_000 });
+    expect(await page.$$eval('table[data-summary] tr', (rows) => rows.length), 'header + one row per layer of the shipped model').toBe(1 + served.layers.length);
+    await page.click('#tabs button[data-tab=train]');
+  }, 120_000);
 
   it('trains the seed MLP for 200 steps (paused and resumed on the way): test accuracy far above chance', async () => {
     await page.select('select[name=model]', 'mnist-mlp');
@@ -132,16 +196,9 @@ describe('the web app in headless Chromium', () => {
     await screenshot(page, 'train');
   }, 240_000);
 
-  it('classifies a digit drawn with synthetic mouse strokes', async () => {
-    await page.click('#tabs button[data-tab=predict]');
-    const box = (await (await page.$('canvas.pad'))!.boundingBox())!;
-    // A "1": one vertical stroke down the middle.
-    await page.mouse.move(box.x + 140, box.y + 40);
-    await page.mouse.down();
-    for (let y = 40; y <= 240; y += 10) await page.mouse.move(box.x + 140 + (y - 40) * -0.05, box.y + y);
-    await page.mouse.up();
-    await page.waitForFunction(() => document.getElementById('tab-predict')!.dataset.result, { timeout: 30_000 });
-    const r: PredictResult = JSON.parse((await page.$eval('#tab-predict', (e) => (e as HTMLElement).dataset.result!))!);
+  it('classifies a digit drawn with synthetic mouse strokes, by the model trained in the page (it replaced the shipped one)', async () => {
+    expect(await page.$eval('#model-line', (e) => e.textContent)).toMatch(/trained here/);
+    const r = await drawOne(page);
     // Not asserted: what a 200-step model says about one drawing (printed for the record).
     console.log(`drawn "1": top-1 "${r.top1}", probabilities ${r.probs.map((p) => p.toFixed(3)).join(' ')}, ${r.ms.toFixed(1)} ms`);
     await screenshot(page, 'predict-drawing');
@@ -256,6 +313,26 @@ describe('the web app in headless Chromium', () => {
     const result: TrainResult = JSON.parse((await data(page, 'trainResult'))!);
     expect(result.epochs.map((e) => e.epoch)).toEqual([0, 1]);
   }, 240_000);
+
+  it('says what to do when the shipped model cannot be loaded, and Predict starts without a model', async () => {
+    const other = await browser.newPage();
+    try {
+      await other.setRequestInterception(true);
+      other.on('request', (req) => void (new URL(req.url()).pathname.startsWith('/models/') ? req.respond({ status: 404, body: 'not found' }) : req.continue()));
+      await other.goto(server.url, { waitUntil: 'load' });
+      await other.waitForFunction(() => document.body.dataset.shipped, { timeout: 60_000 });
+      expect(await other.evaluate(() => document.body.dataset.shipped)).toBe('missing');
+      expect(await other.$eval('#banner', (b) => (b as HTMLElement).dataset.kind)).toBe('shipped-missing');
+      const text = await other.$eval('#banner', (b) => b.textContent ?? '');
+      expect(text).toMatch(/The shipped model "mnist-mlp" could not be loaded/);
+      expect(text).toMatch(/models\/index\.json.*HTTP 404/);
+      expect(text).toMatch(/train a model on the Train tab or load one/);
+      expect(await other.$eval('#model-line', (e) => e.textContent)).toMatch(/^No model yet/);
+      await screenshot(other, 'shipped-missing');
+    } finally {
+      await other.close();
+    }
+  });
 
   it('says which browser and flag give WebGPU when it is missing', async () => {
     const other = await browser.newPage();

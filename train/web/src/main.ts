@@ -1,11 +1,13 @@
 // The web app's entry: tabs, the GPU (its adapter named in the header, or why there is none), and
-// the three tabs wired to one shared state. window.bnnApp exposes the state to tests and scripts.
+// the three tabs wired to one shared state, starting with the shipped model. window.bnnApp exposes
+// the state to tests and scripts.
 import { AppState } from './app-state.js';
 import { showBanner } from './banner.js';
 import { byId } from './dom.js';
 import { webGpuHelp } from './gpu-session.js';
 import { inspectTab } from './inspect-tab.js';
 import { predictTab } from './predict-tab.js';
+import { loadShippedModel } from './shipped-model.js';
 import { trainTab } from './train-tab.js';
 
 const app = new AppState();
@@ -21,6 +23,9 @@ function select(tab: string): void {
 }
 for (const b of document.querySelectorAll<HTMLButtonElement>('#tabs button')) b.addEventListener('click', () => select(b.dataset.tab!));
 select('train');
+
+// Predict and Inspect start with the shipped model; training or loading one replaces it.
+void loadShippedModel(app);
 
 app.session.onReady = (gpu) => {
   byId('adapter').textContent = `WebGPU: ${gpu.describe()}`;
