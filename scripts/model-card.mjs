@@ -3,11 +3,14 @@
 // the numpy evaluation scripts/eval_shipped_model.py), the recipe, command, epochs, device and dates
 // from the run's record (RUN/training.json, written by bnn train) or, for runs older than that
 // record, from the training log; the Keras figure from bench/results/keras-reference-NAME.json.
-// Also rewrites models/index.json (the shipped names, for pages). Needs the build (npm run build).
+// Also rewrites models/index.json (the shipped names, for pages) and the README's accuracy table
+// (between <!-- models:begin --> and <!-- models:end -->: each shipped model's figures from its
+// card, beside the Keras reference and the published anchors). Needs the build (npm run build).
 //
 // Usage:
 //   node scripts/model-card.mjs NAME --run RUN_DIR [--python /work/.venv-tf/bin/python] [--keras FILE]
 //   node scripts/model-card.mjs NAME --log RUN.log --command "bnn train mnist-mlp --epochs 30 --out DIR" [...]
+//   node scripts/model-card.mjs --readme        (only the index and the README's table, from the cards there are)
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -24,6 +27,8 @@ const RECIPES = {
   'mnist-mlp-bn': 'The same binarized MLP with BatchNormalization before the softmax (as BinaryNet and FINN\'s LFC write it).',
 };
 
+const pct = (x, digits = 2) => `${(100 * x).toFixed(digits)}%`;
+
 function fail(message) {
   console.error(`model-card: ${message}`);
   process.exit(2);
@@ -31,8 +36,49 @@ function fail(message) {
 
 const { values: flags, positionals } = parseArgs({
   allowPositionals: true,
-  options: { run: { type: 'string' }, log: { type: 'string' }, command: { type: 'string' }, keras: { type: 'string' }, python: { type: 'string' } },
+  options: { run: { type: 'string' }, log: { type: 'string' }, command: { type: 'string' }, keras: { type: 'string' }, python: { type: 'string' }, readme: { type: 'boolean' } },
 });
+
+/** Writes models/index.json and the README's table of shipped models from the cards' facts. */
+function writeIndexAndReadme() {
+  const names = readdirSync(MODELS).filter((d) => /^[a-z0-9]+(-[a-z0-9]+)*$/.test(d) && existsSync(join(MODELS, d, 'model.json'))).sort();
+  writeFileSync(join(MODELS, 'index.json'), `${JSON.stringify({ models: names }, null, 2)}\n`);
+  const keras = (n) => {
+    const f = join(REPO, `bench/results/keras-reference-${n}.json`);
+    return existsSync(f) ? JSON.parse(readFileSync(f, 'utf8')) : undefined;
+  };
+  const facts = (n) => {
+    const card = join(MODELS, n, 'README.md');
+    const m = existsSync(card) ? /<!-- facts: (\{.*\}) -->/.exec(readFileSync(card, 'utf8')) : null;
+    return m ? JSON.parse(m[1]) : undefined;
+  };
+  const all = [...new Set([...names, ...readdirSync(join(REPO, 'bench/results')).map((f) => /^keras-reference-(.+)\.json$/.exec(f)?.[1]).filter(Boolean)])].sort();
+  const rows = all.map((n) => {
+    const f = names.includes(n) ? facts(n) : undefined;
+    const k = keras(n);
+    const ours = f ? `**${pct(f.top1)}** | ${pct(f.top5)} | ${f.loss.toFixed(4)} | ${f.epochs} | ${f.numpyAgrees === undefined ? 'not run' : f.numpyAgrees ? 'agrees' : '**differs**'}` : 'not shipped yet | | | |';
+    const ks = k ? `${pct(k.final.test_top1)} after ${k.final.epoch} epochs (best: ${pct(k.best.test_top1)}, epoch ${k.best.epoch})` : 'not run';
+    return `| ${f ? `[${n}](models/${n}/README.md)` : n} | ${ours} | ${ks} |`;
+  });
+  const block = [
+    '| model | test top-1 (argmax) | top-5 | loss | epochs | numpy evaluation | the same recipe in Keras 3.15 / TF 2.21 |',
+    '|---|---:|---:|---:|---:|---|---|',
+    ...rows,
+    '',
+    'All 10,000 MNIST test images, counted as Keras counts (top-1: the argmax; top-5: `in_top_k`); the shipped figures by `bnn eval` on the files in models/, checked by `scripts/eval_shipped_model.py` (numpy, reading the files as documented); Keras by `scripts/keras_reference_mlp.py`, seed 0. Published anchors for binary MLPs on MNIST, after 1000 epochs: BinaryNet 3x4096, 0.96% error (99.04%); Brevitas SFC 256x3, 97.81%; LFC 1024x3, 98.88%.',
+  ].join('\n');
+  const readme = readFileSync(join(REPO, 'README.md'), 'utf8');
+  const pattern = /<!-- models:begin -->[\s\S]*?<!-- models:end -->/;
+  if (!pattern.test(readme)) fail('README.md has no <!-- models:begin --> ... <!-- models:end --> block');
+  writeFileSync(join(REPO, 'README.md'), readme.replace(pattern, () => `<!-- models:begin -->\n${block}\n<!-- models:end -->`));
+  return names;
+}
+
+if (flags.readme) {
+  const names = writeIndexAndReadme();
+  console.log(`wrote models/index.json (${names.join(', ') || 'none'}) and the README's table`);
+  process.exit(0);
+}
 const name = positionals[0];
 if (!name || positionals.length > 1) fail('usage: node scripts/model-card.mjs NAME (--run RUN_DIR | --log RUN.log --command "bnn train ...") [--python PY] [--keras FILE]');
 const dir = join(MODELS, name);
@@ -42,7 +88,6 @@ if (!!flags.run === !!flags.log) fail('give --run RUN_DIR (its training.json) or
 if (flags.log && !flags.command) fail('--log needs --command: the exact `bnn train ...` command the log came from (the log does not hold it)');
 
 const bnn = (args) => execFileSync(process.execPath, [BNN, ...args], { cwd: REPO, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20 });
-const pct = (x, digits = 2) => `${(100 * x).toFixed(digits)}%`;
 const day = (iso) => iso.slice(0, 10);
 /** A path as the card shows it: relative inside the repository, absolute outside it. */
 const shown = (p) => (relative(REPO, resolve(p)).startsWith('..') ? resolve(p) : relative(REPO, resolve(p)));
@@ -100,6 +145,7 @@ const started = record.sessions[0].started;
 const agree = numpy && numpy.top1 === evaluation.top1 && numpy.top5 === evaluation.top5 && Math.abs(numpy.loss - evaluation.loss) <= 1e-4 * Math.max(1, evaluation.loss);
 
 const card = `<!-- Written by scripts/model-card.mjs from the run's record, bnn summary and bnn eval; do not edit by hand: re-run it. -->
+<!-- facts: ${JSON.stringify({ top1: evaluation.top1, top5: evaluation.top5, loss: evaluation.loss, count: evaluation.count, epochs: last.epoch, ...(numpy && { numpyAgrees: agree }) })} -->
 # ${name}
 
 ${RECIPES[name] ?? `A model trained by \`bnn train ${run.model}\`.`}
@@ -153,7 +199,6 @@ const preprocessing = await shippedPreprocessing('${name}'); // how pixels becom
 \`bnn predict --model ${name} --image digit.png\`, \`bnn eval --model ${name}\`, \`bnn summary ${name}\`; in the web app it is the model the Predict and Inspect tabs start with.
 `;
 writeFileSync(join(dir, 'README.md'), card);
-const names = readdirSync(MODELS).filter((d) => /^[a-z0-9]+(-[a-z0-9]+)*$/.test(d) && existsSync(join(MODELS, d, 'model.json'))).sort();
-writeFileSync(join(MODELS, 'index.json'), `${JSON.stringify({ models: names }, null, 2)}\n`);
-console.log(`wrote ${relative(REPO, join(dir, 'README.md'))} (bnn eval: top-1 ${pct(evaluation.top1)}, top-5 ${pct(evaluation.top5)}, loss ${evaluation.loss.toFixed(4)}${numpy ? `; numpy ${agree ? 'agrees' : 'DISAGREES'}` : ''}) and models/index.json (${names.join(', ')})`);
+const names = writeIndexAndReadme();
+console.log(`wrote ${relative(REPO, join(dir, 'README.md'))} (bnn eval: top-1 ${pct(evaluation.top1)}, top-5 ${pct(evaluation.top5)}, loss ${evaluation.loss.toFixed(4)}${numpy ? `; numpy ${agree ? 'agrees' : 'DISAGREES'}` : ''}), models/index.json (${names.join(', ')}) and the README's table`);
 if (numpy && !agree) process.exitCode = 1;

@@ -2,7 +2,7 @@
 // project outside the repo, then use it (a) from a plain Node ESM script, (b) from a page bundled
 // by Vite with default settings, run in headless Chromium, and (c) from TypeScript with tsc's
 // defaults. (a) and (b) check GPU results (pack, then XNOR-popcount GEMM) against the CPU
-// references bit for bit. No adapter = failure.
+// references bit for bit; (a) finds the shipped models in the installed package. No adapter = failure.
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -32,6 +32,8 @@ interface CheckResult {
   losses?: number[];
   trainTop1?: number;
   ms?: number;
+  /** Node: where the installed package looks for its shipped models, and the names there. */
+  shipped?: { dir: string; names: string[] };
 }
 
 // The check itself, shared by the Node script and the page: random floats (seeded, with zeros and
@@ -134,6 +136,8 @@ import { runCheck } from './check.js';
 let result;
 try {
   result = await runCheck(bnn, new URL('./public/model/model.json', import.meta.url).pathname);
+  // Shipped models come from the installed package's own models/ (found from its modules' location).
+  result.shipped = { dir: await bnn.shippedModelsDir(), names: await bnn.shippedModelNames() };
 } catch (err) {
   result = { ok: false, error: String(err && err.stack || err) };
 }
@@ -272,6 +276,12 @@ describe('the npm package, installed from its tarball', () => {
     const top = readdirSync(dir);
     expect(top).not.toContain('test');
     expect(top).not.toContain('src');
+    // The shipped models: their index and layout, each listed model's four files, no checkpoints.
+    const index = JSON.parse(readFileSync(join(dir, 'models/index.json'), 'utf8'));
+    expect(existsSync(join(dir, 'models/README.md'))).toBe(true);
+    for (const name of index.models) {
+      expect(readdirSync(join(dir, 'models', name)).sort()).toEqual(['README.md', 'group1-shard1of1.bin', 'model.json', 'preprocessing.json']);
+    }
   });
 
   it('type-checks in a TypeScript project with default settings (no skipLibCheck)', async () => {
@@ -297,6 +307,9 @@ describe('the npm package, installed from its tarball', () => {
       expect(result.backend).toMatch(/^node/);
       expect(result.cases).toHaveLength(3);
       expect(result.trainTop1, 'training in Node: accuracy after 40 steps').toBeGreaterThan(0.9);
+      const installed = join(project, 'node_modules/webgpu-bnn');
+      expect(result.shipped?.dir).toBe(join(installed, 'models'));
+      expect(result.shipped?.names).toEqual(JSON.parse(readFileSync(join(installed, 'models/index.json'), 'utf8')).models);
       expect(result.ok, last).toBe(true);
       expect(code, 'the Node script exits by itself, with status 0').toBe(0);
     },

@@ -194,6 +194,17 @@ describe('bnn train never writes into the shipped models, and keeps a record of 
   });
 });
 
+test("the README's table of shipped models (scripts/model-card.mjs) has each shipped model's card figures", () => {
+  const readme = readFileSync(join(REPO, 'README.md'), 'utf8');
+  const block = /<!-- models:begin -->\n([\s\S]*?)\n<!-- models:end -->/.exec(readme)?.[1];
+  expect(block, 'README.md has the generated block').toBeDefined();
+  const names: string[] = JSON.parse(readFileSync(join(REPO, 'models', MODELS_INDEX), 'utf8')).models;
+  for (const name of names) {
+    const facts = JSON.parse(/<!-- facts: (\{.*\}) -->/.exec(readFileSync(join(REPO, 'models', name, 'README.md'), 'utf8'))![1]);
+    expect(block).toContain(`| [${name}](models/${name}/README.md) | **${(100 * facts.top1).toFixed(2)}%** |`);
+  }
+});
+
 test('npm would pack models/ (index, layout, each shipped model\'s four files) and nothing else from it', async () => {
   const listing = await new Promise<string>((ok, fail) =>
     execFile('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: REPO, encoding: 'utf8', maxBuffer: 64 << 20 }, (err, stdout) => (err ? fail(err) : ok(stdout))),
