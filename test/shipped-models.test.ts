@@ -102,6 +102,45 @@ describe('pretrained(name) and loadModel(name) in Node', () => {
   });
 });
 
+describe("in a page: names from index.json under the base URL, files fetched beside it", () => {
+  const base = 'http://models.test/static/models/';
+  /** A fetch serving modelsDir at `base` (404 elsewhere), recording the URLs asked for. */
+  const served = (asked: string[]): typeof fetch => async (input) => {
+    const url = String(input);
+    asked.push(url);
+    const file = url.startsWith(base) ? join(modelsDir, url.slice(base.length)) : '';
+    return file && existsSync(file) ? new Response(readFileSync(file)) : new Response('not found', { status: 404, statusText: 'Not Found' });
+  };
+  let before: PropertyDescriptor | undefined;
+  beforeAll(() => {
+    writeFileSync(join(modelsDir, MODELS_INDEX), JSON.stringify({ models: ['mnist-mlp'] }));
+    before = Object.getOwnPropertyDescriptor(globalThis, 'window');
+    Object.defineProperty(globalThis, 'window', { value: {}, configurable: true }); // what model-files.ts and shipped-models.ts take for a page
+  });
+  afterAll(() => {
+    if (before) Object.defineProperty(globalThis, 'window', before);
+    else delete (globalThis as { window?: unknown }).window;
+    rmSync(join(modelsDir, MODELS_INDEX));
+  });
+
+  test('pretrained(name) and loadModel(name) fetch index.json, then model.json and its shard beside it', async () => {
+    const asked: string[] = [];
+    const m = await pretrained('mnist-mlp', { baseUrl: base, fetch: served(asked) });
+    expect(outputs(m)).toEqual(outputs(standIn));
+    expect(asked).toEqual([`${base}index.json`, `${base}mnist-mlp/model.json`, `${base}mnist-mlp/group1-shard1of1.bin`]);
+    expect(outputs(await loadModel('mnist-mlp', { baseUrl: base.slice(0, -1), fetch: served([]) }))).toEqual(outputs(standIn));
+    expect(await shippedPreprocessing('mnist-mlp', { baseUrl: base, fetch: served([]) })).toMatchObject({ dataset: 'mnist' });
+  });
+
+  test('an unknown name lists index.json\'s names; a missing index says where it looked and what to do', async () => {
+    await expect(pretrained('mnist-cnn', { baseUrl: base, fetch: served([]) })).rejects.toThrow(`no shipped model named 'mnist-cnn' in ${base}: the shipped models are mnist-mlp`);
+    const elsewhere = 'http://models.test/elsewhere/';
+    await expect(pretrained('mnist-mlp', { baseUrl: elsewhere, fetch: served([]) })).rejects.toThrow(
+      `the shipped models' index at ${elsewhere}index.json: HTTP 404 Not Found. The shipped models are looked for under ${elsewhere}: serve the package's models/ directory there, or pass baseUrl`,
+    );
+  });
+});
+
 describe('the CLI takes a shipped model by name', () => {
   const env = () => ({ BNN_MODELS_DIR: modelsDir });
 
