@@ -179,6 +179,15 @@ describe('the CLI takes a shipped model by name', () => {
     expect(outputs(m)).toEqual(outputs(other));
   });
 
+  test('bnn convert NAME OUT --pack writes the shipped model with its preprocessing.json (how a run is shipped)', async () => {
+    const out = join(work, 'converted');
+    const r = await bnn(['convert', 'mnist-mlp', out, '--pack'], env());
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(readFileSync(join(out, 'preprocessing.json'), 'utf8'))).toMatchObject({ dataset: 'mnist' });
+    expect(outputs(await loadModel(out))).toEqual(outputs(standIn));
+    expect(readFileSync(join(out, 'group1-shard1of1.bin'))).toEqual(readFileSync(join(modelsDir, 'mnist-mlp', 'group1-shard1of1.bin')));
+  });
+
   test('bnn eval --model NAME and bnn predict --model NAME run the shipped model (GPU)', { timeout: 120_000 }, async () => {
     const e = await bnn(['eval', '--model', 'mnist-mlp', '--limit', '200', '--json'], env());
     expect(e.code, e.stderr).toBe(0);

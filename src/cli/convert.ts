@@ -2,12 +2,14 @@
 // written as TF.js Layers files, model.json and one shard, into the directory OUT; the
 // preprocessing.json beside IN comes along (shipping a trained run: bnn convert RUN models/NAME --pack).
 import { UsageError, type Command, type Flags } from './flags.js';
+import { resolveModelArgument } from './model-argument.js';
 import { dirname, join } from 'node:path';
 import { loadModel, saveModel } from '../io/model-files.js';
 import { PREPROCESSING_FILE, loadPreprocessing, savePreprocessing } from '../data/datasets.js';
 
 export async function convertCommand(flags: Flags): Promise<void> {
-  const [, input, out] = flags.positional;
+  const [, name, out] = flags.positional;
+  const input = await resolveModelArgument(name, 'IN');
   if (/\.(json|h5|keras)$/i.test(out)) throw new UsageError(`OUT is a directory (model.json and its shard are written into it), got '${out}'`);
   const model = await loadModel(input);
   const pack = flags.switches.has('pack');
@@ -22,7 +24,7 @@ export async function convertCommand(flags: Flags): Promise<void> {
   }
   const sizes = await Promise.all(files.map(async (f) => `${f} (${(await stat(f)).size} bytes)`));
   const params = [...model.spec.weights.values()].reduce((a, w) => a + w.data.length, 0);
-  console.log(`${input}: ${model.layers.length} layers, ${model.spec.weights.size} weights, ${params} parameters${pack ? ', 1-bit kernels packed' : ''}`);
+  console.log(`${name}: ${model.layers.length} layers, ${model.spec.weights.size} weights, ${params} parameters${pack ? ', 1-bit kernels packed' : ''}`);
   console.log(`wrote ${sizes.join(', ')}`);
 }
 

@@ -247,7 +247,10 @@ const commandLine = () => process.argv.slice(2).filter((a) => a !== '--debug');
 async function refuseShippedDirectory(out: string): Promise<void> {
   const { realpath } = await import('node:fs/promises');
   const real = async (p: string) => realpath(p).catch(() => resolve(p));
-  const shipped = await real(await shippedModelsDir());
+  // Without a models directory to find (no package.json above the modules), there is nothing to protect.
+  const dir = await shippedModelsDir().catch(() => null);
+  if (dir === null) return;
+  const shipped = await real(dir);
   // The nearest existing ancestor decides (out itself may not exist yet).
   let probe = resolve(out);
   let suffix = '';
@@ -333,7 +336,9 @@ CIFAR-10 (random crops and flips on the GPU; CIFAR-10 from --data-dir DIR: DIR/c
 --model FILE instead continues or fine-tunes a saved model (model.json, a Keras .h5 or .keras file;
 any model the trainer takes: Sequential, or a functional chain as Larq's examples write it), on the
 data set and preprocessing of its preprocessing.json, or as --data and --mean/--std say.
-A checkpoint is written after every epoch (OUT/checkpoint); --resume continues from it.`,
+A checkpoint is written after every epoch (OUT/checkpoint); --resume continues from it. OUT/training.json records
+the command, settings, device, dates and each epoch's figures. OUT defaults to runs/MODEL; models/ (the shipped
+models) is refused.`,
     options: {
       model: { kind: 'model', placeholder: 'FILE', help: "a saved model to continue or fine-tune, instead of a zoo MODEL (model.json or its directory, .h5, .keras, or a shipped model's name)" },
       data: { kind: 'text', choices: Object.keys(DATASETS), help: "with --model: the data set (default: the model's preprocessing.json, else a guess from its input shape)" },
