@@ -54,7 +54,7 @@ export default defineConfig({
   resolve: {
     alias: [
       { find: 'webgpu-bnn', replacement: resolve(here, '../../src/index.ts') },
-      { find: /^node:(fs|fs\/promises|path|module)$/, replacement: resolve(here, 'src/node-stub.ts') },
+      { find: /^node:(fs|fs\/promises|path|module|url)$/, replacement: resolve(here, 'src/node-stub.ts') },
     ],
   },
   plugins: [serveFolder('bnn-mnist-data', '/mnist', MNIST_DIR, /^[\w.-]+$/), serveFolder('bnn-shipped-models', '/models', MODELS_DIR, SHIPPED_FILE), copyModels()],
