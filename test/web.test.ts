@@ -1,7 +1,7 @@
 // The web app (train/web, issue 7) end to end in headless Chromium: built with Vite, served with
 // MNIST mounted under mnist/ and the shipped models under models/, driven by puppeteer-core. On
 // first load, without training, a drawn digit is classified by the shipped model (or, while no
-// trained one is in models/, by a stand-in the test places there: then the page's probabilities
+// trained one is in models/, by an untrained stand-in the test saves and serves there: then the page's probabilities
 // are checked against the CPU reference of the served files, not a class); without the shipped
 // model the page says so. The page names its adapter; trains the
 // seed MLP for 200 steps (pausing and resuming on the way) and its test accuracy is far above
