@@ -92,38 +92,18 @@ const day = (iso) => iso.slice(0, 10);
 /** A path as the card shows it: relative inside the repository, absolute outside it. */
 const shown = (p) => (relative(REPO, resolve(p)).startsWith('..') ? resolve(p) : relative(REPO, resolve(p)));
 
-/** The run's record: training.json as bnn train writes it, or the same facts parsed from a training log. */
-function recordFromLog(file, command) {
-  const text = readFileSync(file, 'utf8');
-  const header = [...text.matchAll(/^training (\S+) on (\d+) .*?images, (\d+) epoch\(s\), batch (\d+), (.+?), seed (\d+).*?, on (.+)$/gm)];
-  if (header.length === 0) fail(`${file}: no "training MODEL on N ... images, ..." line: not a bnn train log`);
-  const [, model, , epochs, batch, optimizer, seed, device] = header[0];
-  const byEpoch = new Map();
-  const line = /^epoch (\d+): train loss ([\d.]+) acc ([\d.]+)%(?:\s+test top-1 ([\d.]+)% top-5 ([\d.]+)% loss ([\d.]+))?.*?\(([\d.]+) s, [\d.]+ s\/step, (\d+) samples\/s\)/gm;
-  for (const m of text.matchAll(line)) {
-    // A resumed run repeats epochs after the checkpoint: the last time an epoch ran is the one kept.
-    byEpoch.set(Number(m[1]), {
-      epoch: Number(m[1]), trainLoss: Number(m[2]), trainTop1: Number(m[3]) / 100,
-      ...(m[4] && { test: { top1: Number(m[4]) / 100, top5: Number(m[5]) / 100, loss: Number(m[6]) } }),
-      seconds: Number(m[7]), samplesPerSecond: Number(m[8]),
-    });
-  }
-  const finished = /^saved /m.test(text) ? statSync(file).mtime.toISOString() : undefined;
-  return {
-    model, source: `${shown(file)} (the training log; the run predates training.json; its end date is the log's last write)`,
-    run: { model, seed: Number(seed), batchSize: Number(batch), epochs: Number(epochs), optimizerText: optimizer },
-    sessions: [{ argv: command.replace(/^(npx )?bnn /, '').split(/\s+/), device, started: undefined }],
-    epochs: [...byEpoch.values()].sort((a, b) => a.epoch - b.epoch),
-    finished,
-  };
-}
-
+// The run's record: training.json as bnn train writes it, or the same facts read from its log (src/cli/training-record.ts).
+const { recordFromLog } = await import(join(REPO, 'dist/src/cli/training-record.js'));
 const record = flags.run
   ? { ...JSON.parse(readFileSync(join(flags.run, 'training.json'), 'utf8')), source: `${shown(join(flags.run, 'training.json'))} (bnn train's record)` }
-  : recordFromLog(flags.log, flags.command);
+  : {
+      ...recordFromLog(readFileSync(flags.log, 'utf8'), flags.command.replace(/^(npx )?bnn /, '').split(/\s+/), statSync(flags.log).mtime.toISOString()),
+      source: `${shown(flags.log)} (the training log; the run predates training.json; its end date is the log's last write)`,
+    };
 if (!record.finished) fail(`the run has not finished (${record.epochs.length} of ${record.run.epochs} epochs in its record): ship finished runs only`);
 const last = record.epochs.at(-1);
-const best = record.epochs.filter((e) => e.test).reduce((a, e) => (e.test.top1 > a.test.top1 ? e : a), record.epochs.find((e) => e.test) ?? last);
+const testTop1 = (e) => (e.testRecalibrated ?? e.test)?.top1 ?? -1; // with --recalibrate-bn the saved model is the recalibrated one
+const best = record.epochs.reduce((a, e) => (testTop1(e) > testTop1(a) ? e : a), last);
 
 console.error(`model-card: bnn summary, bnn eval on ${relative(REPO, dir)} ...`);
 const summary = bnn(['summary', dir]).trimEnd();
@@ -138,10 +118,10 @@ const keras = existsSync(kerasFile) ? JSON.parse(readFileSync(kerasFile, 'utf8')
 
 const files = readdirSync(dir).filter((f) => f !== 'README.md').sort().map((f) => `\`${f}\` (${statSync(join(dir, f)).size.toLocaleString('en')} bytes)`);
 const run = record.run;
-const optimizer = run.optimizerText ?? `${run.optimizer.kind} lr ${run.optimizer.learningRate}${run.optimizer.schedule && run.optimizer.schedule !== 'constant' ? `, ${run.optimizer.schedule} schedule` : ''}${run.optimizer.lrScale && run.optimizer.lrScale !== 'none' ? `, lr scale ${run.optimizer.lrScale}` : ''}`;
+const optimizer = run.optimizer.text ?? `${run.optimizer.kind} lr ${run.optimizer.learningRate}${run.optimizer.schedule && run.optimizer.schedule !== 'constant' ? `, ${run.optimizer.schedule} schedule` : ''}${run.optimizer.lrScale && run.optimizer.lrScale !== 'none' ? `, lr scale ${run.optimizer.lrScale}` : ''}`;
 const commands = record.sessions.map((s) => `bnn ${s.argv.join(' ')}`);
 const devices = [...new Set(record.sessions.map((s) => s.device).filter(Boolean))];
-const started = record.sessions[0].started;
+const started = record.sessions[0].started; // '' when read from a log
 const agree = numpy && numpy.top1 === evaluation.top1 && numpy.top5 === evaluation.top5 && Math.abs(numpy.loss - evaluation.loss) <= 1e-4 * Math.max(1, evaluation.loss);
 
 const card = `<!-- Written by scripts/model-card.mjs from the run's record, bnn summary and bnn eval; do not edit by hand: re-run it. -->
@@ -172,11 +152,11 @@ ${numpy ? (agree ? 'The numpy evaluation agrees with `bnn eval` (top-1 and top-5
 | date | ${started ? `${day(started)} to ` : ''}${day(record.finished)} |
 | record | ${record.source} |
 
-Test figures after each epoch, as training measured them (the last row is the shipped model; best test top-1: epoch ${best.epoch}, ${pct(best.test.top1)}):
+Test figures after each epoch, as training measured them (the last row is the shipped model; best test top-1: epoch ${best.epoch}, ${pct(testTop1(best))}):
 
 | epoch | train loss | train top-1 | test top-1 | test top-5 | test loss | seconds |
 |---:|---:|---:|---:|---:|---:|---:|
-${record.epochs.map((e) => `| ${e.epoch} | ${e.trainLoss.toFixed(4)} | ${pct(e.trainTop1)} | ${e.test ? pct(e.test.top1) : ''} | ${e.test ? pct(e.test.top5) : ''} | ${e.test ? e.test.loss.toFixed(4) : ''} | ${e.seconds.toFixed(0)} |`).join('\n')}
+${record.epochs.map((e) => `| ${e.epoch} | ${e.trainLoss.toFixed(4)} | ${pct(e.trainTop1)} | ${e.test ? pct(e.test.top1) : ''}${e.testRecalibrated ? ` (BN recalibrated: ${pct(e.testRecalibrated.top1)})` : ''} | ${e.test ? pct(e.test.top5) : ''} | ${e.test?.loss !== undefined ? e.test.loss.toFixed(4) : ''} | ${e.seconds.toFixed(0)} |`).join('\n')}
 
 ## Architecture (\`bnn summary ${name}\`)
 

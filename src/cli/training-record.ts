@@ -1,6 +1,7 @@
 // OUT/training.json, the record `bnn train` keeps of a run: the exact commands (a resumed run adds
 // one), the settings, the device, dates and each epoch's figures. Rewritten whole after every epoch,
-// so an interrupted run still has its record; scripts/model-card.mjs writes model cards from it.
+// so an interrupted run still has its record; scripts/model-card.mjs writes model cards from it (or
+// from recordFromLog, the same facts read back from the output of a run older than the record).
 import { join } from 'node:path';
 import { readTextBounded } from '../io/read-bounded.js';
 import { writeFileAtomic } from '../io/write-atomic.js';
@@ -20,7 +21,13 @@ export interface TrainingSession {
   startEpoch: number;
 }
 
-type Figures = Omit<Evaluation, 'confusion'>;
+/** Test figures of an epoch; loss and count are absent where a log did not print them. */
+interface Figures {
+  top1: number;
+  top5: number;
+  loss?: number;
+  count?: number;
+}
 
 export interface EpochRecord {
   /** 1-based. */
@@ -38,6 +45,7 @@ export interface EpochRecord {
 export interface TrainingRecord {
   /** The zoo model's name, or file:PATH for --model. */
   model: string;
+  /** From a log: `optimizer` holds only what the log says, as `{ text: "adam lr 0.001" }`. */
   run: CheckpointRun;
   sessions: TrainingSession[];
   epochs: EpochRecord[];
@@ -93,4 +101,40 @@ export class TrainingLog {
   private write(): Promise<void> {
     return writeFileAtomic(this.file, `${JSON.stringify(this.record, null, 1)}\n`);
   }
+}
+
+/**
+ * The record of a run from what `bnn train` printed (its stdout and stderr, as a log file keeps
+ * them): model, epochs, batch, optimizer, seed and device from the "training ..." line, each epoch's
+ * figures from its "epoch N: ..." line (a resumed run repeats epochs: the last one counts),
+ * `finished` = `finishedAt` when the log ends with the "saved ..." line. The command is not in the
+ * log: `argv` gives it. Dates are not either: the caller passes the log's last write.
+ */
+export function recordFromLog(text: string, argv: string[], finishedAt: string): TrainingRecord {
+  const header = /^training (\S+) (?:\(.*?\) )?on (\d+) .*?images, (\d+) epoch\(s\), batch (\d+), (.+?), seed (\d+).*?, on (.+)$/m.exec(text);
+  if (!header) throw new Error('no "training MODEL on N ... images, ..." line: not the output of bnn train');
+  const [, model, , epochs, batch, optimizer, seed, device] = header;
+  const byEpoch = new Map<number, EpochRecord>();
+  const figures = (top1: string, top5: string, loss?: string): Figures => ({ top1: Number(top1) / 100, top5: Number(top5) / 100, ...(loss !== undefined && { loss: Number(loss) }) });
+  const line = /^epoch (\d+): train loss ([\d.]+) acc ([\d.]+)%(?:\s+test top-1 ([\d.]+)% top-5 ([\d.]+)% loss ([\d.]+)(?: \(BN recalibrated: top-1 ([\d.]+)% top-5 ([\d.]+)%\))?)?\s+\(([\d.]+) s, [\d.]+ s\/step, (\d+) samples\/s\)/gm;
+  for (const m of text.matchAll(line)) {
+    byEpoch.set(Number(m[1]), {
+      epoch: Number(m[1]),
+      trainLoss: Number(m[2]),
+      trainTop1: Number(m[3]) / 100,
+      ...(m[4] !== undefined && { test: figures(m[4], m[5], m[6]) }),
+      ...(m[7] !== undefined && { testRecalibrated: figures(m[7], m[8]) }),
+      seconds: Number(m[9]),
+      samplesPerSecond: Number(m[10]),
+      finished: '', // not in the log
+    });
+  }
+  return {
+    model,
+    run: { model, seed: Number(seed), batchSize: Number(batch), epochs: Number(epochs), optimizer: { text: optimizer } },
+    sessions: [{ argv, device, started: '', startEpoch: 0 }], // started: not in the log
+    epochs: [...byEpoch.values()].sort((a, b) => a.epoch - b.epoch),
+    ...(/^saved /m.test(text) && { finished: finishedAt }),
+    node: '',
+  };
 }
