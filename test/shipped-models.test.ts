@@ -140,6 +140,7 @@ describe("in a page: names from index.json under the base URL, files fetched bes
     await expect(pretrained('mnist-mlp', { baseUrl: elsewhere, fetch: served([]) })).rejects.toThrow(
       `the shipped models' index at ${elsewhere}index.json: HTTP 404 Not Found. The shipped models are looked for under ${elsewhere}: serve the package's models/ directory there, or pass baseUrl`,
     );
+    await expect(pretrained('mnist-mlp', { baseUrl: elsewhere, fetch: served([]) })).rejects.toMatchObject({ name: 'ModelFetchError', url: `${elsewhere}index.json` });
   });
 });
 

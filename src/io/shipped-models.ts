@@ -4,7 +4,7 @@
 import { ModelFormatError } from '../model/layer-config.js';
 import { clip } from '../model/error-text.js';
 import { PREPROCESSING_FILE, loadPreprocessing, readPreprocessing, type Preprocessing } from '../data/datasets.js';
-import { fetchBounded } from './model-url.js';
+import { ModelFetchError, fetchBounded } from './model-url.js';
 import { packageRoot } from './package-root.js';
 
 /** The list of shipped models a page reads (a directory listing is not available over HTTP): `{"models": ["mnist-mlp", ...]}`. */
@@ -68,11 +68,17 @@ export async function shippedModelNames(options: ShippedModelOptions = {}): Prom
   return names.sort();
 }
 
+/** A small file of the models directory (index.json, a preprocessing.json), fetched with model-url.ts's bounds: same origin, timeout, 1 MiB. */
+function fetchSmall(url: URL, what: string, options: ShippedModelOptions): Promise<Uint8Array> {
+  const fetchFn = options.fetch ?? fetch;
+  return fetchBounded(url, { what, maxBytes: 2 ** 20, origins: new Set([url.origin]), timeoutMs: options.timeoutMs ?? 60_000, fetch: (i, init) => fetchFn(i, init) });
+}
+
 async function namesFromIndex(options: ShippedModelOptions): Promise<string[]> {
   const index = new URL(MODELS_INDEX, modelsUrl(options));
-  const fetchFn = options.fetch ?? fetch;
-  const bytes = await fetchBounded(index, { what: 'the shipped models\' index', maxBytes: 2 ** 20, origins: new Set([index.origin]), timeoutMs: options.timeoutMs ?? 60_000, fetch: (i, init) => fetchFn(i, init) }).catch((e: Error) => {
-    throw new ModelFormatError(`${e.message}. The shipped models are looked for under ${modelsUrl(options)}: serve the package's models/ directory there, or pass baseUrl`);
+  const bytes = await fetchSmall(index, "the shipped models' index", options).catch((e: unknown) => {
+    if (!(e instanceof ModelFetchError)) throw e;
+    throw new ModelFetchError(e.url, `${e.message}. The shipped models are looked for under ${modelsUrl(options)}: serve the package's models/ directory there, or pass baseUrl`);
   });
   let names: unknown;
   try {
@@ -111,7 +117,5 @@ export async function shippedPreprocessing(name: string, options: ShippedModelOp
     return loadPreprocessing(location, { shape: [], modelName: name });
   }
   const url = new URL(PREPROCESSING_FILE, location);
-  const fetchFn = options.fetch ?? fetch;
-  const bytes = await fetchBounded(url, { what: PREPROCESSING_FILE, maxBytes: 2 ** 20, origins: new Set([url.origin]), timeoutMs: options.timeoutMs ?? 60_000, fetch: (i, init) => fetchFn(i, init) });
-  return readPreprocessing(String(url), new TextDecoder().decode(bytes));
+  return readPreprocessing(String(url), new TextDecoder().decode(await fetchSmall(url, PREPROCESSING_FILE, options)));
 }
