@@ -178,7 +178,7 @@ export async function trainCommand(flags: Flags): Promise<void> {
     model = resumed.model;
     console.log(`resuming ${name} from ${checkpointDir}: ${resumed.epoch} epoch(s) done (seed ${run.seed}, batch ${run.batchSize}, ${describeOptimizer(run.optimizer as unknown as OptimizerRun)})`);
   }
-  const record = await TrainingLog.start(out, name, run, { argv: commandLine(), device: '', started: new Date().toISOString(), startEpoch: resumed?.epoch ?? 0 });
+  const started = new Date().toISOString();
   const log = (line: string) => console.error(line);
   const dataDir = flags.values.get('data-dir');
   const train = await dataset.load('train', { limit, dataDir, log });
@@ -187,10 +187,10 @@ export async function trainCommand(flags: Flags): Promise<void> {
   const optimizerRun = run.optimizer as unknown as OptimizerRun;
   const { optimizer, defaultOptimizer, lrScale } = optimizerConfigs(optimizerRun, run.epochs ?? epochs, batchCount(train.count, run.batchSize));
   const gpu = await Gpu.create({ log: (line) => console.error(line) });
-  record.record.sessions.at(-1)!.device = gpu.describe();
   const tty = stderrIsTerminal();
   const augment = run.augment ? new ImageAugmenter(gpu, { shape: dataset.shape, normalization: preprocessing.normalization!, seed: run.seed, label: `${name}.augment` }) : undefined;
   try {
+    const record = await TrainingLog.start(out, name, run, { argv: commandLine(), device: gpu.describe(), started, startEpoch: resumed?.epoch ?? 0 });
     const input = preprocessing.normalization ? `, inputs (x/255 - [${preprocessing.normalization.mean.join(', ')}]) / [${preprocessing.normalization.std.join(', ')}]${augment ? ', random crops (padding 4) and flips' : ''}` : '';
     console.log(`training ${name.replace(/^file:/, '')}${run.quant ? ` (${run.quant}${run.gradientBits ? `, ${run.gradientBits}-bit gradients` : ''})` : ''} on ${train.count} ${dataset.title} images, ${epochs} epoch(s), batch ${run.batchSize}, ${describeOptimizer(optimizerRun)}, seed ${run.seed}${input}, on ${gpu.describe()}`);
     await fit(gpu, model, train, {
@@ -246,11 +246,10 @@ const commandLine = () => process.argv.slice(2).filter((a) => a !== '--debug');
  */
 async function refuseShippedDirectory(out: string): Promise<void> {
   const { realpath } = await import('node:fs/promises');
-  const real = async (p: string) => realpath(p).catch(() => resolve(p));
   // Without a models directory to find (no package.json above the modules), there is nothing to protect.
   const dir = await shippedModelsDir().catch(() => null);
   if (dir === null) return;
-  const shipped = await real(dir);
+  const shipped = await realpath(dir).catch(() => resolve(dir));
   // The nearest existing ancestor decides (out itself may not exist yet).
   let probe = resolve(out);
   let suffix = '';
