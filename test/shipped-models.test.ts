@@ -253,25 +253,6 @@ describe('bnn train never writes into the shipped models, and keeps a record of 
     expect(got.test!.top5).toBeCloseTo(want.test.top5, 4);
     expect(got.test!.loss!).toBeCloseTo(want.test.loss, 4);
   });
-
-  test('recordFromLog: a resumed run keeps the last report of each epoch; BatchNorm recalibration and an unfinished run', () => {
-    const log = [
-      'training mnist-mlp-bn on 60000 MNIST images, 3 epoch(s), batch 300, adam lr 0.003, cosine schedule, seed 0, on google swiftshader (software, CPU; node-swiftshader)',
-      'epoch 1/3 [===      ] 20/200  loss 2.3  acc 50.00%  300 samples/s',
-      'epoch 1: train loss 0.5000 acc 90.90%  test top-1 84.62% top-5 99.00% loss 0.6000 (BN recalibrated: top-1 94.91% top-5 99.54%)  (150.0 s, 0.75 s/step, 400 samples/s)',
-      'epoch 2: train loss 0.4000 acc 95.00%  test top-1 90.00% top-5 99.10% loss 0.5000  (150.0 s, 0.75 s/step, 400 samples/s)',
-      'resuming mnist-mlp-bn from runs/x/checkpoint: 1 epoch(s) done (seed 0, batch 300, adam lr 0.003)',
-      'training mnist-mlp-bn on 60000 MNIST images, 3 epoch(s), batch 300, adam lr 0.003, cosine schedule, seed 0, on google swiftshader (software, CPU; node-swiftshader)',
-      'epoch 2: train loss 0.3000 acc 96.00%  test top-1 95.85% top-5 99.60% loss 0.1400  (160.0 s, 0.80 s/step, 375 samples/s)',
-    ].join('\n');
-    const r = recordFromLog(log, ['train', 'mnist-mlp-bn'], 'end');
-    expect(r.finished).toBeUndefined(); // no "saved ..." line: the run has not finished
-    expect(r.run).toMatchObject({ model: 'mnist-mlp-bn', epochs: 3, batchSize: 300, optimizer: { text: 'adam lr 0.003, cosine schedule' } });
-    const bp = (x?: number) => (x === undefined ? undefined : Math.round(x * 1e4)); // in basis points: the log prints two decimals of a percentage
-    expect(r.epochs.map((e) => [e.epoch, bp(e.test?.top1), bp(e.testRecalibrated?.top1), e.seconds])).toEqual([[1, 8462, 9491, 150], [2, 9585, undefined, 160]]);
-    expect(recordFromLog(`${log}\nsaved runs/x/model.json`, [], 'end').finished).toBe('end');
-    expect(() => recordFromLog('hello', [], 'end')).toThrow(/not the output of bnn train/);
-  });
 });
 
 test("the README's table of shipped models (scripts/model-card.mjs) has each shipped model's card figures", () => {
