@@ -3,8 +3,9 @@
 // here so a consumer's tsc finds them without skipLibCheck (preserve: TypeScript keeps it in index.d.ts).
 /// <reference types="@webgpu/types" preserve="true" />
 export * from './bitpack.js';
-export { Gpu, Recorder, Dispatch, type Grid, type RunOptions } from './gpu/context.js';
+export { Gpu, Recorder, Dispatch, type Grid, type RunOptions, type GpuOptions } from './gpu/context.js';
 export { acquireDevice, describeAdapter, SWIFTSHADER_ICD, type AdapterSummary, type GpuFeatureSet, type RequestDeviceOptions } from './gpu/device.js';
+export { TUNING_MODES, TUNING_ENV, type TuningMode, type TuningKind } from './gpu/tuning.js';
 export { Kernel, KernelCache, type KernelSpec, type BindingValues, type UniformValues, type OverrideValues } from './gpu/kernel.js';
 export { BufferPool, sizeClass } from './gpu/buffer-pool.js';
 export * from './gpu/errors.js';

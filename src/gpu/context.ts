@@ -1,6 +1,7 @@
 // The runtime: one device with its kernel cache and buffer pool, tensor creation and read-back,
 // and `run`, which records GPU work under a label and turns any error into one that names it.
-import { acquireDevice, describeAdapter, type AdapterSummary, type GpuFeatureSet, type RequestDeviceOptions } from './device.js';
+import { acquireDevice, describeAdapter, isBrowser, type AdapterSummary, type GpuFeatureSet, type RequestDeviceOptions } from './device.js';
+import { resolveTuningMode, tuningKind, type TuningKind, type TuningMode } from './tuning.js';
 import { BufferPool } from './buffer-pool.js';
 import { KernelCache, type BindingValues, type Kernel, type KernelSpec } from './kernel.js';
 import { GpuTimer } from './timer.js';
@@ -68,6 +69,15 @@ export class Recorder {
   }
 }
 
+export interface GpuOptions extends RequestDeviceOptions {
+  /**
+   * Which defaults the adapter-dependent choices take (src/gpu/tuning.ts): 'default' (measured for
+   * this kind of adapter) or 'gpu' (the GPU defaults on any adapter). Unset: BNN_TUNING in Node,
+   * else 'default'.
+   */
+  tuning?: TuningMode;
+}
+
 export interface RunOptions {
   timestampWrites?: GPUComputePassTimestampWrites;
 }
@@ -81,12 +91,20 @@ export class Gpu {
   private timer: GpuTimer | null = null;
   private lost: GPUDeviceLostInfo | null = null;
   private readonly uncaptured: GPUError[] = [];
+  /**
+   * The family of defaults every adapter-dependent choice (tilings, reductions, first-layer method)
+   * takes: the one place they ask, so that `tuning: 'gpu'` reaches all of them. `adapter.isSoftware`
+   * stays for what is about the adapter itself (reports, time budgets).
+   */
+  readonly tuningKind: TuningKind;
 
   private constructor(
     readonly device: GPUDevice,
     readonly adapter: AdapterSummary,
     readonly features: GpuFeatureSet,
+    readonly tuning: TuningMode,
   ) {
+    this.tuningKind = tuningKind(tuning, adapter);
     this.pool = new BufferPool(device, device.limits.maxBufferSize);
     this.kernels = new KernelCache(device);
     device.lost.then((info) => {
@@ -98,17 +116,20 @@ export class Gpu {
   }
 
   /** Acquires a device (browser or Node, with the SwiftShader fallback in Node). */
-  static async create(options: RequestDeviceOptions = {}): Promise<Gpu> {
+  static async create(options: GpuOptions = {}): Promise<Gpu> {
+    // Checked before the device is acquired: a mistyped BNN_TUNING fails at once, not after a compile.
+    const tuning = resolveTuningMode(options.tuning, isBrowser() ? undefined : process.env);
     const { device, adapter, features } = await acquireDevice(options);
-    return new Gpu(device, adapter, features);
+    return new Gpu(device, adapter, features, tuning);
   }
 
   get limits(): GPUSupportedLimits {
     return this.device.limits;
   }
 
+  /** The adapter in words, and the tuning when it is not the adapter's own defaults. */
   describe(): string {
-    return describeAdapter(this.adapter);
+    return describeAdapter(this.adapter) + (this.tuning === 'default' ? '' : `, ${this.tuning} tuning`);
   }
 
   /** Compiles (once) and returns the kernel for a shader entry point and its override constants. */

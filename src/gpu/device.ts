@@ -93,7 +93,8 @@ export function describeAdapter(a: AdapterSummary): string {
   return `${name || 'unknown adapter'} (${a.isSoftware ? 'software, CPU' : 'hardware'}; ${a.backend})`;
 }
 
-function isBrowser(): boolean {
+/** A browser page or worker (no process environment, navigator.gpu), as opposed to Node. */
+export function isBrowser(): boolean {
   return typeof window !== 'undefined' || (typeof self !== 'undefined' && typeof (globalThis as { importScripts?: unknown }).importScripts === 'function');
 }
 

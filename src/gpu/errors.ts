@@ -27,3 +27,8 @@ export class ShapeError extends RangeError {
 export class LimitError extends RangeError {
   override name = 'LimitError';
 }
+
+/** A setting the library does not know: an option value, or an environment variable such as BNN_TUNING. */
+export class ConfigError extends TypeError {
+  override name = 'ConfigError';
+}

@@ -60,11 +60,12 @@ export interface BatchNormForward {
  * sum through workgroup memory (GPUs: many rows, few channels); 'serial', an invocation a channel
  * summing every row, no barriers (CPU adapters: 2.5-3x faster at the seed MLP's [300, 512] on
  * SwiftShader, bench train --profile). The sums' order differs: results agree to f32 rounding.
+ * The default follows gpu.tuningKind.
  */
 export type ChannelReduction = 'workgroup' | 'serial';
 
 export function channelReduction(gpu: Gpu): ChannelReduction {
-  return gpu.adapter.isSoftware ? 'serial' : 'workgroup';
+  return gpu.tuningKind === 'software' ? 'serial' : 'workgroup';
 }
 
 function reductionLaunch(op: string, gpu: Gpu, reduction: ChannelReduction | undefined, entryPoint: string, C: number, wg: number): { entryPoint: string; workgroups: number } {

@@ -5,7 +5,6 @@
 import { timeGpu } from '../gpu/timing.js';
 import { packRows } from '../bitpack.js';
 import type { Gpu } from '../gpu/context.js';
-import { describeAdapter } from '../gpu/device.js';
 import { ShapeError } from '../gpu/errors.js';
 import { Random } from '../random.js';
 import { Tensor } from '../tensor.js';
@@ -35,7 +34,7 @@ const choices = new Map<string, ConvPathChoice>();
 /** Distinct-pattern counts of weight tensors already seen, so a cached choice costs no read-back (weights are not expected to change in place; pass prepared weights or remeasure if they do). */
 const patternCounts = new WeakMap<Tensor, number>();
 
-/** The cached choices, by key (device description | shapes | window | distinct patterns). */
+/** The cached choices, by key (device description and tuning | shapes | window | distinct patterns). */
 export function convPathChoices(): ReadonlyMap<string, ConvPathChoice> {
   return choices;
 }
@@ -47,7 +46,7 @@ export function clearConvPathChoices(): void {
 /**
  * 'packed' or 'reuse' for a conv of b1 input of shape `xShape` [N, H, W, C] with b1 OHWI weights
  * `w` (a tensor, or prepared for reuse). Times both on random input of that shape the first time
- * a (device, shape, window, weights) combination is asked for; kernels other than 3x3 are
+ * a (device and tuning, shape, window, weights) combination is asked for; kernels other than 3x3 are
  * 'packed' without timing. Throws if the two paths disagree (a bug, never a choice).
  */
 export async function chooseConvPath(gpu: Gpu, xShape: readonly number[], w: Tensor | BConvReuseWeights, options: ChooseConvPathOptions = {}): Promise<ConvPath> {
@@ -64,7 +63,7 @@ export async function convPathChoice(gpu: Gpu, xShape: readonly number[], w: Ten
 
   const keyOf = (patterns: number) =>
     [
-      describeAdapter(gpu.adapter),
+      gpu.describe(), // the adapter and its tuning: the paths' kernels and so their timings differ by tuning
       `x ${xShape.join('x')}`,
       `w ${weights.shape.join('x')}`,
       `strides ${window.strides.join('x')} ${window.padding} pad ${window.padValues} dilation ${window.dilation.join('x')}`,

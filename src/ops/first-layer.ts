@@ -8,6 +8,7 @@
 // Beside them, the CPU references.
 import { popcount, unpackRows, wordsPerRow } from '../bitpack.js';
 import type { Gpu } from '../gpu/context.js';
+import type { TuningKind } from '../gpu/tuning.js';
 import { ShapeError } from '../gpu/errors.js';
 import type { Tensor } from '../tensor.js';
 import { conv2dGeometry, type Conv2dGeometry, type Conv2dWindow } from './bconv2d.js';
@@ -258,10 +259,10 @@ export async function bitPlaneConv2d(gpu: Gpu, x: Tensor, w: Tensor, options: Bi
 export type FirstLayerMethod = 'signSelect' | 'bitPlane';
 
 /**
- * The faster method per kind of adapter, by `bnn bench first-layer` on the seeds' first layers
- * (bench/first-layer.ts; figures in docs/performance-first-layer.md).
+ * The faster method per tuning kind (gpu.tuningKind), by `bnn bench first-layer` on the seeds'
+ * first layers (bench/first-layer.ts; figures in docs/performance-first-layer.md).
  */
-export const FIRST_LAYER_DEFAULTS: Readonly<Record<'software' | 'gpu', FirstLayerMethod>> = {
+export const FIRST_LAYER_DEFAULTS: Readonly<Record<TuningKind, FirstLayerMethod>> = {
   // SwiftShader: bit planes (window order) 3.6-7x (CIFAR-10 3->64 3x3) and 9-15x (MNIST 1->32
   // 5x5) faster than sign-select over five runs: a 27- or 25-value window is one word, so 8
   // AND-popcounts per output instead of 25-27 float adds.
@@ -272,7 +273,7 @@ export const FIRST_LAYER_DEFAULTS: Readonly<Record<'software' | 'gpu', FirstLaye
 };
 
 export function defaultFirstLayerMethod(gpu: Gpu): FirstLayerMethod {
-  return FIRST_LAYER_DEFAULTS[gpu.adapter.isSoftware ? 'software' : 'gpu'];
+  return FIRST_LAYER_DEFAULTS[gpu.tuningKind];
 }
 
 export interface FirstLayerOptions extends BitPlaneConv2dOptions {

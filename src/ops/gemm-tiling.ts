@@ -1,5 +1,5 @@
 // What the three GEMM kernels share: their tile and workgroup settings (`override` constants),
-// defaults per kind of adapter, and the launch of one tiled GEMM over a flat grid of tiles.
+// defaults per tuning kind (gpu.tuningKind), and the launch of one tiled GEMM over a flat grid of tiles.
 // CPU adapters (SwiftShader) run faster reading operands straight from storage; GPUs need
 // workgroup-memory tiles. bench/gemm-variants.ts measures the alternatives.
 import type { Dispatch, Gpu } from '../gpu/context.js';
@@ -26,9 +26,10 @@ export type GemmKind = 'binary' | 'f32' | 'binaryFloat' | 'signTable';
  * runs fastest reading storage directly, 16x4 invocations (16 x 64 tiles) and 8 x 128 bits of K
  * per step; the fp32 kernel with 16x16 invocations and workgroup tiles (its variants are within
  * noise of each other there). GPUs get the classic 16x16 tiled form (no GPU figures yet to tune it by).
+ * Which applies is gpu.tuningKind: BNN_TUNING=gpu gives the GPU form on SwiftShader too.
  */
 export function defaultGemmTuning(gpu: Gpu, kind: GemmKind = 'binary', epilogue?: 'i32' | 'affine' | 'threshold'): GemmTuning {
-  if (gpu.adapter.isSoftware) {
+  if (gpu.tuningKind === 'software') {
     // The threshold epilogue there has each invocation own 32 columns (no barrier): 4x4
     // invocations, 4 words a workgroup, measured 18 ms against 24 ms for 16x4 (300x512x512).
     if (kind === 'binary' && epilogue === 'threshold') return { wgX: 4, wgY: 4, tileK: 8, useWorkgroupTiles: false };
