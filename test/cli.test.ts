@@ -135,6 +135,17 @@ describe("the WebGPU driver's own messages", () => {
     expect(r.stdout).toMatch(/^adapter: /);
     expect(r.stderr).not.toMatch(/Warning: Vulkan|While initializing adapter|PhysicalDeviceVk/);
   });
+
+  test('BNN_TUNING: gpu is shown by bnn info; an unknown value is one line naming it and the accepted values', async () => {
+    const tuned = await bnn(['info'], { BNN_TUNING: 'gpu' });
+    expect(tuned.code, tuned.stderr).toBe(0);
+    expect(tuned.stdout).toMatch(/^adapter: .*, gpu tuning$/m);
+    expect(tuned.stdout).toMatch(/^tuning: +gpu \(the GPU defaults/m);
+    const bad = await bnn(['info'], { BNN_TUNING: 'fast' });
+    expect(bad.code).toBe(1);
+    expect(bad.stderr.trim()).toMatch(/^bnn: the environment variable BNN_TUNING is "fast": accepted values are 'default' or 'gpu'.*; fix or unset it$/);
+    expect(bad.stderr).not.toMatch(STACK);
+  });
 });
 
 test('closest: typos and prefixes, nothing for unrelated words', () => {

@@ -27,12 +27,13 @@ async function infoCommand(flags: Flags): Promise<void> {
     ]) {
       limits[key] = (gpu.limits as unknown as Record<string, number>)[key];
     }
-    const report = { adapter: gpu.adapter, name: gpu.describe(), features: gpu.features, limits };
+    const report = { adapter: gpu.adapter, name: gpu.describe(), tuning: gpu.tuning, tuningKind: gpu.tuningKind, features: gpu.features, limits };
     if (flags.switches.has('json')) {
       console.log(JSON.stringify(report, null, 2));
       return;
     }
     console.log(`adapter:  ${report.name}`);
+    console.log(`tuning:   ${gpu.tuning} (the ${gpu.tuningKind === 'gpu' ? 'GPU' : 'CPU-adapter'} defaults; BNN_TUNING=gpu takes the GPU ones anywhere)`);
     console.log(`features: ${Object.entries(gpu.features).map(([k, v]) => `${k} ${v ? 'yes' : 'no'}`).join(', ')}`);
     for (const [k, v] of Object.entries(limits)) console.log(`${k.padEnd(36)} ${v}`);
   } finally {
