@@ -95,9 +95,12 @@ override TILE_N: u32 = WG_X * R;
 @group(0) @binding(10) var<storage, read> a4: array<vec4u>;
 @group(0) @binding(11) var<storage, read> b4: array<vec4u>;
 
-var<workgroup> tile_a: array<vec4u, TILE_M * TILE_K_VEC * PLANES_A>; // [plane][row][v]
-var<workgroup> tile_b: array<vec4u, TILE_N * TILE_K_VEC * PLANES_B>;
-var<workgroup> tile_bits: array<atomic<u32>, (TILE_M * TILE_N + 31u) / 32u>; // at least one word: valid for any tuning
+// Sized 1 when USE_WORKGROUP_TILES is false: a declared array counts against the device's workgroup
+// storage limit even where no code runs that uses it (Dawn refused 80 KB of unused tiles for a
+// storage-read a8w8 GEMM with TILE_K_VEC 8).
+var<workgroup> tile_a: array<vec4u, select(1u, TILE_M * TILE_K_VEC * PLANES_A, USE_WORKGROUP_TILES)>; // [plane][row][v]
+var<workgroup> tile_b: array<vec4u, select(1u, TILE_N * TILE_K_VEC * PLANES_B, USE_WORKGROUP_TILES)>;
+var<workgroup> tile_bits: array<atomic<u32>, select(1u, (TILE_M * TILE_N + 31u) / 32u, USE_WORKGROUP_TILES)>; // at least one word: valid for any tuning
 
 // Mismatching bits (popcount of a xor b) of an invocation's 4 x 4 outputs: row i of its block in
 // r<i>, column j in component j. Named vectors, not arrays: indexed arrays land in memory on CPU

@@ -83,9 +83,10 @@ override TILE_N: u32 = WG_X * R;
 @group(0) @binding(6) var<storage, read_write> weights_out: array<u32>;
 @group(0) @binding(7) var<storage, read_write> rows_out: array<f32>;
 
-var<workgroup> tile_a: array<vec4f, TILE_M * TILE_K_WORDS * VECS_PER_WORD>;
-var<workgroup> tile_p: array<vec4u, TILE_M * TILE_K_WORDS * 2u>;
-var<workgroup> tile_b: array<u32, TILE_N * TILE_K_WORDS>;
+// Sized 1 when USE_WORKGROUP_TILES is false: declared arrays count against the workgroup storage limit.
+var<workgroup> tile_a: array<vec4f, select(1u, TILE_M * TILE_K_WORDS * VECS_PER_WORD, USE_WORKGROUP_TILES)>;
+var<workgroup> tile_p: array<vec4u, select(1u, TILE_M * TILE_K_WORDS * 2u, USE_WORKGROUP_TILES)>;
+var<workgroup> tile_b: array<u32, select(1u, TILE_N * TILE_K_WORDS, USE_WORKGROUP_TILES)>;
 
 // ---- The convolution window ----------------------------------------------------------------
 

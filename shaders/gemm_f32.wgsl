@@ -45,8 +45,9 @@ override TILE_N: u32 = WG_X * R;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
-var<workgroup> tile_a: array<vec4f, TILE_M * TILE_K_VEC>;
-var<workgroup> tile_b: array<vec4f, TILE_N * TILE_K_VEC>;
+// Sized 1 when USE_WORKGROUP_TILES is false: declared arrays count against the workgroup storage limit.
+var<workgroup> tile_a: array<vec4f, select(1u, TILE_M * TILE_K_VEC, USE_WORKGROUP_TILES)>;
+var<workgroup> tile_b: array<vec4f, select(1u, TILE_N * TILE_K_VEC, USE_WORKGROUP_TILES)>;
 
 // A row's length in floats, and a pixel's, for shaders/lib/implicit_gemm.wgsl.
 fn row_len() -> u32 {

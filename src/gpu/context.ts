@@ -1,6 +1,6 @@
 // The runtime: one device with its kernel cache and buffer pool, tensor creation and read-back,
 // and `run`, which records GPU work under a label and turns any error into one that names it.
-import { acquireDevice, describeAdapter, isBrowser, type AdapterSummary, type GpuFeatureSet, type RequestDeviceOptions } from './device.js';
+import { acquireDevice, describeAdapter, isBrowser, logOf, type AdapterSummary, type GpuFeatureSet, type RequestDeviceOptions } from './device.js';
 import { resolveTuningMode, tuningKind, type TuningKind, type TuningMode } from './tuning.js';
 import { BufferPool } from './buffer-pool.js';
 import { KernelCache, type BindingValues, type Kernel, type KernelSpec } from './kernel.js';
@@ -97,12 +97,15 @@ export class Gpu {
    * stays for what is about the adapter itself (reports, time budgets).
    */
   readonly tuningKind: TuningKind;
+  /** What note() said so far (each line once): choices made for this device's limits. */
+  readonly notes: string[] = [];
 
   private constructor(
     readonly device: GPUDevice,
     readonly adapter: AdapterSummary,
     readonly features: GpuFeatureSet,
     readonly tuning: TuningMode,
+    private readonly log: ((line: string) => void) | null,
   ) {
     this.tuningKind = tuningKind(tuning, adapter);
     this.pool = new BufferPool(device, device.limits.maxBufferSize);
@@ -120,7 +123,18 @@ export class Gpu {
     // Checked before the device is acquired: a mistyped BNN_TUNING fails at once, not after a compile.
     const tuning = resolveTuningMode(options.tuning, isBrowser() ? undefined : process.env);
     const { device, adapter, features } = await acquireDevice(options);
-    return new Gpu(device, adapter, features, tuning);
+    return new Gpu(device, adapter, features, tuning, logOf(options));
+  }
+
+  /**
+   * Says, once per Gpu, that the library chose something other than asked or than its default
+   * because of this device (e.g. smaller tiles where the default ones exceed its workgroup memory),
+   * through Gpu.create's `log`, and keeps the line in `notes`.
+   */
+  note(line: string): void {
+    if (this.notes.includes(line)) return;
+    this.notes.push(line);
+    this.log?.(`webgpu-bnn: ${line}`);
   }
 
   get limits(): GPUSupportedLimits {

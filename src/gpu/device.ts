@@ -55,8 +55,13 @@ const RAISED_LIMITS = [
 const dawnInstances = new Map<string, GPU>();
 let announced = false;
 
+/** Where options.log sends informational lines: console.warn by default, nowhere for null. */
+export function logOf(options: RequestDeviceOptions): ((line: string) => void) | null {
+  return options.log === undefined ? (line: string) => console.warn(line) : options.log;
+}
+
 export async function acquireDevice(options: RequestDeviceOptions = {}): Promise<AcquiredDevice> {
-  const log = options.log === undefined ? (line: string) => console.warn(line) : options.log;
+  const log = logOf(options);
   const found = isBrowser() ? await browserAdapter(options) : await nodeAdapter(options);
   const { adapter, backend } = found;
 

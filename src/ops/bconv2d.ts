@@ -12,14 +12,14 @@ import {
   XNOR_SCHEME,
   applyEpilogueReference,
   binaryEpilogue,
-  fitTuning,
+  bitGemmTuning,
   schemeConstants,
   vec4Views,
   type BinaryGemmEpilogue,
   type BinaryGemmReferenceEpilogue,
   type BitScheme,
 } from './gemm-binary.js';
-import { defaultGemmTuning, runTiledGemm, type GemmTuning } from './gemm-tiling.js';
+import { runTiledGemm, type GemmTuning } from './gemm-tiling.js';
 import { implicitGemmParams, padForWindows, stepTaps } from './pad.js';
 import { pool2dGeometry, type Pool2dPadding } from './window.js';
 
@@ -119,7 +119,7 @@ export async function bconv2d(gpu: Gpu, x: Tensor, w: Tensor, options: BConv2dOp
  */
 export async function runBitConv(gpu: Gpu, op: string, x: Tensor, w: Tensor, g: Conv2dGeometry, scheme: BitScheme, options: BConv2dOptions): Promise<Tensor> {
   const epilogue = options.epilogue ?? { kind: 'i32' };
-  const tuning = fitTuning(gpu, op, options.tuning ?? defaultGemmTuning(gpu, 'binary', epilogue.kind), scheme);
+  const tuning = bitGemmTuning(gpu, op, options.tuning, epilogue.kind, scheme);
   const e = binaryEpilogue(op, epilogue, g.outChannels, tuning);
   const cWords = wordsPerRow(g.channels);
   const taps = g.kernelH * g.kernelW;

@@ -106,19 +106,53 @@ export function schemeConstants(s: BitScheme): Record<string, number> {
 }
 
 /**
- * The tuning with K steps short enough that the workgroup tiles of every plane fit the device's
- * workgroup memory (with workgroup tiles, each plane of A and B is staged; 16 bytes per K step).
+ * K steps of workgroup tiles that fit the device's workgroup memory (with workgroup tiles, each
+ * plane of A and B is staged, 16 bytes a row per K step, beside the threshold epilogue's bits);
+ * Infinity for storage reads, which declare no tiles (see the shader).
  */
-export function fitTuning(gpu: Gpu, op: string, tuning: GemmTuning, s: BitScheme): GemmTuning {
-  if (!tuning.useWorkgroupTiles) return tuning;
+function stepsThatFit(gpu: Gpu, tuning: GemmTuning, s: BitScheme): number {
+  if (!tuning.useWorkgroupTiles) return Infinity;
   const r = GEMM_OUTPUTS_PER_INVOCATION;
   const bits = 4 * Math.max(1, Math.ceil((r * tuning.wgY * r * tuning.wgX) / 32));
   const perStep = 16 * r * (tuning.wgY * s.planesA + tuning.wgX * s.planesB);
-  const steps = Math.floor((gpu.limits.maxComputeWorkgroupStorageSize - bits) / perStep);
+  return Math.floor((gpu.limits.maxComputeWorkgroupStorageSize - bits) / perStep);
+}
+
+/** The tuning with K steps short enough that its workgroup tiles fit; refused if not even one step does. */
+export function fitTuning(gpu: Gpu, op: string, tuning: GemmTuning, s: BitScheme): GemmTuning {
+  const steps = stepsThatFit(gpu, tuning, s);
   if (steps < 1) {
-    throw new ShapeError(`${op}: ${s.planesA} + ${s.planesB} bit planes of ${r * tuning.wgY} x ${r * tuning.wgX} tiles do not fit this device's workgroup memory; use a smaller tuning.wgX / wgY or useWorkgroupTiles: false`);
+    const r = GEMM_OUTPUTS_PER_INVOCATION;
+    throw new ShapeError(`${op}: ${s.planesA} + ${s.planesB} bit planes of ${r * tuning.wgY} x ${r * tuning.wgX} tiles do not fit this device's workgroup memory (maxComputeWorkgroupStorageSize ${gpu.limits.maxComputeWorkgroupStorageSize}); use a smaller tuning.wgX / wgY or useWorkgroupTiles: false`);
   }
   return steps >= tuning.tileK ? tuning : { ...tuning, tileK: steps };
+}
+
+/**
+ * The caller's tuning, fitted (fitTuning), or else the default tuning for this epilogue, fitted,
+ * and where not even one K step of its tiles fits (many bit planes on a device with little
+ * workgroup memory: 8 + 8 planes of 64 x 64 tiles take 16.5 KB, the WebGPU minimum is 16 KB),
+ * smaller tiles: wgY halved, then wgX (kept a multiple of 8 for the threshold epilogue), then
+ * storage reads. Such a change is said once per Gpu (gpu.note).
+ */
+export function bitGemmTuning(gpu: Gpu, op: string, given: GemmTuning | undefined, epilogue: BinaryGemmEpilogue['kind'], s: BitScheme): GemmTuning {
+  if (given) return fitTuning(gpu, op, given, s);
+  const initial = defaultGemmTuning(gpu, 'binary', epilogue);
+  let t = initial;
+  const minX = epilogue === 'threshold' ? 8 : 1;
+  while (stepsThatFit(gpu, t, s) < 1) {
+    if (t.wgY > 1) t = { ...t, wgY: t.wgY / 2 };
+    else if (t.wgX / 2 >= minX) t = { ...t, wgX: t.wgX / 2 };
+    else t = { ...t, wgX: initial.wgX, wgY: initial.wgY, useWorkgroupTiles: false };
+  }
+  if (t !== initial) {
+    const what = (u: GemmTuning) => `${u.wgX}x${u.wgY} ${u.useWorkgroupTiles ? 'workgroup tiles' : 'storage reads'}`;
+    gpu.note(
+      `${op}: the default tuning (${what(initial)}) does not fit ${s.planesA} + ${s.planesB} bit planes in this device's ` +
+        `${gpu.limits.maxComputeWorkgroupStorageSize} bytes of workgroup memory; using ${what(t)}`,
+    );
+  }
+  return fitTuning(gpu, op, t, s);
 }
 
 /** C = A . B^T for b1 A[M,K] and b1 B[N,K] (both packed along K). */
@@ -142,7 +176,7 @@ export async function runBitGemm(
 ): Promise<Tensor> {
   const { a, b, M, N, K } = d;
   const epilogue = options.epilogue ?? { kind: 'i32' };
-  const tuning = fitTuning(gpu, op, options.tuning ?? defaultGemmTuning(gpu, 'binary', epilogue.kind), scheme);
+  const tuning = bitGemmTuning(gpu, op, options.tuning, epilogue.kind, scheme);
   const e = binaryEpilogue(op, epilogue, N, tuning);
   return runTiledGemm(gpu, {
     op,
