@@ -2,7 +2,6 @@
 // navigator.gpu: this module runs in both), combined into one report of the documented schema
 // (bench/report.ts, docs/benchmarks.md). Progress lines say which suite runs and for how long.
 import type { Gpu } from '../src/gpu/context.js';
-import { describeAdapter } from '../src/gpu/device.js';
 import { binaryGemm } from '../src/ops/gemm-binary.js';
 import { packRows } from '../src/bitpack.js';
 import { Random } from '../src/random.js';
@@ -46,12 +45,12 @@ export async function runAll(gpu: Gpu, options: RunAllOptions, env: BenchRun['en
   const wantTfjs = options.common?.tfjs !== false;
   const tf = wantTfjs ? await loadTfjsWebgpu() : null;
   const timestamps = await probeTimestamps(gpu);
-  onProgress(`[0:00] ${describeAdapter(gpu.adapter)}; timestamps: ${timestamps.note}`);
+  onProgress(`[0:00] ${gpu.describe()}; timestamps: ${timestamps.note}`);
   const run: BenchRun = {
     schema: BENCH_SCHEMA,
     date: new Date(start).toISOString(),
     env,
-    device: { name: describeAdapter(gpu.adapter), adapter: gpu.adapter, timestamps },
+    device: { name: gpu.describe(), adapter: gpu.adapter, timestamps },
     engine,
     tfjs: tf ? tfjsVersion(tf) : null,
     ...(wantTfjs && !tf ? { tfjsAbsent: tfjsUnavailable() } : {}),
