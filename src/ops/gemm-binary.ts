@@ -119,7 +119,7 @@ function stepsThatFit(gpu: Gpu, tuning: GemmTuning, s: BitScheme): number {
 }
 
 /** The tuning with K steps short enough that its workgroup tiles fit; refused if not even one step does. */
-export function fitTuning(gpu: Gpu, op: string, tuning: GemmTuning, s: BitScheme): GemmTuning {
+function fitTuning(gpu: Gpu, op: string, tuning: GemmTuning, s: BitScheme): GemmTuning {
   const steps = stepsThatFit(gpu, tuning, s);
   if (steps < 1) {
     const r = GEMM_OUTPUTS_PER_INVOCATION;
