@@ -2,7 +2,7 @@
 // src/ops/elementwise.ts): a per-channel affine map with an activation (a layer's bias and
 // activation, a folded or unfused BatchNormalization), the forward of Larq's activation
 // quantizers, softmax over the last axis, and the merges of two tensors (the sum of a shortcut,
-// a concatenation along the last axis).
+// a concatenation along the last axis) with the slice that undoes a concatenation.
 // Element-wise work is indexed flat, wid.x + wid.y * num_workgroups.x, so grids past 65535 fold
 // into 2D; softmax runs one workgroup per row (long rows) or one invocation per row (short rows),
 // its row index folded the same way.
@@ -22,6 +22,13 @@ struct ConcatParams {
   count: u32, // elements of y
   cols_a: u32, // x's last axis
   cols_b: u32, // x2's last axis
+}
+
+struct SliceParams {
+  count: u32, // elements of y
+  cols_in: u32, // x's last axis
+  cols_out: u32, // y's last axis
+  offset: u32, // the first column of x that y takes
 }
 
 struct SoftmaxParams {
@@ -48,6 +55,7 @@ override QUANTIZER: u32 = 0;
 @group(0) @binding(9) var<storage, read> flip: array<u32>;
 @group(0) @binding(10) var<storage, read> x2: array<f32>;
 @group(0) @binding(11) var<uniform> concat_params: ConcatParams;
+@group(0) @binding(12) var<uniform> slice_params: SliceParams;
 
 var<workgroup> partial: array<f32, WORKGROUP_SIZE>;
 
@@ -342,4 +350,17 @@ fn concat_last(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: 
   } else {
     y[i] = x2[r * b + c - a];
   }
+}
+
+// y[..., B] = x[..., offset : offset + B] per row: the inverse of concat_last, Concatenate's
+// gradient split back into its inputs' parts.
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn slice_last(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+              @builtin(local_invocation_index) lid: u32) {
+  let i = flat_index(wid, nwg, lid);
+  if (i >= slice_params.count) {
+    return;
+  }
+  let b = slice_params.cols_out;
+  y[i] = x[(i / b) * slice_params.cols_in + slice_params.offset + i % b];
 }

@@ -1,6 +1,7 @@
 // Spatial padding of an NHWC tensor of 32-bit words: f32 values or b1 words, with a fill word (0:
 // f32 zeros, or for b1 +1 x 32 with zero pad bits, the +1 padding of the bit convention). The convolutions
-// read a padded copy and skip per-tap bounds checks. Indexed flat: grids past 65535 fold into 2D.
+// read a padded copy and skip per-tap bounds checks. Negative margins crop: ZeroPadding2D's
+// gradient is its dy cropped back by the padding. Indexed flat: grids past 65535 fold into 2D.
 
 struct Params {
   batch: u32,
@@ -9,8 +10,8 @@ struct Params {
   out_h: u32,
   out_w: u32,
   words: u32, // 32-bit words per pixel
-  top: u32,
-  left: u32,
+  top: i32, // < 0: crop that many rows from the start
+  left: i32,
   fill: u32, // the word written outside the input
 }
 
@@ -30,8 +31,8 @@ fn pad2d(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   }
   let c = i % params.words;
   let pixel = i / params.words;
-  let w = i32(pixel % params.out_w) - i32(params.left);
-  let h = i32((pixel / params.out_w) % params.out_h) - i32(params.top);
+  let w = i32(pixel % params.out_w) - params.left;
+  let h = i32((pixel / params.out_w) % params.out_h) - params.top;
   let n = pixel / (params.out_w * params.out_h);
   var v = params.fill;
   if (h >= 0 && w >= 0 && h < i32(params.in_h) && w < i32(params.in_w)) {

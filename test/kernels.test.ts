@@ -20,6 +20,8 @@ import {
   addReference,
   concatLast,
   concatLastReference,
+  sliceLast,
+  sliceLastReference,
   softmax,
   softmaxReference,
   SOFTMAX_SHORT_ROW,
@@ -60,7 +62,8 @@ interface Variant {
   terms?: 'scale+bias' | 'scale' | 'bias' | 'none' | 'halves'; // channelAffine: which of scale and bias are given ('halves': both, x's halves summed)
   quantizer?: QuantizerIdentifier; // quantize
   decision?: 'sign' | 'heaviside'; // thresholdQuantize
-  secondCols?: number; // concatLast, concatBits: the second input's last axis
+  secondCols?: number; // concatLast, concatBits: the second input's last axis; sliceLast: the columns taken
+  offset?: number; // sliceLast: columns left out after the slice (those before it: the rest)
 }
 
 /** What an op's prepare step hands the checker: a launch into `out`, and what `out` must hold. */
@@ -401,6 +404,23 @@ const OPS = {
       };
     },
   },
+  sliceLast: {
+    tolerance: 'exact: a copy',
+    prepare(g, rng, dims, v) {
+      const shape = shapeOf(dims);
+      const colsIn = shape.at(-1)!;
+      const cols = v.secondCols ?? 1;
+      const offset = colsIn - cols - (v.offset ?? 0);
+      const values = affineInputs(rng, shape.reduce((x, y) => x * y, 1));
+      const x = g.upload(values, shape, 'f32', 'x');
+      return {
+        out: { shape: [...shape.slice(0, -1), cols], dtype: 'f32' },
+        launch: (gg, out) => sliceLast(gg, x, { offset, cols }, { out, workgroupSize: v.workgroupSize }),
+        want: sliceLastReference(values, colsIn, offset, cols),
+        inputs: [x],
+      };
+    },
+  },
   concatBits: {
     tolerance: 'exact: words copied; pad bits 0',
     prepare(g, rng, dims, v) {
@@ -653,6 +673,9 @@ const PAD_SHAPES: [string, number[], Padding2d][] = [
   ['', [2, 3, 4, 3], { top: 1, bottom: 2, left: 3, right: 0 }],
   ['pads and crops', [3, 6, 5, 70], { top: 1, bottom: -2, left: 2, right: -1 }],
   ['crops to 1x1', [1, 4, 4, 1], { top: 0, bottom: -3, left: 0, right: -3 }],
+  // Negative top/left: ZeroPadding2D's backward crops its dy back to the input's pixels.
+  ['crops on every side', [2, 6, 7, 3], { top: -2, bottom: -1, left: -1, right: -3 }],
+  ['crops the top, pads the left', [1, 5, 4, 40], { top: -3, bottom: 1, left: 2, right: -1 }],
   ['1x1 image', [2, 1, 1, 31], { top: 2, bottom: 2, left: 2, right: 2 }],
   ['many workgroups', [3, 10, 12, 64], { top: 2, bottom: 1, left: 0, right: 3 }],
 ];
@@ -747,6 +770,8 @@ const CASES: Case[] = [
   { op: 'add', dims: { shape: [70000, 64] }, variant: { name: 'a + b' }, label: '4.5M values', minWorkgroups: 65536 },
   ...([[[1], 1], [[5, 33], 31], [[2, 3, 4, 64], 64], [[257, 7], 100]] as const).map(([shape, secondCols]) => ({ op: 'concatLast' as const, dims: { shape: [...shape] }, variant: { name: `then ${secondCols} columns`, secondCols } })),
   { op: 'concatLast', dims: { shape: [257, 9] }, variant: { name: 'then 5 columns, wg 1', secondCols: 5, workgroupSize: 1 } },
+  ...([[[1], 1, 0], [[5, 33], 31, 2], [[2, 3, 4, 64], 32, 0], [[2, 3, 4, 64], 32, 32], [[257, 107], 7, 50]] as const).map(([shape, secondCols, offset]) => ({ op: 'sliceLast' as const, dims: { shape: [...shape] }, variant: { name: `${secondCols} columns, ${offset} after`, secondCols, offset } })),
+  { op: 'sliceLast', dims: { shape: [257, 9] }, variant: { name: '5 columns, wg 1', secondCols: 5, workgroupSize: 1 } },
   ...([[[32], 1], [[5, 64], 33], [[2, 3, 4, 32], 96], [[257, 96], 7]] as const).map(([shape, secondCols]) => ({ op: 'concatBits' as const, dims: { shape: [...shape] }, variant: { name: `then ${secondCols} columns`, secondCols } })),
   { op: 'concatBits', dims: { shape: [257, 32] }, variant: { name: 'then 40 columns, wg 7', secondCols: 40, workgroupSize: 7 } },
   ...ELEMENTWISE_SHAPES.flatMap(([label, shape]) =>

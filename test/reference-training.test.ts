@@ -2,17 +2,17 @@
 // the layers are smooth, and against Larq's straight-through estimators worked by hand where they
 // are not. GPU training is tested against this reference.
 import { describe, expect, test } from 'vitest';
-import { layers, sequential, type Model } from '../src/model/model.js';
+import { input, layers, model, sequential, type Model } from '../src/model/model.js';
 import { referenceTrainingStep } from '../src/model/reference-training.js';
 import { rngFor } from './helpers/random.js';
 
-function lossOf(m: Model, x: Float32Array, labels: number[], batch: number): number {
+function lossOf(m: Model, x: Float32Array | Float32Array[], labels: number[], batch: number): number {
   return referenceTrainingStep(m.spec, x, labels, batch).loss;
 }
 
-/** Every trainable weight's gradient and the input's against central differences of the loss (step 1e-3 in f32). */
-function expectFiniteDifferences(m: Model, x: Float32Array, labels: number[], batch: number, tol = 1e-4): void {
-  const { grads, inputGrad } = referenceTrainingStep(m.spec, x, labels, batch);
+/** Every trainable weight's gradient and each input's against central differences of the loss (step 1e-3 in f32). */
+function expectFiniteDifferences(m: Model, x: Float32Array | Float32Array[], labels: number[], batch: number, tol = 1e-4): void {
+  const { grads, inputGrads } = referenceTrainingStep(m.spec, x, labels, batch);
   const check = (name: string, v: Float32Array, g: ArrayLike<number>) => {
     for (let i = 0; i < v.length; i++) {
       const orig = v[i];
@@ -28,7 +28,7 @@ function expectFiniteDifferences(m: Model, x: Float32Array, labels: number[], ba
     }
   };
   for (const [name, g] of grads) check(name, m.weight(name).data as Float32Array, g);
-  check('input', x, inputGrad);
+  (Array.isArray(x) ? x : [x]).forEach((v, i) => check(`input ${i}`, v, inputGrads[i]));
 }
 
 /** Random weights in [-1, 1] (gamma near 1); moving statistics untouched. */
@@ -227,6 +227,90 @@ describe('referenceTrainingStep', () => {
       expect(mm[c]).toBeCloseTo(0 * 0.9 + mean[c] * 0.1, 12);
       expect(mv[c]).toBeCloseTo(1 * 0.9 + biased[c] * 0.1, 12);
     });
+  });
+
+  // Functional graphs: the merges' and shape layers' backwards, and fan-out (a value read by
+  // several layers gets the sum of their gradients), against finite differences of the loss.
+  const graphs: Record<string, { inputs: number[][]; build: () => Model }> = {
+    'Add of two branches of one input (fan-out), then BatchNorm': {
+      inputs: [[6]],
+      build: () => {
+        const x = input({ shape: [6] });
+        const sum = layers.add().apply([layers.dense({ units: 5, activation: 'tanh' }).apply(x), layers.dense({ units: 5 }).apply(x)]);
+        return model({ inputs: x, outputs: layers.dense({ units: 3, activation: 'softmax' }).apply(layers.batchNormalization().apply(sum)) });
+      },
+    },
+    'a shortcut: Add of a value and a layer that reads it; three-way Add': {
+      inputs: [[5]],
+      build: () => {
+        const x = input({ shape: [5] });
+        const h = layers.dense({ units: 5, activation: 'sigmoid' }).apply(x);
+        const g = layers.dense({ units: 5, activation: 'tanh' }).apply(h);
+        const sum = layers.add().apply([g, h, x]);
+        return model({ inputs: x, outputs: layers.dense({ units: 3, activation: 'softmax' }).apply(sum) });
+      },
+    },
+    'Concatenate of three branches, one of them twice': {
+      inputs: [[4]],
+      build: () => {
+        const x = input({ shape: [4] });
+        const a = layers.dense({ units: 3, activation: 'tanh' }).apply(x);
+        const b = layers.dense({ units: 2 }).apply(x);
+        return model({ inputs: x, outputs: layers.dense({ units: 3, activation: 'softmax' }).apply(layers.concatenate().apply([a, b, a])) });
+      },
+    },
+    'two inputs, concatenated on the last axis of images': {
+      inputs: [[3, 3, 2], [3, 3, 1]],
+      build: () => {
+        const a = input({ shape: [3, 3, 2], name: 'a' });
+        const b = input({ shape: [3, 3, 1], name: 'b' });
+        const c = layers.conv2d({ filters: 2, kernelSize: 2, activation: 'tanh' }).apply(layers.concatenate().apply([a, b]));
+        return model({ inputs: [a, b], outputs: layers.dense({ units: 3, activation: 'softmax' }).apply(layers.flatten().apply(c)) });
+      },
+    },
+    'ZeroPadding2D (asymmetric) then a valid convolution, GlobalAveragePooling2D': {
+      inputs: [[3, 4, 2]],
+      build: () => {
+        const x = input({ shape: [3, 4, 2] });
+        const p = layers.zeroPadding2d({ padding: [[1, 2], [0, 1]] }).apply(x);
+        const c = layers.conv2d({ filters: 3, kernelSize: 3, activation: 'tanh' }).apply(p);
+        return model({ inputs: x, outputs: layers.dense({ units: 3, activation: 'softmax' }).apply(layers.globalAveragePooling2d().apply(c)) });
+      },
+    },
+    'Reshape of a dense output into an image, GlobalAveragePooling2D with keepdims': {
+      inputs: [[5]],
+      build: () => {
+        const x = input({ shape: [5] });
+        const r = layers.reshape({ targetShape: [2, 3, 2] }).apply(layers.dense({ units: 12, activation: 'tanh' }).apply(x));
+        const c = layers.conv2d({ filters: 2, kernelSize: 2, padding: 'same' }).apply(r);
+        const g = layers.globalAveragePooling2d({ keepdims: true }).apply(c);
+        return model({ inputs: x, outputs: layers.dense({ units: 3, activation: 'softmax' }).apply(layers.flatten().apply(g)) });
+      },
+    },
+  };
+  test.each(Object.keys(graphs))('functional graph, %s: every gradient equals finite differences', (name) => {
+    const rng = rngFor(`fd graph ${name}`);
+    const { inputs, build } = graphs[name];
+    const m = build();
+    randomWeights(m, rng);
+    const batch = 3;
+    const x = inputs.map((s) => rng.floats(batch * s.reduce((a, b) => a * b, 1), -2, 2));
+    expectFiniteDifferences(m, x.length === 1 ? x[0] : x, [0, 2, 1], batch);
+  });
+
+  test('fan-out: the gradient of a value read twice is the sum of both readers\' gradients (Add(x, x) doubles it)', () => {
+    const x = input({ shape: [3] });
+    const twice = model({ inputs: x, outputs: layers.dense({ units: 2, activation: 'softmax', name: 'head' }).apply(layers.add().apply([x, x])) });
+    const once = model({ inputs: x, outputs: layers.dense({ units: 2, activation: 'softmax', name: 'head' }).apply(x) });
+    const w = Float32Array.of(0.5, -1, 0.25, 2, -0.75, 1);
+    twice.setWeight('head/kernel', w);
+    once.setWeight('head/kernel', w);
+    const v = Float32Array.of(1, -2, 0.5);
+    const a = referenceTrainingStep(twice.spec, v, [1], 1);
+    // head(x + x) = head(2x): the same loss as `once` on 2x, and d/dx = 2 * d/d(2x).
+    const b = referenceTrainingStep(once.spec, v.map((u) => 2 * u), [1], 1);
+    expect(a.loss).toBeCloseTo(b.loss, 12);
+    a.inputGrad.forEach((g, i) => expect(g).toBeCloseTo(2 * b.inputGrad[i], 12));
   });
 
   test('Dropout with rate > 0, and bad labels, are refused by name', () => {

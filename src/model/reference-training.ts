@@ -5,10 +5,12 @@
 // forward sits beside its backward in one table. GPU training is tested against it; it is tested
 // against finite differences where the layers are smooth. Slow and obvious on purpose, in f64.
 //
-// Covered: InputLayer, Flatten, Dense / QuantDense, Conv2D / QuantConv2D (valid / same, strides,
-// dilation, Larq's pad_values), MaxPooling2D / AveragePooling2D, BatchNormalization, Activation,
-// quantizer layers, Dropout with rate 0. Dropout with rate > 0 throws: its mask would have to be
-// shared with the GPU.
+// Covered: InputLayer, Flatten, Reshape, Dense / QuantDense, Conv2D / QuantConv2D (valid / same,
+// strides, dilation, Larq's pad_values), MaxPooling2D / AveragePooling2D, GlobalAveragePooling2D,
+// ZeroPadding2D, BatchNormalization, Activation, quantizer layers, Dropout with rate 0, and the
+// merges Add and Concatenate (last axis). Functional graphs run in topological order; the gradient
+// of a value read by several layers is the sum of what each sends back (fan-out). Dropout with
+// rate > 0 throws: its mask would have to be shared with the GPU.
 import { ap2Signed } from '../ap2.js';
 import { ShapeError } from '../gpu/errors.js';
 import { getQuantizer } from './quantizers.js';
@@ -31,8 +33,10 @@ export interface TrainingStepResult {
   outputs: Map<string, Float64Array>;
   /** Rows whose label is the argmax, first maximum (Keras' accuracy; src/train/metrics.ts). */
   correct: number;
-  /** Gradient of the loss for the model's input, laid out as the input. */
+  /** Gradient of the loss for the model's (first) input, laid out as the input. */
   inputGrad: Float64Array;
+  /** Gradient of the loss for each model input, in the model's order. */
+  inputGrads: Float64Array[];
 }
 
 interface Ctx {
@@ -46,6 +50,19 @@ interface Ctx {
 interface TrainLayer {
   forward(c: Ctx, x: F64): { y: F64; saved: unknown; moving?: [string, F64][] };
   backward(c: Ctx, saved: unknown, dy: F64): { dx: F64; grads: [string, F64][] };
+}
+
+/** A merge layer (Add, Concatenate): several inputs, a gradient for each. */
+interface MergeTrainLayer {
+  merge: true;
+  forward(c: MergeCtx, xs: F64[]): { y: F64 };
+  backward(c: MergeCtx, dy: F64): F64[];
+}
+
+interface MergeCtx {
+  l: LayerSpec;
+  /** Each input's shape, without batch. */
+  inShapes: number[][];
 }
 
 const f64 = (a: ArrayLike<number>) => Float64Array.from(a);
@@ -65,9 +82,46 @@ function activation(a: Activation, at: string): [(v: number) => number, (v: numb
   return ACTIVATIONS[a];
 }
 
+/** A layer that views its input under another shape: the gradient is the same values. */
+const VIEW: TrainLayer = { forward: (_c, x) => ({ y: x, saved: null }), backward: (_c, _s, dy) => ({ dx: dy, grads: [] }) };
+
 const TRAIN: Partial<Record<LayerSpec['class'], TrainLayer>> = {
-  InputLayer: { forward: (_c, x) => ({ y: x, saved: null }), backward: (_c, _s, dy) => ({ dx: dy, grads: [] }) },
-  Flatten: { forward: (_c, x) => ({ y: x, saved: null }), backward: (_c, _s, dy) => ({ dx: dy, grads: [] }) },
+  InputLayer: VIEW,
+  Flatten: VIEW,
+  Reshape: VIEW,
+
+  // y[n, c] = mean over the H x W pixels of x[n, :, :, c]; each pixel receives dy[n, c] / (H W).
+  GlobalAveragePooling2D: {
+    forward(c, x) {
+      const [H, W, C] = c.inShape;
+      const y = new Float64Array((x.length / (H * W * C)) * C);
+      x.forEach((v, i) => (y[Math.floor(i / (H * W * C)) * C + (i % C)] += v / (H * W)));
+      return { y, saved: null };
+    },
+    backward(c, _s, dy) {
+      const [H, W, C] = c.inShape;
+      const dx = new Float64Array(dy.length * H * W);
+      return { dx: dx.map((_, i) => dy[Math.floor(i / (H * W * C)) * C + (i % C)] / (H * W)), grads: [] };
+    },
+  },
+
+  // Zeros around each image; the gradient is dy cropped back to the input's pixels.
+  ZeroPadding2D: {
+    forward(c, x) {
+      const { H, W, C, OH, OW, top, left } = padGeometry(c);
+      const N = x.length / (H * W * C);
+      const y = new Float64Array(N * OH * OW * C);
+      for (let n = 0; n < N; n++) for (let h = 0; h < H; h++) y.set(x.subarray((n * H + h) * W * C, (n * H + h + 1) * W * C), ((n * OH + h + top) * OW + left) * C);
+      return { y, saved: null };
+    },
+    backward(c, _s, dy) {
+      const { H, W, C, OH, OW, top, left } = padGeometry(c);
+      const N = dy.length / (OH * OW * C);
+      const dx = new Float64Array(N * H * W * C);
+      for (let n = 0; n < N; n++) for (let h = 0; h < H; h++) dx.set(dy.subarray(((n * OH + h + top) * OW + left) * C, ((n * OH + h + top) * OW + left + W) * C), (n * H + h) * W * C);
+      return { dx, grads: [] };
+    },
+  },
 
   Activation: {
     forward(c, x) {
@@ -209,6 +263,51 @@ const TRAIN: Partial<Record<LayerSpec['class'], TrainLayer>> = {
     },
   },
 };
+
+const MERGES: Partial<Record<LayerSpec['class'], MergeTrainLayer>> = {
+  // y = x1 + x2 + ...: each input receives dy.
+  Add: {
+    merge: true,
+    forward: (_c, xs) => ({ y: xs.slice(1).reduce((y, v) => y.map((a, i) => a + v[i]), xs[0]) }),
+    backward: (c, dy) => c.inShapes.map(() => dy),
+  },
+
+  // Rows of each input side by side (last axis): the gradient splits dy's rows back into them.
+  Concatenate: {
+    merge: true,
+    forward(c, xs) {
+      const cols = c.inShapes.map((s) => s.at(-1)!);
+      const width = cols.reduce((a, b) => a + b, 0);
+      const rows = xs[0].length / cols[0];
+      const y = new Float64Array(rows * width);
+      let offset = 0;
+      xs.forEach((x, k) => {
+        for (let r = 0; r < rows; r++) y.set(x.subarray(r * cols[k], (r + 1) * cols[k]), r * width + offset);
+        offset += cols[k];
+      });
+      return { y };
+    },
+    backward(c, dy) {
+      const cols = c.inShapes.map((s) => s.at(-1)!);
+      const width = cols.reduce((a, b) => a + b, 0);
+      const rows = dy.length / width;
+      let offset = 0;
+      return cols.map((n) => {
+        const dx = new Float64Array(rows * n);
+        for (let r = 0; r < rows; r++) dx.set(dy.subarray(r * width + offset, r * width + offset + n), r * n);
+        offset += n;
+        return dx;
+      });
+    },
+  },
+};
+
+function padGeometry(c: Ctx) {
+  const [[top], [left]] = (c.l.config as { padding: [[number, number], [number, number]] }).padding;
+  const [H, W, C] = c.inShape;
+  const [OH, OW] = c.l.outputShape;
+  return { H, W, C, OH, OW, top, left };
+}
 
 /** A Quant* layer's input and kernel quantizers (null where absent, or for the float layers). */
 function quantizers(l: LayerSpec) {
@@ -429,30 +528,46 @@ function softmaxCrossEntropy(logits: F64, labels: ArrayLike<number>, M: number, 
 }
 
 /**
- * One training step's forward and backward on the CPU. The model has one input and one output,
- * the output a softmax (an Activation layer or a layer with activation softmax); `labels` are
- * class indices. Weights are not changed (the optimizer is separate).
+ * One training step's forward and backward on the CPU. The model has one output, a softmax (an
+ * Activation layer or a layer with activation softmax), and one input or several (`input` then
+ * one array per model input, in the model's order); `labels` are class indices. Layers run in
+ * topological order; going back, a value read by several layers gets the sum of their gradients.
+ * Weights are not changed (the optimizer is separate).
  */
-export function referenceTrainingStep(spec: ModelSpec, input: Float32Array, labels: ArrayLike<number>, batch: number): TrainingStepResult {
-  if (spec.inputs.length !== 1 || spec.outputs.length !== 1) throw new ShapeError('referenceTrainingStep: models with one input and one output only');
+export function referenceTrainingStep(spec: ModelSpec, input: Float32Array | Float32Array[], labels: ArrayLike<number>, batch: number): TrainingStepResult {
+  if (spec.outputs.length !== 1) throw new ShapeError(`referenceTrainingStep: models with one output only (one loss); "${spec.name}" has ${spec.outputs.length}`);
   const out = spec.layers.find((l) => l.name === spec.outputs[0])!;
   const outIsSoftmax = (out.config as { activation?: string }).activation === 'softmax';
   if (!outIsSoftmax) throw new ShapeError(`referenceTrainingStep: the output layer "${out.name}" must end in a softmax (sparse categorical cross-entropy)`);
   if (labels.length !== batch) throw new ShapeError(`referenceTrainingStep: ${labels.length} labels for a batch of ${batch}`);
-  const perSample = spec.inputs[0].shape.reduce((a, b) => a * b, 1);
-  if (input.length !== batch * perSample) throw new ShapeError(`referenceTrainingStep: ${input.length} input values for ${batch} samples of ${perSample}`);
+  const inputs = Array.isArray(input) ? input : [input];
+  if (inputs.length !== spec.inputs.length) throw new ShapeError(`referenceTrainingStep: ${inputs.length} inputs given, the model has ${spec.inputs.length}`);
+  spec.inputs.forEach((inp, i) => {
+    const perSample = inp.shape.reduce((a, b) => a * b, 1);
+    if (inputs[i].length !== batch * perSample) throw new ShapeError(`referenceTrainingStep: input "${inp.name}" has ${inputs[i].length} values for ${batch} samples of ${perSample}`);
+  });
 
   const outputs = new Map<string, F64>();
-  const saved = new Map<string, { ctx: Ctx; state: unknown }>();
+  const saved = new Map<string, { ctx: Ctx | MergeCtx; state: unknown }>();
   const moving = new Map<string, F64>();
   const shapes = new Map(spec.layers.map((l) => [l.name, l.outputShape]));
+  // A layer without inbound layers reads the model input of its name.
+  const inputIndex = (l: LayerSpec) => spec.inputs.findIndex((inp) => inp.name === l.name);
   // The output's softmax is folded into the loss: its layer runs with a linear activation.
   const linearOut = (l: LayerSpec): LayerSpec => (l === out ? ({ ...l, config: { ...l.config, activation: 'linear' } } as LayerSpec) : l);
   for (const layer of spec.layers) {
     const l = linearOut(layer);
-    const train = TRAIN[l.class];
+    const train = MERGES[l.class] ?? TRAIN[l.class];
     if (!train) throw new ShapeError(`referenceTrainingStep: layer "${l.name}" (${l.class}) has no training reference yet`);
-    const inShape = l.inbound.length ? shapes.get(l.inbound[0])! : spec.inputs[0].shape;
+    const inShapes = l.inbound.length ? l.inbound.map((n) => shapes.get(n)!) : [spec.inputs[inputIndex(l)].shape];
+    const xs = l.inbound.length ? l.inbound.map((n) => outputs.get(n)!) : [f64(inputs[inputIndex(l)])];
+    if ('merge' in train) {
+      const ctx: MergeCtx = { l, inShapes };
+      outputs.set(l.name, train.forward(ctx, xs).y);
+      saved.set(l.name, { ctx, state: null });
+      continue;
+    }
+    const inShape = inShapes[0];
     const ctx: Ctx = {
       spec,
       l,
@@ -460,8 +575,7 @@ export function referenceTrainingStep(spec: ModelSpec, input: Float32Array, labe
       rows: (batch * inShape.reduce((a, b) => a * b, 1)) / inShape.at(-1)!,
       weight: (p) => f64(spec.weights.get(`${l.name}/${p}`)!.data),
     };
-    const x = l.inbound.length ? outputs.get(l.inbound[0])! : f64(input);
-    const { y, saved: state, moving: mv } = train.forward(ctx, x);
+    const { y, saved: state, moving: mv } = train.forward(ctx, xs[0]);
     outputs.set(l.name, y);
     saved.set(l.name, { ctx, state });
     for (const [k, v] of mv ?? []) moving.set(k, v);
@@ -470,19 +584,25 @@ export function referenceTrainingStep(spec: ModelSpec, input: Float32Array, labe
   const { probs, dlogits, loss, correct } = softmaxCrossEntropy(outputs.get(out.name)!, labels, batch, C);
   outputs.set(out.name, probs);
 
-  // Backward in reverse topological order, summing gradients where a layer feeds several.
+  // Backward in reverse topological order: every reader of a value comes after it, so when a
+  // layer is reached the gradient of its output holds the sum over all its readers (fan-out).
   const grads = new Map<string, F64>();
-  let inputGrad: F64 = new Float64Array(input.length); // stays 0 if the input reaches no loss
+  const inputGrads: F64[] = inputs.map((x) => new Float64Array(x.length)); // stay 0 if an input reaches no loss
   const dOut = new Map<string, F64>([[out.name, dlogits]]);
+  const send = (src: string, dx: F64) => dOut.set(src, dOut.has(src) ? dOut.get(src)!.map((v, i) => v + dx[i]) : dx);
   for (const l of [...spec.layers].reverse()) {
     const dy = dOut.get(l.name);
     if (!dy) continue; // feeds nothing that reaches the loss
     const { ctx, state } = saved.get(l.name)!;
-    const { dx, grads: gs } = TRAIN[l.class]!.backward(ctx, state, dy);
+    const train = (MERGES[l.class] ?? TRAIN[l.class])!;
+    if ('merge' in train) {
+      train.backward(ctx as MergeCtx, dy).forEach((dx, k) => send(l.inbound[k], dx));
+      continue;
+    }
+    const { dx, grads: gs } = train.backward(ctx as Ctx, state, dy);
     for (const [k, g] of gs) grads.set(k, g);
-    const src = l.inbound[0];
-    if (src) dOut.set(src, dOut.has(src) ? dOut.get(src)!.map((v, i) => v + dx[i]) : dx);
-    else inputGrad = dx;
+    if (l.inbound.length) send(l.inbound[0], dx);
+    else inputGrads[inputIndex(l)] = dx;
   }
-  return { loss, grads, moving, outputs, correct, inputGrad };
+  return { loss, grads, moving, outputs, correct, inputGrad: inputGrads[0], inputGrads };
 }

@@ -308,6 +308,26 @@ export async function concatLast(gpu: Gpu, a: Tensor, b: Tensor, options: Elemen
   return launch(gpu, label, spec, { concat_params: params, x: a, x2: b }, Math.ceil(count / wg), shape, options.out);
 }
 
+/** y[..., cols]: columns offset .. offset + cols - 1 of each row of f32 x (Concatenate's gradient, split back). */
+export async function sliceLast(gpu: Gpu, x: Tensor, slice: { offset: number; cols: number }, options: ElementwiseOptions = {}): Promise<Tensor> {
+  const op = 'sliceLast';
+  const xShape = expectFloat(op, 'x', x);
+  const colsIn = xShape[xShape.length - 1];
+  const { offset, cols } = slice;
+  if (!Number.isInteger(offset) || !Number.isInteger(cols) || offset < 0 || cols < 1 || offset + cols > colsIn) {
+    throw new ShapeError(`${op}: columns ${offset} .. ${offset + cols - 1} are not inside x's last axis of ${colsIn} (x [${xShape.join(', ')}])`);
+  }
+  const shape = [...xShape.slice(0, -1), cols];
+  expectOut(op, options.out, 'f32', shape);
+  expectNotAliased(op, options.out, { x });
+  const wg = checkWorkgroupSize(gpu, op, options.workgroupSize);
+  const count = elementCount(shape);
+  const label = options.label ?? `${op}[${xShape.join('x')}:${offset}+${cols}]`;
+  const spec = { shader: 'elementwise', entryPoint: 'slice_last', constants: { WORKGROUP_SIZE: wg } } as const;
+  const params = { count, cols_in: colsIn, cols_out: cols, offset };
+  return launch(gpu, label, spec, { slice_params: params, x }, Math.ceil(count / wg), shape, options.out);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Shared launch steps.
 
@@ -420,5 +440,14 @@ export function concatLastReference(a: Float32Array, aCols: number, b: Float32Ar
     y.set(a.subarray(r * aCols, (r + 1) * aCols), r * (aCols + bCols));
     y.set(b.subarray(r * bCols, (r + 1) * bCols), r * (aCols + bCols) + aCols);
   }
+  return y;
+}
+
+/** Plain CPU reference of sliceLast: columns offset .. offset + cols - 1 of each row of `colsIn`. */
+export function sliceLastReference(x: Float32Array, colsIn: number, offset: number, cols: number): Float32Array {
+  const rows = x.length / colsIn;
+  if (!Number.isInteger(rows) || offset < 0 || offset + cols > colsIn) throw new RangeError(`sliceLastReference: columns ${offset} .. ${offset + cols - 1} of ${x.length} values in rows of ${colsIn}`);
+  const y = new Float32Array(rows * cols);
+  for (let r = 0; r < rows; r++) y.set(x.subarray(r * colsIn + offset, r * colsIn + offset + cols), r * cols);
   return y;
 }

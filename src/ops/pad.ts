@@ -1,6 +1,7 @@
 // Spatial padding of NHWC tensors (shaders/pad.wgsl): f32 (zeros, or a fill value) or b1 (zero
 // words, i.e. +1 values with zero pad bits). The convolutions pad once and then read without
-// bounds checks; the fp32 comparison model pads with Larq's pad_values 1 by a fill.
+// bounds checks; the fp32 comparison model pads with Larq's pad_values 1 by a fill; negative
+// margins crop (ZeroPadding2D's backward in training).
 // Beside the launcher, its CPU reference.
 import { wordsPerRow } from '../bitpack.js';
 import type { Gpu } from '../gpu/context.js';
@@ -27,8 +28,8 @@ function checked(x: Tensor, p: Padding2d) {
   const [n, h, w, c] = x.shape;
   const outH = h + p.top + p.bottom;
   const outW = w + p.left + p.right;
-  if (![p.top, p.left].every((v) => Number.isInteger(v) && v >= 0) || !Number.isInteger(p.bottom) || !Number.isInteger(p.right) || outH < 1 || outW < 1) {
-    throw new ShapeError(`${OP}: top/left must be non-negative integers and the result non-empty, got ${JSON.stringify(p)} for [${x.shape.join(', ')}]`);
+  if (![p.top, p.bottom, p.left, p.right].every(Number.isInteger) || outH < 1 || outW < 1) {
+    throw new ShapeError(`${OP}: margins must be integers (negative ones crop) and the result non-empty, got ${JSON.stringify(p)} for [${x.shape.join(', ')}]`);
   }
   const words = x.dtype === 'b1' ? wordsPerRow(c) : c;
   return { n, h, w, c, outH, outW, words };
@@ -43,7 +44,8 @@ export interface Pad2dOptions {
 
 /**
  * x [N, H, W, C] -> [N, H + top + bottom, W + left + right, C] with zeros around (f32 0 or
- * options.fill, b1 +1). Negative bottom/right crop rows or columns that no window reads.
+ * options.fill, b1 +1). A negative margin crops: bottom/right the rows or columns no window
+ * reads, top/left those before the first kept (the crop that undoes a padding).
  */
 export async function pad2d(gpu: Gpu, x: Tensor, p: Padding2d, options: Pad2dOptions = {}): Promise<Tensor> {
   const g = checked(x, p);

@@ -1,7 +1,8 @@
 // What the trainer asks of each trainable layer: a forward for training (batch statistics, what
 // the backward needs kept) and the backward beside it, the parameters the optimizer updates, and
-// the weights written back to the model. One file per layer kind (dense-step.ts,
-// batchnorm-step.ts); src/train/trainer.ts strings them together and records the whole step.
+// the weights written back to the model. One file per layer family (linear-step.ts,
+// batchnorm-step.ts, shape-steps.ts, merge-steps.ts); src/train/step-graph.ts wires them into the
+// model's graph and src/train/trainer.ts records the whole step.
 import type { Gpu } from '../gpu/context.js';
 import type { Model } from '../model/model.js';
 import type { BinaryFloatMethod } from '../ops/gemm-binary-float.js';
@@ -77,4 +78,14 @@ export interface LayerStep {
   /** The moving statistics a recalibration restarts from zero (BatchNormalization). */
   resetMovingStatistics?(gpu: Gpu): void;
   destroy(): void;
+}
+
+/** A layer that reads several values (Add, Concatenate): no parameters; a gradient for each input. */
+export interface MergeStep {
+  readonly merge: true;
+  readonly name: string;
+  /** Takes ownership of every x and returns y, owned by the caller. */
+  forward(ctx: StepContext, xs: Tensor[]): Promise<Tensor>;
+  /** Takes ownership of dy; returns dL/dx for each input, in order (owned by the caller). */
+  backward(ctx: StepContext, dy: Tensor): Promise<Tensor[]>;
 }

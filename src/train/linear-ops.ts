@@ -12,7 +12,8 @@ import { binaryGemm } from '../ops/gemm-binary.js';
 import { gemmF32 } from '../ops/gemm-f32.js';
 import { pad2d } from '../ops/pad.js';
 import { transposeBits, transposeF32 } from '../ops/transpose.js';
-import { Tensor, type Shape } from '../tensor.js';
+import type { Tensor, Shape } from '../tensor.js';
+import { TensorView } from './tensor-handles.js';
 
 export interface LinearOp {
   /** The weights' shape as held: [N, K] or [O, KH, KW, I]. */
@@ -52,14 +53,14 @@ export interface LinearOp {
   destroy(): void;
 }
 
-/** Rows of a [B, ...] tensor as a [rows, cols] view of the same storage (no copy). */
+/** Rows of a [B, ...] tensor as a [rows, cols] view of the same storage (no copy; releasing the view releases t). */
 export function asMatrix(t: Tensor, cols: number): Tensor {
-  return new Tensor(t.gpu, t.buffer, [t.size / cols, cols], t.dtype, t.label);
+  return new TensorView(t, [t.size / cols, cols]);
 }
 
 /** The same storage under another shape of as many values. */
 export function reshaped(t: Tensor, shape: Shape): Tensor {
-  return new Tensor(t.gpu, t.buffer, shape, t.dtype, t.label);
+  return new TensorView(t, shape);
 }
 
 /** y = x . W^T, W [N, K]; x [B, K]. */

@@ -1,10 +1,12 @@
-// The layers without weights, in training: pooling (forward and backward on f32), Flatten and
-// Dropout at rate 0 (views of the same storage), Activation and quantizer layers (element-wise,
-// keeping their input for the backward), DoReFa's gradient quantizer. Forward and backward side by side.
+// The layers without weights, in training: pooling and global average pooling (forward and
+// backward on f32), ZeroPadding2D (the backward crops), Flatten, Reshape and Dropout at rate 0
+// (views of the same storage), Activation and quantizer layers (element-wise, keeping their input
+// for the backward), DoReFa's gradient quantizer. Forward and backward side by side.
 import type { Gpu } from '../gpu/context.js';
 import type { Model } from '../model/model.js';
 import type { Quantizer } from '../model/quantizers.js';
 import { channelAffine, quantize, type ChannelActivation } from '../ops/elementwise.js';
+import { pad2d, type Padding2d } from '../ops/pad.js';
 import { avgPool2d, avgPool2dBackward, maxPool2d, maxPool2dBackward, type Pool2dWindow } from '../ops/pool.js';
 import { activationBackward, quantizerBackward } from '../ops/train-elementwise.js';
 import { dorefaGradient } from '../ops/dorefa-gradient.js';
@@ -23,7 +25,11 @@ abstract class StatelessStep implements LayerStep {
   destroy(): void {}
 }
 
-/** MaxPooling2D / AveragePooling2D on f32 NHWC; max keeps its input (the backward finds the maxima). */
+/**
+ * MaxPooling2D / AveragePooling2D on f32 NHWC; max keeps its input (the backward finds the maxima).
+ * GlobalAveragePooling2D is average pooling over the whole image (window = H x W), its [1, 1, C]
+ * output seen as `outShape` ([C] unless keepdims).
+ */
 export class PoolStep extends StatelessStep {
   private kept: Tensor | Shape | null = null;
 
@@ -31,6 +37,8 @@ export class PoolStep extends StatelessStep {
     name: string,
     private readonly kind: 'max' | 'avg',
     private readonly window: Pool2dWindow,
+    /** A sample's output shape when it is not the pooling's own (global pooling without keepdims). */
+    private readonly outShape?: Shape,
   ) {
     super(name);
   }
@@ -45,13 +53,15 @@ export class PoolStep extends StatelessStep {
       if (ctx.mode === 'train') this.kept = x.shape;
       x.release();
     }
-    return y;
+    return this.outShape ? reshaped(y, [y.shape[0], ...this.outShape]) : y;
   }
 
   async backward(ctx: StepContext, dy: Tensor): Promise<Tensor> {
     const kept = this.kept!;
     this.kept = null;
     const label = `${this.name}.backward`;
+    // The pooling's own output shape: [B, OH, OW, C] (global pooling: 1 x 1).
+    if (this.outShape) dy = reshaped(dy, [dy.shape[0], 1, 1, dy.size / dy.shape[0]]);
     let dx: Tensor;
     if (this.kind === 'max') {
       const x = kept as Tensor;
@@ -65,7 +75,30 @@ export class PoolStep extends StatelessStep {
   }
 }
 
-/** Flatten, and Dropout at rate 0: the same storage under the next shape; the gradient likewise. */
+/** ZeroPadding2D: zeros around each image; the gradient is dy cropped back (pad2d with the margins negated). */
+export class PadStep extends StatelessStep {
+  constructor(
+    name: string,
+    private readonly padding: Padding2d,
+  ) {
+    super(name);
+  }
+
+  async forward(ctx: StepContext, x: Tensor): Promise<Tensor> {
+    const y = await pad2d(ctx.gpu, x, this.padding, { label: `${this.name}.forward` });
+    x.release();
+    return y;
+  }
+
+  async backward(ctx: StepContext, dy: Tensor): Promise<Tensor> {
+    const { top, bottom, left, right } = this.padding;
+    const dx = await pad2d(ctx.gpu, dy, { top: -top, bottom: -bottom, left: -left, right: -right }, { label: `${this.name}.backward` });
+    dy.release();
+    return dx;
+  }
+}
+
+/** Flatten, Reshape and Dropout at rate 0: the same storage under the next shape; the gradient likewise. */
 export class ReshapeStep extends StatelessStep {
   private inShape: Shape | null = null;
 

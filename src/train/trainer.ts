@@ -6,31 +6,23 @@
 // update; one command buffer per step. `kernels: 'float'` runs the same model as a float
 // simulation through the fp32 kernels: the baseline of bench/train.ts.
 //
-// What trains: a chain of layers (Sequential, or a functional model whose layers each read the one
-// before: Larq's examples) ending in a softmax; layerSteps says which layer kinds and options.
+// What trains: a graph of layers (Sequential, or functional: shortcuts, merges, fan-out) with one
+// input and one output ending in a softmax; step-graph.ts says which layer kinds and options, and
+// walks the graph forward and back.
 import { BufferPool } from '../gpu/buffer-pool.js';
 import type { Dispatch, Gpu } from '../gpu/context.js';
 import { LimitError, ShapeError } from '../gpu/errors.js';
-import { Model } from '../model/model.js';
-import { getQuantizer } from '../model/quantizers.js';
-import type { LayerSpec } from '../model/layer-config.js';
+import type { Model } from '../model/model.js';
 import type { BinaryFloatMethod } from '../ops/gemm-binary-float.js';
 import { LossMetrics, softmaxCrossEntropy, type LossTotals } from '../ops/loss.js';
-import { Tensor, type Shape } from '../tensor.js';
-import type { ChannelActivation } from '../ops/elementwise.js';
-import { BatchNormStep } from './batchnorm-step.js';
+import type { Shape, Tensor } from '../tensor.js';
 import type { LayerStep, StepContext, TrainKernels } from './layer-step.js';
-import { ConvOp, DenseOp } from './linear-ops.js';
-import { isSignQuantizer, LinearStep } from './linear-step.js';
-import { ElementwiseStep, GradientQuantizerStep, PoolStep, ReshapeStep } from './shape-steps.js';
+import { backwardGraph, buildStepGraph, destroySteps, forwardGraph, layerStepsOf, TrainError, type StepGraph } from './step-graph.js';
+import { LentTensor } from './tensor-handles.js';
 import { createOptimizer, glorotLrScale, type Optimizer, type OptimizerConfig } from './optimizers.js';
 
 export type { TrainKernels } from './layer-step.js';
-
-/** The model cannot be trained here (yet): names the layer and what is missing. */
-export class TrainError extends Error {
-  override name = 'TrainError';
-}
+export { TrainError };
 
 /** One recorded step for a batch size. */
 interface StepVariant {
@@ -90,10 +82,13 @@ export class Trainer {
   /** Values per sample of the input. */
   readonly inputFeatures: number;
 
+  /** The steps with state (parameters, kept activations, moving statistics): every one but the merges. */
+  private readonly layers: LayerStep[];
+
   private constructor(
     readonly gpu: Gpu,
     readonly model: Model,
-    private readonly layers: LayerStep[],
+    private readonly graph: StepGraph,
     /** One optimizer, or Bop for the binary kernels and `defaultOptimizer` for the rest (Larq's CaseOptimizer). */
     readonly optimizers: readonly Optimizer[],
     readonly maxBatch: number,
@@ -104,6 +99,7 @@ export class Trainer {
     /** Stochastic binarization's seed; `noise` holds [seed, step] during a step. */
     readonly seed: number,
   ) {
+    this.layers = layerStepsOf(graph);
     this.inputFeatures = inputShape.reduce((a, b) => a * b, 1);
     this.metrics = LossMetrics.create(gpu, { label: `${model.name}.metrics` });
     this.noise = gpu.upload(Uint32Array.of(seed, 0), [2], 'u32', `${model.name}.noise`);
@@ -137,7 +133,8 @@ export class Trainer {
     if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new ShapeError(`Trainer: maxBatch must be a positive integer, got ${maxBatch}`);
     const seed = options.seed ?? 0;
     if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new ShapeError(`Trainer: seed must be an integer in [0, 2^32), got ${seed}`);
-    const { layers, inputShape } = layerSteps(gpu, model, kernels);
+    const graph = buildStepGraph(gpu, model, kernels);
+    const layers = layerStepsOf(graph);
     const config = options.optimizer ?? { kind: 'adam' };
     const lrScale = options.lrScale ?? 'none';
     if (lrScale !== 'none' && lrScale !== 'binarynet') throw new ShapeError(`Trainer: lrScale must be 'none' or 'binarynet', got ${JSON.stringify(lrScale)}`);
@@ -159,10 +156,10 @@ export class Trainer {
       if (config.kind === 'bop' && optimizers[0].params.length === 0) throw new TrainError('Trainer: Bop trains binary kernels (ste_sign kernel quantizer) and this model has none; pick another optimizer');
     } catch (err) {
       for (const o of optimizers) o.destroy();
-      for (const l of layers) l.destroy();
+      destroySteps(graph);
       throw err;
     }
-    return new Trainer(gpu, model, layers, optimizers, maxBatch, kernels, backwardMethod, inputShape, seed);
+    return new Trainer(gpu, model, graph, optimizers, maxBatch, kernels, backwardMethod, graph.inputShape, seed);
   }
 
   /**
@@ -274,8 +271,8 @@ export class Trainer {
     for (const batch of batches) {
       if (batch.inputs.length !== batch.size * this.inputFeatures) throw new ShapeError(`recalibrateBatchNorm: ${batch.inputs.length} inputs for ${batch.size} samples of ${this.inputFeatures}`);
       ctx.recalibrateMomentum = k / (k + 1);
-      let x = g.upload(batch.inputs, [batch.size, ...this.inputShape], 'f32', `${this.model.name}.recalibrate.inputs`);
-      for (const l of this.layers) x = await l.forward(ctx, x);
+      const x = g.upload(batch.inputs, [batch.size, ...this.inputShape], 'f32', `${this.model.name}.recalibrate.inputs`);
+      (await forwardGraph(this.graph, new LentTensor(x), () => ctx)).release();
       x.release();
       k++;
     }
@@ -299,7 +296,7 @@ export class Trainer {
     for (const o of this.optimizers) o.destroy();
     this.metrics.release();
     this.noise.release();
-    for (const l of this.layers) l.destroy();
+    destroySteps(this.graph);
   }
 
   private context(gpu: Gpu, mode: StepContext['mode'], keep: (t: Tensor) => void = () => {}): StepContext {
@@ -311,20 +308,16 @@ export class Trainer {
   /** Forward, loss, backward and the optimizer's update on `gpu` (a capturing view when recording). */
   private async runStep(gpu: Gpu, inputs: Tensor, labels: Tensor, kept: Tensor[]): Promise<void> {
     const ctx = this.context(gpu, 'train', (t) => kept.push(t));
-    // Layers before the first with parameters need no backward: they keep nothing.
-    const first = this.layers.findIndex((l) => l.params.length > 0);
+    // Layers whose backward will not run (nothing before them has parameters) keep nothing.
     const frozen: StepContext = { ...ctx, mode: 'frozen' };
     for (const l of this.layers) await l.prepare(ctx);
-    // The layers release what they do not keep; the model's input is the step's own: lent.
-    let x: Tensor = new LentTensor(gpu, inputs.buffer, inputs.shape, 'f32', inputs.label);
-    for (const [i, l] of this.layers.entries()) x = await l.forward(i < first ? frozen : ctx, x);
+    // The steps release what they do not keep; the model's input is the step's own: lent.
+    const x = await forwardGraph(this.graph, new LentTensor(inputs), (n) => (n.backward ? ctx : frozen));
     // The softmax is the loss's.
     const loss = await softmaxCrossEntropy(gpu, x, labels, { metrics: this.metrics, label: `${this.model.name}.loss` });
     x.release();
     for (const t of [loss.loss, loss.top1, loss.top5]) t.release();
-    let dy: Tensor | null = loss.dLogits;
-    for (let i = this.layers.length - 1; i >= first && dy; i--) dy = await this.layers[i].backward(ctx, dy);
-    dy?.release();
+    await backwardGraph(this.graph, loss.dLogits, ctx);
     await gpu.run(`${this.model.name}.update`, (rec) => this.optimizers.forEach((o) => o.record(rec)));
   }
 
@@ -353,126 +346,10 @@ export class Trainer {
     } finally {
       arena.acquire = acquire;
     }
-    const keptBytes = kept.reduce((s, t) => s + t.byteLength, 0);
+    // A value two readers keep (fan-out) is one storage: counted once.
+    const keptBytes = [...new Map(kept.map((t) => [t.buffer, t.byteLength])).values()].reduce((s, b) => s + b, 0);
     const v = { batch: B, inputs, labels, dispatches, arena, keptBytes, peakBytes };
     this.variants.set(B, v);
     return v;
   }
-}
-
-/** The first layer of a functional model that is not one link of a chain (reads other than the layer before it, or is read twice), or null. */
-function chainBreak(spec: Model['spec']): string | null {
-  let previous = spec.inputs[0].name;
-  const reads = new Map<string, number>();
-  for (const l of spec.layers) for (const n of l.inbound) reads.set(n, (reads.get(n) ?? 0) + 1);
-  for (const l of spec.layers) {
-    if (l.class === 'InputLayer') continue;
-    if (l.inbound.length !== 1 || l.inbound[0] !== previous || (reads.get(l.name) ?? 0) > 1) return l.name;
-    previous = l.name;
-  }
-  return previous === spec.outputs[0] ? null : spec.outputs[0];
-}
-
-/** A tensor whose storage belongs to someone else: releasing it is a no-op. */
-class LentTensor extends Tensor {
-  override release(): void {}
-}
-
-/**
- * The model as layer steps, checked: what this trainer covers. The model must end in a softmax
- * (an Activation layer, or the last layer's activation): the loss takes the logits before it.
- */
-function layerSteps(gpu: Gpu, model: Model, kernels: TrainKernels): { layers: LayerStep[]; inputShape: Shape } {
-  const spec = model.spec;
-  if (spec.inputs.length !== 1 || spec.outputs.length !== 1) throw new TrainError(`Trainer: a model with one input and one output (for now); "${spec.name}" has ${spec.inputs.length} and ${spec.outputs.length}`);
-  const branch = spec.format === 'functional' ? chainBreak(spec) : null;
-  if (branch) throw new TrainError(`Trainer: layer "${branch}" branches or merges; this trainer takes a chain of layers (Sequential, or a functional model whose layers each read the one before, as Larq's examples write them) for now`);
-  const specs = spec.layers;
-  const at = (l: LayerSpec) => `layer "${l.name}" (${l.class})`;
-  const last = specs[specs.length - 1];
-  const softmaxLayer = last.class === 'Activation' && last.config.activation === 'softmax';
-  const softmaxActivation = !softmaxLayer && 'activation' in last.config && last.config.activation === 'softmax' && last.class !== 'Activation';
-  if (!softmaxLayer && !softmaxActivation) throw new TrainError(`${at(last)}: the model must end in a softmax (an Activation layer or the last layer's activation): the loss is sparse softmax cross-entropy`);
-  const inputShape = spec.inputs[0].shape;
-  const layers: LayerStep[] = [];
-  let shape: Shape = inputShape;
-  let trainable = false; // a layer with parameters came before: inputs need gradients from here on
-  const quantizer = (id: unknown) => getQuantizer(id as never);
-  try {
-    for (const l of softmaxLayer ? specs.slice(0, -1) : specs) {
-      const c = l.config as Record<string, any>;
-      const activation = (l === last ? 'linear' : c.activation) as ChannelActivation | 'softmax';
-      if (activation === 'softmax') throw new TrainError(`${at(l)}: softmax is only trained as the model's output (with the cross-entropy loss)`);
-      let step: LayerStep;
-      switch (l.class) {
-        case 'InputLayer':
-          continue;
-        case 'Flatten':
-          step = new ReshapeStep(l.name, [shape.reduce((a, b) => a * b, 1)]);
-          break;
-        case 'Dropout':
-          if (c.rate !== 0) throw new TrainError(`${at(l)}: Dropout with rate ${c.rate} is not trained yet (its random mask); set rate 0 or remove the layer`);
-          step = new ReshapeStep(l.name, shape);
-          break;
-        case 'Dense':
-        case 'QuantDense':
-        case 'Conv2D':
-        case 'QuantConv2D': {
-          const quant = l.class === 'QuantDense' || l.class === 'QuantConv2D';
-          const inputQuantizer = quant ? quantizer(c.input_quantizer) : null;
-          const kernelQuantizer = quant ? quantizer(c.kernel_quantizer) : null;
-          const dense = l.class === 'Dense' || l.class === 'QuantDense';
-          if (dense && shape.length !== 1) throw new TrainError(`${at(l)}: takes [${shape.join(', ')}] per sample; this trainer applies Dense to flat inputs (add a Flatten before it)`);
-          const padValues = (l.class === 'QuantConv2D' ? c.pad_values : 0) as 0 | 1;
-          if (!dense && padValues === 1 && c.padding === 'same' && !(isSignQuantizer(inputQuantizer) && isSignQuantizer(kernelQuantizer))) {
-            throw new TrainError(`${at(l)}: pad_values=1 is trained with ste_sign input and kernel quantizers only (the binary kernels); use pad_values=0 or ste_sign`);
-          }
-          if ([inputQuantizer, kernelQuantizer].some((q) => q?.className === 'DoReFaGradient')) {
-            throw new TrainError(`${at(l)}: DoReFaGradient quantizes a gradient: it is a layer of its own after a layer's output (layers.quantizer('dorefa_gradient')), not an input or kernel quantizer`);
-          }
-          const stochastic = [inputQuantizer, kernelQuantizer].some((q) => q?.className === 'StochasticSteSign');
-          if (stochastic && (kernels !== 'binary' || !isSignQuantizer(kernelQuantizer) || !(inputQuantizer === null || isSignQuantizer(inputQuantizer)))) {
-            throw new TrainError(`${at(l)}: stochastic_ste_sign trains on the binary kernels only (kernels 'binary'; ste_sign or stochastic_ste_sign on the kernel, and on the input or no input quantizer)`);
-          }
-          const w = model.weight(`${l.name}/kernel`);
-          const op = dense
-            ? new DenseOp(gpu, shape[0], c.units, l.name)
-            : new ConvOp(gpu, c.filters, c.kernel_size, shape[2], { strides: c.strides, padding: c.padding, dilation: c.dilation_rate, padValues }, l.name);
-          const constraint = c.kernel_constraint as { config: { clip_value: number } } | null | undefined;
-          step = new LinearStep(
-            gpu,
-            { name: l.name, op, inShape: shape, inputQuantizer, kernelQuantizer, weightClip: constraint?.config.clip_value, useBias: c.use_bias, activation: activation as ChannelActivation, inputGrad: trainable, stream: 2 * layers.length, xnorInputScale: quant && c.xnor_input_scale === true },
-            w.data as Float32Array,
-            c.use_bias ? (model.weight(`${l.name}/bias`).data as Float32Array) : null,
-          );
-          break;
-        }
-        case 'BatchNormalization':
-          step = new BatchNormStep(gpu, { name: l.name, C: shape[shape.length - 1], epsilon: c.epsilon, momentum: c.momentum, center: c.center, scale: c.scale, shift: c.shift_based === true }, (p) => model.weight(`${l.name}/${p}`).data as Float32Array);
-          break;
-        case 'MaxPooling2D':
-        case 'AveragePooling2D':
-          step = new PoolStep(l.name, l.class === 'MaxPooling2D' ? 'max' : 'avg', { poolSize: c.pool_size, strides: c.strides, padding: c.padding });
-          break;
-        case 'Activation':
-          step = new ElementwiseStep(l.name, { activation: activation as ChannelActivation });
-          break;
-        case 'Quantizer':
-          if (quantizer(c.quantizer)?.className === 'StochasticSteSign') throw new TrainError(`${at(l)}: stochastic_ste_sign is trained as a QuantDense/QuantConv2D input or kernel quantizer, not as a layer of its own`);
-          if (quantizer(c.quantizer)?.className === 'DoReFaGradient') step = new GradientQuantizerStep(l.name, quantizer(c.quantizer)!.config.k_bit as number, 2 * layers.length);
-          else step = new ElementwiseStep(l.name, { quantizer: quantizer(c.quantizer) });
-          break;
-        default:
-          throw new TrainError(`${at(l)}: not trained yet`);
-      }
-      layers.push(step);
-      trainable ||= step.params.length > 0;
-      shape = l.outputShape;
-    }
-    if (!layers.some((l) => l.params.length > 0)) throw new TrainError('Trainer: the model has no layer with weights to train');
-  } catch (err) {
-    for (const l of layers) l.destroy();
-    throw err;
-  }
-  return { layers, inputShape };
 }
