@@ -5,6 +5,8 @@ import type { Activation } from './config-readers.js';
 import { defineKind } from './kind.js';
 import type { BaseConfig } from './base-config.js';
 import { channelAffineReference, softmaxReference } from '../ops/elementwise.js';
+import { ElementwiseStep } from '../train/shape-steps.js';
+import { TRAINING_REFERENCES } from '../model/reference-training.js';
 
 export interface ActivationConfig extends BaseConfig {
   activation: Activation;
@@ -29,6 +31,8 @@ export const ACTIVATION_KINDS = {
       const f = env.activate(l.config.activation, l.name);
       return ([x]) => f(x);
     },
+    train: (l, ctx) => new ElementwiseStep(l.name, { activation: ctx.activation }),
+    trainReference: () => TRAINING_REFERENCES.Activation!,
     signUse: (l) => (SIGN_PRESERVING.includes(l.config.activation) ? 'through' : 'value'),
     lower: (ctx, l, u, at) => {
       const a = l.config.activation;

@@ -3,6 +3,7 @@
 import { batchInputShape } from './config-readers.js';
 import { defineKind } from './kind.js';
 import type { BaseConfig } from './base-config.js';
+import { TRAINING_REFERENCES } from '../model/reference-training.js';
 
 export interface InputLayerConfig extends BaseConfig {
   batch_input_shape: (number | null)[];
@@ -15,6 +16,7 @@ export const INPUT_KINDS = {
     outputShape: (_c, [x]) => x,
     reference: (_l, [x]) => x.data,
     tfjs: () => ([x]) => x,
+    trainReference: () => TRAINING_REFERENCES.InputLayer!,
     lower: (ctx, l, u) => {
       u.names.push(l.name);
       ctx.define(l.name, u);

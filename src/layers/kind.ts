@@ -8,6 +8,12 @@ import type { BaseConfig } from './base-config.js';
 import type { ModelSpec } from '../model/tfjs-format.js';
 import type { LowerContext, PlanValue } from '../plan/lower.js';
 import type { TfjsEnv, TfjsLayer } from './tfjs-ops.js';
+import type { Gpu } from '../gpu/context.js';
+import type { Shape } from '../tensor.js';
+import type { Model } from '../model/model.js';
+import type { ChannelActivation } from '../ops/elementwise.js';
+import type { LayerStep, MergeStep, TrainKernels } from '../train/layer-step.js';
+import type { TrainingReference } from '../model/reference-training.js';
 
 export type WeightList = [param: string, shape: number[]][];
 
@@ -45,6 +51,25 @@ export interface ReferenceContext {
  */
 export type SignUse = 'sign' | 'through' | 'value';
 
+/** What a kind's `train` hook gets to build its GPU training step (src/train/step-graph.ts). */
+export interface TrainContext {
+  gpu: Gpu;
+  model: Model;
+  kernels: TrainKernels;
+  /** The (first) input's shape per sample. */
+  shape: Shape;
+  /** Every input's shape per sample (a merge reads several). */
+  inShapes: Shape[];
+  /** The layer's activation as trained: 'linear' for the output layer, whose softmax is the loss's. */
+  activation: ChannelActivation;
+  /** Whether a gradient must flow back to the input (something before it trains). */
+  inputGrad: boolean;
+  /** The random stream of the step's stochastic parts (stochastic binarization, DoReFa gradient noise). */
+  stream: number;
+  /** `layer "name" (Class)`, for errors. */
+  at: string;
+}
+
 export interface LayerKind<K extends string = string, C extends BaseConfig = BaseConfig> {
   /** The Keras class name as it is written in files (LayerSpec.class). */
   readonly className: K;
@@ -80,6 +105,10 @@ export interface LayerKind<K extends string = string, C extends BaseConfig = Bas
   readonly written?: (config: C) => { className: string; config: Record<string, unknown> };
   /** The layer as TensorFlow.js ops (the benchmarks' TF.js column); absent: TF.js has no translation of it (a TfjsTranslationError). */
   readonly tfjs?: (l: LayerOf<K, C>, env: TfjsEnv) => TfjsLayer;
+  /** Its GPU training step: forward with batch statistics beside the backward (src/train/); absent: a TrainError. */
+  readonly train?: (l: LayerOf<K, C>, ctx: TrainContext) => LayerStep | MergeStep;
+  /** Its CPU training reference, forward and backward (src/model/reference-training.ts); resolved when a step runs. */
+  readonly trainReference?: () => TrainingReference;
   /** Lowers the layer to kernel steps: reads `u` (its first input's value; merges read ctx.valueOf), ends with ctx.produce. */
   readonly lower: (ctx: LowerContext, l: LayerOf<K, C>, u: PlanValue, at: string) => void;
 }

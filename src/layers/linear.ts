@@ -3,7 +3,13 @@
 // K), value facts (a binary input quantizer reads only the sign), and their lowering (the compiler's
 // lowerWeightLayer: XNOR-popcount, sign-select, ternary, bit-serial or fp32 kernels with fused epilogues).
 import { fail, positiveInt, activation, bool, constraint, nullOnly, IGNORED, quantizer, anything, pair, padding, channelsLast, only, type KeySpec, type Activation, type Padding } from './config-readers.js';
-import { defineKind, type LayerOf, type ReferenceValue, type WeightList } from './kind.js';
+import { defineKind, type LayerOf, type ReferenceValue, type TrainContext, type WeightList } from './kind.js';
+import { kindOf } from './index.js';
+import { quantizersOf } from './traits.js';
+import { ConvOp, DenseOp } from '../train/linear-ops.js';
+import { isSignQuantizer, LinearStep } from '../train/linear-step.js';
+import { TrainError } from '../train/train-error.js';
+import { TRAINING_REFERENCES } from '../model/reference-training.js';
 import type { BaseConfig, ConstraintConfig, QuantizerConfig } from './base-config.js';
 import { imageShape, padBefore, windowOut } from './shapes.js';
 import { getQuantizer } from '../model/quantizers.js';
@@ -251,6 +257,43 @@ function linearTfjs(l: Linear, env: TfjsEnv): TfjsLayer {
   };
 }
 
+// ---- training ----
+
+/**
+ * The GPU training step of a linear layer (src/train/linear-step.ts over linear-ops.ts): the
+ * product on bits, by sign-select or in f32 as its quantizers allow; refused with a TrainError
+ * where this trainer has no path (pad_values 1 off the binary kernels, stochastic binarization off
+ * them, DoReFaGradient as an input or kernel quantizer).
+ */
+function trainLinear(l: Linear, ctx: TrainContext): LinearStep {
+  const { gpu, model, shape, at } = ctx;
+  const c = l.config as Partial<QuantConv2DConfig> & Partial<QuantDenseConfig> & { use_bias: boolean; kernel_constraint: ConstraintConfig };
+  const { input: inputQuantizer, kernel: kernelQuantizer } = quantizersOf(l);
+  const dense = kindOf(l).product === 'dense';
+  if (dense && shape.length !== 1) throw new TrainError(`${at}: takes [${shape.join(', ')}] per sample; this trainer applies Dense to flat inputs (add a Flatten before it)`);
+  const padValues = (c.pad_values ?? 0) as 0 | 1;
+  if (!dense && padValues === 1 && c.padding === 'same' && !(isSignQuantizer(inputQuantizer) && isSignQuantizer(kernelQuantizer))) {
+    throw new TrainError(`${at}: pad_values=1 is trained with ste_sign input and kernel quantizers only (the binary kernels); use pad_values=0 or ste_sign`);
+  }
+  if ([inputQuantizer, kernelQuantizer].some((q) => q?.className === 'DoReFaGradient')) {
+    throw new TrainError(`${at}: DoReFaGradient quantizes a gradient: it is a layer of its own after a layer's output (layers.quantizer('dorefa_gradient')), not an input or kernel quantizer`);
+  }
+  const stochastic = [inputQuantizer, kernelQuantizer].some((q) => q?.className === 'StochasticSteSign');
+  if (stochastic && (ctx.kernels !== 'binary' || !isSignQuantizer(kernelQuantizer) || !(inputQuantizer === null || isSignQuantizer(inputQuantizer)))) {
+    throw new TrainError(`${at}: stochastic_ste_sign trains on the binary kernels only (kernels 'binary'; ste_sign or stochastic_ste_sign on the kernel, and on the input or no input quantizer)`);
+  }
+  const w = model.weight(`${l.name}/kernel`);
+  const op = dense
+    ? new DenseOp(gpu, shape[0], c.units!, l.name)
+    : new ConvOp(gpu, c.filters!, c.kernel_size!, shape[2], { strides: c.strides!, padding: c.padding!, dilation: c.dilation_rate!, padValues }, l.name);
+  return new LinearStep(
+    gpu,
+    { name: l.name, op, inShape: shape, inputQuantizer, kernelQuantizer, weightClip: c.kernel_constraint?.config.clip_value, useBias: c.use_bias, activation: ctx.activation, inputGrad: ctx.inputGrad, stream: ctx.stream, xnorInputScale: c.xnor_input_scale === true },
+    w.data as Float32Array,
+    c.use_bias ? (model.weight(`${l.name}/bias`).data as Float32Array) : null,
+  );
+}
+
 // ---- value facts ----
 
 /** A binary input quantizer reads only the sign, unless XNOR-Net's K also reads the magnitude. */
@@ -263,10 +306,11 @@ const quantSignUse = (l: { config: { input_quantizer: QuantizerConfig; xnor_inpu
 const LINEAR = {
   reference: linearReference,
   tfjs: linearTfjs,
+  train: trainLinear,
   lower: (ctx: LowerContext, l: Linear, u: PlanValue, at: string) => ctx.lowerWeightLayer(l, u, at),
 } as const;
-const DENSE_PRODUCT = { product: 'dense', weights: denseWeights, outputShape: denseShape, macs: denseMacs } as const;
-const CONV_PRODUCT = { product: 'conv', weights: convWeights, outputShape: convShape, macs: convMacs } as const;
+const DENSE_PRODUCT = { product: 'dense', weights: denseWeights, outputShape: denseShape, macs: denseMacs, trainReference: () => TRAINING_REFERENCES.Dense! } as const;
+const CONV_PRODUCT = { product: 'conv', weights: convWeights, outputShape: convShape, macs: convMacs, trainReference: () => TRAINING_REFERENCES.Conv2D! } as const;
 
 export const LINEAR_KINDS = {
   Dense: defineKind<'Dense', DenseConfig>({ className: 'Dense', keys: DENSE, ...DENSE_PRODUCT, ...LINEAR }),

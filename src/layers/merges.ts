@@ -6,6 +6,8 @@ import type { BaseConfig } from './base-config.js';
 import { axisOf, sameShape } from './shapes.js';
 import { addReference, concatLastReference } from '../ops/elementwise.js';
 import type { LowerContext, PlanValue } from '../plan/lower.js';
+import { AddStep, ConcatenateStep } from '../train/merge-steps.js';
+import { TRAINING_REFERENCES } from '../model/reference-training.js';
 
 /** Keras's Add: the element-wise sum of its inbound tensors (two or more, of one shape). No keys of its own. */
 export type AddConfig = BaseConfig;
@@ -49,6 +51,8 @@ export const MERGE_KINDS = {
     // Left to right, each partial sum an f32: as Keras adds, and as the plan's chain of two-input adds.
     reference: (_l, xs) => xs.slice(1).reduce((y, v) => addReference(y, v.data), xs[0].data),
     tfjs: (_l, { tf }) => (xs) => xs.slice(1).reduce((y, x) => tf.add(y, x), xs[0]),
+    train: (l, ctx) => new AddStep(l.name, ctx.inShapes.length),
+    trainReference: () => TRAINING_REFERENCES.Add!,
     lower: (ctx, l) => lowerMerge(ctx, l),
   }),
   Concatenate: defineKind<'Concatenate', ConcatenateConfig>({
@@ -66,6 +70,8 @@ export const MERGE_KINDS = {
     },
     reference: (_l, xs) => xs.slice(1).reduce((y, v) => ({ shape: [...y.shape.slice(0, -1), y.shape.at(-1)! + v.shape.at(-1)!], data: concatLastReference(y.data, y.shape.at(-1)!, v.data, v.shape.at(-1)!) }), xs[0]).data,
     tfjs: (_l, { tf }) => (xs) => tf.concat(xs, -1),
+    train: (l, ctx) => new ConcatenateStep(l.name, ctx.inShapes.map((s) => s.at(-1)!)),
+    trainReference: () => TRAINING_REFERENCES.Concatenate!,
     signUse: () => 'through',
     lower: (ctx, l) => lowerMerge(ctx, l),
   }),

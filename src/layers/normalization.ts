@@ -7,6 +7,8 @@ import type { BaseConfig } from './base-config.js';
 import { axisOf } from './shapes.js';
 import { show } from '../model/error-text.js';
 import { batchNormValue, foldBatchNormAffine } from '../model/batchnorm-fold.js';
+import { BatchNormStep } from '../train/batchnorm-step.js';
+import { TRAINING_REFERENCES } from '../model/reference-training.js';
 
 export interface BatchNormalizationConfig extends BaseConfig {
   /** Always the channel (last) axis once a model is parsed; kept as written (-1, or the index). */
@@ -57,6 +59,9 @@ export const NORMALIZATION_KINDS = {
       return Float32Array.from(x.data, (v, i) => batchNormValue(bn, i % mean.length, v));
     },
     foldsIntoEpilogue: true,
+    train: (l, { gpu, model, shape }) =>
+      new BatchNormStep(gpu, { name: l.name, C: shape[shape.length - 1], epsilon: l.config.epsilon, momentum: l.config.momentum, center: l.config.center, scale: l.config.scale, shift: l.config.shift_based === true }, (p) => model.weight(`${l.name}/${p}`).data as Float32Array),
+    trainReference: () => TRAINING_REFERENCES.BatchNormalization!,
     // At inference the moving statistics; in training the batch's (biased variance, as Keras).
     tfjs: (l, env) => {
       const { tf } = env;

@@ -6,6 +6,8 @@ import { defineKind, type ReferenceValue } from './kind.js';
 import type { BaseConfig } from './base-config.js';
 import { imageShape, padBefore, sameShape } from './shapes.js';
 import { windowShape } from './linear.js';
+import { PoolStep } from '../train/shape-steps.js';
+import { TRAINING_REFERENCES } from '../model/reference-training.js';
 
 export interface Pooling2DConfig extends BaseConfig {
   pool_size: [number, number];
@@ -74,6 +76,8 @@ export const POOLING_KINDS = {
     outputShape: poolShape,
     reference: (l, [x]) => poolReference(x, l.config.pool_size, l.config.strides, l.config.padding, true),
     tfjs: (l, { tf }) => ([x]) => tf.maxPool(x, l.config.pool_size, l.config.strides, l.config.padding),
+    train: (l) => new PoolStep(l.name, 'max', { poolSize: l.config.pool_size, strides: l.config.strides, padding: l.config.padding }),
+    trainReference: () => TRAINING_REFERENCES.MaxPooling2D!,
     signUse: () => 'through',
     lower: (ctx, l, u) => {
       const y = ctx.newValue(l.outputShape, u.rep, [], { full: u.full }); // max of +-1 values is the AND of their bits
@@ -89,6 +93,8 @@ export const POOLING_KINDS = {
     outputShape: poolShape,
     reference: (l, [x]) => poolReference(x, l.config.pool_size, l.config.strides, l.config.padding, false),
     tfjs: (l, { tf }) => ([x]) => tf.avgPool(x, l.config.pool_size, l.config.strides, l.config.padding),
+    train: (l) => new PoolStep(l.name, 'avg', { poolSize: l.config.pool_size, strides: l.config.strides, padding: l.config.padding }),
+    trainReference: () => TRAINING_REFERENCES.AveragePooling2D!,
     lower: (ctx, l, u) => {
       const x = ctx.asFloat(u, [l.name]);
       const y = ctx.newValue(l.outputShape, 'f32', []);
@@ -106,6 +112,8 @@ export const POOLING_KINDS = {
     },
     reference: (_l, [x]) => poolReference(x, [x.shape[1], x.shape[2]], [x.shape[1], x.shape[2]], 'valid', false),
     tfjs: (l, { tf }) => ([x]) => tf.mean(x, [1, 2], l.config.keepdims),
+    train: (l, { shape }) => new PoolStep(l.name, 'avg', { poolSize: [shape[0], shape[1]], strides: [shape[0], shape[1]], padding: 'valid' }, l.outputShape),
+    trainReference: () => TRAINING_REFERENCES.GlobalAveragePooling2D!,
     // The average pool with the whole image as its window: [1, 1, C], seen as [C] unless keepdims.
     lower: (ctx, l, u) => {
       const x = ctx.asFloat(u, [l.name]);

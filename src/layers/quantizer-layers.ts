@@ -6,6 +6,9 @@ import { defineKind } from './kind.js';
 import type { BaseConfig } from './base-config.js';
 import { getQuantizer, type Quantizer, type SerializedQuantizer } from '../model/quantizers.js';
 import { quantizeMode } from '../ops/elementwise.js';
+import { ElementwiseStep, GradientQuantizerStep } from '../train/shape-steps.js';
+import { TrainError } from '../train/train-error.js';
+import { TRAINING_REFERENCES } from '../model/reference-training.js';
 
 /**
  * A Larq quantizer used as a layer (`SteSign`, `DoReFa`, ... in a model file: Larq's quantizers are
@@ -35,6 +38,13 @@ export const QUANTIZER_KINDS = {
       const q = env.quantize(l.config.quantizer, l.name);
       return ([x]) => q(x);
     },
+    train: (l, ctx) => {
+      const q = getQuantizer(l.config.quantizer)!;
+      if (q.className === 'StochasticSteSign') throw new TrainError(`${ctx.at}: stochastic_ste_sign is trained as a QuantDense/QuantConv2D input or kernel quantizer, not as a layer of its own`);
+      if (q.className === 'DoReFaGradient') return new GradientQuantizerStep(l.name, q.config.k_bit as number, ctx.stream);
+      return new ElementwiseStep(l.name, { quantizer: q });
+    },
+    trainReference: () => TRAINING_REFERENCES.Quantizer!,
     signUse: (l) => (getQuantizer(l.config.quantizer)?.binary ? 'sign' : 'value'),
     // Written under the quantizer's Larq class, its arguments beside the Keras layer keys (as Larq writes it).
     written: ({ quantizer, ...keras }) => ({ className: quantizer.class_name, config: { ...keras, dtype: 'float32', ...quantizer.config } }),

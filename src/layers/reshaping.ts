@@ -6,6 +6,9 @@ import type { BaseConfig } from './base-config.js';
 import { checkedCount, imageShape } from './shapes.js';
 import { show } from '../model/error-text.js';
 import type { LowerContext, PlanValue } from '../plan/lower.js';
+import { PadStep, ReshapeStep } from '../train/shape-steps.js';
+import { TrainError } from '../train/train-error.js';
+import { TRAINING_REFERENCES } from '../model/reference-training.js';
 
 export type FlattenConfig = BaseConfig;
 
@@ -77,6 +80,8 @@ export const RESHAPING_KINDS = {
     outputShape: (_c, [x], at) => [checkedCount(x, at)],
     reference: (_l, [x]) => x.data,
     tfjs: (l, { tf }) => ([x]) => tf.reshape(x, [x.shape[0], ...l.outputShape]),
+    train: (l) => new ReshapeStep(l.name, l.outputShape),
+    trainReference: () => TRAINING_REFERENCES.Flatten!,
     signUse: () => 'through',
     lower: lowerView,
   }),
@@ -92,6 +97,8 @@ export const RESHAPING_KINDS = {
     },
     reference: (_l, [x]) => x.data,
     tfjs: (l, { tf }) => ([x]) => tf.reshape(x, [x.shape[0], ...l.outputShape]),
+    train: (l) => new ReshapeStep(l.name, l.outputShape),
+    trainReference: () => TRAINING_REFERENCES.Reshape!,
     signUse: () => 'through',
     lower: lowerView,
   }),
@@ -105,6 +112,11 @@ export const RESHAPING_KINDS = {
     },
     reference: (l, [x]) => zeroPadReference(x, l.config.padding),
     borderPadding: (c) => c.padding,
+    train: (l) => {
+      const [[top, bottom], [left, right]] = l.config.padding;
+      return new PadStep(l.name, { top, bottom, left, right });
+    },
+    trainReference: () => TRAINING_REFERENCES.ZeroPadding2D!,
     tfjs: (l, { tf }) => ([x]) => tf.pad(x, [[0, 0], ...l.config.padding, [0, 0]]),
     lower: (ctx, l, u) => {
       const [[top, bottom], [left, right]] = l.config.padding;
@@ -120,6 +132,11 @@ export const RESHAPING_KINDS = {
     outputShape: (_c, [x]) => x,
     reference: (_l, [x]) => x.data,
     tfjs: () => ([x]) => x,
+    train: (l, ctx) => {
+      if (l.config.rate !== 0) throw new TrainError(`${ctx.at}: Dropout with rate ${l.config.rate} is not trained yet (its random mask); set rate 0 or remove the layer`);
+      return new ReshapeStep(l.name, ctx.shape);
+    },
+    trainReference: () => TRAINING_REFERENCES.Dropout!,
     signUse: () => 'through',
     lower: (ctx, l, u) => ctx.produce(l, ctx.alias(u, l.outputShape)),
   }),

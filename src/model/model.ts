@@ -5,7 +5,8 @@
 // both fail the same way.
 import { Random } from '../random.js';
 import { QUANTIZERS, type QuantizerIdentifier } from './quantizers.js';
-import { ModelFormatError, type LayerSpec } from './layer-config.js';
+import { ModelFormatError, type LayerClass, type LayerSpec } from './layer-config.js';
+import { LAYER_KINDS } from '../layers/index.js';
 import { expectedWeights, parseModel, parseTopology, serializeModel, type ModelSpec, type SerializeOptions, type ShardSource, type WeightTensor } from './tfjs-format.js';
 
 /** Options a layer builder takes: Keras's config keys in camelCase (TF.js) or snake_case (Larq), plus inputShape. */
@@ -55,24 +56,24 @@ function toConfig(args: LayerArgs): Record<string, unknown> {
 
 const builder = (className: string) => (args: LayerArgs = {}) => new LayerDef(className, toConfig(args));
 
+/** A kind's builder name as TF.js names it: the class with its first letter lowered and 2D as 2d (QuantConv2D -> quantConv2d). */
+type BuilderName<K extends string> = K extends `${infer P}2D` ? `${Uncapitalize<P>}2d` : Uncapitalize<K>;
+const builderName = (k: string) => k[0].toLowerCase() + k.slice(1).replace(/2D$/, '2d');
+
+/** A builder for every layer kind (src/layers/): a new kind gets its builder from its record. */
+const kindBuilders = Object.fromEntries(
+  Object.keys(LAYER_KINDS)
+    .filter((k) => k !== 'Quantizer')
+    .map((k) => [builderName(k), builder(k)]),
+) as { [K in Exclude<LayerClass, 'Quantizer'> as BuilderName<K>]: (args?: LayerArgs) => LayerDef };
+
 /** Layer builders, named as TF.js names them (`tf.layers.dense`), with Larq's quantized layers and quantizer layers. */
 export const layers = {
-  inputLayer: builder('InputLayer'),
-  dense: builder('Dense'),
-  quantDense: builder('QuantDense'),
-  conv2d: builder('Conv2D'),
-  quantConv2d: builder('QuantConv2D'),
-  batchNormalization: builder('BatchNormalization'),
-  maxPooling2d: builder('MaxPooling2D'),
-  averagePooling2d: builder('AveragePooling2D'),
-  flatten: builder('Flatten'),
-  dropout: builder('Dropout'),
-  activation: builder('Activation'),
+  ...kindBuilders,
   /** Keras's Add: apply it to a list, `layers.add().apply([a, b])`. */
   add: builder('Add'),
   /** Keras's Concatenate (`axis`, default -1: the channels): apply it to a list. */
   concatenate: builder('Concatenate'),
-  globalAveragePooling2d: builder('GlobalAveragePooling2D'),
   /** `padding`: n, [h, w] or [[top, bottom], [left, right]]; default 1. */
   zeroPadding2d: builder('ZeroPadding2D'),
   /** `targetShape` without the batch dimension; one size may be -1. */

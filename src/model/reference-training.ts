@@ -15,7 +15,9 @@ import { ap2Signed } from '../ap2.js';
 import { ShapeError } from '../gpu/errors.js';
 import { getQuantizer } from './quantizers.js';
 import { argmax } from '../train/metrics.js';
-import { xnorScaleOf } from './reference.js';
+import { xnorScaleOf } from '../layers/linear.js';
+import { kindOf } from '../layers/index.js';
+import { quantizersOf } from '../layers/traits.js';
 import { xnorInputScaleBackwardReference } from '../ops/xnor-scale.js';
 import type { Activation, LayerSpec } from './layer-config.js';
 import type { ModelSpec } from './tfjs-format.js';
@@ -39,7 +41,7 @@ export interface TrainingStepResult {
   inputGrads: Float64Array[];
 }
 
-interface Ctx {
+export interface Ctx {
   spec: ModelSpec;
   l: LayerSpec;
   rows: number; // batch x every axis but the last
@@ -47,19 +49,19 @@ interface Ctx {
   weight(p: string): F64;
 }
 
-interface TrainLayer {
+export interface TrainLayer {
   forward(c: Ctx, x: F64): { y: F64; saved: unknown; moving?: [string, F64][] };
   backward(c: Ctx, saved: unknown, dy: F64): { dx: F64; grads: [string, F64][] };
 }
 
 /** A merge layer (Add, Concatenate): several inputs, a gradient for each. */
-interface MergeTrainLayer {
+export interface MergeTrainLayer {
   merge: true;
   forward(c: MergeCtx, xs: F64[]): { y: F64 };
   backward(c: MergeCtx, dy: F64): F64[];
 }
 
-interface MergeCtx {
+export interface MergeCtx {
   l: LayerSpec;
   /** Each input's shape, without batch. */
   inShapes: number[][];
@@ -85,7 +87,52 @@ function activation(a: Activation, at: string): [(v: number) => number, (v: numb
 /** A layer that views its input under another shape: the gradient is the same values. */
 const VIEW: TrainLayer = { forward: (_c, x) => ({ y: x, saved: null }), backward: (_c, _s, dy) => ({ dx: dy, grads: [] }) };
 
-const TRAIN: Partial<Record<LayerSpec['class'], TrainLayer>> = {
+const MERGE_REFERENCES: Record<string, MergeTrainLayer> = {
+  // y = x1 + x2 + ...: each input receives dy.
+  Add: {
+    merge: true,
+    forward: (_c, xs) => ({ y: xs.slice(1).reduce((y, v) => y.map((a, i) => a + v[i]), xs[0]) }),
+    backward: (c, dy) => c.inShapes.map(() => dy),
+  },
+
+  // Rows of each input side by side (last axis): the gradient splits dy's rows back into them.
+  Concatenate: {
+    merge: true,
+    forward(c, xs) {
+      const cols = c.inShapes.map((s) => s.at(-1)!);
+      const width = cols.reduce((a, b) => a + b, 0);
+      const rows = xs[0].length / cols[0];
+      const y = new Float64Array(rows * width);
+      let offset = 0;
+      xs.forEach((x, k) => {
+        for (let r = 0; r < rows; r++) y.set(x.subarray(r * cols[k], (r + 1) * cols[k]), r * width + offset);
+        offset += cols[k];
+      });
+      return { y };
+    },
+    backward(c, dy) {
+      const cols = c.inShapes.map((s) => s.at(-1)!);
+      const width = cols.reduce((a, b) => a + b, 0);
+      const rows = dy.length / width;
+      let offset = 0;
+      return cols.map((n) => {
+        const dx = new Float64Array(rows * n);
+        for (let r = 0; r < rows; r++) dx.set(dy.subarray(r * width + offset, r * width + offset + n), r * n);
+        offset += n;
+        return dx;
+      });
+    },
+  },
+};
+
+/** A layer kind's training reference (its record's `trainReference`): one input, or a merge. */
+export type TrainingReference = TrainLayer | MergeTrainLayer;
+
+/**
+ * The training references by layer kind. Each kind's record (src/layers/) points at its entry
+ * (`trainReference`); referenceTrainingStep asks the record, never this table.
+ */
+const ONE_INPUT_REFERENCES: Record<string, TrainLayer> = {
   InputLayer: VIEW,
   Flatten: VIEW,
   Reshape: VIEW,
@@ -264,43 +311,8 @@ const TRAIN: Partial<Record<LayerSpec['class'], TrainLayer>> = {
   },
 };
 
-const MERGES: Partial<Record<LayerSpec['class'], MergeTrainLayer>> = {
-  // y = x1 + x2 + ...: each input receives dy.
-  Add: {
-    merge: true,
-    forward: (_c, xs) => ({ y: xs.slice(1).reduce((y, v) => y.map((a, i) => a + v[i]), xs[0]) }),
-    backward: (c, dy) => c.inShapes.map(() => dy),
-  },
+export const TRAINING_REFERENCES: Readonly<Record<string, TrainingReference>> = { ...ONE_INPUT_REFERENCES, ...MERGE_REFERENCES };
 
-  // Rows of each input side by side (last axis): the gradient splits dy's rows back into them.
-  Concatenate: {
-    merge: true,
-    forward(c, xs) {
-      const cols = c.inShapes.map((s) => s.at(-1)!);
-      const width = cols.reduce((a, b) => a + b, 0);
-      const rows = xs[0].length / cols[0];
-      const y = new Float64Array(rows * width);
-      let offset = 0;
-      xs.forEach((x, k) => {
-        for (let r = 0; r < rows; r++) y.set(x.subarray(r * cols[k], (r + 1) * cols[k]), r * width + offset);
-        offset += cols[k];
-      });
-      return { y };
-    },
-    backward(c, dy) {
-      const cols = c.inShapes.map((s) => s.at(-1)!);
-      const width = cols.reduce((a, b) => a + b, 0);
-      const rows = dy.length / width;
-      let offset = 0;
-      return cols.map((n) => {
-        const dx = new Float64Array(rows * n);
-        for (let r = 0; r < rows; r++) dx.set(dy.subarray(r * width + offset, r * width + offset + n), r * n);
-        offset += n;
-        return dx;
-      });
-    },
-  },
-};
 
 function padGeometry(c: Ctx) {
   const [[top], [left]] = (c.l.config as { padding: [[number, number], [number, number]] }).padding;
@@ -311,9 +323,8 @@ function padGeometry(c: Ctx) {
 
 /** A Quant* layer's input and kernel quantizers (null where absent, or for the float layers). */
 function quantizers(l: LayerSpec) {
-  const quant = l.class === 'QuantDense' || l.class === 'QuantConv2D';
-  const cfg = l.config as { input_quantizer?: never; kernel_quantizer?: never };
-  return { iq: quant ? getQuantizer(cfg.input_quantizer) : null, kq: quant ? getQuantizer(cfg.kernel_quantizer) : null };
+  const { input, kernel } = quantizersOf(l);
+  return { iq: input, kq: kernel };
 }
 
 function denseLayer(): TrainLayer {
@@ -557,7 +568,7 @@ export function referenceTrainingStep(spec: ModelSpec, input: Float32Array | Flo
   const linearOut = (l: LayerSpec): LayerSpec => (l === out ? ({ ...l, config: { ...l.config, activation: 'linear' } } as LayerSpec) : l);
   for (const layer of spec.layers) {
     const l = linearOut(layer);
-    const train = MERGES[l.class] ?? TRAIN[l.class];
+    const train = kindOf(l).trainReference?.();
     if (!train) throw new ShapeError(`referenceTrainingStep: layer "${l.name}" (${l.class}) has no training reference yet`);
     const inShapes = l.inbound.length ? l.inbound.map((n) => shapes.get(n)!) : [spec.inputs[inputIndex(l)].shape];
     const xs = l.inbound.length ? l.inbound.map((n) => outputs.get(n)!) : [f64(inputs[inputIndex(l)])];
@@ -594,7 +605,7 @@ export function referenceTrainingStep(spec: ModelSpec, input: Float32Array | Flo
     const dy = dOut.get(l.name);
     if (!dy) continue; // feeds nothing that reaches the loss
     const { ctx, state } = saved.get(l.name)!;
-    const train = (MERGES[l.class] ?? TRAIN[l.class])!;
+    const train = kindOf(l).trainReference!();
     if ('merge' in train) {
       train.backward(ctx as MergeCtx, dy).forEach((dx, k) => send(l.inbound[k], dx));
       continue;

@@ -6,22 +6,16 @@
 // value's gradient is complete: the readers' gradients summed on the GPU (fan-out), one add each.
 import type { Gpu } from '../gpu/context.js';
 import type { Model } from '../model/model.js';
-import { getQuantizer } from '../model/quantizers.js';
 import type { LayerSpec } from '../model/layer-config.js';
 import { add, type ChannelActivation } from '../ops/elementwise.js';
 import type { Shape, Tensor } from '../tensor.js';
-import { BatchNormStep } from './batchnorm-step.js';
 import type { LayerStep, MergeStep, StepContext, TrainKernels } from './layer-step.js';
-import { ConvOp, DenseOp } from './linear-ops.js';
-import { isSignQuantizer, LinearStep } from './linear-step.js';
-import { AddStep, ConcatenateStep } from './merge-steps.js';
-import { ElementwiseStep, GradientQuantizerStep, PadStep, PoolStep, ReshapeStep } from './shape-steps.js';
 import { shareReads } from './tensor-handles.js';
+import { TrainError } from './train-error.js';
+import { kindOf } from '../layers/index.js';
 
-/** The model cannot be trained here (yet): names the layer and what is missing. */
-export class TrainError extends Error {
-  override name = 'TrainError';
-}
+export { TrainError } from './train-error.js';
+
 
 export interface StepNode {
   step: LayerStep | MergeStep;
@@ -131,7 +125,6 @@ export function buildStepGraph(gpu: Gpu, model: Model, kernels: TrainKernels): S
   if (stray) throw new TrainError(`${at(stray)}: its output does not lead to the model's output "${out.name}", so the loss cannot train it; remove it, or train a model whose output it feeds`);
 
   const inputShape = spec.inputs[0].shape;
-  const quantizer = (id: unknown) => getQuantizer(id as never);
   const valueOf = new Map<string, number>(); // layer name -> the value it writes
   const shapes: Shape[] = [inputShape];
   const needsGrad: boolean[] = [false];
@@ -149,81 +142,9 @@ export function buildStepGraph(gpu: Gpu, model: Model, kernels: TrainKernels): S
       const activation = (l === out ? 'linear' : c.activation) as ChannelActivation | 'softmax';
       if (activation === 'softmax') throw new TrainError(`${at(l)}: softmax is only trained as the model's output (with the cross-entropy loss)`);
       const inputGrad = reads.some((v) => needsGrad[v]);
-      let step: LayerStep | MergeStep;
-      switch (l.class) {
-        case 'Flatten':
-        case 'Reshape':
-          step = new ReshapeStep(l.name, l.outputShape);
-          break;
-        case 'Dropout':
-          if (c.rate !== 0) throw new TrainError(`${at(l)}: Dropout with rate ${c.rate} is not trained yet (its random mask); set rate 0 or remove the layer`);
-          step = new ReshapeStep(l.name, shape);
-          break;
-        case 'Dense':
-        case 'QuantDense':
-        case 'Conv2D':
-        case 'QuantConv2D': {
-          const quant = l.class === 'QuantDense' || l.class === 'QuantConv2D';
-          const inputQuantizer = quant ? quantizer(c.input_quantizer) : null;
-          const kernelQuantizer = quant ? quantizer(c.kernel_quantizer) : null;
-          const dense = l.class === 'Dense' || l.class === 'QuantDense';
-          if (dense && shape.length !== 1) throw new TrainError(`${at(l)}: takes [${shape.join(', ')}] per sample; this trainer applies Dense to flat inputs (add a Flatten before it)`);
-          const padValues = (l.class === 'QuantConv2D' ? c.pad_values : 0) as 0 | 1;
-          if (!dense && padValues === 1 && c.padding === 'same' && !(isSignQuantizer(inputQuantizer) && isSignQuantizer(kernelQuantizer))) {
-            throw new TrainError(`${at(l)}: pad_values=1 is trained with ste_sign input and kernel quantizers only (the binary kernels); use pad_values=0 or ste_sign`);
-          }
-          if ([inputQuantizer, kernelQuantizer].some((q) => q?.className === 'DoReFaGradient')) {
-            throw new TrainError(`${at(l)}: DoReFaGradient quantizes a gradient: it is a layer of its own after a layer's output (layers.quantizer('dorefa_gradient')), not an input or kernel quantizer`);
-          }
-          const stochastic = [inputQuantizer, kernelQuantizer].some((q) => q?.className === 'StochasticSteSign');
-          if (stochastic && (kernels !== 'binary' || !isSignQuantizer(kernelQuantizer) || !(inputQuantizer === null || isSignQuantizer(inputQuantizer)))) {
-            throw new TrainError(`${at(l)}: stochastic_ste_sign trains on the binary kernels only (kernels 'binary'; ste_sign or stochastic_ste_sign on the kernel, and on the input or no input quantizer)`);
-          }
-          const w = model.weight(`${l.name}/kernel`);
-          const op = dense
-            ? new DenseOp(gpu, shape[0], c.units, l.name)
-            : new ConvOp(gpu, c.filters, c.kernel_size, shape[2], { strides: c.strides, padding: c.padding, dilation: c.dilation_rate, padValues }, l.name);
-          const constraint = c.kernel_constraint as { config: { clip_value: number } } | null | undefined;
-          step = new LinearStep(
-            gpu,
-            { name: l.name, op, inShape: shape, inputQuantizer, kernelQuantizer, weightClip: constraint?.config.clip_value, useBias: c.use_bias, activation: activation as ChannelActivation, inputGrad, stream: 2 * nodes.length, xnorInputScale: quant && c.xnor_input_scale === true },
-            w.data as Float32Array,
-            c.use_bias ? (model.weight(`${l.name}/bias`).data as Float32Array) : null,
-          );
-          break;
-        }
-        case 'BatchNormalization':
-          step = new BatchNormStep(gpu, { name: l.name, C: shape[shape.length - 1], epsilon: c.epsilon, momentum: c.momentum, center: c.center, scale: c.scale, shift: c.shift_based === true }, (p) => model.weight(`${l.name}/${p}`).data as Float32Array);
-          break;
-        case 'MaxPooling2D':
-        case 'AveragePooling2D':
-          step = new PoolStep(l.name, l.class === 'MaxPooling2D' ? 'max' : 'avg', { poolSize: c.pool_size, strides: c.strides, padding: c.padding });
-          break;
-        case 'GlobalAveragePooling2D':
-          step = new PoolStep(l.name, 'avg', { poolSize: [shape[0], shape[1]], strides: [shape[0], shape[1]], padding: 'valid' }, l.outputShape);
-          break;
-        case 'ZeroPadding2D': {
-          const [[top, bottom], [left, right]] = c.padding as [[number, number], [number, number]];
-          step = new PadStep(l.name, { top, bottom, left, right });
-          break;
-        }
-        case 'Activation':
-          step = new ElementwiseStep(l.name, { activation: activation as ChannelActivation });
-          break;
-        case 'Quantizer':
-          if (quantizer(c.quantizer)?.className === 'StochasticSteSign') throw new TrainError(`${at(l)}: stochastic_ste_sign is trained as a QuantDense/QuantConv2D input or kernel quantizer, not as a layer of its own`);
-          if (quantizer(c.quantizer)?.className === 'DoReFaGradient') step = new GradientQuantizerStep(l.name, quantizer(c.quantizer)!.config.k_bit as number, 2 * nodes.length);
-          else step = new ElementwiseStep(l.name, { quantizer: quantizer(c.quantizer) });
-          break;
-        case 'Add':
-          step = new AddStep(l.name, reads.length);
-          break;
-        case 'Concatenate':
-          step = new ConcatenateStep(l.name, reads.map((v) => shapes[v].at(-1)!));
-          break;
-        default:
-          throw new TrainError(`${at(l)}: not trained yet`);
-      }
+      const train = kindOf(l).train;
+      if (!train) throw new TrainError(`${at(l)}: not trained yet`);
+      const step = train(l, { gpu, model, kernels, shape, inShapes: reads.map((v) => shapes[v]), activation: activation as ChannelActivation, inputGrad, stream: 2 * nodes.length, at: at(l) });
       const hasParams = !isMerge(step) && step.params.length > 0;
       nodes.push({ step, reads, writes: shapes.length, backward: hasParams || inputGrad });
       valueOf.set(l.name, shapes.length);
