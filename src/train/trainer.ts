@@ -1,5 +1,5 @@
-// Training on the GPU with the bit-level kernels (issue 5). The model becomes a list of layer
-// steps (layer-step.ts: one file per layer kind, forward and backward side by side); one training
+// Training on the GPU with the bit-level kernels (issue 5). The model becomes a graph of layer
+// steps (layer-step.ts; one file per kind family, forward and backward side by side); one training
 // step is recorded once per batch size through Gpu.capture (like an inference plan) and replayed:
 // each layer's prepare (binarize latent weights), forward with batch statistics, sparse softmax
 // cross-entropy with metrics summed on the GPU, backward with Larq's STEs, the optimizer's
@@ -7,8 +7,8 @@
 // simulation through the fp32 kernels: the baseline of bench/train.ts.
 //
 // What trains: a graph of layers (Sequential, or functional: shortcuts, merges, fan-out) with one
-// input and one output ending in a softmax; step-graph.ts says which layer kinds and options, and
-// walks the graph forward and back.
+// input and one output ending in a softmax; each layer kind's `train` hook (src/layers/) builds its
+// step and says which options train, step-graph.ts wires the steps and walks the graph both ways.
 import { BufferPool } from '../gpu/buffer-pool.js';
 import type { Dispatch, Gpu } from '../gpu/context.js';
 import { LimitError, ShapeError } from '../gpu/errors.js';
