@@ -198,6 +198,15 @@ const MODELS: Record<string, () => Model> = {
     return model({ inputs: x, outputs: [head1, head2, head3] });
   },
   'functional: Concatenate of bits (word by word where whole words lead, else unpacked), of sign-only and of full bits': () => concatOfBits(),
+  'functional: GlobalMaxPooling2D on bits (an AND over the image) and on floats, keepdims': () => {
+    const x = input({ shape: [5, 6, 3] });
+    const bn = layers.batchNormalization().apply(layers.quantConv2d({ filters: 33, kernelSize: 3, padding: 'same', kernelQuantizer: 'ste_sign' }).apply(x));
+    const bits = layers.globalMaxPooling2d({ name: 'gmp_bits' }).apply(layers.steSign().apply(bn)); // [33]: signs pooled as bits
+    const head1 = layers.quantDense({ units: 4, kernelQuantizer: 'ste_sign', name: 'head1' }).apply(bits);
+    const floats = layers.globalMaxPooling2d({ keepdims: true, name: 'gmp_floats' }).apply(bn); // [1, 1, 33]
+    const head2 = layers.dense({ units: 3, activation: 'softmax' }).apply(layers.flatten().apply(floats));
+    return model({ inputs: x, outputs: [head1, head2] });
+  },
 };
 
 /** Binary convolutions whose outputs are concatenated before the next binary convolution, both orders; then SteSign layers' bits concatenated. */

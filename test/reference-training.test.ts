@@ -277,6 +277,15 @@ describe('referenceTrainingStep', () => {
         return model({ inputs: x, outputs: layers.dense({ units: 3, activation: 'softmax' }).apply(layers.globalAveragePooling2d().apply(c)) });
       },
     },
+    'GlobalMaxPooling2D (the gradient to the first maximum), with keepdims': {
+      inputs: [[4, 3, 2]],
+      build: () => {
+        const x = input({ shape: [4, 3, 2] });
+        const c = layers.conv2d({ filters: 3, kernelSize: 2, padding: 'same', activation: 'tanh' }).apply(x);
+        const g = layers.globalMaxPooling2d({ keepdims: true }).apply(c);
+        return model({ inputs: x, outputs: layers.dense({ units: 3, activation: 'softmax' }).apply(layers.flatten().apply(g)) });
+      },
+    },
     'Reshape of a dense output into an image, GlobalAveragePooling2D with keepdims': {
       inputs: [[5]],
       build: () => {

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseModel, serializeModel, expectedWeights, ModelFormatError, type ModelSpec } from '../src/model/tfjs-format.js';
-import { QUANTIZER_LAYER_CLASSES, readLayerConfig } from '../src/model/layer-config.js';
+import { QUANTIZER_LAYER_CLASSES, layerClass, readLayerConfig } from '../src/model/layer-config.js';
 import { QUANTIZERS, getQuantizer } from '../src/model/quantizers.js';
 import { sign } from '../src/bitpack.js';
 import { Random } from '../src/random.js';
@@ -354,6 +354,8 @@ describe('tfjs Layers format: merges and reshaping layers', () => {
     expect(readLayerConfig('Add', { name: 'a', dtype: 'float32' }, 'test')).toEqual({ name: 'a', trainable: true });
     expect(readLayerConfig('Concatenate', { name: 'c' }, 'test')).toEqual({ name: 'c', trainable: true, axis: -1 });
     expect(readLayerConfig('GlobalAveragePooling2D', { name: 'g', data_format: 'channels_last' }, 'test')).toEqual({ name: 'g', trainable: true, keepdims: false });
+    expect(readLayerConfig('GlobalMaxPooling2D', { name: 'm', keepdims: true }, 'test')).toEqual({ name: 'm', trainable: true, keepdims: true });
+    expect(layerClass('GlobalMaxPool2D', 'test')).toBe('GlobalMaxPooling2D');
     expect(readLayerConfig('ZeroPadding2D', { name: 'z' }, 'test').padding).toEqual([[1, 1], [1, 1]]);
     expect(readLayerConfig('ZeroPadding2D', { name: 'z', padding: 2 }, 'test').padding).toEqual([[2, 2], [2, 2]]);
     expect(readLayerConfig('ZeroPadding2D', { name: 'z', padding: [1, 3] }, 'test').padding).toEqual([[1, 1], [3, 3]]);

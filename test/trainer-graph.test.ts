@@ -83,6 +83,14 @@ const graphs: Record<string, { input: number[]; build: () => Model; relative?: n
       return model({ inputs: x, outputs: layers.dense({ units: 3, activation: 'softmax' }).apply(layers.flatten().apply(g)) });
     },
   },
+  'GlobalMaxPooling2D on a binary convolution, then a binary Dense': {
+    input: [6, 5, 3],
+    build: () => {
+      const x = input({ shape: [6, 5, 3] });
+      const c = layers.batchNormalization().apply(layers.quantConv2d({ filters: 7, kernelSize: 3, kernelQuantizer: 'ste_sign', useBias: false }).apply(x));
+      return model({ inputs: x, outputs: layers.quantDense({ units: 4, ...binary, activation: 'softmax' }).apply(layers.globalMaxPooling2d().apply(c)) });
+    },
+  },
   "the zoo's Bi-Real Net, small (1x1 conv shortcut)": {
     input: [8, 8, 3],
     relative: 1e-3,

@@ -1,13 +1,13 @@
 // The pooling layer kinds: MaxPooling2D, AveragePooling2D (TensorFlow's 'same' rules: max ignores
-// the border, average divides by the valid taps) and GlobalAveragePooling2D. Max pooling stays on
-// bits (the max of +-1 values is the AND of their bits); the averages run on floats.
+// the border, average divides by the valid taps), GlobalMaxPooling2D and GlobalAveragePooling2D.
+// Max pooling stays on bits (the max of +-1 values is the AND of their bits); the averages run on floats.
 import { pair, padding, channelsLast, bool, type KeySpec, type Padding } from './config-readers.js';
 import { defineKind, type ReferenceValue } from './kind.js';
 import type { BaseConfig } from './base-config.js';
 import { imageShape, padBefore, sameShape } from './shapes.js';
 import { windowShape } from './linear.js';
 import { PoolStep } from '../train/shape-steps.js';
-import { TRAINING_REFERENCES } from '../model/reference-training.js';
+import { TRAINING_REFERENCES, type TrainLayer } from '../model/reference-training.js';
 
 export interface Pooling2DConfig extends BaseConfig {
   pool_size: [number, number];
@@ -20,6 +20,8 @@ export interface GlobalAveragePooling2DConfig extends BaseConfig {
   /** false (Keras's default): [H, W, C] -> [C]; true: -> [1, 1, C]. */
   keepdims: boolean;
 }
+
+export type GlobalMaxPooling2DConfig = GlobalAveragePooling2DConfig;
 
 const POOL: Record<string, KeySpec> = {
   pool_size: { read: pair, default: [2, 2] },
@@ -67,6 +69,35 @@ export function poolReference(x: ReferenceValue, size: [number, number], strides
   return y;
 }
 
+/**
+ * Global max pooling's training reference: the max over the H x W pixels per channel, its
+ * gradient to the first maximum (TF's CPU rule, as the GPU's max-pool backward).
+ */
+const globalMaxTraining: TrainLayer = {
+  forward(c, x) {
+    const [H, W, C] = c.inShape;
+    const N = x.length / (H * W * C);
+    const y = new Float64Array(N * C).fill(-Infinity);
+    const first = new Int32Array(N * C);
+    for (let n = 0; n < N; n++) {
+      for (let p = 0; p < H * W; p++) {
+        for (let ch = 0; ch < C; ch++) {
+          const v = x[(n * H * W + p) * C + ch];
+          if (v > y[n * C + ch]) [y[n * C + ch], first[n * C + ch]] = [v, p];
+        }
+      }
+    }
+    return { y, saved: first };
+  },
+  backward(c, saved, dy) {
+    const [H, W, C] = c.inShape;
+    const first = saved as Int32Array;
+    const dx = new Float64Array((dy.length / C) * H * W * C);
+    dy.forEach((g, i) => (dx[(Math.floor(i / C) * H * W + first[i]) * C + (i % C)] = g));
+    return { dx, grads: [] };
+  },
+};
+
 export const POOLING_KINDS = {
   MaxPooling2D: defineKind<'MaxPooling2D', Pooling2DConfig>({
     className: 'MaxPooling2D',
@@ -100,6 +131,29 @@ export const POOLING_KINDS = {
       const y = ctx.newValue(l.outputShape, 'f32', []);
       ctx.emit({ op: 'avgPool', layers: [l.name], x: x.id, y: y.id, poolSize: l.config.pool_size, strides: l.config.strides, padding: l.config.padding });
       ctx.produce(l, y);
+    },
+  }),
+  // The worked example of docs/architecture.md ("Adding a layer kind"): this record is the whole kind.
+  GlobalMaxPooling2D: defineKind<'GlobalMaxPooling2D', GlobalMaxPooling2DConfig>({
+    className: 'GlobalMaxPooling2D',
+    aliases: ['GlobalMaxPool2D'],
+    keys: { data_format: { read: channelsLast, default: 'channels_last', drop: true }, keepdims: { read: bool, default: false } },
+    outputShape: (c, [x], at) => {
+      const [, , ch] = imageShape(x, at);
+      return c.keepdims ? [1, 1, ch] : [ch];
+    },
+    reference: (_l, [x]) => poolReference(x, [x.shape[1], x.shape[2]], [x.shape[1], x.shape[2]], 'valid', true),
+    tfjs: (l, { tf }) => ([x]) => tf.reshape(tf.maxPool(x, [x.shape[1], x.shape[2]], [x.shape[1], x.shape[2]], 'valid'), [x.shape[0], ...l.outputShape]),
+    // The max of +-1 values is the AND of their bits: signs pass through, and bits stay bits.
+    signUse: () => 'through',
+    train: (l, { shape }) => new PoolStep(l.name, 'max', { poolSize: [shape[0], shape[1]], strides: [shape[0], shape[1]], padding: 'valid' }, l.outputShape),
+    trainReference: () => globalMaxTraining,
+    // The max pool with the whole image as its window: [1, 1, C], seen as [C] unless keepdims.
+    lower: (ctx, l, u) => {
+      const hw: [number, number] = [u.shape[0], u.shape[1]];
+      const y = ctx.newValue([1, 1, u.shape[2]], u.rep, [], { full: u.full });
+      ctx.emit({ op: 'maxPool', layers: [l.name], x: u.id, y: y.id, poolSize: hw, strides: hw, padding: 'valid' });
+      ctx.produce(l, sameShape(y.shape, l.outputShape) ? y : ctx.alias(y, l.outputShape));
     },
   }),
   GlobalAveragePooling2D: defineKind<'GlobalAveragePooling2D', GlobalAveragePooling2DConfig>({
