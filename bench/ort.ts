@@ -21,7 +21,7 @@ interface OrtSession {
   release(): Promise<void>;
 }
 export interface Ort {
-  env: { versions: { web?: string; common?: string }; logLevel?: string; wasm: { numThreads?: number; wasmPaths?: unknown }; webgpu: { device?: unknown } };
+  env: { versions: { web?: string; common?: string }; logLevel?: string; wasm: { numThreads?: number } };
   Tensor: new (type: 'float32', data: Float32Array, dims: readonly number[]) => OrtTensor;
   InferenceSession: { create(model: Uint8Array, options: { executionProviders: string[]; graphOptimizationLevel?: string }): Promise<OrtSession> };
 }
@@ -42,8 +42,9 @@ let loaded: Promise<Ort | null> | undefined;
 let dawnForOrt: unknown; // the Dawn instance ORT's device comes from: kept alive while in use
 
 /**
- * onnxruntime-web's WebGPU build, checked to start a WebGPU session (a one-node graph), or null
- * when the package or its WebGPU EP is unavailable (the reason in ortUnavailable()).
+ * onnxruntime-web's WebGPU build, or null when the package does not load (the reason in
+ * ortUnavailable()). A WebGPU EP that cannot start on this device shows at the first session
+ * (OrtUnavailableError: that column is absent, with the reason).
  */
 export function loadOrtWebgpu(): Promise<Ort | null> {
   loaded ??= (async () => {
@@ -51,7 +52,11 @@ export function loadOrtWebgpu(): Promise<Ort | null> {
     try {
       const names = ['onnxruntime-web/webgpu', 'webgpu'];
       const nav = ((globalThis as { navigator?: { gpu?: unknown } }).navigator ??= {} as { gpu?: unknown });
-      if (isNode && !nav.gpu) nav.gpu = copyingSharedWrites((dawnForOrt = ((await import(/* @vite-ignore */ names[1])) as { create(flags: string[]): GPU }).create([])));
+      // In Node: Dawn, or the Dawn that TF.js was given already (ORT asks navigator.gpu, whoever set it), with writes copied.
+      if (isNode && !shimmed.has(nav.gpu as object)) {
+        nav.gpu ??= dawnForOrt = ((await import(/* @vite-ignore */ names[1])) as { create(flags: string[]): GPU }).create([]);
+        nav.gpu = copyingSharedWrites(nav.gpu as GPU);
+      }
       const ort = (await import(/* @vite-ignore */ names[0])) as Ort & { default?: Ort };
       const o = (ort.InferenceSession ? ort : ort.default!) as Ort;
       // One thread: the wasm side only schedules kernels here, and workers would compete with the GPU's CPU threads on SwiftShader.
@@ -67,11 +72,12 @@ export function loadOrtWebgpu(): Promise<Ort | null> {
 }
 
 /**
- * Dawn's navigator.gpu for ORT in Node, with one difference: ORT's wasm heap is a shared
+ * Node's navigator.gpu (Dawn) for ORT, with one difference: ORT's wasm heap is a shared
  * WebAssembly.Memory, and dawn.node's queue.writeBuffer refuses views of a SharedArrayBuffer
  * ("Invalid argument" on the first kernel); browsers accept them. The devices it hands out copy
  * such a view into a plain buffer first.
  */
+const shimmed = new WeakSet<object>();
 function copyingSharedWrites(gpu: GPU): GPU {
   const requestAdapter = async (options?: GPURequestAdapterOptions) => {
     const adapter = await gpu.requestAdapter(options);
@@ -91,7 +97,9 @@ function copyingSharedWrites(gpu: GPU): GPU {
     });
     return adapter;
   };
-  return { requestAdapter, getPreferredCanvasFormat: () => gpu.getPreferredCanvasFormat(), wgslLanguageFeatures: gpu.wgslLanguageFeatures } as GPU;
+  const wrapped = { requestAdapter, getPreferredCanvasFormat: () => gpu.getPreferredCanvasFormat(), wgslLanguageFeatures: gpu.wgslLanguageFeatures } as GPU;
+  shimmed.add(wrapped);
+  return wrapped;
 }
 
 export interface OrtModelInput {
