@@ -47,7 +47,7 @@ const broadcast = (a: number[], b: number[]): number[] => {
 
 /** Records the TF.js ops the translations call as ONNX nodes (TfOps, structurally). */
 class OnnxTracer implements TfOps {
-  readonly graph: OnnxGraph;
+  private readonly graph: OnnxGraph;
   private count = 0;
   /** Constant values by name, so a conv kernel is transposed once here rather than on every run. */
   private consts = new Map<string, { data: Float32Array; shape: number[] }>();
@@ -78,8 +78,11 @@ class OnnxTracer implements TfOps {
     return x;
   }
 
-  output(y: TfTensor): void {
+  /** Marks `y` the graph's output and returns the graph, without the constants no node reads (a conv's HWIO kernel, replaced by its OIHW copy). */
+  output(y: TfTensor): OnnxGraph {
     this.graph.outputs.push({ name: (y as Sym).name, dims: (y.shape as number[]).map((d) => (d === BATCH ? 'N' : d)) });
+    const read = new Set(this.graph.nodes.flatMap((n) => n.inputs));
+    return { ...this.graph, initializers: this.graph.initializers.filter((t) => read.has(t.name)) };
   }
 
   tensor(data: Float32Array | Int32Array, shape: number[], dtype: 'float32' | 'int32'): TfTensor {
@@ -206,8 +209,7 @@ export function onnxModel(spec: ModelSpec): Uint8Array {
   if (spec.inputs.length !== 1) throw new OnnxTranslationError(`${spec.name}: the ONNX translation takes models with one input (this one has ${spec.inputs.length})`);
   const t = new OnnxTracer(spec.name);
   const forward = inferenceForward(t, spec, (data, shape) => t.tensor(Float32Array.from(data), shape, 'float32'), { steSign: (x) => t.steSign(x) });
-  t.output(forward(t.input(spec.inputs[0].shape)));
-  return encodeOnnxModel(t.graph);
+  return encodeOnnxModel(t.output(forward(t.input(spec.inputs[0].shape))));
 }
 
 /**
@@ -219,6 +221,5 @@ export function onnxConv(w: Float32Array, wShape: number[], spatial: [number, nu
   const hwio = new Float32Array(w.length);
   for (let o = 0; o < O; o++) for (let k = 0; k < KH * KW; k++) for (let c = 0; c < C; c++) hwio[(k * C + c) * O + o] = w[(o * KH * KW + k) * C + c];
   const t = new OnnxTracer('conv');
-  t.output(t.conv2d(t.input([...spatial, C]), t.tensor(hwio, [KH, KW, C, O], 'float32'), [1, 1], 'same', 'NHWC'));
-  return encodeOnnxModel(t.graph);
+  return encodeOnnxModel(t.output(t.conv2d(t.input([...spatial, C]), t.tensor(hwio, [KH, KW, C, O], 'float32'), [1, 1], 'same', 'NHWC')));
 }

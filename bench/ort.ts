@@ -23,7 +23,7 @@ interface OrtSession {
 export interface Ort {
   env: { versions: { web?: string; common?: string }; logLevel?: string; wasm: { numThreads?: number } };
   Tensor: new (type: 'float32', data: Float32Array, dims: readonly number[]) => OrtTensor;
-  InferenceSession: { create(model: Uint8Array, options: { executionProviders: string[]; graphOptimizationLevel?: string }): Promise<OrtSession> };
+  InferenceSession: { create(model: Uint8Array, options: { executionProviders: string[]; graphOptimizationLevel?: string; logSeverityLevel?: number }): Promise<OrtSession> };
 }
 
 let unavailable = '';
@@ -118,7 +118,8 @@ export interface OrtModelInput {
 export async function timeOrtModel(ort: Ort, model: Uint8Array, input: OrtModelInput, opts: { warmup: number; reps: number }): Promise<Timing & { check: string }> {
   let session: OrtSession;
   try {
-    session = await ort.InferenceSession.create(model, { executionProviders: ['webgpu'], graphOptimizationLevel: 'all' });
+    // Errors only: ORT's warnings (shape ops placed on the CPU by design) would fill the bench's progress output.
+    session = await ort.InferenceSession.create(model, { executionProviders: ['webgpu'], graphOptimizationLevel: 'all', logSeverityLevel: 3 });
   } catch (err) {
     throw new OrtUnavailableError(`ONNX Runtime Web could not create a WebGPU session: ${(err as Error).message}`);
   }
