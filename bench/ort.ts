@@ -71,13 +71,15 @@ export function loadOrtWebgpu(): Promise<Ort | null> {
   return loaded;
 }
 
+/** The navigator.gpu objects copyingSharedWrites made (so loading twice does not wrap twice). */
+const shimmed = new WeakSet<object>();
+
 /**
  * Node's navigator.gpu (Dawn) for ORT, with one difference: ORT's wasm heap is a shared
  * WebAssembly.Memory, and dawn.node's queue.writeBuffer refuses views of a SharedArrayBuffer
  * ("Invalid argument" on the first kernel); browsers accept them. The devices it hands out copy
  * such a view into a plain buffer first.
  */
-const shimmed = new WeakSet<object>();
 function copyingSharedWrites(gpu: GPU): GPU {
   const requestAdapter = async (options?: GPURequestAdapterOptions) => {
     const adapter = await gpu.requestAdapter(options);
