@@ -1,7 +1,7 @@
 // Runs a benchmark in headless Chromium through puppeteer-core: serves the built library and a
 // page on 127.0.0.1, calls the same benchmark code as in Node, and returns its report with the
-// browser's version added. TF.js's bundles are served too (an import map names them), so the
-// page times TF.js's WebGPU backend beside ours when the dev dependencies are installed.
+// browser's version added. TF.js's and ONNX Runtime Web's bundles are served too (an import map
+// names them), so the page times both beside ours when the dev dependencies are installed.
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,6 +40,16 @@ async function withBenchPage<T>(onProgress: (line: string) => void, call: (page:
     } catch {
       // not installed: the page reports TF.js as absent
     }
+  }
+  // ONNX Runtime Web's WebGPU bundle; it loads its .wasm from beside itself (the same folder).
+  try {
+    const ortDist = dirname(require.resolve('onnxruntime-web')); // dist/ (main: dist/ort.node.min.js; the package exports no package.json)
+    if (existsSync(join(ortDist, 'ort.webgpu.bundle.min.mjs'))) {
+      mounts['/onnxruntime-web/'] = ortDist;
+      imports['onnxruntime-web/webgpu'] = '/onnxruntime-web/ort.webgpu.bundle.min.mjs';
+    }
+  } catch {
+    // not installed: the page reports ORT as absent
   }
   const site = mkdtempSync(join(tmpdir(), 'bnn-bench-page-'));
   writeFileSync(join(site, 'index.html'), page(imports));

@@ -14,6 +14,8 @@ import { Random } from '../src/random.js';
 import type { Tensor } from '../src/tensor.js';
 import { timeGpu, type Timing } from '../src/gpu/timing.js';
 import { loadTfjsWebgpu, timeTfjsConv, tfjsUnavailable } from './tfjs.js';
+import { loadOrtWebgpu, ortUnavailable, OrtUnavailableError, timeOrtModel } from './ort.js';
+import { onnxConv } from './onnx-model.js';
 
 /** A 3x3 'same' convolution layer: input size (square), channels in and out. */
 export interface ConvLayer {
@@ -44,6 +46,8 @@ export interface ConvBenchOptions {
   seed?: number;
   /** Also time TensorFlow.js's tf.conv2d on the same shapes (default true). */
   tfjs?: boolean;
+  /** Also time ONNX Runtime Web's WebGPU EP on the same convolution as a one-Conv ONNX graph (default true). */
+  ort?: boolean;
   onProgress?: (line: string) => void;
 }
 
@@ -56,6 +60,10 @@ export interface ConvBenchRow {
   f32: Timing & { gflops: number };
   /** TF.js's WebGPU backend: tf.conv2d on the same f32 tensors (NHWC, 'same'). */
   tfjs?: Timing & { gflops: number; check: string };
+  /** ONNX Runtime Web's WebGPU EP: an ONNX Conv (NHWC in and out, Transposes around it), wall clock around session.run. */
+  ort?: Timing & { gflops: number; check: string };
+  /** Why the ORT column is absent for this layer (its WebGPU EP could not run it). */
+  ortSkipped?: string;
   speedup: number;
   check: string;
 }
@@ -69,6 +77,8 @@ export interface ConvBenchReport {
   rows: ConvBenchRow[];
   /** Why the TF.js column is absent, when it is. */
   tfjsAbsent?: string;
+  /** Why the ORT column is absent, when it is. */
+  ortAbsent?: string;
 }
 
 export async function benchConv(gpu: Gpu, options: ConvBenchOptions = {}): Promise<ConvBenchReport> {
@@ -78,6 +88,7 @@ export async function benchConv(gpu: Gpu, options: ConvBenchOptions = {}): Promi
   const rng = new Random(options.seed ?? 1);
   const log = options.onProgress ?? (() => {});
   const tfjs = options.tfjs === false ? null : await loadTfjsWebgpu();
+  const ort = options.ort === false ? null : await loadOrtWebgpu();
   const rows: ConvBenchRow[] = [];
   for (const layer of options.layers ?? SEED_CONV_LAYERS) {
     const batch = layer.batch ?? options.batch ?? (soft ? 2 : 8);
@@ -122,6 +133,19 @@ export async function benchConv(gpu: Gpu, options: ConvBenchOptions = {}): Promi
         const t = await timeTfjsConv(tfjs, x, xShape, w, wShape, gotF, { warmup, reps });
         tfRow = { ...t, gflops: ops / t.medianMs / 1e6 };
       }
+      let ortRow: ConvBenchRow['ort'];
+      let ortSkipped: string | undefined;
+      if (ort) {
+        log(`conv ${layer.name}: ONNX Runtime Web`);
+        try {
+          // Exact, as for TF.js: +-1 inputs, integer sums below 2^24.
+          const t = await timeOrtModel(ort, onnxConv(w, wShape, [H, H]), { x, shape: xShape, check: { x, shape: xShape, want: gotF, tolerance: 0, what: 'our fp32 conv' } }, { warmup, reps });
+          ortRow = { ...t, gflops: ops / t.medianMs / 1e6 };
+        } catch (err) {
+          if (!(err instanceof OrtUnavailableError)) throw err;
+          ortSkipped = err.message;
+        }
+      }
       const row: ConvBenchRow = {
         layer,
         batch,
@@ -129,11 +153,13 @@ export async function benchConv(gpu: Gpu, options: ConvBenchOptions = {}): Promi
         binary: { ...tb, gops: ops / tb.medianMs / 1e6 },
         f32: { ...tf, gflops: ops / tf.medianMs / 1e6 },
         tfjs: tfRow,
+        ort: ortRow,
+        ...(ortSkipped && { ortSkipped }),
         speedup: tf.medianMs / tb.medianMs,
-        check: `fp32 = CPU reference on image 0 (${first.length} outputs); binary = fp32 on all ${gotB.length} outputs${tfRow ? '; ' + tfRow.check : ''}`,
+        check: `fp32 = CPU reference on image 0 (${first.length} outputs); binary = fp32 on all ${gotB.length} outputs${tfRow ? '; ' + tfRow.check : ''}${ortRow ? '; ' + ortRow.check : ''}`,
       };
       rows.push(row);
-      log(`conv ${layer.name}: binary ${row.binary.gops.toFixed(2)} G-ops/s, fp32 ${row.f32.gflops.toFixed(3)} GFLOP/s${tfRow ? `, TF.js ${tfRow.gflops.toFixed(3)} GFLOP/s` : ''}, ${row.speedup.toFixed(1)}x`);
+      log(`conv ${layer.name}: binary ${row.binary.gops.toFixed(2)} G-ops/s, fp32 ${row.f32.gflops.toFixed(3)} GFLOP/s${tfRow ? `, TF.js ${tfRow.gflops.toFixed(3)} GFLOP/s` : ''}${ortRow ? `, ORT ${ortRow.gflops.toFixed(3)} GFLOP/s` : ''}, ${row.speedup.toFixed(1)}x`);
     } finally {
       for (const t of tensors) t.release();
     }
@@ -146,22 +172,33 @@ export async function benchConv(gpu: Gpu, options: ConvBenchOptions = {}): Promi
     adapterName: describeAdapter(gpu.adapter),
     rows,
     ...(options.tfjs !== false && !tfjs ? { tfjsAbsent: tfjsUnavailable() } : {}),
+    ...(options.ort !== false && !ort ? { ortAbsent: ortUnavailable() } : {}),
   };
 }
 
 export function convMarkdown(r: ConvBenchReport): string {
   const tf = r.rows.some((x) => x.tfjs);
+  const ort = r.rows.some((x) => x.ort);
+  const peer = (on: boolean, f: () => string) => (on ? ` ${f()} |` : '');
+  const ratio = (t: Timing | undefined, x: ConvBenchRow) => (t ? (t.medianMs / x.binary.medianMs).toFixed(1) + 'x' : '');
+  const source = (x: ConvBenchRow) =>
+    [['TF.js', x.tfjs], ['ORT', x.ort]]
+      .filter(([, t]) => t && (t as Timing).source !== x.binary.source)
+      .map(([n, t]) => ` (${n} ${(t as Timing).source})`)
+      .join('');
   return [
-    `Device: ${r.adapterName}; ${r.date.slice(0, 10)}. 3x3 'same' convolutions, NHWC.`,
+    `Device: ${r.adapterName}; ${r.date.slice(0, 10)}. 3x3 'same' convolutions, NHWC.` + (ort ? ' ORT: wall clock around session.run (input upload and output readback included).' : ''),
     '',
-    `| layer | batch | binary G-ops/s | fp32 GFLOP/s |${tf ? ' TF.js GFLOP/s |' : ''} binary ms | fp32 ms |${tf ? ' TF.js ms |' : ''} speed-up |${tf ? ' vs TF.js |' : ''} timing |`,
-    `|---|---:|---:|---:|${tf ? '---:|' : ''}---:|---:|${tf ? '---:|' : ''}---:|${tf ? '---:|' : ''}---|`,
+    `| layer | batch | binary G-ops/s | fp32 GFLOP/s |${peer(tf, () => 'TF.js GFLOP/s')}${peer(ort, () => 'ORT GFLOP/s')} binary ms | fp32 ms |${peer(tf, () => 'TF.js ms')}${peer(ort, () => 'ORT ms')} speed-up |${peer(tf, () => 'vs TF.js')}${peer(ort, () => 'vs ORT')} timing |`,
+    `|---|---:|---:|---:|${tf ? '---:|' : ''}${ort ? '---:|' : ''}---:|---:|${tf ? '---:|' : ''}${ort ? '---:|' : ''}---:|${tf ? '---:|' : ''}${ort ? '---:|' : ''}---|`,
     ...r.rows.map(
       (x) =>
-        `| ${x.layer.name} | ${x.batch} | ${x.binary.gops.toFixed(2)} | ${x.f32.gflops.toFixed(3)} | ${tf ? `${x.tfjs?.gflops.toFixed(3) ?? ''} | ` : ''}${x.binary.medianMs.toFixed(1)} | ` +
-        `${x.f32.medianMs.toFixed(1)} | ${tf ? `${x.tfjs?.medianMs.toFixed(1) ?? ''} | ` : ''}**${x.speedup.toFixed(1)}x** | ` +
-        `${tf ? `${x.tfjs ? (x.tfjs.medianMs / x.binary.medianMs).toFixed(1) + 'x' : ''} | ` : ''}median of ${x.binary.reps}/${x.f32.reps}${x.tfjs ? '/' + x.tfjs.reps : ''}, ${x.binary.source}${x.tfjs && x.tfjs.source !== x.binary.source ? ` (TF.js ${x.tfjs.source})` : ''} |`,
+        `| ${x.layer.name} | ${x.batch} | ${x.binary.gops.toFixed(2)} | ${x.f32.gflops.toFixed(3)} |${peer(tf, () => x.tfjs?.gflops.toFixed(3) ?? '')}${peer(ort, () => x.ort?.gflops.toFixed(3) ?? '')} ${x.binary.medianMs.toFixed(1)} | ` +
+        `${x.f32.medianMs.toFixed(1)} |${peer(tf, () => x.tfjs?.medianMs.toFixed(1) ?? '')}${peer(ort, () => x.ort?.medianMs.toFixed(1) ?? '')} **${x.speedup.toFixed(1)}x** |` +
+        `${peer(tf, () => ratio(x.tfjs, x))}${peer(ort, () => ratio(x.ort, x))} median of ${x.binary.reps}/${x.f32.reps}${x.tfjs ? '/' + x.tfjs.reps : ''}${x.ort ? '/' + x.ort.reps : ''}, ${x.binary.source}${source(x)} |`,
     ),
     ...(r.tfjsAbsent ? ['', `TF.js column absent: ${r.tfjsAbsent}`] : []),
+    ...(r.ortAbsent ? ['', `ORT column absent: ${r.ortAbsent}`] : []),
+    ...r.rows.filter((x) => x.ortSkipped).map((x) => `ORT absent for ${x.layer.name}: ${x.ortSkipped}`),
   ].join('\n');
 }

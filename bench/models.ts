@@ -1,6 +1,7 @@
 // Whole-model inference throughput on the CIFAR-10 models of the zoo (the seeds' binarized VGG16,
 // FINN's CNV), random weights: the compiled binary plan against the same model compiled to fp32
-// kernels and against TensorFlow.js running the float simulation, same device, same run; images/s.
+// kernels and against TensorFlow.js and ONNX Runtime Web running the float simulation, same device,
+// same run; images/s.
 // Before timing, every implementation's output on a small batch equals the CPU reference
 // (weights drawn so no sign is decided by rounding: bench/random-weights.ts).
 import type { Gpu } from '../src/gpu/context.js';
@@ -18,6 +19,7 @@ import { MNIST_CNN_SCHEMES, mnistCnn, type MnistCnnScheme } from '../src/zoo/mni
 import { randomInputs, randomizeWeights } from './random-weights.js';
 import { timeRounds } from './rounds.js';
 import { loadTfjsWebgpu, timeTfjsModel, tfjsUnavailable, TfjsTranslationError } from './tfjs.js';
+import { loadOrtWebgpu, ortUnavailable, timeOrtSpec } from './ort.js';
 
 interface ZooEntry {
   description: string;
@@ -71,6 +73,8 @@ export interface ModelsBenchOptions {
   seed?: number;
   /** Also run TensorFlow.js's float simulation (default true). */
   tfjs?: boolean;
+  /** Also run ONNX Runtime Web's WebGPU EP on the float simulation as an ONNX graph (default true). */
+  ort?: boolean;
   onProgress?: (line: string) => void;
 }
 
@@ -86,6 +90,10 @@ export interface ModelsBenchRow {
   tfjs?: Timing & { imagesPerSecond: number; check: string };
   /** Why the TF.js column is absent for this model (a layer or quantizer its translation lacks). */
   tfjsSkipped?: string;
+  /** ONNX Runtime Web's WebGPU EP on the same ops as an ONNX graph (wall clock around session.run). */
+  ort?: Timing & { imagesPerSecond: number; check: string };
+  /** Why the ORT column is absent for this model (no ONNX translation, or the EP could not run it). */
+  ortSkipped?: string;
   rounds: { binaryMs: number; f32Ms: number; speedup: number }[];
   /** Median over rounds of fp32 ms / binary ms. */
   speedup: number;
@@ -101,6 +109,8 @@ export interface ModelsBenchReport {
   rows: ModelsBenchRow[];
   /** Why the TF.js column is absent, when it is. */
   tfjsAbsent?: string;
+  /** Why the ORT column is absent, when it is. */
+  ortAbsent?: string;
 }
 
 export async function benchModels(gpu: Gpu, options: ModelsBenchOptions = {}): Promise<ModelsBenchReport> {
@@ -112,6 +122,7 @@ export async function benchModels(gpu: Gpu, options: ModelsBenchOptions = {}): P
   const log = options.onProgress ?? (() => {});
   const rng = new Random(options.seed ?? 1);
   const tf = options.tfjs === false ? null : await loadTfjsWebgpu();
+  const ortRt = options.ort === false ? null : await loadOrtWebgpu();
   const rows: ModelsBenchRow[] = [];
   for (const name of options.models ?? (['vgg16', 'cnv'] as const)) {
     const entry: ZooEntry = BENCH_MODELS[name];
@@ -156,6 +167,16 @@ export async function benchModels(gpu: Gpu, options: ModelsBenchOptions = {}): P
           log(`models ${name}: no TF.js column (${err.message})`);
         }
       }
+      let ort: ModelsBenchRow['ort'];
+      let ortSkipped: string | undefined;
+      if (ortRt) {
+        log(`models ${name}: ONNX Runtime Web`);
+        const t = await timeOrtSpec(ortRt, model.spec, { x: x[0], batch, check: { x: cx[0], batch: checkBatch, want } }, { warmup, reps });
+        if ('skipped' in t) {
+          ortSkipped = t.skipped;
+          log(`models ${name}: no ORT column (${t.skipped})`);
+        } else ort = { ...t, imagesPerSecond: ips(t) };
+      }
       const row: ModelsBenchRow = {
         model: name,
         description: entry.description,
@@ -167,14 +188,16 @@ export async function benchModels(gpu: Gpu, options: ModelsBenchOptions = {}): P
         f32: { ...r.b, imagesPerSecond: ips(r.b) },
         tfjs,
         ...(tfjsSkipped && { tfjsSkipped }),
+        ort,
+        ...(ortSkipped && { ortSkipped }),
         rounds: r.rounds.map((x) => ({ binaryMs: x.aMs, f32Ms: x.bMs, speedup: x.speedup })),
         speedup: r.speedup,
-        check: `both plans' softmax outputs = CPU reference within 1e-4 relative on ${checkBatch} image${tfjs ? '; ' + tfjs.check : ''}`,
+        check: `both plans' softmax outputs = CPU reference within 1e-4 relative on ${checkBatch} image${tfjs ? '; ' + tfjs.check : ''}${ort ? '; ' + ort.check : ''}`,
       };
       rows.push(row);
       log(
         `models ${name} batch ${batch}: binary ${row.binary.imagesPerSecond.toFixed(1)} images/s, fp32 ${row.f32.imagesPerSecond.toFixed(1)}` +
-          `${tfjs ? `, TF.js ${tfjs.imagesPerSecond.toFixed(1)}` : ''}; ${row.speedup.toFixed(1)}x`,
+          `${tfjs ? `, TF.js ${tfjs.imagesPerSecond.toFixed(1)}` : ''}${ort ? `, ORT ${ort.imagesPerSecond.toFixed(1)}` : ''}; ${row.speedup.toFixed(1)}x`,
       );
     } finally {
       binary.destroy();
@@ -189,24 +212,33 @@ export async function benchModels(gpu: Gpu, options: ModelsBenchOptions = {}): P
     adapterName: describeAdapter(gpu.adapter),
     rows,
     ...(options.tfjs !== false && !tf ? { tfjsAbsent: tfjsUnavailable() } : {}),
+    ...(options.ort !== false && !ortRt ? { ortAbsent: ortUnavailable() } : {}),
   };
 }
 
 export function modelsMarkdown(r: ModelsBenchReport): string {
   const tf = r.rows.some((x) => x.tfjs);
+  const ort = r.rows.some((x) => x.ort);
+  const peer = (on: boolean, f: () => string) => (on ? ` ${f()} |` : '');
+  const ratio = (t: Timing | undefined, x: ModelsBenchRow) => (t ? (t.medianMs / x.binary.medianMs).toFixed(1) + 'x' : '');
   return [
-    `Device: ${r.adapterName}; ${r.date.slice(0, 10)}. Whole forward passes (one command buffer per plan), random weights; images/s = batch / median pass time.`,
+    `Device: ${r.adapterName}; ${r.date.slice(0, 10)}. Whole forward passes (one command buffer per plan), random weights; images/s = batch / median pass time.` +
+      (ort ? ' ORT: wall clock around session.run (input upload and output readback included).' : ''),
     '',
-    `| model | batch | binary images/s | fp32 images/s |${tf ? ' TF.js images/s |' : ''} binary ms | fp32 ms | speed-up vs fp32 |${tf ? ' vs TF.js |' : ''} timing |`,
-    `|---|---:|---:|---:|${tf ? '---:|' : ''}---:|---:|---:|${tf ? '---:|' : ''}---|`,
+    `| model | batch | binary images/s | fp32 images/s |${peer(tf, () => 'TF.js images/s')}${peer(ort, () => 'ORT images/s')} binary ms | fp32 ms | speed-up vs fp32 |${peer(tf, () => 'vs TF.js')}${peer(ort, () => 'vs ORT')} timing |`,
+    `|---|---:|---:|---:|${tf ? '---:|' : ''}${ort ? '---:|' : ''}---:|---:|---:|${tf ? '---:|' : ''}${ort ? '---:|' : ''}---|`,
     ...r.rows.map(
       (x) =>
-        `| ${x.model} | ${x.batch} | ${x.binary.imagesPerSecond.toFixed(1)} | ${x.f32.imagesPerSecond.toFixed(1)} | ` +
-        (tf ? `${x.tfjs ? x.tfjs.imagesPerSecond.toFixed(1) : ''} | ` : '') +
-        `${x.binary.medianMs.toFixed(1)} | ${x.f32.medianMs.toFixed(1)} | **${x.speedup.toFixed(1)}x** | ` +
-        (tf ? `${x.tfjs ? (x.tfjs.medianMs / x.binary.medianMs).toFixed(1) + 'x' : ''} | ` : '') +
-        `${x.rounds.length} round(s), ${x.binary.reps}/${x.f32.reps} passes, ${x.binary.source} |`,
+        `| ${x.model} | ${x.batch} | ${x.binary.imagesPerSecond.toFixed(1)} | ${x.f32.imagesPerSecond.toFixed(1)} |` +
+        peer(tf, () => x.tfjs?.imagesPerSecond.toFixed(1) ?? '') +
+        peer(ort, () => x.ort?.imagesPerSecond.toFixed(1) ?? '') +
+        ` ${x.binary.medianMs.toFixed(1)} | ${x.f32.medianMs.toFixed(1)} | **${x.speedup.toFixed(1)}x** |` +
+        peer(tf, () => ratio(x.tfjs, x)) +
+        peer(ort, () => ratio(x.ort, x)) +
+        ` ${x.rounds.length} round(s), ${x.binary.reps}/${x.f32.reps} passes, ${x.binary.source} |`,
     ),
     ...(r.tfjsAbsent ? ['', `TF.js column absent: ${r.tfjsAbsent}`] : []),
+    ...(r.ortAbsent ? ['', `ORT column absent: ${r.ortAbsent}`] : []),
+    ...r.rows.filter((x) => x.ortSkipped).map((x) => `ORT absent for ${x.model}: ${x.ortSkipped}`),
   ].join('\n');
 }

@@ -41,12 +41,16 @@ export interface SummaryRow {
   /** Our fp32 kernels (for train: the float simulation of the same model). */
   f32: Stat;
   tfjs?: Stat;
+  /** ONNX Runtime Web's WebGPU EP (conv, mlp, models). */
+  ort?: Stat;
   /** fp32 median / binary median (mlp, models, train: median of the rounds' ratios). */
   speedup: number;
   /** tfjs median / binary median. */
   speedupVsTfjs?: number;
+  /** ort median / binary median. */
+  speedupVsOrt?: number;
   /** Rate per implementation, in `unit` (G-ops/s, images/s, samples/s). */
-  throughput: { unit: string; binary: number; f32: number; tfjs?: number };
+  throughput: { unit: string; binary: number; f32: number; tfjs?: number; ort?: number };
 }
 
 export interface BenchRun {
@@ -62,6 +66,9 @@ export interface BenchRun {
   /** The TF.js version timed beside ours, or null (then `tfjsAbsent` says why). */
   tfjs: string | null;
   tfjsAbsent?: string;
+  /** The ONNX Runtime Web version timed beside ours, or null (then `ortAbsent` says why); absent in runs before it was added. */
+  ort?: string | null;
+  ortAbsent?: string;
   options: RunAllOptions;
   durationS: number;
   /** Each suite's own report (its schema: bench/<suite>.ts), plus how long the suite took. */
@@ -72,19 +79,38 @@ export interface BenchRun {
 
 const stat = (t: Timing): Stat => ({ medianMs: t.medianMs, minMs: t.minMs, maxMs: t.maxMs, reps: t.reps, source: t.source });
 
+/** The peers timed beside ours (TF.js, ONNX Runtime Web), as the summary names them. */
+const PEERS = ['tfjs', 'ort'] as const;
+type Peer = (typeof PEERS)[number];
+const VS = { tfjs: 'speedupVsTfjs', ort: 'speedupVsOrt' } as const;
+
+/** A suite row's peer columns in SummaryRow's shape: each peer's Stat, its time over binary's, its rate (`rate` picks it). */
+function peers<T extends Timing>(r: { binary: Timing } & Partial<Record<Peer, T>>, rate: (t: T) => number): { fields: Partial<SummaryRow>; throughput: Partial<Record<Peer, number>> } {
+  const fields: Partial<SummaryRow> = {};
+  const throughput: Partial<Record<Peer, number>> = {};
+  for (const p of PEERS) {
+    const t = r[p];
+    if (!t) continue;
+    Object.assign(fields, { [p]: stat(t), [VS[p]]: t.medianMs / r.binary.medianMs });
+    throughput[p] = rate(t);
+  }
+  return { fields, throughput };
+}
+
 /** Every suite's rows reduced to SummaryRow. */
 export function summarizeRun(run: Pick<BenchRun, 'suites'>): SummaryRow[] {
   const rows: SummaryRow[] = [];
   const s = run.suites;
   for (const r of (s.gemm as GemmBenchReport | undefined)?.rows ?? []) {
+    const p = peers(r, (t) => t.gflops);
     rows.push({
       suite: 'gemm',
       case: `${r.M}x${r.N}x${r.K}`,
       binary: stat(r.binary),
       f32: stat(r.f32),
-      ...(r.tfjs ? { tfjs: stat(r.tfjs), speedupVsTfjs: r.tfjs.medianMs / r.binary.medianMs } : {}),
+      ...p.fields,
       speedup: r.speedup,
-      throughput: { unit: 'G-ops/s', binary: r.binary.gops, f32: r.f32.gflops, ...(r.tfjs ? { tfjs: r.tfjs.gflops } : {}) },
+      throughput: { unit: 'G-ops/s', binary: r.binary.gops, f32: r.f32.gflops, ...p.throughput },
     });
   }
   for (const r of (s.lowbit as LowbitBenchReport | undefined)?.rows ?? []) {
@@ -98,36 +124,39 @@ export function summarizeRun(run: Pick<BenchRun, 'suites'>): SummaryRow[] {
     });
   }
   for (const r of (s.conv as ConvBenchReport | undefined)?.rows ?? []) {
+    const p = peers(r, (t) => t.gflops);
     rows.push({
       suite: 'conv',
       case: `${r.layer.name} (batch ${r.batch})`,
       binary: stat(r.binary),
       f32: stat(r.f32),
-      ...(r.tfjs ? { tfjs: stat(r.tfjs), speedupVsTfjs: r.tfjs.medianMs / r.binary.medianMs } : {}),
+      ...p.fields,
       speedup: r.speedup,
-      throughput: { unit: 'G-ops/s', binary: r.binary.gops, f32: r.f32.gflops, ...(r.tfjs ? { tfjs: r.tfjs.gflops } : {}) },
+      throughput: { unit: 'G-ops/s', binary: r.binary.gops, f32: r.f32.gflops, ...p.throughput },
     });
   }
   for (const r of (s.mlp as MlpBenchReport | undefined)?.rows ?? []) {
+    const p = peers(r, (t) => t.samplesPerSecond);
     rows.push({
       suite: 'mlp',
       case: `batch ${r.batch}`,
       binary: stat(r.binary),
       f32: stat(r.f32),
-      ...(r.tfjs ? { tfjs: stat(r.tfjs), speedupVsTfjs: r.tfjs.medianMs / r.binary.medianMs } : {}),
+      ...p.fields,
       speedup: r.speedup,
-      throughput: { unit: 'samples/s', binary: r.binary.samplesPerSecond, f32: r.f32.samplesPerSecond, ...(r.tfjs ? { tfjs: r.tfjs.samplesPerSecond } : {}) },
+      throughput: { unit: 'samples/s', binary: r.binary.samplesPerSecond, f32: r.f32.samplesPerSecond, ...p.throughput },
     });
   }
   for (const r of (s.models as ModelsBenchReport | undefined)?.rows ?? []) {
+    const p = peers(r, (t) => t.imagesPerSecond);
     rows.push({
       suite: 'models',
       case: `${r.model} (batch ${r.batch})`,
       binary: stat(r.binary),
       f32: stat(r.f32),
-      ...(r.tfjs ? { tfjs: stat(r.tfjs), speedupVsTfjs: r.tfjs.medianMs / r.binary.medianMs } : {}),
+      ...p.fields,
       speedup: r.speedup,
-      throughput: { unit: 'images/s', binary: r.binary.imagesPerSecond, f32: r.f32.imagesPerSecond, ...(r.tfjs ? { tfjs: r.tfjs.imagesPerSecond } : {}) },
+      throughput: { unit: 'images/s', binary: r.binary.imagesPerSecond, f32: r.f32.imagesPerSecond, ...p.throughput },
     });
   }
   const t = s.train as TrainBenchReport | undefined;
@@ -162,6 +191,8 @@ export function validateRun(x: unknown): string[] {
   need(typeof x.engine === 'string', 'engine must be a string');
   need(x.tfjs === null || typeof x.tfjs === 'string', 'tfjs must be a string or null');
   need(x.tfjs !== null || typeof x.tfjsAbsent === 'string', 'tfjs null needs tfjsAbsent (why)');
+  need(x.ort === undefined || x.ort === null || typeof x.ort === 'string', 'ort must be a string or null when present');
+  need(x.ort !== null || typeof x.ortAbsent === 'string', 'ort null needs ortAbsent (why)');
   need(num(x.durationS), 'durationS must be a number');
   need(isObj(x.suites), 'suites must be an object');
   need(Array.isArray(x.failures), 'failures must be an array');
@@ -171,7 +202,7 @@ export function validateRun(x: unknown): string[] {
     if (!isObj(r)) return errors.push(`${at} is not an object`);
     need(typeof r.suite === 'string' && isObj(x.suites) && r.suite in x.suites, `${at}.suite must name a suite in suites`);
     need(typeof r.case === 'string', `${at}.case must be a string`);
-    for (const k of ['binary', 'f32', ...(r.tfjs !== undefined ? ['tfjs'] : [])]) {
+    for (const k of ['binary', 'f32', ...PEERS.filter((p) => r[p] !== undefined)]) {
       const v = r[k];
       need(isObj(v) && num(v.medianMs) && num(v.minMs) && num(v.maxMs) && num(v.reps) && (v.source === 'gpu-timestamp' || v.source === 'wall-clock'), `${at}.${k} must be a Stat`);
       if (isObj(v)) need((v.minMs as number) <= (v.medianMs as number) && (v.medianMs as number) <= (v.maxMs as number), `${at}.${k}: min <= median <= max`);
@@ -185,8 +216,10 @@ export function validateRun(x: unknown): string[] {
 // ---- HTML ----
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-const COLORS = { binary: '#2563eb', f32: '#9ca3af', tfjs: '#f59e0b' } as const;
-const LABELS = { binary: 'binary (this engine)', f32: 'fp32 (our kernels)', tfjs: 'TF.js WebGPU' } as const;
+const COLORS = { binary: '#2563eb', f32: '#9ca3af', tfjs: '#f59e0b', ort: '#10b981' } as const;
+const LABELS = { binary: 'binary (this engine)', f32: 'fp32 (our kernels)', tfjs: 'TF.js WebGPU', ort: 'ONNX Runtime Web (WebGPU EP)' } as const;
+/** Table headings of the peers. */
+const PEER_NAMES = { tfjs: 'TF.js', ort: 'ORT' } as const;
 type Impl = keyof typeof COLORS;
 const fmt = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v >= 1 ? v.toFixed(2) : v.toPrecision(2));
 
@@ -257,7 +290,8 @@ export function runHtml(run: BenchRun): string {
   const sections: string[] = [];
   for (const suite of [...new Set(rows.map((r) => r.suite))]) {
     const rs = rows.filter((r) => r.suite === suite);
-    const impls: Impl[] = ['binary', 'f32', ...(rs.some((r) => r.tfjs) ? (['tfjs'] as const) : [])];
+    const present = PEERS.filter((p) => rs.some((r) => r[p]));
+    const impls: Impl[] = ['binary', 'f32', ...present];
     const timeChart = barChart('median time, min-max whiskers', 'ms', rs.map((r) => ({
       label: r.case,
       bars: impls.filter((i) => r[i]).map((i) => ({ impl: i, value: r[i]!.medianMs, min: r[i]!.minMs, max: r[i]!.maxMs })),
@@ -265,23 +299,23 @@ export function runHtml(run: BenchRun): string {
     const unit = rs[0].throughput.unit;
     const rateChart = barChart('throughput', unit, rs.map((r) => ({ label: r.case, bars: impls.filter((i) => r.throughput[i] !== undefined).map((i) => ({ impl: i, value: r.throughput[i]! })) })));
     const cell = (s?: Stat) => (s ? `${fmt(s.medianMs)} <small>(${fmt(s.minMs)}-${fmt(s.maxMs)}, n=${s.reps})</small>` : '');
-    const hasTf = impls.includes('tfjs');
+    const each = (f: (p: Peer) => string) => present.map(f).join('');
     const table =
-      `<table><thead><tr><th>case</th><th>binary ms</th><th>fp32 ms</th>${hasTf ? '<th>TF.js ms</th>' : ''}<th>binary ${esc(unit)}</th><th>fp32 ${esc(unit)}</th>${hasTf ? `<th>TF.js ${esc(unit)}</th>` : ''}<th>speed-up vs fp32</th>${hasTf ? '<th>vs TF.js</th>' : ''}</tr></thead><tbody>` +
+      `<table><thead><tr><th>case</th><th>binary ms</th><th>fp32 ms</th>${each((p) => `<th>${PEER_NAMES[p]} ms</th>`)}<th>binary ${esc(unit)}</th><th>fp32 ${esc(unit)}</th>${each((p) => `<th>${PEER_NAMES[p]} ${esc(unit)}</th>`)}<th>speed-up vs fp32</th>${each((p) => `<th>vs ${PEER_NAMES[p]}</th>`)}</tr></thead><tbody>` +
       rs
         .map(
           (r) =>
-            `<tr><td>${esc(r.case)}</td><td>${cell(r.binary)}</td><td>${cell(r.f32)}</td>${hasTf ? `<td>${cell(r.tfjs)}</td>` : ''}` +
-            `<td>${fmt(r.throughput.binary)}</td><td>${fmt(r.throughput.f32)}</td>${hasTf ? `<td>${r.throughput.tfjs !== undefined ? fmt(r.throughput.tfjs) : ''}</td>` : ''}` +
-            `<td><b>${r.speedup.toFixed(1)}x</b></td>${hasTf ? `<td>${r.speedupVsTfjs ? r.speedupVsTfjs.toFixed(1) + 'x' : ''}</td>` : ''}</tr>`,
+            `<tr><td>${esc(r.case)}</td><td>${cell(r.binary)}</td><td>${cell(r.f32)}</td>${each((p) => `<td>${cell(r[p])}</td>`)}` +
+            `<td>${fmt(r.throughput.binary)}</td><td>${fmt(r.throughput.f32)}</td>${each((p) => `<td>${r.throughput[p] !== undefined ? fmt(r.throughput[p]) : ''}</td>`)}` +
+            `<td><b>${r.speedup.toFixed(1)}x</b></td>${each((p) => `<td>${r[VS[p]] ? r[VS[p]]!.toFixed(1) + 'x' : ''}</td>`)}</tr>`,
         )
         .join('') +
       '</tbody></table>';
-    const rep = run.suites[suite] as { check?: string; durationS?: number; rows?: { check?: string }[]; tfjsAbsent?: string } | undefined;
+    const rep = run.suites[suite] as { check?: string; durationS?: number; rows?: { check?: string }[]; tfjsAbsent?: string; ortAbsent?: string } | undefined;
     const check = rep?.check ?? rep?.rows?.[0]?.check;
     sections.push(
       `<section id="${suite}"><h2>${esc(SUITE_TITLES[suite] ?? suite)}</h2>${legend(impls, suite)}<div class="charts">${timeChart}${rateChart}</div>${table}` +
-        `<p class="note">${check ? `Checked before timing: ${esc(check)}. ` : ''}${rep?.tfjsAbsent ? `TF.js absent: ${esc(rep.tfjsAbsent)}. ` : ''}Suite time ${rep?.durationS?.toFixed(0) ?? '?'} s.</p></section>`,
+        `<p class="note">${check ? `Checked before timing: ${esc(check)}. ` : ''}${rep?.tfjsAbsent ? `TF.js absent: ${esc(rep.tfjsAbsent)}. ` : ''}${rep?.ortAbsent ? `ORT absent: ${esc(rep.ortAbsent)}. ` : ''}Suite time ${rep?.durationS?.toFixed(0) ?? '?'} s.</p></section>`,
     );
   }
   const failures = run.failures.length ? `<section><h2>Failed suites</h2><ul>${run.failures.map((f) => `<li><b>${esc(f.suite)}</b>: ${esc(f.error)}</li>`).join('')}</ul></section>` : '';
@@ -301,6 +335,7 @@ small{color:#666}.note{color:#444;font-size:13px}dl{display:grid;grid-template-c
 <dt>device</dt><dd>${esc(run.device.name)}${run.device.adapter.isSoftware ? ' <b>(software adapter: CPU, not a GPU)</b>' : ''}</dd>
 <dt>environment</dt><dd>${run.env === 'chromium' ? `headless ${esc(run.browser ?? 'Chromium')}` : 'Node (Dawn)'}; ${esc(run.engine)}</dd>
 <dt>TF.js</dt><dd>${run.tfjs ? esc(run.tfjs) : `absent: ${esc(run.tfjsAbsent ?? '')}`}</dd>
+${run.ort !== undefined ? `<dt>ORT</dt><dd>${run.ort ? `${esc(run.ort)}; timed by wall clock around session.run` : `absent: ${esc(run.ortAbsent ?? '')}`}</dd>` : ''}
 <dt>timing</dt><dd>${esc(run.device.timestamps.note)}; warm-up, then the median of N repetitions (min-max shown); every result checked against a reference before it was timed</dd>
 <dt>date</dt><dd>${esc(run.date)}; the whole run took ${(run.durationS / 60).toFixed(1)} min</dd>
 </dl>
@@ -347,18 +382,21 @@ export function compareRuns(a: BenchRun, b: BenchRun): string {
 export function runMarkdown(run: BenchRun): string {
   const lines = [
     `Device: ${run.device.name}; ${run.env === 'chromium' ? `headless ${run.browser}` : run.engine}; ${run.date.slice(0, 10)}; ${run.device.timestamps.note}; ` +
-      `TF.js: ${run.tfjs ?? `absent (${run.tfjsAbsent})`}. Medians of N after warm-up (min-max in the JSON); whole run ${(run.durationS / 60).toFixed(1)} min.`,
+      `TF.js: ${run.tfjs ?? `absent (${run.tfjsAbsent})`}` +
+      (run.ort !== undefined ? `; ORT: ${run.ort ? `${run.ort}, wall clock around session.run` : `absent (${run.ortAbsent})`}` : '') +
+      `. Medians of N after warm-up (min-max in the JSON); whole run ${(run.durationS / 60).toFixed(1)} min.`,
   ];
   for (const suite of [...new Set(run.summary.map((r) => r.suite))]) {
     const rs = run.summary.filter((r) => r.suite === suite);
-    const tf = rs.some((r) => r.tfjs);
+    const present = PEERS.filter((p) => rs.some((r) => r[p]));
+    const each = (f: (p: Peer) => string) => present.map(f).join('');
     const unit = rs[0].throughput.unit;
     lines.push('', `**${SUITE_TITLES[suite] ?? suite}**`, '');
-    lines.push(`| case | binary ms | fp32 ms |${tf ? ' TF.js ms |' : ''} binary ${unit} | speed-up vs fp32 |${tf ? ' vs TF.js |' : ''}`);
-    lines.push(`|---|---:|---:|${tf ? '---:|' : ''}---:|---:|${tf ? '---:|' : ''}`);
+    lines.push(`| case | binary ms | fp32 ms |${each((p) => ` ${PEER_NAMES[p]} ms |`)} binary ${unit} | speed-up vs fp32 |${each((p) => ` vs ${PEER_NAMES[p]} |`)}`);
+    lines.push(`|---|---:|---:|${each(() => '---:|')}---:|---:|${each(() => '---:|')}`);
     for (const r of rs) {
       lines.push(
-        `| ${r.case} | ${fmt(r.binary.medianMs)} | ${fmt(r.f32.medianMs)} |${tf ? ` ${r.tfjs ? fmt(r.tfjs.medianMs) : ''} |` : ''} ${fmt(r.throughput.binary)} | **${r.speedup.toFixed(1)}x** |${tf ? ` ${r.speedupVsTfjs ? r.speedupVsTfjs.toFixed(1) + 'x' : ''} |` : ''}`,
+        `| ${r.case} | ${fmt(r.binary.medianMs)} | ${fmt(r.f32.medianMs)} |${each((p) => ` ${r[p] ? fmt(r[p].medianMs) : ''} |`)} ${fmt(r.throughput.binary)} | **${r.speedup.toFixed(1)}x** |${each((p) => ` ${r[VS[p]] ? r[VS[p]]!.toFixed(1) + 'x' : ''} |`)}`,
       );
     }
   }

@@ -7,6 +7,7 @@ import { packRows } from '../src/bitpack.js';
 import { Random } from '../src/random.js';
 import { SUITES, type SuiteName, type SuiteOptions } from './suites.js';
 import { loadTfjsWebgpu, tfjsUnavailable, tfjsVersion } from './tfjs.js';
+import { loadOrtWebgpu, ortUnavailable, ortVersion } from './ort.js';
 import { BENCH_SCHEMA, summarizeRun, type BenchRun, type TimestampInfo } from './report.js';
 
 /** What `bench all` runs by default (first-layer and the kernel-variant benchmarks run on their own). */
@@ -14,7 +15,7 @@ export const DEFAULT_SUITES: readonly SuiteName[] = ['gemm', 'lowbit', 'conv', '
 
 export interface RunAllOptions {
   suites?: SuiteName[];
-  /** Options for every suite (reps, warmup, tfjs), then per suite. Plain data: it crosses into the page. */
+  /** Options for every suite (reps, warmup, tfjs, ort), then per suite. Plain data: it crosses into the page. */
   common?: SuiteOptions;
   perSuite?: { [K in SuiteName]?: Parameters<(typeof SUITES)[K]['run']>[1] };
 }
@@ -44,6 +45,8 @@ export async function runAll(gpu: Gpu, options: RunAllOptions, env: BenchRun['en
   const names = options.suites ?? [...DEFAULT_SUITES];
   const wantTfjs = options.common?.tfjs !== false;
   const tf = wantTfjs ? await loadTfjsWebgpu() : null;
+  const wantOrt = options.common?.ort !== false;
+  const ort = wantOrt ? await loadOrtWebgpu() : null;
   const timestamps = await probeTimestamps(gpu);
   onProgress(`[0:00] ${gpu.describe()}; timestamps: ${timestamps.note}`);
   const run: BenchRun = {
@@ -55,6 +58,9 @@ export async function runAll(gpu: Gpu, options: RunAllOptions, env: BenchRun['en
     tfjs: tf ? tfjsVersion(tf) : null,
     ...(wantTfjs && !tf ? { tfjsAbsent: tfjsUnavailable() } : {}),
     ...(!wantTfjs ? { tfjsAbsent: 'not asked for (--no-tfjs)' } : {}),
+    ort: ort ? ortVersion(ort) : null,
+    ...(wantOrt && !ort ? { ortAbsent: ortUnavailable() } : {}),
+    ...(!wantOrt ? { ortAbsent: 'not asked for (--no-ort)' } : {}),
     options,
     durationS: 0,
     suites: {},

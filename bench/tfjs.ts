@@ -101,25 +101,44 @@ export async function timeTfjsMatmul(tf: Tf, M: number, N: number, K: number, op
  */
 export function tfjsModel(tf: Tf, spec: ModelSpec): { run(x: TfTensor): TfTensor; dispose(): void } {
   const consts: TfTensor[] = [];
-  const constant = (data: ArrayLike<number>, shape: number[]) => {
+  const forward = inferenceForward(tf, spec, (data, shape) => {
     const t = tf.tensor(Float32Array.from(data), shape, 'float32');
     consts.push(t);
     return t;
+  });
+  return {
+    run: (x) => tf.tidy(() => forward(x)),
+    dispose: () => consts.forEach((t) => t.dispose()),
   };
+}
+
+/**
+ * The inference translation over any implementation of the ops: TF.js itself, or bench/onnx-model.ts's
+ * tracer that records the same ops as an ONNX graph (so both peers run one float simulation).
+ * `constant` makes a weight tensor the caller owns; `steSign` replaces sign(sign(x) + 0.5) where an
+ * engine has a better way to say x < 0 ? -1 : +1.
+ */
+export function inferenceForward(
+  ops: TfOps,
+  spec: ModelSpec,
+  constant: (data: ArrayLike<number>, shape: number[]) => TfTensor,
+  options: { steSign?: (x: TfTensor) => TfTensor } = {},
+): (x: TfTensor) => TfTensor {
+  const steSign = options.steSign ?? ((x: TfTensor) => ops.sign(ops.add(ops.sign(x), 0.5)));
   const quantize = (id: unknown, at: string): ((x: TfTensor) => TfTensor) => {
     const q = getQuantizer(id as never);
     if (q === null) return (x) => x;
-    if (q.className === 'SteSign') return (x) => tf.sign(tf.add(tf.sign(x), 0.5));
+    if (q.className === 'SteSign') return steSign;
     throw new TfjsTranslationError(`${at}: the TF.js translation has no ${q.className} quantizer`);
   };
   const activate = (a: string | undefined, at: string): ((x: TfTensor) => TfTensor) => {
     if (a === undefined || a === 'linear') return (x) => x;
-    if (a === 'softmax') return (x) => tf.softmax(x);
-    if (a === 'relu') return (x) => tf.relu(x);
+    if (a === 'softmax') return (x) => ops.softmax(x);
+    if (a === 'relu') return (x) => ops.relu(x);
     throw new TfjsTranslationError(`${at}: the TF.js translation has no activation '${a}'`);
   };
-  const forward = translateLayers(spec, spec.layers, (l) => ({
-    tf,
+  return translateLayers(spec, spec.layers, (l) => ({
+    tf: ops,
     training: false,
     weight: (p) => spec.weights.get(`${l.name}/${p}`),
     param: constant,
@@ -127,10 +146,6 @@ export function tfjsModel(tf: Tf, spec: ModelSpec): { run(x: TfTensor): TfTensor
     quantize,
     activate,
   }));
-  return {
-    run: (x) => tf.tidy(() => forward(x)),
-    dispose: () => consts.forEach((t) => t.dispose()),
-  };
 }
 
 /**

@@ -35,6 +35,9 @@ describe('bnn bench all (headless Chromium, --quick)', () => {
     // TF.js is served to the page: its column is there for every suite.
     expect(report.tfjs).toMatch(/TensorFlow.js/);
     for (const s of ['gemm', 'conv', 'mlp', 'models', 'train']) expect(report.summary.filter((r) => r.suite === s).every((r) => r.tfjs && r.speedupVsTfjs! > 0)).toBe(true);
+    // So is ONNX Runtime Web (its WebGPU bundle and .wasm): its column in the conv, mlp and models suites.
+    expect(report.ort).toMatch(/ONNX Runtime Web/);
+    for (const s of ['conv', 'mlp', 'models']) expect(report.summary.filter((r) => r.suite === s).every((r) => r.ort && r.speedupVsOrt! > 0)).toBe(true);
     expect(out.stdout).toContain('| case | binary ms');
     // Progress while it runs: elapsed time, suite n of m.
     const n = DEFAULT_SUITES.length;

@@ -24,7 +24,11 @@ describe('benchmark suites (tiny shapes)', () => {
     const row = (r as { rows: { tfjs?: { medianMs: number; check: string } }[] }).rows[0];
     expect(row.tfjs?.check).toMatch(/TF.js conv2d = our fp32 conv on all 360 outputs/);
     expect(SUITES.conv.markdown(r)).toContain('TF.js GFLOP/s');
-  });
+    // ONNX Runtime Web's WebGPU EP too (test/onnx-peer.test.ts checks its models), equal exactly.
+    const ort = (r as { rows: { ort?: { medianMs: number; check: string } }[] }).rows[0].ort;
+    expect(ort?.check).toBe('ORT output = our fp32 conv on all 360 outputs');
+    expect(SUITES.conv.markdown(r)).toContain('ORT GFLOP/s');
+  }, 60_000);
 
   test('train: TF.js float simulation of the step gives our trainer\'s first loss, timed', async () => {
     const r = await SUITES.train.run(gpu(), { batch: 8, reps: 1, warmup: 0, rounds: 1 });

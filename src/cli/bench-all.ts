@@ -20,6 +20,7 @@ export async function benchAllCommand(flags: Flags): Promise<void> {
       ...(flags.values.has('reps') ? { reps: positiveInt(flags, 'reps') } : {}),
       ...(flags.values.has('warmup') ? { warmup: Number(flags.values.get('warmup')) } : {}),
       ...(flags.switches.has('no-tfjs') ? { tfjs: false } : {}),
+      ...(flags.switches.has('no-ort') ? { ort: false } : {}),
       ...(flags.switches.has('large') ? { large: true } : {}),
     },
   };
@@ -67,7 +68,7 @@ export function benchCompareCommand(flags: Flags): void {
 export const BENCH_ALL_COMMANDS: Command[] = [
   {
     name: 'bench all',
-    summary: 'every suite (gemm, lowbit, conv, mlp, models, train), each beside fp32 (and TF.js), in headless Chromium; writes report.json, report.html (charts), report.md',
+    summary: 'every suite (gemm, lowbit, conv, mlp, models, train), each beside fp32 (and TF.js, ONNX Runtime Web), in headless Chromium; writes report.json, report.html (charts), report.md',
     options: {
       node: { kind: 'switch', help: 'run in Node (Dawn) instead of Chromium' },
       out: { kind: 'path', placeholder: 'DIR', help: 'where to write the reports (default bench/results/DATE-DEVICE-ENV); a FILE.json puts FILE.html and FILE.md beside it' },
@@ -76,6 +77,7 @@ export const BENCH_ALL_COMMANDS: Command[] = [
       reps: BENCH_OPTIONS.reps,
       warmup: BENCH_OPTIONS.warmup,
       'no-tfjs': BENCH_OPTIONS['no-tfjs'],
+      'no-ort': BENCH_OPTIONS['no-ort'],
       large: BENCH_OPTIONS.large,
     },
     run: benchAllCommand,

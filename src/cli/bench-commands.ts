@@ -27,6 +27,7 @@ export async function benchSuiteCommand(name: SuiteName, flags: Flags): Promise<
     warmup: flags.values.has('warmup') ? Number(flags.values.get('warmup')) : undefined,
     batch: positiveInt(flags, 'batch'),
     tfjs: !flags.switches.has('no-tfjs'),
+    ort: !flags.switches.has('no-ort'),
     rounds: positiveInt(flags, 'rounds'),
     profile: flags.switches.has('profile'),
     backwardMethod: flags.values.has('backward') ? (flags.values.get('backward') as 'table' | 'select') : undefined,
@@ -101,6 +102,7 @@ export const BENCH_OPTIONS = {
   rounds: { kind: 'posint', placeholder: 'N', help: 'rounds of the comparison (alternating binary and fp32)' },
   large: { kind: 'switch', help: 'also shapes too slow for a software adapter (skipped there by default)' },
   'no-tfjs': { kind: 'switch', help: "skip TensorFlow.js's WebGPU backend (timed beside ours when installed)" },
+  'no-ort': { kind: 'switch', help: "skip ONNX Runtime Web's WebGPU EP (timed beside ours when installed)" },
   browser: { kind: 'switch', help: 'run in headless Chromium (puppeteer-core, system Chromium) instead of Node' },
   json: { kind: 'switch', help: 'print the report as JSON' },
   out: { kind: 'path', placeholder: 'FILE', help: 'also write the JSON report to FILE' },
@@ -114,12 +116,12 @@ const common = ['reps', 'warmup', 'browser', 'json', 'out'] as const;
 const SUITE_COMMANDS: Record<SuiteName, { summary: string; options: OptionTable }> = {
   gemm: { summary: `binary XNOR-popcount GEMM against fp32 GEMM, same device, same run (default shapes ${DEFAULT_GEMM_SHAPES.map((s) => s.join('x')).join(', ')})`, options: pick(...common, 'shapes', 'large', 'no-tfjs') },
   lowbit: { summary: 'ternary (TWN) and DoReFa bit-serial GEMMs (2/2 bits, 1-bit weights x 3-bit activations) and binary XNOR against fp32, same run', options: pick(...common, 'shapes', 'large') },
-  conv: { summary: 'binary convolution against fp32 implicit-GEMM convolution on the 3x3 layers of VGG16 and BinaryNet (CIFAR-10)', options: pick(...common, 'batch', 'no-tfjs') },
+  conv: { summary: 'binary convolution against fp32 implicit-GEMM convolution on the 3x3 layers of VGG16 and BinaryNet (CIFAR-10)', options: pick(...common, 'batch', 'no-tfjs', 'no-ort') },
   'first-layer': { summary: '8-bit pixels x binary weights on first layers (CIFAR-10 3->64 3x3, MNIST 1->32 5x5): sign-select against bit planes, checked then timed', options: pick(...common, 'batch') },
-  mlp: { summary: "the MNIST MLP's compiled binary plan against the same model through fp32 kernels", options: pick(...common, 'rounds', 'no-tfjs') },
+  mlp: { summary: "the MNIST MLP's compiled binary plan against the same model through fp32 kernels", options: pick(...common, 'rounds', 'no-tfjs', 'no-ort') },
   models: {
-    summary: 'the binarized VGG16 and FINN\'s CNV (CIFAR-10, random weights): images/s of the binary plan, the fp32 plan and TF.js, checked against the CPU reference first',
-    options: { ...pick(...common, 'batch', 'rounds', 'no-tfjs'), models: { kind: 'text', list: true, choices: Object.keys(BENCH_MODELS), placeholder: 'a,b', help: 'which models (default vgg16,cnv); mnist-cnn-*: the MNIST CNN in each quantization scheme; bireal: a Bi-Real Net 18 style binary ResNet (Add shortcuts)' } },
+    summary: 'the binarized VGG16 and FINN\'s CNV (CIFAR-10, random weights): images/s of the binary plan, the fp32 plan, TF.js and ONNX Runtime Web, checked against the CPU reference first',
+    options: { ...pick(...common, 'batch', 'rounds', 'no-tfjs', 'no-ort'), models: { kind: 'text', list: true, choices: Object.keys(BENCH_MODELS), placeholder: 'a,b', help: 'which models (default vgg16,cnv); mnist-cnn-*: the MNIST CNN in each quantization scheme; bireal: a Bi-Real Net 18 style binary ResNet (Add shortcuts)' } },
   },
   train: {
     summary: 'one training step of the MNIST MLP (+BN, Adam): binary kernels against a float simulation through the fp32 kernels: samples/s, memory per sample',
