@@ -4,7 +4,6 @@
 // lowerWeightLayer: XNOR-popcount, sign-select, ternary, bit-serial or fp32 kernels with fused epilogues).
 import { fail, positiveInt, activation, bool, constraint, nullOnly, IGNORED, quantizer, anything, pair, padding, channelsLast, only, type KeySpec, type Activation, type Padding } from './config-readers.js';
 import { defineKind, type LayerOf, type ReferenceValue, type TrainContext, type WeightList } from './kind.js';
-import { kindOf } from './index.js';
 import { quantizersOf } from './traits.js';
 import { ConvOp, DenseOp } from '../train/linear-ops.js';
 import { isSignQuantizer, LinearStep } from '../train/linear-step.js';
@@ -269,7 +268,7 @@ function trainLinear(l: Linear, ctx: TrainContext): LinearStep {
   const { gpu, model, shape, at } = ctx;
   const c = l.config as Partial<QuantConv2DConfig> & Partial<QuantDenseConfig> & { use_bias: boolean; kernel_constraint: ConstraintConfig };
   const { input: inputQuantizer, kernel: kernelQuantizer } = quantizersOf(l);
-  const dense = kindOf(l).product === 'dense';
+  const dense = l.class === 'Dense' || l.class === 'QuantDense';
   if (dense && shape.length !== 1) throw new TrainError(`${at}: takes [${shape.join(', ')}] per sample; this trainer applies Dense to flat inputs (add a Flatten before it)`);
   const padValues = (c.pad_values ?? 0) as 0 | 1;
   if (!dense && padValues === 1 && c.padding === 'same' && !(isSignQuantizer(inputQuantizer) && isSignQuantizer(kernelQuantizer))) {
