@@ -6,7 +6,7 @@ import { defineKind } from './kind.js';
 import type { BaseConfig } from './base-config.js';
 import { channelAffineReference, softmaxReference } from '../ops/elementwise.js';
 import { ElementwiseStep } from '../train/shape-steps.js';
-import { TRAINING_REFERENCES } from '../model/reference-training.js';
+import { TRAINING_REFERENCES } from '../model/training-references.js';
 
 export interface ActivationConfig extends BaseConfig {
   activation: Activation;

@@ -3,7 +3,7 @@
 import { batchInputShape } from './config-readers.js';
 import { defineKind } from './kind.js';
 import type { BaseConfig } from './base-config.js';
-import { TRAINING_REFERENCES } from '../model/reference-training.js';
+import { TRAINING_REFERENCES } from '../model/training-references.js';
 
 export interface InputLayerConfig extends BaseConfig {
   batch_input_shape: (number | null)[];

@@ -13,7 +13,7 @@ import type { Shape } from '../tensor.js';
 import type { Model } from '../model/model.js';
 import type { ChannelActivation } from '../ops/elementwise.js';
 import type { LayerStep, MergeStep, TrainKernels } from '../train/layer-step.js';
-import type { TrainingReference } from '../model/reference-training.js';
+import type { TrainingReference } from '../model/training-references.js';
 
 export type WeightList = [param: string, shape: number[]][];
 
@@ -107,7 +107,7 @@ export interface LayerKind<K extends string = string, C extends BaseConfig = Bas
   readonly tfjs?: (l: LayerOf<K, C>, env: TfjsEnv) => TfjsLayer;
   /** Its GPU training step: forward with batch statistics beside the backward (src/train/); absent: a TrainError. */
   readonly train?: (l: LayerOf<K, C>, ctx: TrainContext) => LayerStep | MergeStep;
-  /** Its CPU training reference, forward and backward (src/model/reference-training.ts); resolved when a step runs. */
+  /** Its CPU training reference, forward and backward (src/model/training-references.ts); resolved when a step runs. */
   readonly trainReference?: () => TrainingReference;
   /** Lowers the layer to kernel steps: reads `u` (its first input's value; merges read ctx.valueOf), ends with ctx.produce. */
   readonly lower: (ctx: LowerContext, l: LayerOf<K, C>, u: PlanValue, at: string) => void;

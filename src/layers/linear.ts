@@ -8,7 +8,7 @@ import { quantizersOf } from './traits.js';
 import { ConvOp, DenseOp } from '../train/linear-ops.js';
 import { isSignQuantizer, LinearStep } from '../train/linear-step.js';
 import { TrainError } from '../train/train-error.js';
-import { TRAINING_REFERENCES } from '../model/reference-training.js';
+import { TRAINING_REFERENCES } from '../model/training-references.js';
 import type { BaseConfig, ConstraintConfig, QuantizerConfig } from './base-config.js';
 import { imageShape, padBefore, windowOut } from './shapes.js';
 import { getQuantizer } from '../model/quantizers.js';

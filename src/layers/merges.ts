@@ -7,7 +7,7 @@ import { axisOf, sameShape } from './shapes.js';
 import { addReference, concatLastReference } from '../ops/elementwise.js';
 import type { LowerContext, PlanValue } from '../plan/lower.js';
 import { AddStep, ConcatenateStep } from '../train/merge-steps.js';
-import { TRAINING_REFERENCES } from '../model/reference-training.js';
+import { TRAINING_REFERENCES } from '../model/training-references.js';
 
 /** Keras's Add: the element-wise sum of its inbound tensors (two or more, of one shape). No keys of its own. */
 export type AddConfig = BaseConfig;

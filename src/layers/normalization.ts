@@ -8,7 +8,7 @@ import { axisOf } from './shapes.js';
 import { show } from '../model/error-text.js';
 import { batchNormValue, foldBatchNormAffine } from '../model/batchnorm-fold.js';
 import { BatchNormStep } from '../train/batchnorm-step.js';
-import { TRAINING_REFERENCES } from '../model/reference-training.js';
+import { TRAINING_REFERENCES } from '../model/training-references.js';
 
 export interface BatchNormalizationConfig extends BaseConfig {
   /** Always the channel (last) axis once a model is parsed; kept as written (-1, or the index). */

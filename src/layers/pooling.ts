@@ -7,7 +7,7 @@ import type { BaseConfig } from './base-config.js';
 import { imageShape, padBefore, sameShape } from './shapes.js';
 import { windowShape } from './linear.js';
 import { PoolStep } from '../train/shape-steps.js';
-import { TRAINING_REFERENCES, type TrainLayer } from '../model/reference-training.js';
+import { TRAINING_REFERENCES, type TrainLayer } from '../model/training-references.js';
 
 export interface Pooling2DConfig extends BaseConfig {
   pool_size: [number, number];

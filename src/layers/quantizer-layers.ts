@@ -8,7 +8,7 @@ import { getQuantizer, type Quantizer, type SerializedQuantizer } from '../model
 import { quantizeMode } from '../ops/elementwise.js';
 import { ElementwiseStep, GradientQuantizerStep } from '../train/shape-steps.js';
 import { TrainError } from '../train/train-error.js';
-import { TRAINING_REFERENCES } from '../model/reference-training.js';
+import { TRAINING_REFERENCES } from '../model/training-references.js';
 
 /**
  * A Larq quantizer used as a layer (`SteSign`, `DoReFa`, ... in a model file: Larq's quantizers are

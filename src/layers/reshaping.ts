@@ -8,7 +8,7 @@ import { show } from '../model/error-text.js';
 import type { LowerContext, PlanValue } from '../plan/lower.js';
 import { PadStep, ReshapeStep } from '../train/shape-steps.js';
 import { TrainError } from '../train/train-error.js';
-import { TRAINING_REFERENCES } from '../model/reference-training.js';
+import { TRAINING_REFERENCES } from '../model/training-references.js';
 
 export type FlattenConfig = BaseConfig;
 
