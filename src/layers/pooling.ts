@@ -98,6 +98,16 @@ const globalMaxTraining: TrainLayer = {
   },
 };
 
+/** What global pooling shares: Keras's keys, the shape ([C], or [1, 1, C] with keepdims), the whole image as the window. */
+const GLOBAL = {
+  keys: { data_format: { read: channelsLast, default: 'channels_last', drop: true }, keepdims: { read: bool, default: false } },
+  outputShape: (c: GlobalAveragePooling2DConfig, [x]: number[][], at: string) => {
+    const [, , ch] = imageShape(x, at);
+    return c.keepdims ? [1, 1, ch] : [ch];
+  },
+} as const;
+const wholeImage = (shape: readonly number[]) => ({ poolSize: [shape[0], shape[1]] as [number, number], strides: [shape[0], shape[1]] as [number, number], padding: 'valid' as const });
+
 export const POOLING_KINDS = {
   MaxPooling2D: defineKind<'MaxPooling2D', Pooling2DConfig>({
     className: 'MaxPooling2D',
@@ -137,43 +147,33 @@ export const POOLING_KINDS = {
   GlobalMaxPooling2D: defineKind<'GlobalMaxPooling2D', GlobalMaxPooling2DConfig>({
     className: 'GlobalMaxPooling2D',
     aliases: ['GlobalMaxPool2D'],
-    keys: { data_format: { read: channelsLast, default: 'channels_last', drop: true }, keepdims: { read: bool, default: false } },
-    outputShape: (c, [x], at) => {
-      const [, , ch] = imageShape(x, at);
-      return c.keepdims ? [1, 1, ch] : [ch];
-    },
+    ...GLOBAL,
     reference: (_l, [x]) => poolReference(x, [x.shape[1], x.shape[2]], [x.shape[1], x.shape[2]], 'valid', true),
     tfjs: (l, { tf }) => ([x]) => tf.reshape(tf.maxPool(x, [x.shape[1], x.shape[2]], [x.shape[1], x.shape[2]], 'valid'), [x.shape[0], ...l.outputShape]),
     // The max of +-1 values is the AND of their bits: signs pass through, and bits stay bits.
     signUse: () => 'through',
-    train: (l, { shape }) => new PoolStep(l.name, 'max', { poolSize: [shape[0], shape[1]], strides: [shape[0], shape[1]], padding: 'valid' }, l.outputShape),
+    train: (l, { shape }) => new PoolStep(l.name, 'max', wholeImage(shape), l.outputShape),
     trainReference: () => globalMaxTraining,
     // The max pool with the whole image as its window: [1, 1, C], seen as [C] unless keepdims.
     lower: (ctx, l, u) => {
-      const hw: [number, number] = [u.shape[0], u.shape[1]];
       const y = ctx.newValue([1, 1, u.shape[2]], u.rep, [], { full: u.full });
-      ctx.emit({ op: 'maxPool', layers: [l.name], x: u.id, y: y.id, poolSize: hw, strides: hw, padding: 'valid' });
+      ctx.emit({ op: 'maxPool', layers: [l.name], x: u.id, y: y.id, ...wholeImage(u.shape) });
       ctx.produce(l, sameShape(y.shape, l.outputShape) ? y : ctx.alias(y, l.outputShape));
     },
   }),
   GlobalAveragePooling2D: defineKind<'GlobalAveragePooling2D', GlobalAveragePooling2DConfig>({
     className: 'GlobalAveragePooling2D',
     aliases: ['GlobalAvgPool2D'],
-    keys: { data_format: { read: channelsLast, default: 'channels_last', drop: true }, keepdims: { read: bool, default: false } },
-    outputShape: (c, [x], at) => {
-      const [, , ch] = imageShape(x, at);
-      return c.keepdims ? [1, 1, ch] : [ch];
-    },
+    ...GLOBAL,
     reference: (_l, [x]) => poolReference(x, [x.shape[1], x.shape[2]], [x.shape[1], x.shape[2]], 'valid', false),
     tfjs: (l, { tf }) => ([x]) => tf.mean(x, [1, 2], l.config.keepdims),
-    train: (l, { shape }) => new PoolStep(l.name, 'avg', { poolSize: [shape[0], shape[1]], strides: [shape[0], shape[1]], padding: 'valid' }, l.outputShape),
+    train: (l, { shape }) => new PoolStep(l.name, 'avg', wholeImage(shape), l.outputShape),
     trainReference: () => TRAINING_REFERENCES.GlobalAveragePooling2D!,
     // The average pool with the whole image as its window: [1, 1, C], seen as [C] unless keepdims.
     lower: (ctx, l, u) => {
       const x = ctx.asFloat(u, [l.name]);
-      const hw: [number, number] = [x.shape[0], x.shape[1]];
       const y = ctx.newValue([1, 1, x.shape[2]], 'f32', []);
-      ctx.emit({ op: 'avgPool', layers: [l.name], x: x.id, y: y.id, poolSize: hw, strides: hw, padding: 'valid' });
+      ctx.emit({ op: 'avgPool', layers: [l.name], x: x.id, y: y.id, ...wholeImage(x.shape) });
       ctx.produce(l, sameShape(y.shape, l.outputShape) ? y : ctx.alias(y, l.outputShape));
     },
   }),

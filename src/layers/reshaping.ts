@@ -2,6 +2,7 @@
 // ZeroPadding2D (zeros around an image) and Dropout (the identity at inference).
 import { fail, positiveInt, channelsLast, finiteIn, only, anything, type Reader } from './config-readers.js';
 import { defineKind, type ReferenceValue } from './kind.js';
+import type { TfjsEnv, TfTensor } from './tfjs-ops.js';
 import type { BaseConfig } from './base-config.js';
 import { checkedCount, imageShape } from './shapes.js';
 import { show } from '../model/error-text.js';
@@ -73,17 +74,22 @@ function lowerView(ctx: LowerContext, l: { name: string; outputShape: number[] }
   } else ctx.produce(l, ctx.alias(u, out));
 }
 
+/** What Flatten and Reshape share: the same values seen with another shape (signs pass through). */
+const VIEW = {
+  reference: (_l: unknown, [x]: ReferenceValue[]) => x.data,
+  tfjs: (l: { outputShape: number[] }, { tf }: TfjsEnv) => ([x]: TfTensor[]) => tf.reshape(x, [x.shape[0], ...l.outputShape]),
+  train: (l: { name: string; outputShape: number[] }) => new ReshapeStep(l.name, l.outputShape),
+  signUse: () => 'through' as const,
+  lower: lowerView,
+};
+
 export const RESHAPING_KINDS = {
   Flatten: defineKind<'Flatten', FlattenConfig>({
     className: 'Flatten',
     keys: { data_format: { read: channelsLast, default: 'channels_last', drop: true } },
     outputShape: (_c, [x], at) => [checkedCount(x, at)],
-    reference: (_l, [x]) => x.data,
-    tfjs: (l, { tf }) => ([x]) => tf.reshape(x, [x.shape[0], ...l.outputShape]),
-    train: (l) => new ReshapeStep(l.name, l.outputShape),
+    ...VIEW,
     trainReference: () => TRAINING_REFERENCES.Flatten!,
-    signUse: () => 'through',
-    lower: lowerView,
   }),
   Reshape: defineKind<'Reshape', ReshapeConfig>({
     className: 'Reshape',
@@ -95,12 +101,8 @@ export const RESHAPING_KINDS = {
       if (free ? n % known !== 0 : n !== known) fail(`${at}, key "target_shape"`, `[${c.target_shape}] does not hold the ${n} elements of the input [${x}]`, 'the target shape must have as many elements as the input');
       return c.target_shape.map((d) => (d === -1 ? n / known : d));
     },
-    reference: (_l, [x]) => x.data,
-    tfjs: (l, { tf }) => ([x]) => tf.reshape(x, [x.shape[0], ...l.outputShape]),
-    train: (l) => new ReshapeStep(l.name, l.outputShape),
+    ...VIEW,
     trainReference: () => TRAINING_REFERENCES.Reshape!,
-    signUse: () => 'through',
-    lower: lowerView,
   }),
   ZeroPadding2D: defineKind<'ZeroPadding2D', ZeroPadding2DConfig>({
     className: 'ZeroPadding2D',
