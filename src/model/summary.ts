@@ -3,7 +3,7 @@
 // saving against the same model in float32. Parameter bits: a kernel takes its kernel quantizer's
 // precision (1 for the sign quantizers, 2 for ste_tern, k for DoReFa), everything else 32 bits.
 import { getQuantizer } from './quantizers.js';
-import type { LayerSpec, QuantizerConfig } from './layer-config.js';
+import type { QuantizerConfig } from './layer-config.js';
 import { kindOf } from '../layers/index.js';
 import { isQuantized } from '../layers/traits.js';
 import type { ModelSpec } from './tfjs-format.js';

@@ -20,7 +20,7 @@ import {
 } from './layer-config.js';
 import { kindOf } from '../layers/index.js';
 import { binaryKernel, isQuantized } from '../layers/traits.js';
-import { checkedCount, sameShape, MAX_ELEMENTS } from '../layers/shapes.js';
+import { checkedCount, sameShape } from '../layers/shapes.js';
 import { canonicalTopology } from './keras-config.js';
 import { getQuantizer, serializeQuantizer } from './quantizers.js';
 import { clip, show } from './error-text.js';
