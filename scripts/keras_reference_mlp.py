@@ -50,17 +50,27 @@ def ste_sign(x):
 
 
 class WeightClip(keras.constraints.Constraint):
-    """larq.constraints.WeightClip(clip_value=1)."""
+    """larq.constraints.WeightClip(clip_value)."""
+
+    def __init__(self, clip_value=1.0):
+        self.clip_value = clip_value
 
     def __call__(self, w):
-        return ops.clip(w, -1.0, 1.0)
+        return ops.clip(w, -self.clip_value, self.clip_value)
 
 
 class QuantDense(keras.layers.Dense):
-    """larq.layers.QuantDense with input_quantizer and kernel_quantizer ste_sign, kernel_constraint weight_clip."""
+    """larq.layers.QuantDense with input_quantizer and kernel_quantizer ste_sign, kernel_constraint weight_clip.
 
-    def __init__(self, units, **kwargs):
-        super().__init__(units, kernel_constraint=WeightClip(), **kwargs)
+    lr_scale s != 1 is BinaryNet's per-layer learning-rate scaling under Adam: the latent kernel is stored
+    divided by s (clipped to +-1/s, initialized /s), so an Adam step of size lr moves the +-1-clipped
+    kernel by lr * s; its sign, and so the layer's output, are unchanged.
+    """
+
+    def __init__(self, units, lr_scale=1.0, **kwargs):
+        super().__init__(units, kernel_constraint=WeightClip(1.0 / lr_scale),
+                         kernel_initializer=keras.initializers.VarianceScaling(1.0 / lr_scale ** 2, "fan_avg", "uniform"),
+                         **kwargs)
 
     def call(self, inputs):
         y = ops.matmul(ste_sign(inputs), ste_sign(self.kernel))
@@ -69,12 +79,19 @@ class QuantDense(keras.layers.Dense):
         return self.activation(y)
 
 
-def build(name):
+def binarynet_scale(fan_in, fan_out):
+    """BinaryNet's W_LR_scale: 1 / sqrt(1.5 / (fan_in + fan_out)), the inverse of Glorot's uniform bound."""
+    return 1.0 / np.sqrt(1.5 / (fan_in + fan_out))
+
+
+def build(name, lr_scale="none"):
     bn = dict(momentum=0.99, scale=False)
     layers = [keras.Input(shape=(28, 28, 1)), keras.layers.Flatten()]
-    for _ in range(3):
-        layers += [QuantDense(512), keras.layers.BatchNormalization(**bn)]
-    layers.append(QuantDense(10))
+    widths = [784, 512, 512, 512, 10]
+    scale = (lambda i: binarynet_scale(widths[i], widths[i + 1])) if lr_scale == "binarynet" else (lambda i: 1.0)
+    for i in range(3):
+        layers += [QuantDense(512, lr_scale=scale(i)), keras.layers.BatchNormalization(**bn)]
+    layers.append(QuantDense(10, lr_scale=scale(3)))
     if name == "mnist-mlp-bn":
         layers.append(keras.layers.BatchNormalization(**bn))
     layers.append(keras.layers.Activation("softmax"))
@@ -88,6 +105,11 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--lr", type=float, default=0.001)
     ap.add_argument("--batch", type=int, default=300)
+    ap.add_argument("--schedule", choices=["constant", "cosine", "exponential"], default="constant",
+                    help="learning rate per step: constant, cosine to 0 over the run, or exponential by --decay-rate an epoch")
+    ap.add_argument("--decay-rate", type=float, default=0.9)
+    ap.add_argument("--lr-scale", choices=["none", "binarynet"], default="none",
+                    help="binarynet: each binary kernel's rate times 1/sqrt(1.5/(fan_in+fan_out)), as bnn train --lr-scale")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     out = args.out or os.path.join(REPO, "bench", "results", f"keras-reference-{args.model}.json")
@@ -97,9 +119,16 @@ def main():
     x_train, y_train = pre(read_idx("train-images-idx3-ubyte")), read_idx("train-labels-idx1-ubyte").astype(np.int64)
     x_test, y_test = pre(read_idx("t10k-images-idx3-ubyte")), read_idx("t10k-labels-idx1-ubyte").astype(np.int64)
 
-    model = build(args.model)
+    model = build(args.model, args.lr_scale)
+    steps = -(-len(x_train) // args.batch)
+    if args.schedule == "cosine":
+        lr = keras.optimizers.schedules.CosineDecay(args.lr, decay_steps=steps * args.epochs)
+    elif args.schedule == "exponential":
+        lr = keras.optimizers.schedules.ExponentialDecay(args.lr, decay_steps=steps, decay_rate=args.decay_rate)
+    else:
+        lr = args.lr
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=args.lr),
+        optimizer=keras.optimizers.Adam(learning_rate=lr),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy", keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top5")],
     )
@@ -125,7 +154,8 @@ def main():
     best = max(epochs, key=lambda e: e["test_top1"])
     result = {
         "model": args.model,
-        "recipe": {"optimizer": "adam", "learning_rate": args.lr, "batch": args.batch, "epochs": args.epochs, "seed": args.seed,
+        "recipe": {"optimizer": "adam", "learning_rate": args.lr, "schedule": args.schedule, "lr_scale": args.lr_scale,
+                   **({"decay_rate": args.decay_rate} if args.schedule == "exponential" else {}), "batch": args.batch, "epochs": args.epochs, "seed": args.seed,
                    "inputs": "pixel/127.5 - 1, ste_sign on every QuantDense input", "use_bias": True,
                    "output_batchnorm": args.model == "mnist-mlp-bn"},
         "tools": {"tensorflow": tf.__version__, "keras": keras.__version__, "python": platform.python_version()},
