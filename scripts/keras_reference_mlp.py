@@ -110,6 +110,8 @@ def main():
     ap.add_argument("--decay-rate", type=float, default=0.9)
     ap.add_argument("--lr-scale", choices=["none", "binarynet"], default="none",
                     help="binarynet: each binary kernel's rate times 1/sqrt(1.5/(fan_in+fan_out)), as bnn train --lr-scale")
+    ap.add_argument("--shift", type=int, default=0,
+                    help="augmentation: each training image shifted by up to N pixels (padded with background, a random crop), as bnn train --shift")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     out = args.out or os.path.join(REPO, "bench", "results", f"keras-reference-{args.model}.json")
@@ -149,12 +151,23 @@ def main():
                   f"test top-1 {100 * e['test_top1']:.2f}% top-5 {100 * e['test_top5']:.2f}% loss {e['test_loss']:.4f}", flush=True)
 
     t0 = time.time()
-    model.fit(x_train, y_train, batch_size=args.batch, epochs=args.epochs, validation_data=(x_test, y_test),
-              shuffle=True, verbose=0, callbacks=[Record()])
+    if args.shift:
+        n = args.shift
+
+        def shift(x, y):  # pad with the background (pixel 0 is -1 here), then a random 28x28 crop
+            padded = tf.pad(x, [[n, n], [n, n], [0, 0]], constant_values=-1.0)
+            return tf.image.random_crop(padded, [28, 28, 1]), y
+
+        train = (tf.data.Dataset.from_tensor_slices((x_train, y_train)).shuffle(len(x_train), seed=args.seed)
+                 .map(shift, num_parallel_calls=2).batch(args.batch).prefetch(2))
+        model.fit(train, epochs=args.epochs, validation_data=(x_test, y_test), verbose=0, callbacks=[Record()])
+    else:
+        model.fit(x_train, y_train, batch_size=args.batch, epochs=args.epochs, validation_data=(x_test, y_test),
+                  shuffle=True, verbose=0, callbacks=[Record()])
     best = max(epochs, key=lambda e: e["test_top1"])
     result = {
         "model": args.model,
-        "recipe": {"optimizer": "adam", "learning_rate": args.lr, "schedule": args.schedule, "lr_scale": args.lr_scale,
+        "recipe": {"optimizer": "adam", "learning_rate": args.lr, "schedule": args.schedule, "lr_scale": args.lr_scale, "shift": args.shift,
                    **({"decay_rate": args.decay_rate} if args.schedule == "exponential" else {}), "batch": args.batch, "epochs": args.epochs, "seed": args.seed,
                    "inputs": "pixel/127.5 - 1, ste_sign on every QuantDense input", "use_bias": True,
                    "output_batchnorm": args.model == "mnist-mlp-bn"},

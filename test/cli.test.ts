@@ -2,7 +2,7 @@
 // anything, mistyped flags refused by name with the nearest one, one-line errors without stack
 // traces (unless --debug / BNN_DEBUG=1), zoo names checked, and the WebGPU driver's warnings kept
 // off stderr (DawnMessageFilter on the exact block Dawn prints). Cheap commands only.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
@@ -165,6 +165,18 @@ describe('bnn train --model FILE', () => {
     const again = await bnn(['eval', '--model', out, '--limit', '100']);
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).toMatch(/on MNIST test \(100 images\): top-1 [\d.]+%/);
+  });
+
+  test('--shift N trains an MNIST model on randomly shifted images (on the GPU) and the run keeps it for --resume; refused for CIFAR-10 and past 8 pixels', { timeout: 180_000 }, async () => {
+    const out = mkdtempSync(join(tmpdir(), 'bnn-train-shift-'));
+    dirs.push(out);
+    const r = await bnn(['train', 'mnist-mlp-bn', '--epochs', '1', '--limit', '200', '--test-limit', '100', '--batch', '100', '--shift', '2', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/random shifts of up to 2 pixel\(s\)/);
+    expect(r.stdout).toMatch(/epoch 1: train loss [\d.]+ acc [\d.]+%\s+test top-1 [\d.]+%/);
+    expect(JSON.parse(readFileSync(join(out, 'training.json'), 'utf8')).run.shift).toBe(2);
+    expectUsage(await bnn(['train', 'cifar10-cnv', '--shift', '2']), /--shift applies to the MNIST models/);
+    expectUsage(await bnn(['train', 'mnist-mlp', '--shift', '9']), /--shift must be at most 8 pixels/);
   });
 
   test('a zoo MODEL and --model together, --data without --model, a data set the model cannot take: one-line usage errors', async () => {

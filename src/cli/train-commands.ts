@@ -3,7 +3,7 @@ import { Gpu } from '../gpu/context.js';
 import { loadMnist } from '../data/mnist.js';
 import { ImageAugmenter } from '../data/augmenter.js';
 import { DATASETS, isDatasetName, loadPreprocessing, preprocessor, savePreprocessing, type DatasetName, type Preprocessing } from '../data/datasets.js';
-import { CIFAR10_NORMALIZATION, SYMMETRIC_NORMALIZATION, type Normalization } from '../ops/augment.js';
+import { CIFAR10_NORMALIZATION, MNIST_NORMALIZATION, SYMMETRIC_NORMALIZATION, type Normalization } from '../ops/augment.js';
 import { biRealNet } from '../zoo/bireal-net.js';
 import { cifar10Vgg16 } from '../zoo/cifar10-vgg16.js';
 import { finnCnv } from '../zoo/finn-cnv.js';
@@ -159,6 +159,9 @@ export async function trainCommand(flags: Flags): Promise<void> {
   const dataset = DATASETS[loaded?.preprocessing.dataset ?? zoo!.dataset];
   const normalization = loaded ? loaded.preprocessing.normalization : normalizationFrom(flags, name);
   if (flags.switches.has('no-augment') && dataset.name !== 'cifar10') throw new UsageError(`--no-augment applies to the CIFAR-10 models, not ${name}`);
+  const shift = positiveInt(flags, 'shift');
+  if (shift !== undefined && dataset.name !== 'mnist') throw new UsageError(`--shift applies to the MNIST models (CIFAR-10 takes random crops and flips by default), not ${name}`);
+  if (shift !== undefined && shift > 8) throw new UsageError(`--shift must be at most 8 pixels (a 28x28 digit shifted further leaves the image), got ${shift}`);
   let run: CheckpointRun = {
     model: name,
     seed,
@@ -169,6 +172,7 @@ export async function trainCommand(flags: Flags): Promise<void> {
     ...(gradientBits && { gradientBits }),
     ...((dataset.name !== 'mnist' || loaded) && { preprocessing: { dataset: dataset.name, ...(normalization && { normalization }) } }),
     ...(dataset.name !== 'mnist' && { augment: !flags.switches.has('no-augment') }),
+    ...(shift && { shift }),
   };
   let model = loaded ? loaded.model : zoo!.build(seed, quant, gradientBits);
   const shiftBatchNorm = flags.switches.has('shift-bn');
@@ -194,10 +198,18 @@ export async function trainCommand(flags: Flags): Promise<void> {
   const { optimizer, defaultOptimizer, lrScale } = optimizerConfigs(optimizerRun, run.epochs ?? epochs, batchCount(train.count, run.batchSize));
   const gpu = await Gpu.create({ log: (line) => console.error(line) });
   const tty = stderrIsTerminal();
-  const augment = run.augment ? new ImageAugmenter(gpu, { shape: dataset.shape, normalization: preprocessing.normalization!, seed: run.seed, label: `${name}.augment` }) : undefined;
+  const augment = run.augment
+    ? new ImageAugmenter(gpu, { shape: dataset.shape, normalization: preprocessing.normalization!, seed: run.seed, label: `${name}.augment` })
+    : run.shift
+      ? new ImageAugmenter(gpu, { shape: dataset.shape, normalization: MNIST_NORMALIZATION, seed: run.seed, pad: run.shift, flip: false, label: `${name}.shift` })
+      : undefined;
   try {
     const record = await TrainingLog.start(out, name, run, { argv: commandLine(), device: gpu.describe(), started, startEpoch: resumed?.epoch ?? 0 });
-    const input = preprocessing.normalization ? `, inputs (x/255 - [${preprocessing.normalization.mean.join(', ')}]) / [${preprocessing.normalization.std.join(', ')}]${augment ? ', random crops (padding 4) and flips' : ''}` : '';
+    const input = preprocessing.normalization
+      ? `, inputs (x/255 - [${preprocessing.normalization.mean.join(', ')}]) / [${preprocessing.normalization.std.join(', ')}]${augment ? ', random crops (padding 4) and flips' : ''}`
+      : run.shift
+        ? `, random shifts of up to ${run.shift} pixel(s)`
+        : '';
     console.log(`training ${name.replace(/^file:/, '')}${run.quant ? ` (${run.quant}${run.gradientBits ? `, ${run.gradientBits}-bit gradients` : ''})` : ''} on ${train.count} ${dataset.title} images, ${epochs} epoch(s), batch ${run.batchSize}, ${describeOptimizer(optimizerRun)}, seed ${run.seed}${input}, on ${gpu.describe()}`);
     await fit(gpu, model, train, {
       preprocess: preprocessor(preprocessing),
@@ -366,6 +378,7 @@ models) is refused.`,
       'recalibrate-bn': { kind: 'switch', help: "re-estimate BatchNorm's moving statistics after each epoch" },
       'shift-bn': { kind: 'switch', help: "BinaryNet's shift-based BatchNorm (powers of two)" },
       stochastic: { kind: 'switch', help: "BinaryNet's stochastic binarization of activations while training" },
+      shift: { kind: 'posint', placeholder: 'N', help: 'MNIST: shift each training image by up to N pixels at random (a crop of the image padded with background; no flips), on the GPU' },
       'no-augment': { kind: 'switch', help: 'CIFAR-10: no random crops and flips' },
       mean: { kind: 'text', placeholder: 'a,b,c', help: 'CIFAR-10: input normalization (x/255 - mean) / std, one number or one per channel' },
       std: { kind: 'text', placeholder: 'a,b,c', help: 'CIFAR-10: see --mean' },

@@ -19,6 +19,9 @@ export interface Normalization {
 /** CIFAR-10's usual per-channel statistics of the training images (pixels / 255). */
 export const CIFAR10_NORMALIZATION: Normalization = { scale: 1 / 255, mean: [0.4914, 0.4822, 0.4465], std: [0.247, 0.2435, 0.2616] };
 
+/** MNIST's pixel/127.5 - 1 (preprocessMnist, the seed's input), for shifted MNIST training images made on the GPU. */
+export const MNIST_NORMALIZATION: Normalization = { scale: 1 / 127.5, mean: [1], std: [1] };
+
 /** 2 x / 255 - 1, in [-1, 1]: Brevitas' CNV input (`2.0 * x - 1.0` on ToTensor's [0, 1]); 256 levels, an 8-bit input. */
 export const SYMMETRIC_NORMALIZATION: Normalization = { scale: 1 / 255, mean: [0.5], std: [0.5] };
 

@@ -31,6 +31,8 @@ export interface CheckpointRun {
   preprocessing?: { dataset: string; normalization?: { scale: number; mean: readonly number[]; std: readonly number[] } };
   /** Random crops (padding 4) and flips of the training images on the GPU. */
   augment?: boolean;
+  /** MNIST: random shifts of up to this many pixels (a random crop of the image padded with background), on the GPU. */
+  shift?: number;
   optimizer: Record<string, unknown>;
 }
 
