@@ -3,8 +3,8 @@
 // step is recorded once per batch size through Gpu.capture (like an inference plan) and replayed:
 // each layer's prepare (binarize latent weights), forward with batch statistics, each output's
 // sparse softmax cross-entropy (times its loss weight) with metrics summed on the GPU, backward
-// with Larq's STEs, the optimizer's update; one command buffer per step. `kernels: 'float'` runs the same model as a float
-// simulation through the fp32 kernels: the baseline of bench/train.ts.
+// with Larq's STEs, the optimizer's update; one command buffer per step. `kernels: 'float'` runs
+// the same model as a float simulation through the fp32 kernels: the baseline of bench/train.ts.
 //
 // What trains: a graph of layers (Sequential, or functional: shortcuts, merges, fan-out) with any
 // number of inputs and outputs, each output ending in a softmax with its own loss (loss-outputs.ts);
