@@ -288,6 +288,10 @@ describe('Trainer on functional graphs', () => {
     const probs = layers.dense({ units: 3, activation: 'softmax', name: 'probs' }).apply(h);
     const chained = model({ inputs: x, outputs: [probs, layers.dense({ units: 2, activation: 'softmax', name: 'after' }).apply(probs)] });
     await expect(Trainer.create(gpu(), chained)).rejects.toThrow(/output "probs" \(Dense\) is also read by layer "after"/);
+    // A layer that leads to no output (a dead branch, as a saved file can hold: the second head dropped from the outputs).
+    const dead = model({ inputs: x, outputs: [layers.dense({ units: 2, activation: 'softmax', name: 'kept' }).apply(h), layers.dense({ units: 2, activation: 'softmax', name: 'dropped' }).apply(h)] });
+    dead.spec.outputs.pop();
+    await expect(Trainer.create(gpu(), dead)).rejects.toThrow(/layer "dropped" \(Dense\): its output leads to none of the model's outputs \("kept"\)/);
     // Loss weights that do not fit the outputs.
     const a = input({ shape: [4], name: 'a' });
     const b = input({ shape: [4], name: 'b' });
@@ -295,7 +299,7 @@ describe('Trainer on functional graphs', () => {
     await expect(Trainer.create(gpu(), twoIn, { lossWeights: [1, 2] })).rejects.toThrow(/lossWeights: 2 weights for 1 outputs/);
     await expect(Trainer.create(gpu(), twoIn, { lossWeights: { nope: 1 } })).rejects.toThrow(/lossWeights: "nope" is not an output of the model/);
     await expect(Trainer.create(gpu(), twoIn, { lossWeights: [-1] })).rejects.toThrow(/the weight of output "dense.*" must be a finite number >= 0, got -1/);
-    for (const bad of [noSoftmax, linear, chained]) await expect(Trainer.create(gpu(), bad)).rejects.toThrow(TrainError);
+    for (const bad of [noSoftmax, linear, chained, dead]) await expect(Trainer.create(gpu(), bad)).rejects.toThrow(TrainError);
   });
 
   test('a batch of a model with several inputs and outputs is checked against them, naming the input or output', async () => {
