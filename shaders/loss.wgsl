@@ -6,6 +6,7 @@
 struct Params {
   rows: u32, // M
   classes: u32, // C
+  grad_scale: f32, // the output's loss weight (Keras's loss_weights): d_logits is scaled by it
 }
 
 override WORKGROUP_SIZE: u32 = 64;
@@ -31,7 +32,8 @@ fn flat_index(wid: vec3u, nwg: vec3u, lid: u32) -> u32 {
 
 // One invocation per row (a classifier's rows are short; no barriers).
 //   loss = logsumexp(x) - x[label], stable: max subtracted first.
-//   d_logits = (softmax(x) - onehot(label)) / M: the gradient of the mean over the batch.
+//   d_logits = grad_scale * ((softmax(x) - onehot(label)) / M): the gradient of the mean over the
+//   batch, times the output's loss weight (a model of several outputs sums weighted losses).
 //   top-1 hit: the label is the argmax, first maximum (Keras' accuracy): no logit above the
 //   label's, none equal to it at a lower index. Top-5 hit: fewer than 5 logits strictly greater
 //   than the label's (TF's in_top_k: ties at the boundary count as in). CPU twins: src/train/metrics.ts.
@@ -66,7 +68,7 @@ fn softmax_cross_entropy(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgro
   let M = f32(params.rows);
   for (var j = 0u; j < C; j++) {
     let p = exp(logits[base + j] - m) / sum;
-    d_logits[base + j] = (p - select(0.0, 1.0, valid && j == label)) / M;
+    d_logits[base + j] = params.grad_scale * ((p - select(0.0, 1.0, valid && j == label)) / M);
   }
   // A runtime NaN (a constant NaN is a shader-creation error).
   let nan = bitcast<f32>(0x7fc00000u | (label & 0u));

@@ -72,11 +72,11 @@ export { softmaxCrossEntropy, softmaxCrossEntropyReference, LossMetrics, type So
 export { bconv2dBackwardFilter, bconv2dBackwardInput, conv2dBackwardFilter, conv2dBackwardInput, conv2dBackwardFilterReference, conv2dBackwardInputReference, type Conv2dBackwardFilterOptions, type Conv2dBackwardInputOptions } from './ops/conv2d-backward.js';
 export { maxPool2dBackward, avgPool2dBackward, maxPool2dBackwardReference, avgPool2dBackwardReference, type Pool2dBackwardOptions } from './ops/pool.js';
 export { createOptimizer, Optimizer, optimizerReference, optimizerStepValues, resolveOptimizerConfig, exponentialDecay, cosineDecay, learningRateAt, glorotLrScale, ap2, type OptimizerConfig, type OptimizerKind, type AdamConfig, type SgdConfig, type ShiftAdamaxConfig, type BopConfig, type TrackOptions, type TrackedParam, type OptimizerArrays, type LearningRate, type LearningRateSchedule } from './train/optimizers.js';
-export { Trainer, TrainError, type TrainerOptions, type TrainerState, type TrainingMemory, type TrainKernels } from './train/trainer.js';
+export { Trainer, TrainError, type TrainerOptions, type TrainerState, type TrainerTotals, type OutputTotals, type TrainingMemory, type TrainKernels, type LossWeights, type BatchInputs, type BatchLabels } from './train/trainer.js';
 export { optimizerConfigs, describeOptimizer, type OptimizerRun } from './train/optimizer-run.js';
 export { fit, evaluate, type FitOptions, type EpochResult, type Evaluation } from './train/fit.js';
 export { argmax, inTopK, rowHits, type RowHits } from './train/metrics.js';
-export { referenceTrainingStep, type TrainingStepResult } from './model/reference-training.js';
+export { referenceTrainingStep, type TrainingStepResult, type TrainingStepOptions } from './model/reference-training.js';
 export { quantizerBackward, quantizeWeights, activationBackward, quantizerBackwardReference, quantizeWeightsReference, activationBackwardReference, type ChannelAxis, type QuantizerBackwardOptions, type QuantizeWeightsOptions, type QuantizedWeights, type TrainElementwiseOptions, type TrainableActivation } from './ops/train-elementwise.js';
 export { columnSums, biasGradient, columnReduce, columnSumsReference, reduceErrorTerms, type ColumnReduceOptions, type ColumnSumsOptions, type ReduceAxis } from './ops/reduce.js';
 export { dorefaGradient, dorefaGradientReference, MAX_GRADIENT_BITS, type DoReFaGradientOptions, type GradientNoise, type GradientDraw } from './ops/dorefa-gradient.js';

@@ -7,6 +7,8 @@ import { promisify } from 'node:util';
 import { afterAll, describe, expect, test } from 'vitest';
 import { loadMnist } from '../src/data/mnist.js';
 import { mnistMlp } from '../src/zoo/mnist-mlp.js';
+import { input, layers, model as functional } from '../src/model/model.js';
+import { TrainError } from '../src/train/trainer.js';
 import { evaluate, fit } from '../src/train/fit.js';
 import { loadCheckpoint, saveCheckpoint } from '../src/train/checkpoint.js';
 import { optimizerConfigs, type OptimizerRun } from '../src/train/optimizer-run.js';
@@ -30,6 +32,16 @@ describe('fit', () => {
     expect(after.top1).toBeGreaterThan(0.5); // chance: 0.1 (measured: 0.57 after 3000 images)
     expect(after.top5).toBeGreaterThan(after.top1);
     expect(history[0].trainLoss).toBeLessThan(2.3);
+  });
+
+  test('a model of several outputs is refused before any work: a data set here holds one label per sample', async () => {
+    const x = input({ shape: [28, 28, 1] });
+    const h = layers.flatten().apply(x);
+    const two = functional({ inputs: x, outputs: [layers.dense({ units: 10, activation: 'softmax' }).apply(h), layers.dense({ units: 2, activation: 'softmax' }).apply(h)] });
+    const samples = { count: 0 } as unknown as Parameters<typeof fit>[2];
+    const run = fit(gpu(), two, samples, { epochs: 1, batchSize: 10, seed: 0, optimizer: { kind: 'adam' } });
+    await expect(run).rejects.toThrow(TrainError);
+    await expect(fit(gpu(), two, samples, { epochs: 1, batchSize: 10, seed: 0, optimizer: { kind: 'adam' } })).rejects.toThrow(/1 input\(s\) and 2 output\(s\).*train it with Trainer.step/);
   });
 });
 

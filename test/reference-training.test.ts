@@ -3,25 +3,27 @@
 // are not. GPU training is tested against this reference.
 import { describe, expect, test } from 'vitest';
 import { input, layers, model, sequential, type Model } from '../src/model/model.js';
-import { referenceTrainingStep } from '../src/model/reference-training.js';
+import { referenceTrainingStep, type TrainingStepOptions } from '../src/model/reference-training.js';
 import { rngFor } from './helpers/random.js';
 
-function lossOf(m: Model, x: Float32Array | Float32Array[], labels: number[], batch: number): number {
-  return referenceTrainingStep(m.spec, x, labels, batch).loss;
+type Labels = number[] | number[][];
+
+function lossOf(m: Model, x: Float32Array | Float32Array[], labels: Labels, batch: number, options: TrainingStepOptions): number {
+  return referenceTrainingStep(m.spec, x, labels, batch, options).loss;
 }
 
-/** Every trainable weight's gradient and each input's against central differences of the loss (step 1e-3 in f32). */
-function expectFiniteDifferences(m: Model, x: Float32Array | Float32Array[], labels: number[], batch: number, tol = 1e-4): void {
-  const { grads, inputGrads } = referenceTrainingStep(m.spec, x, labels, batch);
+/** Every trainable weight's gradient and each input's against central differences of the (total) loss (step 1e-3 in f32). */
+function expectFiniteDifferences(m: Model, x: Float32Array | Float32Array[], labels: Labels, batch: number, tol = 1e-4, options: TrainingStepOptions = {}): void {
+  const { grads, inputGrads } = referenceTrainingStep(m.spec, x, labels, batch, options);
   const check = (name: string, v: Float32Array, g: ArrayLike<number>) => {
     for (let i = 0; i < v.length; i++) {
       const orig = v[i];
       const plus = Math.fround(orig + 1e-3);
       const minus = Math.fround(orig - 1e-3);
       v[i] = plus;
-      const lp = lossOf(m, x, labels, batch);
+      const lp = lossOf(m, x, labels, batch, options);
       v[i] = minus;
-      const lm = lossOf(m, x, labels, batch);
+      const lm = lossOf(m, x, labels, batch, options);
       v[i] = orig;
       const fd = (lp - lm) / (plus - minus);
       expect(Math.abs(fd - g[i]), `${name}[${i}]: finite difference ${fd}, gradient ${g[i]}`).toBeLessThanOrEqual(tol * (1 + Math.abs(fd)) + 1e-6);
@@ -305,6 +307,48 @@ describe('referenceTrainingStep', () => {
     const batch = 3;
     const x = inputs.map((s) => rng.floats(batch * s.reduce((a, b) => a * b, 1), -2, 2));
     expectFiniteDifferences(m, x.length === 1 ? x[0] : x, [0, 2, 1], batch);
+  });
+
+  // Several outputs, each its own loss: the total is the sum of weight x mean cross-entropy, so
+  // a trunk's gradient is the weighted sum of what each head sends back.
+  test.each([
+    ['two softmax heads on a shared trunk, loss weights 1 and 0.5', [1, 0.5]],
+    ['the same, loss weights by name (the second 3, the first 1 by default)', { second: 3 }],
+    ['the same, the second output weighing 0: only the first trains the trunk', [1, 0]],
+  ] as const)('two outputs, %s: every gradient equals finite differences of the total loss', (_name, lossWeights) => {
+    const rng = rngFor(`fd two outputs ${JSON.stringify(lossWeights)}`);
+    const a = input({ shape: [4], name: 'a' });
+    const b = input({ shape: [3], name: 'b' });
+    const trunk = layers.batchNormalization().apply(layers.dense({ units: 5, activation: 'tanh' }).apply(layers.concatenate().apply([a, b])));
+    const first = layers.dense({ units: 3, activation: 'softmax', name: 'first' }).apply(trunk);
+    const second = layers.activation({ activation: 'softmax', name: 'second' }).apply(layers.dense({ units: 2 }).apply(layers.add().apply([trunk, layers.dense({ units: 5 }).apply(b)])));
+    const m = model({ inputs: [a, b], outputs: [first, second] });
+    randomWeights(m, rng);
+    const batch = 3;
+    const x = [rng.floats(batch * 4, -2, 2), rng.floats(batch * 3, -2, 2)];
+    const labels = [[0, 2, 1], [1, 0, 1]];
+    expectFiniteDifferences(m, x, labels, batch, 1e-4, { lossWeights });
+    // The total is the weighted sum of the outputs' own losses, which are each a one-output model's.
+    const r = referenceTrainingStep(m.spec, x, labels, batch, { lossWeights });
+    const w = Array.isArray(lossWeights) ? lossWeights : [1, 3];
+    expect(r.outputLosses.map((o) => o.weight)).toEqual(w);
+    expect(r.loss).toBeCloseTo(w[0] * r.outputLosses[0].loss + w[1] * r.outputLosses[1].loss, 12);
+    const alone = model({ inputs: [a, b], outputs: first });
+    alone.spec.weights.forEach((v, k) => v.data.set(m.weight(k).data));
+    const one = referenceTrainingStep(alone.spec, x, labels[0], batch);
+    expect(r.outputLosses[0].loss).toBeCloseTo(one.loss, 12);
+    expect(r.outputLosses[0].correct).toBe(one.correct);
+    if (w[1] === 0) for (const [k, g] of one.grads) g.forEach((v, i) => expect(r.grads.get(k)![i], k).toBeCloseTo(v, 12));
+  });
+
+  test('several outputs: labels and loss weights that do not fit are refused, naming the output', () => {
+    const x = input({ shape: [2] });
+    const m = model({ inputs: x, outputs: [layers.dense({ units: 2, activation: 'softmax', name: 'p' }).apply(x), layers.dense({ units: 2, activation: 'softmax', name: 'q' }).apply(x)] });
+    const v = new Float32Array(2);
+    expect(() => referenceTrainingStep(m.spec, v, [0], 1)).toThrow(/1 label array\(s\) for 2 output\(s\)/);
+    expect(() => referenceTrainingStep(m.spec, v, [[0], [0, 1]], 1)).toThrow(/2 labels of output "q" for a batch of 1/);
+    expect(() => referenceTrainingStep(m.spec, v, [[0], [0]], 1, { lossWeights: [1] })).toThrow(/lossWeights: 1 weights for 2 outputs/);
+    expect(() => referenceTrainingStep(m.spec, v, [[0], [0]], 1, { lossWeights: { r: 1 } })).toThrow(/"r" is not an output/);
   });
 
   test('fan-out: the gradient of a value read twice is the sum of both readers\' gradients (Add(x, x) doubles it)', () => {

@@ -1,14 +1,15 @@
 // The GPU trainer on functional graphs (issue 16) against the CPU training reference: shortcuts
 // (Add), Concatenate, fan-out (a value read by several layers: gradients summed), global average
-// pooling, ZeroPadding2D, Reshape, and a small Bi-Real Net; one Adam step each (loss, gradients,
-// moving averages, the updated weights); the storage rules of a step's values; and the zoo's
-// Bi-Real Net learning a CIFAR-shaped task.
+// pooling, ZeroPadding2D, Reshape, several inputs and several outputs (each its own loss, weighted),
+// and a small Bi-Real Net; one Adam step each (loss, gradients, moving averages, the updated
+// weights); the storage rules of a step's values; what is refused; and the zoo's Bi-Real Net
+// learning a CIFAR-shaped task.
 import { describe, expect, test } from 'vitest';
 import { input, layers, model, type Model } from '../src/model/model.js';
 import { referenceTrainingStep } from '../src/model/reference-training.js';
 import { optimizerReference } from '../src/train/optimizers.js';
 import { LentTensor, shareReads, TensorView } from '../src/train/tensor-handles.js';
-import { Trainer, TrainError } from '../src/train/trainer.js';
+import { Trainer, TrainError, type LossWeights } from '../src/train/trainer.js';
 import { biRealNet } from '../src/zoo/bireal-net.js';
 import { expectClose } from './helpers/check.js';
 import { useGpu } from './helpers/gpu.js';
@@ -19,11 +20,14 @@ const gpu = useGpu();
 const binary = { inputQuantizer: 'ste_sign', kernelQuantizer: 'ste_sign', kernelConstraint: 'weight_clip', useBias: false };
 const sign = (x: ReturnType<typeof input>) => layers.steSign().apply(x);
 
-/** Small functional models, each exercising one graph feature; `relative` as in trainer.test.ts (BN chains cancel). */
-const graphs: Record<string, { input: number[]; build: () => Model; relative?: number }> = {
+/**
+ * Small functional models, each exercising one graph feature; `inputs`: a sample's shape per model
+ * input; `lossWeights` as TrainerOptions takes them; `relative` as in trainer.test.ts (BN chains cancel).
+ */
+const graphs: Record<string, { inputs: number[][]; build: () => Model; lossWeights?: LossWeights; relative?: number }> = {
   // Bi-Real Net's block: a real-valued value, its sign through a binary conv + BN, added back.
   'shortcut: Add of a real-valued branch and a binary conv BatchNorm output': {
-    input: [6, 6, 3],
+    inputs: [[6, 6, 3]],
     build: () => {
       const x = input({ shape: [6, 6, 3] });
       const stem = layers.batchNormalization().apply(layers.conv2d({ filters: 4, kernelSize: 3, padding: 'same', useBias: false }).apply(x));
@@ -33,7 +37,7 @@ const graphs: Record<string, { input: number[]; build: () => Model; relative?: n
     },
   },
   'Concatenate of a binary branch and a real one': {
-    input: [5, 5, 2],
+    inputs: [[5, 5, 2]],
     build: () => {
       const x = input({ shape: [5, 5, 2] });
       const real = layers.conv2d({ filters: 3, kernelSize: 3, padding: 'same', activation: 'relu' }).apply(x);
@@ -43,7 +47,7 @@ const graphs: Record<string, { input: number[]; build: () => Model; relative?: n
     },
   },
   'fan-out: one value read by three layers (two Dense, an Add of it with itself)': {
-    input: [12],
+    inputs: [[12]],
     build: () => {
       const x = input({ shape: [12] });
       // No bias before the BatchNorm (as Keras users write it): its gradient is 0 up to rounding,
@@ -57,7 +61,7 @@ const graphs: Record<string, { input: number[]; build: () => Model; relative?: n
     },
   },
   'GlobalAveragePooling2D then Dense': {
-    input: [6, 5, 3],
+    inputs: [[6, 5, 3]],
     build: () => {
       const x = input({ shape: [6, 5, 3] });
       const c = layers.batchNormalization().apply(layers.quantConv2d({ filters: 7, kernelSize: 3, inputQuantizer: null, kernelQuantizer: 'ste_sign', useBias: false }).apply(x));
@@ -65,7 +69,7 @@ const graphs: Record<string, { input: number[]; build: () => Model; relative?: n
     },
   },
   'ZeroPadding2D (asymmetric) then a binary convolution': {
-    input: [5, 4, 2],
+    inputs: [[5, 4, 2]],
     build: () => {
       const x = input({ shape: [5, 4, 2] });
       const c = layers.batchNormalization().apply(layers.conv2d({ filters: 3, kernelSize: 2, padding: 'same', useBias: false }).apply(x));
@@ -75,7 +79,7 @@ const graphs: Record<string, { input: number[]; build: () => Model; relative?: n
     },
   },
   'Reshape of a dense output into images, GlobalAveragePooling2D with keepdims': {
-    input: [10],
+    inputs: [[10]],
     build: () => {
       const x = input({ shape: [10] });
       const h = layers.batchNormalization().apply(layers.dense({ units: 24, useBias: false }).apply(x));
@@ -86,20 +90,66 @@ const graphs: Record<string, { input: number[]; build: () => Model; relative?: n
     },
   },
   'GlobalMaxPooling2D on a binary convolution, then a binary Dense': {
-    input: [6, 5, 3],
+    inputs: [[6, 5, 3]],
     build: () => {
       const x = input({ shape: [6, 5, 3] });
       const c = layers.batchNormalization().apply(layers.quantConv2d({ filters: 7, kernelSize: 3, kernelQuantizer: 'ste_sign', useBias: false }).apply(x));
       return model({ inputs: x, outputs: layers.quantDense({ units: 4, ...binary, activation: 'softmax' }).apply(layers.globalMaxPooling2d().apply(c)) });
     },
   },
+  'two inputs: a Dense branch and a binary QuantDense branch, Concatenated': {
+    inputs: [[6], [5]],
+    build: () => {
+      const a = input({ shape: [6], name: 'a' });
+      const b = input({ shape: [5], name: 'b' });
+      const ha = layers.batchNormalization().apply(layers.dense({ units: 4, useBias: false }).apply(a));
+      const hb = layers.batchNormalization().apply(layers.quantDense({ units: 6, ...binary }).apply(b));
+      return model({ inputs: [a, b], outputs: layers.dense({ units: 3, activation: 'softmax' }).apply(layers.concatenate().apply([ha, hb])) });
+    },
+  },
+  'two outputs: a shared trunk, two softmax heads (one an Activation layer), loss weights 1 and 0.5': {
+    inputs: [[8]],
+    lossWeights: [1, 0.5],
+    build: () => {
+      const x = input({ shape: [8] });
+      const trunk = layers.batchNormalization().apply(layers.dense({ units: 8, useBias: false }).apply(x));
+      const bin = layers.batchNormalization().apply(layers.quantDense({ units: 6, ...binary }).apply(trunk));
+      const first = layers.dense({ units: 3, activation: 'softmax', name: 'first' }).apply(bin);
+      const second = layers.activation({ activation: 'softmax', name: 'second' }).apply(layers.dense({ units: 4 }).apply(trunk));
+      return model({ inputs: x, outputs: [first, second] });
+    },
+  },
+  'two inputs, two outputs, binary QuantDense; loss weights by name': {
+    inputs: [[7], [6]],
+    lossWeights: { second: 0.25 },
+    build: () => {
+      const a = input({ shape: [7], name: 'a' });
+      const b = input({ shape: [6], name: 'b' });
+      // A real-valued first layer on binary kernels (sign-select), a float one, their sum signed into XNOR layers.
+      const ha = layers.batchNormalization().apply(layers.quantDense({ units: 8, kernelQuantizer: 'ste_sign', kernelConstraint: 'weight_clip', useBias: false }).apply(a));
+      const hb = layers.batchNormalization().apply(layers.dense({ units: 8, useBias: false }).apply(b));
+      const sb = layers.batchNormalization().apply(layers.quantDense({ units: 6, ...binary }).apply(layers.add().apply([ha, hb])));
+      const first = layers.quantDense({ units: 3, ...binary, activation: 'softmax', name: 'first' }).apply(sb);
+      const second = layers.dense({ units: 2, activation: 'softmax', name: 'second' }).apply(layers.concatenate().apply([sb, hb]));
+      return model({ inputs: [a, b], outputs: [first, second] });
+    },
+  },
+  'two outputs sharing their logits (two softmax Activations of one Dense): the gradients summed': {
+    inputs: [[5]],
+    lossWeights: [0.5, 2],
+    build: () => {
+      const x = input({ shape: [5] });
+      const logits = layers.dense({ units: 3 }).apply(layers.batchNormalization().apply(layers.quantDense({ units: 6, kernelQuantizer: 'ste_sign', useBias: false }).apply(x)));
+      return model({ inputs: x, outputs: [layers.activation({ activation: 'softmax' }).apply(logits), layers.activation({ activation: 'softmax' }).apply(logits)] });
+    },
+  },
   "the zoo's Bi-Real Net, small (1x1 conv shortcut)": {
-    input: [8, 8, 3],
+    inputs: [[8, 8, 3]],
     relative: 1e-3,
     build: () => biRealNet({ filters: [4, 8], blocks: [1, 1], inputShape: [8, 8, 3], classes: 5 }),
   },
   "the zoo's Bi-Real Net, small (concatenated shortcut, input quantizers)": {
-    input: [8, 8, 3],
+    inputs: [[8, 8, 3]],
     relative: 1e-3,
     build: () => biRealNet({ filters: [4, 8], blocks: [2, 1], inputShape: [8, 8, 3], classes: 5, shortcut: 'concat', sign: 'input_quantizer' }),
   },
@@ -108,7 +158,7 @@ const graphs: Record<string, { input: number[]; build: () => Model; relative?: n
 describe('Trainer on functional graphs', () => {
   test.each(Object.keys(graphs).flatMap((g) => (['binary', 'float'] as const).map((k) => [g, k] as const)))('%s (%s kernels): one Adam step equals the CPU reference', async (name, kernels) => {
     const rng = rngFor(`trainer graph ${name}`);
-    const { input: shape, build, relative = 1e-5 } = graphs[name];
+    const { inputs: shapes, build, lossWeights, relative = 1e-5 } = graphs[name];
     const m = build();
     for (const [w, v] of m.spec.weights) {
       if (w.endsWith('/kernel')) m.setWeight(w, rng.floats(v.data.length, -1.2, 1.2));
@@ -116,18 +166,21 @@ describe('Trainer on functional graphs', () => {
       if (w.endsWith('/gamma')) m.setWeight(w, rng.floats(v.data.length, 0.5, 1.5));
     }
     const B = 5;
-    const x = Float32Array.from({ length: B * shape.reduce((a, b) => a * b, 1) }, () => rng.int(7) - 3);
-    const classes = m.spec.layers.at(-1)!.outputShape.at(-1)!;
-    const labels = Uint32Array.from({ length: B }, () => rng.int(classes));
-    const want = referenceTrainingStep(m.spec, x, labels, B);
+    // One array per model input and one label array per output, in the model's orders.
+    const xs = shapes.map((shape) => Float32Array.from({ length: B * shape.reduce((a, b) => a * b, 1) }, () => rng.int(7) - 3));
+    const labels = m.outputs.map((o) => Uint32Array.from({ length: B }, () => rng.int(m.spec.layers.find((l) => l.name === o)!.outputShape.at(-1)!)));
+    const want = referenceTrainingStep(m.spec, xs, labels, B, { lossWeights });
     const adam = { kind: 'adam', learningRate: 0.01 } as const;
-    const trainer = await Trainer.create(gpu(), m, { optimizer: adam, maxBatch: B, kernels });
+    const trainer = await Trainer.create(gpu(), m, { optimizer: adam, maxBatch: B, kernels, lossWeights });
     try {
       const before = await Promise.all(trainer.params.map(async (p) => (await p.param.read()) as Float32Array));
-      await trainer.step(x, labels);
+      await trainer.step(xs, labels);
       const metrics = await trainer.readMetrics();
       expect(metrics.loss).toBeCloseTo(want.loss, 4);
       expect(metrics.top1 * B).toBe(want.correct);
+      // Each output's own loss (unweighted), weight and top-1, as the reference counts them.
+      expect(metrics.outputs.map((o) => [o.name, o.weight, o.top1 * B])).toEqual(want.outputLosses.map((o) => [o.name, o.weight, o.correct]));
+      metrics.outputs.forEach((o, i) => expect(o.loss, o.name).toBeCloseTo(want.outputLosses[i].loss, 4));
       await expectGradientsLikeReference(trainer, m, want, (v, scale) => 1e-4 * v + relative * scale + 1e-6, seedNote());
       // The update: Adam's first step from the weights before it and the step's gradient, as the
       // optimizer's reference computes it (the gradient itself was compared just above).
@@ -223,19 +276,55 @@ describe('Trainer on functional graphs', () => {
     }
   }, 1_800_000);
 
-  test('graphs the trainer cannot train are refused by layer, with the reason', async () => {
+  test('graphs the trainer cannot train are refused by layer or output, with the reason, at construction', async () => {
     const x = input({ shape: [4] });
     const h = layers.dense({ units: 4, name: 'trunk' }).apply(x);
-    // Two outputs: one loss.
-    const two = model({ inputs: x, outputs: [layers.dense({ units: 2, activation: 'softmax' }).apply(h), layers.dense({ units: 2, activation: 'softmax' }).apply(h)] });
-    await expect(Trainer.create(gpu(), two)).rejects.toThrow(/one input and one output .* has 1 and 2/);
-    // Two inputs: the step takes one input tensor.
+    // An output without a softmax: the one loss there is, sparse softmax cross-entropy, cannot take it.
+    const noSoftmax = model({ inputs: x, outputs: layers.add().apply([h, x]) });
+    await expect(Trainer.create(gpu(), noSoftmax)).rejects.toThrow(/output "add.*" \(Add\) has no activation: .* every output must end in a softmax/);
+    const linear = model({ inputs: x, outputs: [layers.dense({ units: 2, activation: 'softmax' }).apply(h), layers.dense({ units: 2, name: 'scores' }).apply(h)] });
+    await expect(Trainer.create(gpu(), linear)).rejects.toThrow(/output "scores" \(Dense\) has activation "linear"/);
+    // An output read by another layer: its softmax is folded into its loss.
+    const probs = layers.dense({ units: 3, activation: 'softmax', name: 'probs' }).apply(h);
+    const chained = model({ inputs: x, outputs: [probs, layers.dense({ units: 2, activation: 'softmax', name: 'after' }).apply(probs)] });
+    await expect(Trainer.create(gpu(), chained)).rejects.toThrow(/output "probs" \(Dense\) is also read by layer "after"/);
+    // A layer that leads to no output (a dead branch, as a saved file can hold: the second head dropped from the outputs).
+    const dead = model({ inputs: x, outputs: [layers.dense({ units: 2, activation: 'softmax', name: 'kept' }).apply(h), layers.dense({ units: 2, activation: 'softmax', name: 'dropped' }).apply(h)] });
+    dead.spec.outputs.pop();
+    await expect(Trainer.create(gpu(), dead)).rejects.toThrow(/layer "dropped" \(Dense\): its output leads to none of the model's outputs \("kept"\)/);
+    // Loss weights that do not fit the outputs.
     const a = input({ shape: [4], name: 'a' });
     const b = input({ shape: [4], name: 'b' });
     const twoIn = model({ inputs: [a, b], outputs: layers.dense({ units: 2, activation: 'softmax' }).apply(layers.add().apply([a, b])) });
-    await expect(Trainer.create(gpu(), twoIn)).rejects.toThrow(TrainError);
-    // The output without a softmax.
-    const noSoftmax = model({ inputs: x, outputs: layers.add().apply([h, x]) });
-    await expect(Trainer.create(gpu(), noSoftmax)).rejects.toThrow(/layer "add.*" \(Add\): the model must end in a softmax/);
+    await expect(Trainer.create(gpu(), twoIn, { lossWeights: [1, 2] })).rejects.toThrow(/lossWeights: 2 weights for 1 outputs/);
+    await expect(Trainer.create(gpu(), twoIn, { lossWeights: { nope: 1 } })).rejects.toThrow(/lossWeights: "nope" is not an output of the model/);
+    await expect(Trainer.create(gpu(), twoIn, { lossWeights: [-1] })).rejects.toThrow(/the weight of output "dense.*" must be a finite number >= 0, got -1/);
+    for (const bad of [noSoftmax, linear, chained, dead]) await expect(Trainer.create(gpu(), bad)).rejects.toThrow(TrainError);
+  });
+
+  test('a batch of a model with several inputs and outputs is checked against them, naming the input or output', async () => {
+    const a = input({ shape: [3], name: 'a' });
+    const b = input({ shape: [2], name: 'b' });
+    const h = layers.dense({ units: 4 }).apply(layers.concatenate().apply([a, b]));
+    const m = model({ inputs: [a, b], outputs: [layers.dense({ units: 2, activation: 'softmax', name: 'p' }).apply(h), layers.dense({ units: 3, activation: 'softmax', name: 'q' }).apply(h)] });
+    const trainer = await Trainer.create(gpu(), m, { maxBatch: 4 });
+    try {
+      const xs = [new Float32Array(2 * 3), new Float32Array(2 * 2)];
+      const ys = [new Uint32Array(2), new Uint32Array(2)];
+      await expect(trainer.step(xs, ys[0])).rejects.toThrow(/1 label array\(s\) for a model of 2 output\(s\) \("p", "q"\)/);
+      await expect(trainer.step(xs, [ys[0], new Uint32Array(3)])).rejects.toThrow(/output "q" has 3 labels, output "p" 2/);
+      await expect(trainer.step(xs, [ys[0], [0, 1] as unknown as Uint32Array])).rejects.toThrow(/the labels of output "q" must be a Uint32Array of class indices, got Array/);
+      await expect(trainer.step(xs[0], ys)).rejects.toThrow(/1 input array\(s\) for a model of 2 input\(s\) \("a", "b"\)/);
+      await expect(trainer.step([xs[0], new Float32Array(3)], ys)).rejects.toThrow(/input "b" has 3 values for 2 samples of 2/);
+      await expect(trainer.inputTensor(2, 2)).rejects.toThrow(/the model has 2 input\(s\)/);
+      // The right batch trains; metrics per output.
+      await trainer.step(xs, ys);
+      expect((await trainer.inputTensor(2, 1)).shape).toEqual([2, 2]);
+      const metrics = await trainer.readMetrics();
+      expect(metrics.outputs.map((o) => o.name)).toEqual(['p', 'q']);
+      expect(metrics.loss).toBeCloseTo(metrics.outputs[0].loss + metrics.outputs[1].loss, 5);
+    } finally {
+      trainer.destroy();
+    }
   });
 });

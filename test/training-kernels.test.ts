@@ -352,6 +352,26 @@ describe('softmax cross-entropy', () => {
     metrics.release();
   });
 
+  test("gradientScale (an output's loss weight) scales dLogits and nothing else; 1 leaves it as it was", async () => {
+    const g = gpu();
+    const rng = rngFor('softmax ce gradientScale');
+    const [M, C] = [7, 5];
+    const logitsVals = rng.floats(M * C, -4, 4);
+    const labelsVals = Uint32Array.from({ length: M }, () => rng.int(C));
+    const logits = g.upload(logitsVals, [M, C], 'f32', 'logits');
+    const labels = g.upload(labelsVals, [M], 'u32', 'labels');
+    const one = await softmaxCrossEntropy(g, logits, labels);
+    const half = await softmaxCrossEntropy(g, logits, labels, { gradientScale: 0.5 });
+    const want = softmaxCrossEntropyReference(logitsVals, labelsVals, M, C, 0.5);
+    expectClose(await half.dLogits.read(), want.dLogits, (C + 4) * 2 ** -21 / M, `dLogits ${seedNote()}`, { cols: C });
+    // Scaling by 0.5 is exact in f32: half the unscaled gradient bit for bit; the loss and hits unscaled.
+    expectExact(await half.dLogits.read(), ((await one.dLogits.read()) as Float32Array).map((v) => v / 2), 'dLogits / 2');
+    expectExact(await half.loss.read(), await one.loss.read(), 'loss');
+    expectExact(await half.top1.read(), await one.top1.read(), 'top1');
+    await expect(softmaxCrossEntropy(g, logits, labels, { gradientScale: NaN })).rejects.toThrow(/'gradientScale' must be a finite number/);
+    for (const t of [logits, labels, one.loss, one.dLogits, one.top1, one.top5, half.loss, half.dLogits, half.top1, half.top5]) t.release();
+  });
+
   test('LossMetrics.add accumulates a result computed without metrics', async () => {
     const g = gpu();
     const logits = g.upload(Float32Array.of(0, 1, 2, 2, 1, 0), [2, 3], 'f32', 'logits');

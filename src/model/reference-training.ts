@@ -1,5 +1,6 @@
 // The plain CPU training step of a model (issue 5's reference): the forward pass in training mode
-// (BatchNormalization with batch statistics), sparse softmax cross-entropy, and the backward pass
+// (BatchNormalization with batch statistics), each output's sparse softmax cross-entropy times its
+// loss weight (Keras's loss_weights; the total loss is their sum), and the backward pass
 // with Larq's straight-through estimators (each quantizer's own backward: ste_sign passes the
 // gradient where |x| <= clip_value, approx_sign's and swish_sign's surrogates, ...). Each layer's
 // forward sits beside its backward in one table. GPU training is tested against it; it is tested
@@ -8,11 +9,13 @@
 // Covered: InputLayer, Flatten, Reshape, Dense / QuantDense, Conv2D / QuantConv2D (valid / same,
 // strides, dilation, Larq's pad_values), MaxPooling2D / AveragePooling2D, GlobalAveragePooling2D,
 // ZeroPadding2D, BatchNormalization, Activation, quantizer layers, Dropout with rate 0, and the
-// merges Add and Concatenate (last axis). Functional graphs run in topological order; the gradient
-// of a value read by several layers is the sum of what each sends back (fan-out). Dropout with
-// rate > 0 throws: its mask would have to be shared with the GPU.
+// merges Add and Concatenate (last axis). Functional graphs of several inputs and outputs run in
+// topological order; the gradient of a value read by several layers (or by several outputs' losses)
+// is the sum of what each sends back (fan-out). Dropout with rate > 0 throws: its mask would have
+// to be shared with the GPU. Which outputs the losses take is src/train/loss-outputs.ts's, as the GPU trainer's.
 import { ShapeError } from '../gpu/errors.js';
 import { argmax } from '../train/metrics.js';
+import { lossOutputs, type LossWeights } from '../train/loss-outputs.js';
 import { kindOf } from '../layers/index.js';
 import type { LayerSpec } from './layer-config.js';
 import type { ModelSpec } from './tfjs-format.js';
@@ -25,15 +28,17 @@ import type { Ctx, MergeCtx } from './training-references.js';
 export { TRAINING_REFERENCES, type Ctx, type MergeCtx, type TrainLayer, type MergeTrainLayer, type TrainingReference } from './training-references.js';
 
 export interface TrainingStepResult {
-  /** Mean sparse categorical cross-entropy over the batch. */
+  /** The total loss: the sum over outputs of loss weight x mean sparse categorical cross-entropy over the batch. */
   loss: number;
+  /** Each output's own figures, in the model's order: its mean cross-entropy (unweighted), its weight, its rows whose label is the argmax. */
+  outputLosses: { name: string; loss: number; weight: number; correct: number }[];
   /** Gradient of the loss for every trainable weight, keyed `layer/param` (moving statistics have none). */
   grads: Map<string, Float64Array>;
   /** BatchNormalization's updated moving statistics (Keras: moving = moving * momentum + batch * (1 - momentum), the biased batch variance). */
   moving: Map<string, Float64Array>;
-  /** Every layer's training-mode output. */
+  /** Every layer's training-mode output (an output layer's: its softmax probabilities). */
   outputs: Map<string, Float64Array>;
-  /** Rows whose label is the argmax, first maximum (Keras' accuracy; src/train/metrics.ts). */
+  /** Rows whose label is the argmax, first maximum (Keras' accuracy; src/train/metrics.ts), of the first output. */
   correct: number;
   /** Gradient of the loss for the model's (first) input, laid out as the input. */
   inputGrad: Float64Array;
@@ -41,7 +46,8 @@ export interface TrainingStepResult {
   inputGrads: Float64Array[];
 }
 
-function softmaxCrossEntropy(logits: F64, labels: ArrayLike<number>, M: number, C: number) {
+/** The loss's part of one output: its mean cross-entropy, and d(weight x that)/d(logits). */
+function softmaxCrossEntropy(logits: F64, labels: ArrayLike<number>, M: number, C: number, weight: number) {
   const probs = new Float64Array(logits.length);
   const dlogits = new Float64Array(logits.length);
   let loss = 0;
@@ -54,7 +60,7 @@ function softmaxCrossEntropy(logits: F64, labels: ArrayLike<number>, M: number, 
     if (!Number.isInteger(label) || label < 0 || label >= C) throw new ShapeError(`referenceTrainingStep: label ${label} of row ${r} is not a class in 0..${C - 1}`);
     for (let k = 0; k < C; k++) {
       probs[r * C + k] = Math.exp(row[k] - max) / sum;
-      dlogits[r * C + k] = (probs[r * C + k] - (k === label ? 1 : 0)) / M;
+      dlogits[r * C + k] = (weight * (probs[r * C + k] - (k === label ? 1 : 0))) / M;
     }
     loss += (Math.log(sum) + max - row[label]) / M;
     if (argmax(row) === label) correct++;
@@ -62,19 +68,27 @@ function softmaxCrossEntropy(logits: F64, labels: ArrayLike<number>, M: number, 
   return { probs, dlogits, loss, correct };
 }
 
+export interface TrainingStepOptions {
+  /** Keras's loss_weights, as the GPU trainer takes them (TrainerOptions.lossWeights). Default 1 per output. */
+  lossWeights?: LossWeights;
+}
+
 /**
- * One training step's forward and backward on the CPU. The model has one output, a softmax (an
- * Activation layer or a layer with activation softmax), and one input or several (`input` then
- * one array per model input, in the model's order); `labels` are class indices. Layers run in
- * topological order; going back, a value read by several layers gets the sum of their gradients.
- * Weights are not changed (the optimizer is separate).
+ * One training step's forward and backward on the CPU. Every output ends in a softmax (an
+ * Activation layer or a layer with activation softmax); `labels` are class indices, one array per
+ * output in the model's order (one array alone for a one-output model). One input or several
+ * (`input` then one array per model input, in the model's order). Layers run in topological order;
+ * going back, a value read by several layers gets the sum of their gradients. Weights are not
+ * changed (the optimizer is separate).
  */
-export function referenceTrainingStep(spec: ModelSpec, input: Float32Array | Float32Array[], labels: ArrayLike<number>, batch: number): TrainingStepResult {
-  if (spec.outputs.length !== 1) throw new ShapeError(`referenceTrainingStep: models with one output only (one loss); "${spec.name}" has ${spec.outputs.length}`);
-  const out = spec.layers.find((l) => l.name === spec.outputs[0])!;
-  const outIsSoftmax = (out.config as { activation?: string }).activation === 'softmax';
-  if (!outIsSoftmax) throw new ShapeError(`referenceTrainingStep: the output layer "${out.name}" must end in a softmax (sparse categorical cross-entropy)`);
-  if (labels.length !== batch) throw new ShapeError(`referenceTrainingStep: ${labels.length} labels for a batch of ${batch}`);
+export function referenceTrainingStep(spec: ModelSpec, input: Float32Array | Float32Array[], labels: ArrayLike<number> | readonly ArrayLike<number>[], batch: number, options: TrainingStepOptions = {}): TrainingStepResult {
+  const losses = lossOutputs(spec, options.lossWeights);
+  // One output's labels may come alone: a list of label arrays has arrays, not numbers, in it.
+  const labelSets = typeof (labels as ArrayLike<unknown>)[0] === 'object' ? (labels as readonly ArrayLike<number>[]) : [labels as ArrayLike<number>];
+  if (labelSets.length !== losses.length) throw new ShapeError(`referenceTrainingStep: ${labelSets.length} label array(s) for ${losses.length} output(s)`);
+  labelSets.forEach((l, i) => {
+    if (l.length !== batch) throw new ShapeError(`referenceTrainingStep: ${l.length} labels of output "${losses[i].name}" for a batch of ${batch}`);
+  });
   const inputs = Array.isArray(input) ? input : [input];
   if (inputs.length !== spec.inputs.length) throw new ShapeError(`referenceTrainingStep: ${inputs.length} inputs given, the model has ${spec.inputs.length}`);
   spec.inputs.forEach((inp, i) => {
@@ -88,8 +102,10 @@ export function referenceTrainingStep(spec: ModelSpec, input: Float32Array | Flo
   const shapes = new Map(spec.layers.map((l) => [l.name, l.outputShape]));
   // A layer without inbound layers reads the model input of its name.
   const inputIndex = (l: LayerSpec) => spec.inputs.findIndex((inp) => inp.name === l.name);
-  // The output's softmax is folded into the loss: its layer runs with a linear activation.
-  const linearOut = (l: LayerSpec): LayerSpec => (l === out ? ({ ...l, config: { ...l.config, activation: 'linear' } } as LayerSpec) : l);
+  // Each output's softmax is folded into its loss: its layer runs with a linear activation (an
+  // Activation('softmax') output becomes the identity).
+  const outNames = new Set(spec.outputs);
+  const linearOut = (l: LayerSpec): LayerSpec => (outNames.has(l.name) ? ({ ...l, config: { ...l.config, activation: 'linear' } } as LayerSpec) : l);
   for (const layer of spec.layers) {
     const l = linearOut(layer);
     const train = kindOf(l).trainReference?.();
@@ -115,15 +131,19 @@ export function referenceTrainingStep(spec: ModelSpec, input: Float32Array | Flo
     saved.set(l.name, { ctx, state });
     for (const [k, v] of mv ?? []) moving.set(k, v);
   }
-  const C = out.outputShape.at(-1)!;
-  const { probs, dlogits, loss, correct } = softmaxCrossEntropy(outputs.get(out.name)!, labels, batch, C);
-  outputs.set(out.name, probs);
+  const dOut = new Map<string, F64>();
+  const outputLosses = losses.map((o, i) => {
+    const { probs, dlogits, loss, correct } = softmaxCrossEntropy(outputs.get(o.name)!, labelSets[i], batch, o.classes, o.weight);
+    outputs.set(o.name, probs);
+    dOut.set(o.name, dlogits); // output layers are read by no layer (lossOutputs): nothing to sum yet
+    return { name: o.name, loss, weight: o.weight, correct };
+  });
+  const loss = outputLosses.reduce((sum, o) => sum + o.weight * o.loss, 0);
 
   // Backward in reverse topological order: every reader of a value comes after it, so when a
   // layer is reached the gradient of its output holds the sum over all its readers (fan-out).
   const grads = new Map<string, F64>();
   const inputGrads: F64[] = inputs.map((x) => new Float64Array(x.length)); // stay 0 if an input reaches no loss
-  const dOut = new Map<string, F64>([[out.name, dlogits]]);
   const send = (src: string, dx: F64) => dOut.set(src, dOut.has(src) ? dOut.get(src)!.map((v, i) => v + dx[i]) : dx);
   for (const l of [...spec.layers].reverse()) {
     const dy = dOut.get(l.name);
@@ -139,5 +159,5 @@ export function referenceTrainingStep(spec: ModelSpec, input: Float32Array | Flo
     if (l.inbound.length) send(l.inbound[0], dx);
     else inputGrads[inputIndex(l)] = dx;
   }
-  return { loss, grads, moving, outputs, correct, inputGrad: inputGrads[0], inputGrads };
+  return { loss, outputLosses, grads, moving, outputs, correct: outputLosses[0].correct, inputGrad: inputGrads[0], inputGrads };
 }

@@ -1,6 +1,6 @@
 // Softmax cross-entropy for training (shaders/loss.wgsl): from logits f32 [M, C] and labels u32 [M],
 // the per-row loss, the gradient of the batch's mean loss (Keras' sparse categorical crossentropy,
-// reduction sum_over_batch_size), and top-1/top-5 hits; LossMetrics accumulates them on the GPU
+// reduction sum_over_batch_size) times the output's loss weight, and top-1/top-5 hits; LossMetrics accumulates them on the GPU
 // over any number of steps and reads them back once. CPU references beside.
 //
 // Hits as Keras counts them (src/train/metrics.ts, whose functions the reference uses): top-1 when
@@ -15,6 +15,8 @@ import { checkWorkgroupSize, expectNotAliased, launchAll, outputTensor, type Lau
 export interface SoftmaxCrossEntropyOptions {
   /** Add this step's rows, hits and loss to these totals, in the same GPU pass. */
   metrics?: LossMetrics;
+  /** The output's loss weight (Keras's `loss_weights`): dLogits is scaled by it; the loss and hits are not. Default 1. */
+  gradientScale?: number;
   /** Caller-provided outputs: loss f32[M], dLogits f32[M, C], top1 and top5 u32[M]. */
   loss?: Tensor;
   dLogits?: Tensor;
@@ -27,7 +29,7 @@ export interface SoftmaxCrossEntropyOptions {
 export interface SoftmaxCrossEntropy {
   /** -log softmax(logits)[label] per row (NaN for a label >= C). */
   loss: Tensor;
-  /** (softmax(logits) - onehot(label)) / M: d(mean loss)/d(logits). */
+  /** gradientScale * (softmax(logits) - onehot(label)) / M: d(gradientScale * mean loss)/d(logits). */
   dLogits: Tensor;
   /** 1 where the label is the argmax (first maximum), else 0. */
   top1: Tensor;
@@ -42,6 +44,8 @@ export async function softmaxCrossEntropy(gpu: Gpu, logits: Tensor, labels: Tens
   const [Ml] = expectTensor(OP, 'labels', labels, 'u32', 1);
   if (Ml !== M) throw new ShapeError(`${OP}: 'labels' must have one entry per row of 'logits' (${M}), got ${Ml}`);
   const wg = checkWorkgroupSize(gpu, OP, options.workgroupSize);
+  const gradientScale = options.gradientScale ?? 1;
+  if (!Number.isFinite(gradientScale)) throw new ShapeError(`${OP}: 'gradientScale' must be a finite number, got ${gradientScale}`);
   const outs = { loss: options.loss, dLogits: options.dLogits, top1: options.top1, top5: options.top5 };
   expectNotAliased(OP, outs, { logits, labels });
   const label = options.label ?? `${OP}[${M}x${C}]`;
@@ -51,7 +55,7 @@ export async function softmaxCrossEntropy(gpu: Gpu, logits: Tensor, labels: Tens
   const top1 = outputTensor(gpu, OP, 'top1', options.top1, 'u32', [M], label, fresh);
   const top5 = outputTensor(gpu, OP, 'top5', options.top5, 'u32', [M], label, fresh);
   if (new Set([loss, dLogits, top1, top5].map((t) => t.buffer)).size !== 4) throw new ShapeError(`${OP}: 'loss', 'dLogits', 'top1' and 'top5' must be different tensors`);
-  const params = { rows: M, classes: C };
+  const params = { rows: M, classes: C, grad_scale: gradientScale };
   const steps: LaunchStep[] = [{
     spec: { shader: 'loss' as const, entryPoint: 'softmax_cross_entropy', constants: { WORKGROUP_SIZE: wg } },
     bindings: { params, logits, labels, loss, d_logits: dLogits, top1, top5 },
@@ -89,7 +93,7 @@ export class LossMetrics {
   step(rows: number, r: Pick<SoftmaxCrossEntropy, 'loss' | 'top1' | 'top5'>): LaunchStep {
     return {
       spec: { shader: 'loss' as const, entryPoint: 'accumulate_metrics', constants: { WORKGROUP_SIZE: this.workgroupSize } },
-      bindings: { params: { rows, classes: 0 }, row_loss: r.loss, row_top1: r.top1, row_top5: r.top5, totals: this.totals },
+      bindings: { params: { rows, classes: 0, grad_scale: 0 }, row_loss: r.loss, row_top1: r.top1, row_top5: r.top5, totals: this.totals },
       workgroups: 1,
     };
   }
@@ -122,7 +126,7 @@ export class LossMetrics {
 }
 
 /** CPU reference (f64) of softmaxCrossEntropy: the same outputs, the hits of src/train/metrics.ts. */
-export function softmaxCrossEntropyReference(logits: Float32Array, labels: ArrayLike<number>, M: number, C: number) {
+export function softmaxCrossEntropyReference(logits: Float32Array, labels: ArrayLike<number>, M: number, C: number, gradientScale = 1) {
   const loss = new Float32Array(M);
   const dLogits = new Float32Array(M * C);
   const top1 = new Uint32Array(M);
@@ -134,7 +138,7 @@ export function softmaxCrossEntropyReference(logits: Float32Array, labels: Array
     const m = Math.max(...row);
     let sum = 0;
     for (let j = 0; j < C; j++) sum += Math.exp(row[j] - m);
-    for (let j = 0; j < C; j++) dLogits[r * C + j] = (Math.exp(row[j] - m) / sum - (valid && j === label ? 1 : 0)) / M;
+    for (let j = 0; j < C; j++) dLogits[r * C + j] = (gradientScale * (Math.exp(row[j] - m) / sum - (valid && j === label ? 1 : 0))) / M;
     loss[r] = valid ? m + Math.log(sum) - row[label] : NaN;
     const hits = rowHits(row, label);
     top1[r] = hits.top1 ? 1 : 0;

@@ -1,6 +1,8 @@
 // The training loop: epochs of shuffled batches through the GPU trainer, metrics read once per
 // `logEvery` steps, and an evaluation of the test split after each epoch through a compiled
-// inference plan (moving statistics, thresholds: what a deployed model computes).
+// inference plan (moving statistics, thresholds: what a deployed model computes). A data set here
+// is one image and one label per sample: models of one input and one output; a model of several
+// trains through Trainer.step, a batch of arrays per input and per output.
 import type { Gpu } from '../gpu/context.js';
 import type { BatchAugmentation } from '../data/augmenter.js';
 import { batchCount, epochBatches, type LabeledSamples } from '../data/batches.js';
@@ -8,7 +10,7 @@ import type { Model } from '../model/model.js';
 import { InferencePlan } from '../plan/plan.js';
 import type { OptimizerConfig } from './optimizers.js';
 import { rowHits } from './metrics.js';
-import { Trainer, type TrainerState } from './trainer.js';
+import { Trainer, TrainError, type TrainerState } from './trainer.js';
 
 export interface FitOptions {
   epochs: number;
@@ -61,6 +63,8 @@ export interface Evaluation {
 
 /** Trains `model` in place (its weights are updated after each epoch) and returns each epoch's figures. */
 export async function fit(gpu: Gpu, model: Model, train: LabeledSamples, options: FitOptions): Promise<EpochResult[]> {
+  const { inputs, outputs } = model.spec;
+  if (inputs.length !== 1 || outputs.length !== 1) throw new TrainError(`fit: model "${model.name}" has ${inputs.length} input(s) and ${outputs.length} output(s), and a data set here holds one image and one label per sample; train it with Trainer.step (one array per input, one label array per output)`);
   const trainer = await Trainer.create(gpu, model, { optimizer: options.optimizer, defaultOptimizer: options.defaultOptimizer, lrScale: options.lrScale, maxBatch: options.batchSize, seed: options.seed });
   const history: EpochResult[] = [];
   try {

@@ -1,5 +1,6 @@
 // The model's graph as training steps (issue 16): one step per layer (layer-step.ts; merges read
-// several values), wired by the values they read, and the two walks of a training step over it.
+// several values), wired by the values they read, and the two walks of a training step over it:
+// from the model's inputs to each output's logits, and back from each output loss's gradient.
 // Forward in topological order: a value read by several layers is handed out as shared reads
 // (tensor-handles.ts), its storage returned to the arena when the last reader is done with it.
 // Backward in reverse: every reader of a value comes after it, so when its producer is reached the
@@ -13,6 +14,7 @@ import type { LayerStep, MergeStep, StepContext, TrainKernels } from './layer-st
 import { shareReads } from './tensor-handles.js';
 import { TrainError } from './train-error.js';
 import { kindOf } from '../layers/index.js';
+import type { LossOutput } from './loss-outputs.js';
 
 export { TrainError } from './train-error.js';
 
@@ -27,16 +29,17 @@ export interface StepNode {
   backward: boolean;
 }
 
-/** Values: 0 is the model's input, node i writes value i + 1. */
+/** Values: 0 .. I-1 are the model's I inputs (in its order), node i writes value I + i. */
 export interface StepGraph {
   nodes: StepNode[];
-  /** Per value: how many times it is read (by nodes, and the logits once by the loss). */
+  /** Per value: how many times it is read (by nodes, and each output's logits once by its loss). */
   readers: number[];
   /** Per value: whether the loss's gradient is wanted (a layer with parameters made it, or one of its inputs). */
   needsGrad: boolean[];
-  /** The value the loss reads: the logits before the model's softmax. */
-  logits: number;
-  inputShape: Shape;
+  /** Per model output, in its order: its loss, and the value that loss reads (the logits before the output's softmax). */
+  outputs: (LossOutput & { logits: number })[];
+  /** A sample's shape of each model input, in the model's order. */
+  inputShapes: Shape[];
 }
 
 const isMerge = (s: LayerStep | MergeStep): s is MergeStep => 'merge' in s && s.merge === true;
@@ -51,30 +54,34 @@ export function layerStepsOf(graph: StepGraph): LayerStep[] {
 }
 
 /**
- * Runs every step's forward in topological order from `input` (lent: never released) and returns
- * the logits (owned by the caller). `contextOf` gives a node's context ('frozen' where no backward
- * will run).
+ * Runs every step's forward in topological order from `inputs` (one per model input, lent: never
+ * released) and returns each output's logits, in the model's order (owned by the caller).
+ * `contextOf` gives a node's context ('frozen' where no backward will run).
  */
-export async function forwardGraph(graph: StepGraph, input: Tensor, contextOf: (n: StepNode) => StepContext): Promise<Tensor> {
+export async function forwardGraph(graph: StepGraph, inputs: readonly Tensor[], contextOf: (n: StepNode) => StepContext): Promise<Tensor[]> {
   const pending: Tensor[][] = new Array(graph.readers.length);
   const hand = (v: number, t: Tensor) => {
-    if (graph.readers[v] === 0) t.release(); // read by nobody (the model's input of a graph that ignores it)
+    if (graph.readers[v] === 0) t.release(); // read by nobody (a model input the graph ignores)
     else pending[v] = shareReads(t, graph.readers[v]);
   };
-  hand(0, input);
+  inputs.forEach((x, v) => hand(v, x));
   for (const n of graph.nodes) {
     const xs = n.reads.map((v) => pending[v].pop()!);
     const ctx = contextOf(n);
     hand(n.writes, isMerge(n.step) ? await n.step.forward(ctx, xs) : await n.step.forward(ctx, xs[0]));
   }
-  const logits = pending[graph.logits].pop()!;
+  const logits = graph.outputs.map((o) => pending[o.logits].pop()!);
   if (pending.some((p) => p?.length)) throw new Error('forwardGraph: a value was left unread (the graph is checked when built)');
   return logits;
 }
 
-/** Runs the backward of every node that has one, from the loss's dL/dlogits (taken), summing the gradients of values read several times. */
-export async function backwardGraph(graph: StepGraph, dLogits: Tensor, ctx: StepContext): Promise<void> {
-  const grads = new Map<number, Tensor>([[graph.logits, dLogits]]);
+/**
+ * Runs the backward of every node that has one, from each output loss's dL/dlogits (taken, in the
+ * model's output order), summing the gradients of values read several times: logits two outputs
+ * share, and a trunk several heads read, get the sum of what each sends back.
+ */
+export async function backwardGraph(graph: StepGraph, dLogits: readonly Tensor[], ctx: StepContext): Promise<void> {
+  const grads = new Map<number, Tensor>();
   const accumulate = async (v: number, dx: Tensor, by: string) => {
     const sum = grads.get(v);
     if (!sum) return void grads.set(v, dx);
@@ -83,6 +90,7 @@ export async function backwardGraph(graph: StepGraph, dLogits: Tensor, ctx: Step
     sum.release();
     dx.release();
   };
+  for (const [k, o] of graph.outputs.entries()) await accumulate(o.logits, dLogits[k], `output "${o.name}"`);
   for (let i = graph.nodes.length - 1; i >= 0; i--) {
     const n = graph.nodes[i];
     if (!n.backward) continue;
@@ -100,47 +108,46 @@ export async function backwardGraph(graph: StepGraph, dLogits: Tensor, ctx: Step
 }
 
 /**
- * The model as a graph of training steps, checked: what this trainer covers. One input, one
- * output ending in a softmax (an Activation layer, or the output layer's activation): the loss
- * takes the logits before it. Every layer must lead to that output.
+ * The model as a graph of training steps, checked: what this trainer covers. Any number of inputs;
+ * `outputs` (lossOutputs: each output ends in a softmax, which its loss takes: the loss reads the
+ * logits before it). Every layer must lead to an output.
  */
-export function buildStepGraph(gpu: Gpu, model: Model, kernels: TrainKernels): StepGraph {
+export function buildStepGraph(gpu: Gpu, model: Model, kernels: TrainKernels, outputs: readonly LossOutput[]): StepGraph {
   const spec = model.spec;
-  if (spec.inputs.length !== 1 || spec.outputs.length !== 1) throw new TrainError(`Trainer: a model with one input and one output (for now); "${spec.name}" has ${spec.inputs.length} and ${spec.outputs.length}`);
   const at = (l: LayerSpec) => `layer "${l.name}" (${l.class})`;
   const byName = new Map(spec.layers.map((l) => [l.name, l]));
-  const out = byName.get(spec.outputs[0])!;
-  const softmaxLayer = out.class === 'Activation' && out.config.activation === 'softmax';
-  const softmaxActivation = !softmaxLayer && 'activation' in out.config && out.config.activation === 'softmax';
-  if (!softmaxLayer && !softmaxActivation) throw new TrainError(`${at(out)}: the model must end in a softmax (an Activation layer or the output layer's activation): the loss is sparse softmax cross-entropy`);
-  // Layers that lead to the output; the trainer's one loss trains nothing else.
+  // Layers that lead to an output; the losses train nothing else.
   const reaches = new Set<string>();
   const visit = (name: string) => {
     if (reaches.has(name)) return;
     reaches.add(name);
     for (const n of byName.get(name)!.inbound) visit(n);
   };
-  visit(out.name);
+  for (const o of outputs) visit(o.name);
   const stray = spec.layers.find((l) => !reaches.has(l.name) && l.class !== 'InputLayer');
-  if (stray) throw new TrainError(`${at(stray)}: its output does not lead to the model's output "${out.name}", so the loss cannot train it; remove it, or train a model whose output it feeds`);
+  const names = outputs.map((o) => `"${o.name}"`).join(', ');
+  if (stray) throw new TrainError(`${at(stray)}: its output leads to none of the model's outputs (${names}), so no loss can train it; remove it, or make it an output`);
 
-  const inputShape = spec.inputs[0].shape;
+  const byOutput = new Map(outputs.map((o) => [o.name, o]));
   const valueOf = new Map<string, number>(); // layer name -> the value it writes
-  const shapes: Shape[] = [inputShape];
-  const needsGrad: boolean[] = [false];
+  const inputShapes = spec.inputs.map((i) => i.shape);
+  const shapes: Shape[] = [...inputShapes];
+  const needsGrad: boolean[] = inputShapes.map(() => false);
   const nodes: StepNode[] = [];
   try {
     for (const l of spec.layers) {
-      if (l === out && softmaxLayer) continue; // the loss's softmax
-      const reads = l.inbound.length ? l.inbound.map((n) => valueOf.get(n)!) : [0];
+      const output = byOutput.get(l.name);
+      if (output?.softmaxLayer) continue; // the loss's softmax
+      // A layer without inbound layers reads the model input of its name (tfjs-format.ts).
+      const reads = l.inbound.length ? l.inbound.map((n) => valueOf.get(n)!) : [spec.inputs.findIndex((i) => i.name === l.name)];
       if (l.class === 'InputLayer') {
-        valueOf.set(l.name, 0);
+        valueOf.set(l.name, reads[0]);
         continue;
       }
       const shape = shapes[reads[0]];
       const c = l.config as Record<string, any>;
-      const activation = (l === out ? 'linear' : c.activation) as ChannelActivation | 'softmax';
-      if (activation === 'softmax') throw new TrainError(`${at(l)}: softmax is only trained as the model's output (with the cross-entropy loss)`);
+      const activation = (output ? 'linear' : c.activation) as ChannelActivation | 'softmax';
+      if (activation === 'softmax') throw new TrainError(`${at(l)}: softmax is only trained as a model output (with the cross-entropy loss); make this layer an output, or use another activation`);
       const inputGrad = reads.some((v) => needsGrad[v]);
       const train = kindOf(l).train;
       if (!train) throw new TrainError(`${at(l)}: not trained yet`);
@@ -156,9 +163,9 @@ export function buildStepGraph(gpu: Gpu, model: Model, kernels: TrainKernels): S
     destroySteps({ nodes });
     throw err;
   }
-  const logits = valueOf.get(softmaxLayer ? out.inbound[0] : out.name)!;
+  const wired = outputs.map((o) => ({ ...o, logits: valueOf.get(o.logitsLayer)! }));
   const readers = shapes.map(() => 0);
   for (const n of nodes) for (const v of n.reads) readers[v]++;
-  readers[logits]++;
-  return { nodes, readers, needsGrad, logits, inputShape };
+  for (const o of wired) readers[o.logits]++;
+  return { nodes, readers, needsGrad, outputs: wired, inputShapes };
 }

@@ -1,20 +1,23 @@
 // Training on the GPU with the bit-level kernels (issue 5). The model becomes a graph of layer
 // steps (layer-step.ts; one file per kind family, forward and backward side by side); one training
 // step is recorded once per batch size through Gpu.capture (like an inference plan) and replayed:
-// each layer's prepare (binarize latent weights), forward with batch statistics, sparse softmax
-// cross-entropy with metrics summed on the GPU, backward with Larq's STEs, the optimizer's
-// update; one command buffer per step. `kernels: 'float'` runs the same model as a float
-// simulation through the fp32 kernels: the baseline of bench/train.ts.
+// each layer's prepare (binarize latent weights), forward with batch statistics, each output's
+// sparse softmax cross-entropy (times its loss weight) with metrics summed on the GPU, backward
+// with Larq's STEs, the optimizer's update; one command buffer per step. `kernels: 'float'` runs
+// the same model as a float simulation through the fp32 kernels: the baseline of bench/train.ts.
 //
-// What trains: a graph of layers (Sequential, or functional: shortcuts, merges, fan-out) with one
-// input and one output ending in a softmax; each layer kind's `train` hook (src/layers/) builds its
-// step and says which options train, step-graph.ts wires the steps and walks the graph both ways.
+// What trains: a graph of layers (Sequential, or functional: shortcuts, merges, fan-out) with any
+// number of inputs and outputs, each output ending in a softmax with its own loss (loss-outputs.ts);
+// each layer kind's `train` hook (src/layers/) builds its step and says which options train,
+// step-graph.ts wires the steps and walks the graph both ways.
 import { BufferPool } from '../gpu/buffer-pool.js';
 import type { Dispatch, Gpu } from '../gpu/context.js';
 import { LimitError, ShapeError } from '../gpu/errors.js';
 import type { Model } from '../model/model.js';
 import type { BinaryFloatMethod } from '../ops/gemm-binary-float.js';
 import { LossMetrics, softmaxCrossEntropy, type LossTotals } from '../ops/loss.js';
+import { lossOutputs, type LossOutput, type LossWeights } from './loss-outputs.js';
+import { batchInputs, batchLabels, type BatchInputs, type BatchLabels, type BatchSignature } from './step-batch.js';
 import type { Shape, Tensor } from '../tensor.js';
 import type { LayerStep, StepContext, TrainKernels } from './layer-step.js';
 import { backwardGraph, buildStepGraph, destroySteps, forwardGraph, layerStepsOf, TrainError, type StepGraph } from './step-graph.js';
@@ -22,13 +25,17 @@ import { LentTensor } from './tensor-handles.js';
 import { createOptimizer, glorotLrScale, type Optimizer, type OptimizerConfig } from './optimizers.js';
 
 export type { TrainKernels } from './layer-step.js';
+export type { LossWeights } from './loss-outputs.js';
+export type { BatchInputs, BatchLabels } from './step-batch.js';
 export { TrainError };
 
 /** One recorded step for a batch size. */
 interface StepVariant {
   batch: number;
-  inputs: Tensor;
-  labels: Tensor;
+  /** One per model input, in its order. */
+  inputs: Tensor[];
+  /** One per output, in the model's order. */
+  labels: Tensor[];
   dispatches: Dispatch[];
   arena: BufferPool;
   /** Bytes the forward keeps for the backward (all layers, this batch). */
@@ -63,6 +70,28 @@ export interface TrainerOptions {
   backwardMethod?: BinaryFloatMethod;
   /** Seed of stochastic binarization's random numbers (stochastic_ste_sign); step k draws from (seed, k). Default 0. */
   seed?: number;
+  /**
+   * Keras's `loss_weights`: the total loss is the sum over outputs of weight x that output's mean
+   * cross-entropy. One per output in the model's order, or by output name (unnamed outputs weigh 1). Default 1 each.
+   */
+  lossWeights?: LossWeights;
+}
+
+/** The figures of one output since the last reset: its mean cross-entropy (unweighted) and top-1/top-5. */
+export interface OutputTotals extends LossTotals {
+  /** The output layer's name. */
+  name: string;
+  /** Its loss weight. */
+  weight: number;
+}
+
+/**
+ * readMetrics' result: `loss` is the total, the sum over outputs of weight x mean loss (what the
+ * step minimizes; with one output of weight 1, its cross-entropy), `top1` and `top5` the first
+ * output's; `outputs` each output's own figures, in the model's order.
+ */
+export interface TrainerTotals extends LossTotals {
+  outputs: OutputTotals[];
 }
 
 /** Training memory of a recorded step (bench/train.ts reports it per sample). */
@@ -78,9 +107,12 @@ export interface TrainingMemory {
 
 export class Trainer {
   private readonly variants = new Map<number, StepVariant>();
-  readonly metrics: LossMetrics;
-  /** Values per sample of the input. */
-  readonly inputFeatures: number;
+  /** Running loss and hits on the GPU, one per output (in the model's order). */
+  readonly metrics: readonly LossMetrics[];
+  /** Values per sample of each model input. */
+  readonly inputFeatures: readonly number[];
+  /** What a batch is checked against (step-batch.ts). */
+  private readonly signature: BatchSignature;
 
   /** The steps with state (parameters, kept activations, moving statistics): every one but the merges. */
   private readonly layers: LayerStep[];
@@ -94,19 +126,24 @@ export class Trainer {
     readonly maxBatch: number,
     readonly kernels: TrainKernels,
     readonly backwardMethod: BinaryFloatMethod,
-    /** A sample's input shape (the model's). */
-    readonly inputShape: Shape,
     /** Stochastic binarization's seed; `noise` holds [seed, step] during a step. */
     readonly seed: number,
   ) {
     this.layers = layerStepsOf(graph);
-    this.inputFeatures = inputShape.reduce((a, b) => a * b, 1);
-    this.metrics = LossMetrics.create(gpu, { label: `${model.name}.metrics` });
+    this.inputShapes = graph.inputShapes;
+    this.inputFeatures = graph.inputShapes.map((s) => s.reduce((a, b) => a * b, 1));
+    this.outputs = graph.outputs;
+    this.signature = { inputs: model.spec.inputs.map((inp, i) => ({ name: inp.name, features: this.inputFeatures[i] })), outputs: this.outputs.map((o) => o.name) };
+    this.metrics = this.outputs.map((o) => LossMetrics.create(gpu, { label: `${model.name}.metrics["${o.name}"]` }));
     this.noise = gpu.upload(Uint32Array.of(seed, 0), [2], 'u32', `${model.name}.noise`);
   }
 
   /** [seed, step]: stochastic binarization's draws of this step (rewritten before each). */
   private readonly noise: Tensor;
+  /** A sample's shape of each model input, in the model's order. */
+  readonly inputShapes: readonly Shape[];
+  /** The model's outputs, in its order, each with its loss (its weight, the logits it reads). */
+  readonly outputs: readonly LossOutput[];
 
   /** The (first) optimizer: the only one, or Bop. */
   get optimizer(): Optimizer {
@@ -133,7 +170,9 @@ export class Trainer {
     if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new ShapeError(`Trainer: maxBatch must be a positive integer, got ${maxBatch}`);
     const seed = options.seed ?? 0;
     if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new ShapeError(`Trainer: seed must be an integer in [0, 2^32), got ${seed}`);
-    const graph = buildStepGraph(gpu, model, kernels);
+    // The outputs first: a model the losses cannot take is refused before anything is allocated.
+    const outputs = lossOutputs(model.spec, options.lossWeights);
+    const graph = buildStepGraph(gpu, model, kernels, outputs);
     const layers = layerStepsOf(graph);
     const config = options.optimizer ?? { kind: 'adam' };
     const lrScale = options.lrScale ?? 'none';
@@ -159,18 +198,20 @@ export class Trainer {
       destroySteps(graph);
       throw err;
     }
-    return new Trainer(gpu, model, graph, optimizers, maxBatch, kernels, backwardMethod, graph.inputShape, seed);
+    return new Trainer(gpu, model, graph, optimizers, maxBatch, kernels, backwardMethod, seed);
   }
 
   /**
-   * One step on a batch: `inputs` f32 [B, features] as the model takes them, `labels` class
-   * indices. Adds the batch's loss and hits to `metrics` (read them with readMetrics). Nothing is
-   * read back. `inputs` null: the step's input tensor (inputTensor) was written on the GPU.
+   * One step on a batch: `inputs` f32 [B, features] as the model takes them (one array per model
+   * input, in its order; one array alone for a one-input model), `labels` class indices (one
+   * Uint32Array per output, in the model's order; one alone for a one-output model). Adds the
+   * batch's loss and hits to `metrics` (read them with readMetrics). Nothing is read back.
+   * `inputs` null: the step's input tensors (inputTensor) were written on the GPU.
    */
-  async step(inputs: Float32Array | null, labels: Uint32Array): Promise<void> {
-    const v = await this.variantFor(inputs, labels, 'Trainer.step');
-    if (inputs) this.gpu.write(v.inputs, inputs);
-    this.gpu.write(v.labels, labels);
+  async step(inputs: BatchInputs | null, labels: BatchLabels): Promise<void> {
+    const { v, xs, ys } = await this.batchFor(inputs, labels, 'Trainer.step');
+    xs?.forEach((x, i) => this.gpu.write(v.inputs[i], x));
+    ys.forEach((y, i) => this.gpu.write(v.labels[i], y));
     this.gpu.write(this.noise, Uint32Array.of(this.seed, this.optimizer.iterations >>> 0));
     for (const o of this.optimizers) o.writeUniforms();
     await this.gpu.run(`${this.model.name}.train[batch ${v.batch}]`, (rec) => {
@@ -196,10 +237,10 @@ export class Trainer {
    * the device, its read() gives the time of every kernel of the step (bench/train.ts --profile).
    * The step changes the weights like step() does.
    */
-  async profileStep(inputs: Float32Array, labels: Uint32Array): Promise<void> {
-    const v = await this.variantFor(inputs, labels, 'Trainer.profileStep');
-    this.gpu.write(v.inputs, inputs);
-    this.gpu.write(v.labels, labels);
+  async profileStep(inputs: BatchInputs, labels: BatchLabels): Promise<void> {
+    const { v, xs, ys } = await this.batchFor(inputs, labels, 'Trainer.profileStep');
+    xs!.forEach((x, i) => this.gpu.write(v.inputs[i], x));
+    ys.forEach((y, i) => this.gpu.write(v.labels[i], y));
     this.gpu.write(this.noise, Uint32Array.of(this.seed, this.optimizer.iterations >>> 0));
     for (const o of this.optimizers) o.writeUniforms();
     const kept: Tensor[] = [];
@@ -207,15 +248,24 @@ export class Trainer {
     for (const o of this.optimizers) o.iterations++;
   }
 
-  /** The input tensor of the step for batch size B, f32 [B, ...input shape] (e.g. augmentation writes it; then step(null, labels)). */
-  async inputTensor(B: number): Promise<Tensor> {
-    return (await this.variantFor(null, { length: B }, 'Trainer.inputTensor')).inputs;
+  /**
+   * An input tensor of the step for batch size B, f32 [B, ...that input's shape] (e.g. augmentation
+   * writes it; then step(null, labels)): the model's input number `input` (default the first).
+   */
+  async inputTensor(B: number, input = 0): Promise<Tensor> {
+    if (!Number.isInteger(input) || input < 0 || input >= this.inputShapes.length) throw new ShapeError(`Trainer.inputTensor: input ${input}; the model has ${this.inputShapes.length} input(s), numbered from 0 in its order`);
+    return (await this.variantFor(B, 'Trainer.inputTensor')).inputs[input];
   }
 
-  private async variantFor(inputs: Float32Array | null, labels: { length: number }, what: string): Promise<StepVariant> {
-    const B = labels.length;
-    if (B < 1 || B > this.maxBatch) throw new LimitError(`${what}: a batch of ${B}; this trainer takes 1 to ${this.maxBatch} (maxBatch)`);
-    if (inputs && inputs.length !== B * this.inputFeatures) throw new ShapeError(`${what}: ${inputs.length} input values for ${B} samples of ${this.inputFeatures}`);
+  /** The batch checked against the model (step-batch.ts) and the step recorded for its size. */
+  private async batchFor(inputs: BatchInputs | null, labels: BatchLabels, what: string) {
+    const { batch, labels: ys } = batchLabels(what, this.signature, labels);
+    const xs = inputs && batchInputs(what, this.signature, inputs, batch);
+    return { v: await this.variantFor(batch, what), xs, ys };
+  }
+
+  private async variantFor(B: number, what: string): Promise<StepVariant> {
+    if (!Number.isInteger(B) || B < 1 || B > this.maxBatch) throw new LimitError(`${what}: a batch of ${B}; this trainer takes 1 to ${this.maxBatch} (maxBatch)`);
     return this.variants.get(B) ?? (await this.record(B));
   }
 
@@ -246,11 +296,16 @@ export class Trainer {
     for (const o of this.optimizers) o.iterations = state.iterations;
   }
 
-  /** The loss and top-1/top-5 accuracy over the steps since the last reset (one read-back). */
-  async readMetrics(reset = true): Promise<LossTotals> {
-    const m = await this.metrics.read();
-    if (reset) this.metrics.reset();
-    return m;
+  /** The loss and top-1/top-5 accuracy over the steps since the last reset (one read-back per output): TrainerTotals. */
+  async readMetrics(reset = true): Promise<TrainerTotals> {
+    const outputs: OutputTotals[] = [];
+    for (const [i, m] of this.metrics.entries()) {
+      outputs.push({ name: this.outputs[i].name, weight: this.outputs[i].weight, ...(await m.read()) });
+      if (reset) m.reset();
+    }
+    // Keras's total loss: each output's mean loss times its weight, summed.
+    const loss = outputs.reduce((sum, o) => sum + o.weight * o.loss, 0);
+    return { rows: outputs[0].rows, loss, top1: outputs[0].top1, top5: outputs[0].top5, outputs };
   }
 
   /**
@@ -260,7 +315,7 @@ export class Trainer {
    * trained network's statistics (0.99^200 = 13% of the initial values remain); this is the
    * standard remedy. Runs the ops directly (not a recorded step): once per epoch at most.
    */
-  async recalibrateBatchNorm(batches: Iterable<{ inputs: Float32Array; size: number }>): Promise<number> {
+  async recalibrateBatchNorm(batches: Iterable<{ inputs: BatchInputs; size: number }>): Promise<number> {
     const g = this.gpu;
     const ctx = this.context(g, 'recalibrate');
     for (const l of this.layers) {
@@ -269,11 +324,11 @@ export class Trainer {
     }
     let k = 0;
     for (const batch of batches) {
-      if (batch.inputs.length !== batch.size * this.inputFeatures) throw new ShapeError(`recalibrateBatchNorm: ${batch.inputs.length} inputs for ${batch.size} samples of ${this.inputFeatures}`);
+      const xs = batchInputs('recalibrateBatchNorm', this.signature, batch.inputs, batch.size);
       ctx.recalibrateMomentum = k / (k + 1);
-      const x = g.upload(batch.inputs, [batch.size, ...this.inputShape], 'f32', `${this.model.name}.recalibrate.inputs`);
-      (await forwardGraph(this.graph, new LentTensor(x), () => ctx)).release();
-      x.release();
+      const inputs = xs.map((x, i) => g.upload(x, [batch.size, ...this.inputShapes[i]], 'f32', `${this.model.name}.recalibrate.inputs[${i}]`));
+      for (const y of await forwardGraph(this.graph, inputs.map((x) => new LentTensor(x)), () => ctx)) y.release();
+      for (const x of inputs) x.release();
       k++;
     }
     return k;
@@ -288,13 +343,12 @@ export class Trainer {
   destroy(): void {
     for (const v of this.variants.values()) {
       for (const d of v.dispatches) d.destroy();
-      v.inputs.buffer.destroy();
-      v.labels.buffer.destroy();
+      for (const t of [...v.inputs, ...v.labels]) t.buffer.destroy();
       v.arena.trim();
     }
     this.variants.clear();
     for (const o of this.optimizers) o.destroy();
-    this.metrics.release();
+    for (const m of this.metrics) m.release();
     this.noise.release();
     destroySteps(this.graph);
   }
@@ -306,18 +360,22 @@ export class Trainer {
   }
 
   /** Forward, loss, backward and the optimizer's update on `gpu` (a capturing view when recording). */
-  private async runStep(gpu: Gpu, inputs: Tensor, labels: Tensor, kept: Tensor[]): Promise<void> {
+  private async runStep(gpu: Gpu, inputs: readonly Tensor[], labels: readonly Tensor[], kept: Tensor[]): Promise<void> {
     const ctx = this.context(gpu, 'train', (t) => kept.push(t));
     // Layers whose backward will not run (nothing before them has parameters) keep nothing.
     const frozen: StepContext = { ...ctx, mode: 'frozen' };
     for (const l of this.layers) await l.prepare(ctx);
-    // The steps release what they do not keep; the model's input is the step's own: lent.
-    const x = await forwardGraph(this.graph, new LentTensor(inputs), (n) => (n.backward ? ctx : frozen));
-    // The softmax is the loss's.
-    const loss = await softmaxCrossEntropy(gpu, x, labels, { metrics: this.metrics, label: `${this.model.name}.loss` });
-    x.release();
-    for (const t of [loss.loss, loss.top1, loss.top5]) t.release();
-    await backwardGraph(this.graph, loss.dLogits, ctx);
+    // The steps release what they do not keep; the model's inputs are the step's own: lent.
+    const logits = await forwardGraph(this.graph, inputs.map((x) => new LentTensor(x)), (n) => (n.backward ? ctx : frozen));
+    // Each output's softmax is its loss's; the loss weight scales the gradient it sends back.
+    const dLogits: Tensor[] = [];
+    for (const [i, o] of this.outputs.entries()) {
+      const loss = await softmaxCrossEntropy(gpu, logits[i], labels[i], { metrics: this.metrics[i], gradientScale: o.weight, label: `${this.model.name}.loss["${o.name}"]` });
+      logits[i].release();
+      for (const t of [loss.loss, loss.top1, loss.top5]) t.release();
+      dLogits.push(loss.dLogits);
+    }
+    await backwardGraph(this.graph, dLogits, ctx);
     await gpu.run(`${this.model.name}.update`, (rec) => this.optimizers.forEach((o) => o.record(rec)));
   }
 
@@ -325,8 +383,8 @@ export class Trainer {
   private async record(B: number): Promise<StepVariant> {
     const arena = new BufferPool(this.gpu.device, this.gpu.limits.maxBufferSize);
     const { gpu, dispatches } = this.gpu.capture(arena);
-    const inputs = this.gpu.tensor([B, ...this.inputShape], 'f32', `${this.model.name}.inputs[${B}]`);
-    const labels = this.gpu.tensor([B], 'u32', `${this.model.name}.labels[${B}]`);
+    const inputs = this.inputShapes.map((s, i) => this.gpu.tensor([B, ...s], 'f32', `${this.model.name}.inputs["${this.signature.inputs[i].name}"][${B}]`));
+    const labels = this.outputs.map((o) => this.gpu.tensor([B], 'u32', `${this.model.name}.labels["${o.name}"][${B}]`));
     let peakBytes = 0;
     const acquire = arena.acquire.bind(arena);
     arena.acquire = (bytes, label) => {
@@ -340,8 +398,7 @@ export class Trainer {
     } catch (err) {
       for (const d of dispatches) d.destroy();
       arena.trim();
-      inputs.release();
-      labels.release();
+      for (const t of [...inputs, ...labels]) t.release();
       throw err;
     } finally {
       arena.acquire = acquire;
