@@ -270,7 +270,9 @@ describe('Trainer on functional graphs', () => {
       for (let e = 0; e < 3; e++) losses.push((await epoch()).loss);
       console.log(`Bi-Real Net [4, 8] x [2, 2], ${N} synthetic 16x16 RGB images, batch ${B}, Adam 0.01: loss per epoch ${losses.map((l) => l.toFixed(3)).join(', ')}`);
       expect(losses[0]).toBeGreaterThan(1.5); // near log(10) = 2.30 at first
-      expect(losses[2]).toBeLessThan(losses[0] * 0.7);
+      // A fifth below the first epoch's: chance stays near 2.30. 0.7 failed one data draw
+      // (TEST_SEED=1443711410: 2.554 -> 1.810, 0.709 of it), on main's code as on a branch's.
+      expect(losses[2]).toBeLessThan(losses[0] * 0.8);
     } finally {
       trainer.destroy();
     }
