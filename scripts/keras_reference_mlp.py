@@ -75,7 +75,7 @@ class QuantDense(keras.layers.Dense):
     def call(self, inputs):
         # The kernel as a tensor: tf.custom_gradient refuses a variable read inside it when called eagerly
         # (recalibrate() calls the model outside fit).
-        y = ops.matmul(ste_sign(inputs), ste_sign(ops.convert_to_tensor(self.kernel)))
+        y = ops.matmul(ste_sign(inputs), ste_sign(tf.identity(self.kernel)))
         if self.use_bias:
             y = y + self.bias
         return self.activation(y)
