@@ -128,7 +128,8 @@ export function inferenceForward(
   const quantize = (id: unknown, at: string): ((x: TfTensor) => TfTensor) => {
     const q = getQuantizer(id as never);
     if (q === null) return (x) => x;
-    if (q.className === 'SteSign') return steSign;
+    const t = q.tfjs;
+    if (t) return (x) => t.forward(ops, x, steSign);
     throw new TfjsTranslationError(`${at}: the TF.js translation has no ${q.className} quantizer`);
   };
   const activate = (a: string | undefined, at: string): ((x: TfTensor) => TfTensor) => {
@@ -319,15 +320,17 @@ export function tfjsTrainer(tf: Tf, spec: ModelSpec, learningRate: number) {
     vars.push(v);
     return v;
   };
-  const steSign = tf.customGrad((x, save) => {
-    save([x]);
-    return { value: tf.sign(tf.add(tf.sign(x), 0.5)), gradFunc: (dy, [s]) => tf.mul(dy, tf.cast(tf.lessEqual(tf.abs(s), 1), 'float32')) };
-  });
+  const sign = (x: TfTensor) => tf.sign(tf.add(tf.sign(x), 0.5));
+  // Each quantizer row's forward with its pseudo-gradient (Larq's STE for ste_sign), one custom gradient per layer.
   const quantize = (id: unknown, at: string): ((x: TfTensor) => TfTensor) => {
     const q = getQuantizer(id as never);
     if (q === null) return (x) => x;
-    if (q.className === 'SteSign') return steSign;
-    throw new TfjsTranslationError(`${at}: the TF.js training translation has no ${q.className} quantizer`);
+    const t = q.tfjs;
+    if (!t) throw new TfjsTranslationError(`${at}: the TF.js training translation has no ${q.className} quantizer`);
+    return tf.customGrad((x, save) => {
+      save([x]);
+      return { value: t.forward(tf, x, sign), gradFunc: (dy, [s]) => t.gradient(tf, s, dy) };
+    });
   };
   const activate = (a: string | undefined, at: string): ((x: TfTensor) => TfTensor) => {
     if (a === undefined || a === 'linear') return (x) => x;

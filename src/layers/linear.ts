@@ -12,6 +12,7 @@ import { TRAINING_REFERENCES } from '../model/training-references.js';
 import type { BaseConfig, ConstraintConfig, QuantizerConfig } from './base-config.js';
 import { imageShape, padBefore, windowOut } from './shapes.js';
 import { getQuantizer } from '../model/quantizers.js';
+import { trainingPathOf } from '../plan/kernel-path.js';
 import { activate } from './activations.js';
 import { xnorInputScaleReference } from '../ops/xnor-scale.js';
 import type { LowerContext, PlanValue } from '../plan/lower.js';
@@ -274,10 +275,11 @@ function trainLinear(l: Linear, ctx: TrainContext): LinearStep {
   if (!dense && padValues === 1 && c.padding === 'same' && !(isSignQuantizer(inputQuantizer) && isSignQuantizer(kernelQuantizer))) {
     throw new TrainError(`${at}: pad_values=1 is trained with ste_sign input and kernel quantizers only (the binary kernels); use pad_values=0 or ste_sign`);
   }
-  if ([inputQuantizer, kernelQuantizer].some((q) => q?.className === 'DoReFaGradient')) {
-    throw new TrainError(`${at}: DoReFaGradient quantizes a gradient: it is a layer of its own after a layer's output (layers.quantizer('dorefa_gradient')), not an input or kernel quantizer`);
+  const gradientOnly = [inputQuantizer, kernelQuantizer].find((q) => q?.training.gradient);
+  if (gradientOnly) {
+    throw new TrainError(`${at}: ${gradientOnly.className} quantizes a gradient: it is a layer of its own after a layer's output (layers.quantizer), not an input or kernel quantizer`);
   }
-  const stochastic = [inputQuantizer, kernelQuantizer].some((q) => q?.className === 'StochasticSteSign');
+  const stochastic = [inputQuantizer, kernelQuantizer].some((q) => q?.stochastic);
   if (stochastic && (ctx.kernels !== 'binary' || !isSignQuantizer(kernelQuantizer) || !(inputQuantizer === null || isSignQuantizer(inputQuantizer)))) {
     throw new TrainError(`${at}: stochastic_ste_sign trains on the binary kernels only (kernels 'binary'; ste_sign or stochastic_ste_sign on the kernel, and on the input or no input quantizer)`);
   }
@@ -287,7 +289,20 @@ function trainLinear(l: Linear, ctx: TrainContext): LinearStep {
     : new ConvOp(gpu, c.filters!, c.kernel_size!, shape[2], { strides: c.strides!, padding: c.padding!, dilation: c.dilation_rate!, padValues }, l.name);
   return new LinearStep(
     gpu,
-    { name: l.name, op, inShape: shape, inputQuantizer, kernelQuantizer, weightClip: c.kernel_constraint?.config.clip_value, useBias: c.use_bias, activation: ctx.activation, inputGrad: ctx.inputGrad, stream: ctx.stream, xnorInputScale: c.xnor_input_scale === true },
+    {
+      name: l.name,
+      op,
+      inShape: shape,
+      inputQuantizer,
+      kernelQuantizer,
+      weightClip: c.kernel_constraint?.config.clip_value,
+      useBias: c.use_bias,
+      activation: ctx.activation,
+      inputGrad: ctx.inputGrad,
+      stream: ctx.stream,
+      xnorInputScale: c.xnor_input_scale === true,
+      paths: { binary: trainingPathOf(l, 'binary').path, float: trainingPathOf(l, 'float').path },
+    },
     w.data as Float32Array,
     c.use_bias ? (model.weight(`${l.name}/bias`).data as Float32Array) : null,
   );

@@ -4,8 +4,7 @@
 import { layerQuantizer } from './config-readers.js';
 import { defineKind } from './kind.js';
 import type { BaseConfig } from './base-config.js';
-import { getQuantizer, type Quantizer, type SerializedQuantizer } from '../model/quantizers.js';
-import { quantizeMode } from '../ops/elementwise.js';
+import { getQuantizer, type SerializedQuantizer } from '../model/quantizers.js';
 import { ElementwiseStep, GradientQuantizerStep } from '../train/shape-steps.js';
 import { TrainError } from '../train/train-error.js';
 import { TRAINING_REFERENCES } from '../model/training-references.js';
@@ -17,15 +16,6 @@ import { TRAINING_REFERENCES } from '../model/training-references.js';
  */
 export interface QuantizerLayerConfig extends BaseConfig {
   quantizer: SerializedQuantizer;
-}
-
-/** Whether the element-wise quantize kernel would copy: quantizeMode's identity (weights-only quantizers throw there: not identity). */
-export function identityAtInference(q: Quantizer | null): boolean {
-  try {
-    return quantizeMode(q).kind === 'identity';
-  } catch {
-    return false;
-  }
 }
 
 export const QUANTIZER_KINDS = {
@@ -40,15 +30,15 @@ export const QUANTIZER_KINDS = {
     },
     train: (l, ctx) => {
       const q = getQuantizer(l.config.quantizer)!;
-      if (q.className === 'StochasticSteSign') throw new TrainError(`${ctx.at}: stochastic_ste_sign is trained as a QuantDense/QuantConv2D input or kernel quantizer, not as a layer of its own`);
-      if (q.className === 'DoReFaGradient') return new GradientQuantizerStep(l.name, q.config.k_bit as number, ctx.stream);
+      if (q.stochastic) throw new TrainError(`${ctx.at}: ${q.className} (stochastic) is trained as a QuantDense/QuantConv2D input or kernel quantizer, not as a layer of its own`);
+      if (q.training.gradient) return new GradientQuantizerStep(l.name, q.training.gradient.kBit, ctx.stream);
       return new ElementwiseStep(l.name, { quantizer: q });
     },
     trainReference: () => TRAINING_REFERENCES.Quantizer!,
-    signUse: (l) => (getQuantizer(l.config.quantizer)?.binary ? 'sign' : 'value'),
+    signUse: (l) => getQuantizer(l.config.quantizer)!.reads,
     // Written under the quantizer's Larq class, its arguments beside the Keras layer keys (as Larq writes it).
     written: ({ quantizer, ...keras }) => ({ className: quantizer.class_name, config: { ...keras, dtype: 'float32', ...quantizer.config } }),
-    identityAtInference: (c) => identityAtInference(getQuantizer(c.quantizer)),
+    identityAtInference: (c) => getQuantizer(c.quantizer)!.identityAtInference,
     lower: (ctx, l, u, at) => {
       const q = getQuantizer(l.config.quantizer)!;
       if (q.binary && !ctx.float) {

@@ -33,6 +33,12 @@ export interface TfOps {
   relu(x: TfTensor): TfTensor;
 }
 
+/** The ops a quantizer's training gradient adds (TF.js has them; the ONNX tracer, inference only, need not). */
+export interface TfGradientOps extends TfOps {
+  lessEqual(a: TfTensor, b: TfTensor | number): TfTensor;
+  cast(x: TfTensor, dtype: 'float32'): TfTensor;
+}
+
 /** A model TF.js's float simulation has no translation for (a layer or quantizer it lacks): its column is left out, with this reason. */
 export class TfjsTranslationError extends Error {
   override name = 'TfjsTranslationError';

@@ -1,7 +1,10 @@
-// Larq's quantizers (and its WeightClip constraint) as plain CPU references: same names, string
-// aliases, arguments, defaults and serialized configs, each forward beside its pseudo-gradient.
-// GPU kernels are tested against these. Source read: larq/larq `larq/quantizers.py` (the
-// `_BaseQuantizer` / `DoReFa(mode=...)` version, Larq >= 0.12), `larq/math.py`, `larq/constraints.py`.
+// THE QUANTIZER TABLE: one row per Larq quantizer (and its WeightClip constraint), with Larq's names,
+// string aliases, arguments, defaults and serialized configs; its CPU forward beside its
+// pseudo-gradient (the references GPU kernels are tested against); its GPU forms (inference,
+// training), its TF.js translation and its traits (quantizer-forms.ts says what each means).
+// Code elsewhere asks a quantizer's traits and forms, never its class name. Source read: larq/larq
+// `larq/quantizers.py` (the `_BaseQuantizer` / `DoReFa(mode=...)` version, Larq >= 0.12),
+// `larq/math.py`, `larq/constraints.py`.
 //
 // Arithmetic is float32 where a boundary depends on it (thresholds and clip values are rounded to
 // f32 before comparing, as TF casts the Python float to the tensor's dtype); smooth gradients are
@@ -10,6 +13,9 @@ import { sign } from '../bitpack.js';
 import { hashU32, streamKey } from '../random.js';
 import type { Shape } from '../tensor.js';
 import { show } from './error-text.js';
+import type { GpuInferenceForm, Levels, QuantizeMode, Statistic, TfjsQuantizer, TrainingForms } from './quantizer-forms.js';
+
+export type { GpuInferenceForm, Levels, QuantizeMode, Statistic, TfjsQuantizer, TrainingForms, ElementwiseTrainingForm } from './quantizer-forms.js';
 
 /** A quantizer as Larq defines it: forward, the gradient it uses instead of the true one, its config. */
 export interface Quantizer {
@@ -21,8 +27,26 @@ export interface Quantizer {
   readonly name: string;
   /** Larq's `precision` attribute: bits of the output (null where Larq leaves it None). */
   readonly precision: number | null;
-  /** Output is exactly +-1 (sign(0) = +1): the compiler may run b1 kernels on it. */
+  /** Output is exactly +-1 (sign(0) = +1): the compiler may run b1 kernels on it. `levels === 'pm1'`. */
   readonly binary: boolean;
+  /** The values the output takes (quantizer-forms.ts). */
+  readonly levels: Levels;
+  /** q is the identity at inference (NoOp; DoReFaGradient, which quantizes only the backward's gradient): it vanishes before lowering. */
+  readonly identityAtInference: boolean;
+  /** The statistic of the whole tensor q needs (magnitude_aware_sign's alpha, TWN's threshold, DoReFa weights' max |tanh|); null for element-wise quantizers. */
+  readonly statistic: Statistic | null;
+  /** Whether q reads only the sign of its input at inference ('sign': a b1 input does), or its value. */
+  readonly reads: 'sign' | 'value';
+  /** Draws its output at random while training (BinaryNet's stochastic binarization); deterministic at inference. */
+  readonly stochastic: boolean;
+  /** How the element-wise GPU kernel computes q at inference, or why it does not (quantizes weights: the CPU forward once at load). */
+  readonly inference: GpuInferenceForm;
+  /** How the GPU trainer runs q forward and backward. */
+  readonly training: TrainingForms;
+  /** q as TF.js ops (the benchmarks' float simulation), null where the translation has none. */
+  readonly tfjs: TfjsQuantizer | null;
+  /** The pseudo-gradient in the f32 operations the training kernel does, where they differ from `backward`'s f64 (tests compare the kernel to it). */
+  readonly backwardF32: ((x: Float32Array, dy: Float32Array) => Float32Array) | null;
   /** q(x). `shape` matters only to per-channel (last axis) and per-tensor statistics. */
   forward(x: Float32Array, shape?: Shape): Float32Array;
   /** dL/dx given dL/dq = dy: the straight-through (or surrogate) gradient Larq uses. */
@@ -316,44 +340,86 @@ interface QuantizerDef {
   /** Keras' default layer name (snake case of the class). */
   kerasName: string;
   args: Record<string, ArgSpec>;
-  binary: boolean;
   precision: (c: Record<string, any>) => number | null;
   make: (c: Record<string, any>) => Pick<Quantizer, 'forward' | 'backward'>;
+  levels: (c: Record<string, any>) => Levels;
+  statistic?: (c: Record<string, any>) => Statistic | null;
+  stochastic?: true;
+  inference: (c: Record<string, any>) => GpuInferenceForm;
+  training: (c: Record<string, any>) => TrainingForms;
+  tfjs?: (c: Record<string, any>) => TfjsQuantizer;
+  backwardF32?: Quantizer['backwardF32'];
 }
 
 const clipArg: ArgSpec = { type: 'number|null', default: 1.0 };
 
+// Forms several rows share.
+const pm1 = () => 'pm1' as const;
+const signForm = () => ({ kind: 'sign' }) as const;
+const identityForm = () => ({ kind: 'identity' }) as const;
+const clipTraining = (c: Record<string, any>): TrainingForms => ({ signMask: { clipValue: c.clip_value }, elementwise: { gradient: 'clip', clipValue: c.clip_value } });
+const weightsOnly = (why: string): GpuInferenceForm => ({ kind: 'weightsOnly', why });
+
+/**
+ * ste_sign in TF.js: sign(sign(x) + 0.5) or the engine's own sign (so sign(0) = +1 as in Larq);
+ * in training Larq's STE, dy where |x| <= clip_value.
+ */
+const steSignTfjs = (c: Record<string, any>): TfjsQuantizer => ({
+  forward: (_ops, x, sign) => sign(x),
+  gradient: (ops, x, dy) => (c.clip_value === null ? dy : ops.mul(dy, ops.cast(ops.lessEqual(ops.abs(x), f32(c.clip_value)), 'float32'))),
+});
+
 const DEFS: QuantizerDef[] = [
   { className: 'SteSign', alias: 'ste_sign', kerasName: 'ste_sign', args: { clip_value: clipArg },
-    binary: true, precision: () => 1, make: (c) => steSign(c.clip_value) },
+    precision: () => 1, make: (c) => steSign(c.clip_value), levels: pm1,
+    inference: signForm, training: clipTraining, tfjs: steSignTfjs },
   // Not a Larq class: BinaryNet's stochastic binarization (training draws +1 with probability
-  // hard_sigmoid(x); src/ops/sign-ste.ts). Its CPU forward is inference's: deterministic sign.
+  // hard_sigmoid(x); src/ops/sign-ste.ts). Its CPU forward is inference's: deterministic sign. It
+  // trains on the binary kernels only (signWithMask's draw), so it has no element-wise training form.
   { className: 'StochasticSteSign', alias: 'stochastic_ste_sign', kerasName: 'stochastic_ste_sign', args: { clip_value: clipArg },
-    binary: true, precision: () => 1, make: (c) => steSign(c.clip_value) },
+    precision: () => 1, make: (c) => steSign(c.clip_value), levels: pm1, stochastic: true,
+    inference: signForm, training: (c) => ({ signMask: { clipValue: c.clip_value } }) },
+  // Its training kernel computes (1 - |x|) * 2 * dy in f32, each operation rounded: within 1 ulp of the f64 backward.
   { className: 'ApproxSign', alias: 'approx_sign', kerasName: 'approx_sign', args: {},
-    binary: true, precision: () => 1, make: () => approxSign() },
+    precision: () => 1, make: () => approxSign(), levels: pm1,
+    inference: signForm, training: () => ({ elementwise: { gradient: 'approxSign' } }),
+    backwardF32: (x, dy) => Float32Array.from(x, (v, i) => (Math.abs(v) <= 1 ? f32(f32(1 - Math.abs(v)) * 2 * dy[i]) : 0)) },
   { className: 'SwishSign', alias: 'swish_sign', kerasName: 'swish_sign', args: { beta: { type: 'number', default: 5.0 } },
-    binary: true, precision: () => 1, make: (c) => swishSign(c.beta) },
+    precision: () => 1, make: (c) => swishSign(c.beta), levels: pm1,
+    inference: signForm, training: (c) => ({ elementwise: { gradient: 'swishSign', beta: c.beta } }) },
   { className: 'MagnitudeAwareSign', alias: 'magnitude_aware_sign', kerasName: 'magnitude_aware_sign',
-    args: { clip_value: clipArg }, binary: false, precision: () => 1, make: (c) => magnitudeAwareSign(c.clip_value) },
+    args: { clip_value: clipArg }, precision: () => 1, make: (c) => magnitudeAwareSign(c.clip_value),
+    levels: () => 'scaledPm1', statistic: () => ({ kind: 'meanAbs', inBackward: true }),
+    inference: () => weightsOnly('is per-channel (mean |x| over all other axes)'),
+    training: (c) => ({ elementwise: { gradient: 'magnitudeAwareSign', clipValue: c.clip_value } }) },
   { className: 'SteHeaviside', alias: 'ste_heaviside', kerasName: 'ste_heaviside', args: { clip_value: clipArg },
-    binary: false, precision: () => 1, make: (c) => steHeaviside(c.clip_value) },
+    precision: () => 1, make: (c) => steHeaviside(c.clip_value), levels: () => '01',
+    inference: () => ({ kind: 'heaviside' }), training: (c) => ({ elementwise: { gradient: 'clip', clipValue: c.clip_value } }) },
   { className: 'SteTern', alias: 'ste_tern', kerasName: 'ste_tern',
     args: {
       threshold_value: { type: 'number', default: 0.05 },
       ternary_weight_networks: { type: 'boolean', default: false },
       clip_value: clipArg,
     },
-    binary: false, precision: () => 2,
-    make: (c) => steTern(c.threshold_value, c.ternary_weight_networks, c.clip_value) },
+    precision: () => 2, make: (c) => steTern(c.threshold_value, c.ternary_weight_networks, c.clip_value),
+    levels: () => 'ternary', statistic: (c) => (c.ternary_weight_networks ? { kind: 'twn', inBackward: false } : null),
+    inference: (c) =>
+      c.ternary_weight_networks ? weightsOnly('with ternary_weight_networks takes its threshold from the mean |x| of the whole tensor') : { kind: 'tern', threshold: c.threshold_value },
+    training: (c) => ({ elementwise: { gradient: 'clip', clipValue: c.clip_value } }) },
   { className: 'DoReFa', alias: 'dorefa_quantizer', oldNames: ['DoReFaQuantizer'], kerasName: 'do_re_fa',
     args: { k_bit: { type: 'int', default: 2 }, mode: { type: 'mode', default: 'activations' } },
-    binary: false, precision: (c) => c.k_bit, make: (c) => dorefa(c.k_bit, c.mode) },
+    precision: (c) => c.k_bit, make: (c) => dorefa(c.k_bit, c.mode),
+    levels: (c) => (c.mode === 'activations' ? 'kbit' : 'signedKbit'),
+    statistic: (c) => (c.mode === 'activations' ? null : { kind: 'maxAbsTanh', inBackward: true }),
+    inference: (c) => (c.mode === 'activations' ? { kind: 'dorefa', kBit: c.k_bit } : weightsOnly("in 'weights' mode scales by the max |tanh| of the whole tensor")),
+    training: (c) => ({ elementwise: c.mode === 'activations' ? { gradient: 'dorefaActivations' } : { gradient: 'dorefaWeights', kBit: c.k_bit } }) },
   { className: 'NoOp', oldNames: ['NoOpQuantizer'], kerasName: 'no_op', args: { precision: { type: 'int' } },
-    binary: false, precision: (c) => c.precision, make: () => noOp() },
+    precision: (c) => c.precision, make: () => noOp(), levels: () => 'real',
+    inference: identityForm, training: () => ({ elementwise: { gradient: 'identity' } }) },
   // Not a Larq class: DoReFa-Net's k-bit gradients (the identity forward; src/ops/dorefa-gradient.ts).
   { className: 'DoReFaGradient', alias: 'dorefa_gradient', kerasName: 'do_re_fa_gradient', args: { k_bit: { type: 'int', default: 6 } },
-    binary: false, precision: () => 32, make: (c) => dorefaGradientQuantizer(c.k_bit) },
+    precision: () => 32, make: (c) => dorefaGradientQuantizer(c.k_bit), levels: () => 'real',
+    inference: identityForm, training: (c) => ({ gradient: { kBit: c.k_bit } }) },
 ];
 
 /**
@@ -400,12 +466,23 @@ function build(def: QuantizerDef, given: Record<string, unknown>): Quantizer {
   const name = given.name === undefined ? def.kerasName : given.name;
   if (typeof name !== 'string') throw new TypeError(`${who}: config key 'name' must be a string, got ${show(name)}`);
   const { forward, backward } = def.make(config);
+  const levels = def.levels(config);
+  const inference = def.inference(config);
   return Object.freeze({
     className: def.className,
     config: Object.freeze(config),
     name,
     precision: def.precision(config),
-    binary: def.binary,
+    binary: levels === 'pm1',
+    levels,
+    identityAtInference: inference.kind === 'identity',
+    statistic: def.statistic?.(config) ?? null,
+    reads: levels === 'pm1' ? ('sign' as const) : ('value' as const),
+    stochastic: def.stochastic === true,
+    inference,
+    training: def.training(config),
+    tfjs: def.tfjs?.(config) ?? null,
+    backwardF32: def.backwardF32 ?? null,
     forward: (x: Float32Array, shape?: Shape) => forward(x, shape),
     backward: (x: Float32Array, dy: Float32Array, shape?: Shape) => {
       checkSameLength(x, dy, who);

@@ -5,7 +5,7 @@
 import type { Gpu } from '../gpu/context.js';
 import { ShapeError } from '../gpu/errors.js';
 import type { BindingValues, KernelSpec } from '../gpu/kernel.js';
-import { getQuantizer, type Quantizer, type QuantizerIdentifier } from '../model/quantizers.js';
+import { getQuantizer, type Quantizer, type QuantizerIdentifier, type QuantizeMode } from '../model/quantizers.js';
 import { Tensor, elementCount, type Shape } from '../tensor.js';
 import { expectOut, expectTensor, expectVector } from './check.js';
 
@@ -118,24 +118,19 @@ export function thresholdQuantizeReference(x: Float32Array, kind: 'sign' | 'heav
   });
 }
 
-/** What the quantize kernel computes for a Larq quantizer (see quantizeMode). */
-export type QuantizeMode =
-  | { kind: 'identity' }
-  | { kind: 'sign' }
-  | { kind: 'heaviside' }
-  | { kind: 'tern'; threshold: number }
-  | { kind: 'dorefa'; kBit: number };
+/** What the quantize kernel computes for a Larq quantizer: each quantizer's row says (quantizers.ts, `inference`). */
+export type { QuantizeMode } from '../model/quantizers.js';
 
 /** DoReFa's levels come from a table of 2^k_bit + 1 floats (see shaders/elementwise.wgsl). */
 export const MAX_DOREFA_BITS = 16;
 
 /**
- * The GPU form of a Larq activation quantizer, or a ShapeError saying why there is none:
- * ste_sign / approx_sign / swish_sign -> sign; ste_heaviside -> heaviside; ste_tern with a fixed
- * threshold_value -> tern; DoReFa in 'activations' mode -> dorefa (k_bit <= 16); NoOp and null ->
- * identity. Quantizers that need statistics of the whole tensor (magnitude_aware_sign, ste_tern
- * with ternary_weight_networks, DoReFa 'weights') quantize weights: apply their CPU forward once.
- * A QuantizeMode is checked and returned as it is.
+ * The GPU form of a Larq activation quantizer (its row's `inference`), or a ShapeError saying why
+ * there is none: ste_sign / approx_sign / swish_sign -> sign; ste_heaviside -> heaviside; ste_tern
+ * with a fixed threshold_value -> tern; DoReFa in 'activations' mode -> dorefa (k_bit <= 16); NoOp,
+ * DoReFaGradient and null -> identity. Quantizers that need statistics of the whole tensor
+ * (magnitude_aware_sign, ste_tern with ternary_weight_networks, DoReFa 'weights') quantize
+ * weights: apply their CPU forward once. A QuantizeMode is checked and returned as it is.
  */
 export function quantizeMode(id: QuantizerIdentifier | QuantizeMode): QuantizeMode {
   if (id !== null && typeof id === 'object' && 'kind' in id) return checkMode(id);
@@ -146,29 +141,11 @@ export function quantizeMode(id: QuantizerIdentifier | QuantizeMode): QuantizeMo
     throw new ShapeError(`quantize: 'quantizer': ${(err as Error).message}`);
   }
   if (q === null) return { kind: 'identity' };
-  const c = q.config as Record<string, unknown>;
-  const weightsOnly = (why: string) =>
-    new ShapeError(`quantize: '${q.className}' ${why}, which this element-wise kernel does not compute; it quantizes weights: apply its CPU forward (src/model/quantizers.ts) once at load`);
-  switch (q.className) {
-    case 'SteSign':
-    case 'StochasticSteSign': // deterministic at inference
-    case 'ApproxSign':
-    case 'SwishSign':
-      return { kind: 'sign' };
-    case 'SteHeaviside':
-      return { kind: 'heaviside' };
-    case 'SteTern':
-      if (c.ternary_weight_networks) throw weightsOnly('with ternary_weight_networks takes its threshold from the mean |x| of the whole tensor');
-      return checkMode({ kind: 'tern', threshold: c.threshold_value as number });
-    case 'DoReFa':
-      if (c.mode !== 'activations') throw weightsOnly("in 'weights' mode scales by the max |tanh| of the whole tensor");
-      return checkMode({ kind: 'dorefa', kBit: c.k_bit as number });
-    case 'NoOp':
-    case 'DoReFaGradient': // the identity going forward: it quantizes only the backward's gradient
-      return { kind: 'identity' };
-    default:
-      throw weightsOnly('is per-channel (mean |x| over all other axes)');
+  const form = q.inference;
+  if (form.kind === 'weightsOnly') {
+    throw new ShapeError(`quantize: '${q.className}' ${form.why}, which this element-wise kernel does not compute; it quantizes weights: apply its CPU forward (src/model/quantizers.ts) once at load`);
   }
+  return checkMode(form);
 }
 
 function checkMode(m: QuantizeMode): QuantizeMode {

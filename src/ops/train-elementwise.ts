@@ -24,7 +24,9 @@
 // DoReFa weights' forward has its own entry point: the entry point that binds its level table.
 import type { Gpu } from '../gpu/context.js';
 import { ShapeError } from '../gpu/errors.js';
-import { getQuantizer, type Quantizer, type QuantizerIdentifier } from '../model/quantizers.js';
+import { getQuantizer, type Quantizer, type QuantizerIdentifier, type Statistic as QuantizerStatistic } from '../model/quantizers.js';
+
+type StatisticKind = QuantizerStatistic['kind'];
 import { elementCount, type Shape, type Tensor } from '../tensor.js';
 import { CHANNEL_ACTIVATIONS, MAX_DOREFA_BITS, quantize, type ChannelActivation } from './elementwise.js';
 import { columnReduce } from './reduce.js';
@@ -66,20 +68,23 @@ export interface QuantizedWeights {
   stats?: Tensor;
 }
 
-/** Quantizer codes of shaders/train_elementwise.wgsl. */
+/** Quantizer codes of shaders/train_elementwise.wgsl: a row's `training.elementwise.gradient`, and 'twn' (TWN's forward). */
 const CODE = { identity: 0, clip: 1, approxSign: 2, swishSign: 3, dorefaActivations: 4, dorefaWeights: 5, magnitudeAwareSign: 6, twn: 7 } as const;
 
-type Statistic = 'none' | 'meanAbs' | 'twn' | 'maxAbsTanh';
+type Statistic = 'none' | StatisticKind;
 
 interface TrainForm {
   q: Quantizer | null;
   code: number;
   statistic: Statistic;
+  /** The backward reads the forward's statistic (a scale). */
+  scaled: boolean;
   maskBelow: number;
   beta: number;
   kBit: number;
 }
 
+/** The quantizer's row's element-wise training form as the kernels' parameters. */
 function trainForm(op: string, id: QuantizerIdentifier): TrainForm {
   let q: Quantizer | null;
   try {
@@ -87,29 +92,20 @@ function trainForm(op: string, id: QuantizerIdentifier): TrainForm {
   } catch (err) {
     throw new ShapeError(`${op}: 'quantizer': ${(err as Error).message}`);
   }
-  const form: TrainForm = { q, code: CODE.identity, statistic: 'none', maskBelow: 0x80000000, beta: 0, kBit: 0 };
+  const form: TrainForm = { q, code: CODE.identity, statistic: 'none', scaled: false, maskBelow: 0x80000000, beta: 0, kBit: 0 };
   if (q === null) return form;
-  const c = q.config as Record<string, any>;
-  switch (q.className) {
-    case 'SteSign':
-    case 'SteHeaviside':
-    case 'SteTern':
-      return { ...form, code: CODE.clip, maskBelow: maskBelow(c.clip_value), statistic: q.className === 'SteTern' && c.ternary_weight_networks ? 'twn' : 'none' };
-    case 'ApproxSign':
-      return { ...form, code: CODE.approxSign };
-    case 'SwishSign':
-      return { ...form, code: CODE.swishSign, beta: c.beta };
-    case 'MagnitudeAwareSign':
-      return { ...form, code: CODE.magnitudeAwareSign, maskBelow: maskBelow(c.clip_value), statistic: 'meanAbs' };
-    case 'DoReFa':
-      if (c.mode === 'activations') return { ...form, code: CODE.dorefaActivations };
-      if (c.k_bit > MAX_DOREFA_BITS) throw new ShapeError(`${op}: DoReFa k_bit must be at most ${MAX_DOREFA_BITS} on the GPU (its levels are a table of 2^k_bit + 1 floats), got ${c.k_bit}`);
-      return { ...form, code: CODE.dorefaWeights, statistic: 'maxAbsTanh', kBit: c.k_bit };
-    case 'NoOp':
-      return form;
-    default:
-      throw new ShapeError(`${op}: no GPU training form for quantizer '${q.className}'`);
-  }
+  const e = q.training.elementwise;
+  if (!e) throw new ShapeError(`${op}: no GPU training form for quantizer '${q.className}'`);
+  if (e.kBit !== undefined && e.kBit > MAX_DOREFA_BITS) throw new ShapeError(`${op}: DoReFa k_bit must be at most ${MAX_DOREFA_BITS} on the GPU (its levels are a table of 2^k_bit + 1 floats), got ${e.kBit}`);
+  return {
+    q,
+    code: CODE[e.gradient],
+    statistic: q.statistic?.kind ?? 'none',
+    scaled: q.statistic?.inBackward === true,
+    maskBelow: e.clipValue !== undefined ? maskBelow(e.clipValue) : form.maskBelow,
+    beta: e.beta ?? 0,
+    kBit: e.kBit ?? 0,
+  };
 }
 
 /** Entries of the statistic and how element i finds its own: stats[(i / div) % channels]. */
@@ -159,7 +155,7 @@ export async function quantizerBackward(gpu: Gpu, x: Tensor, dy: Tensor, quantiz
   const form = trainForm(op, quantizer);
   const axis = checkAxis(op, options.channelAxis ?? 'last');
   const view = statisticView(form, shape, axis);
-  const scaled = form.code === CODE.dorefaWeights || form.code === CODE.magnitudeAwareSign;
+  const { scaled } = form;
   if (options.stats !== undefined) {
     if (!scaled) throw new ShapeError(`${op}: '${form.q?.className ?? 'null'}' takes no 'stats' (only magnitude_aware_sign and DoReFa 'weights' do)`);
     const [len] = expectRows(op, 'stats', options.stats, 'f32').shape;
@@ -294,13 +290,13 @@ function channelLast(x: Float32Array, shape: Shape, axis: ChannelAxis, back = fa
 
 /**
  * CPU reference of quantizerBackward: Larq's backward from src/model/quantizers.ts (f64, rounded
- * once), on x in `shape` with channels on `channelAxis`; approx_sign instead in the f32 operations
- * the kernel does ((1 - |x|) * 2 * dy, each rounded: within 1 ulp of Larq's f64 value).
+ * once), on x in `shape` with channels on `channelAxis`; where the row has a `backwardF32`
+ * (approx_sign), that instead: the f32 operations the kernel does, within 1 ulp of Larq's f64 value.
  */
 export function quantizerBackwardReference(x: Float32Array, dy: Float32Array, quantizer: QuantizerIdentifier, shape: Shape, channelAxis: ChannelAxis = 'last'): Float32Array {
   const q = getQuantizer(quantizer);
   if (q === null) return Float32Array.from(dy);
-  if (q.className === 'ApproxSign') return Float32Array.from(x, (v, i) => (Math.abs(v) <= 1 ? f32(f32(1 - Math.abs(v)) * 2 * dy[i]) : 0));
+  if (q.backwardF32) return q.backwardF32(x, dy);
   const xs = channelLast(x, shape, channelAxis);
   const dys = channelLast(dy, shape, channelAxis);
   return channelLast(q.backward(xs.x, dys.x, xs.shape), shape, channelAxis, true).x;

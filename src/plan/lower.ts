@@ -10,7 +10,7 @@
 // consumer is a binary-input layer, a binary quantizer, or one of the bit-preserving layers above
 // whose own result is only signed. The GPU half (plan.ts) records these steps.
 import { packBitPlanes, packRows, packTernaryRows } from '../bitpack.js';
-import { dorefaScale, MAX_BIT_SERIAL_BITS } from '../ops/gemm-bit-serial.js';
+import { dorefaScale } from '../ops/gemm-bit-serial.js';
 import { hwioToOhwi } from '../analysis/kernel-reuse.js';
 import { foldBatchNormAffine, foldBatchNormSign, foldDecision, type DecisionMap } from '../model/batchnorm-fold.js';
 import { getQuantizer, type Quantizer } from '../model/quantizers.js';
@@ -23,7 +23,7 @@ import { canonicalize } from './passes/canonicalize.js';
 import { valueFacts } from './passes/value-facts.js';
 import { fusions } from './passes/fusions.js';
 import { foldPadding } from './passes/fold-padding.js';
-import { identityAtInference } from '../layers/quantizer-layers.js';
+import { kernelPathOf, type KernelPath } from './kernel-path.js';
 import { SIGN_PRESERVING } from '../layers/activations.js';
 import { sameShape } from '../layers/shapes.js';
 import { isQuantized } from '../layers/traits.js';
@@ -132,6 +132,8 @@ export interface LoweredPlan {
   inputs: number[];
   /** Every name that can be read, with its value id. */
   named: Map<string, number>;
+  /** Each linear layer's kernel path (kernel-path.ts), by layer name. */
+  paths: Map<string, KernelPath>;
 }
 
 export interface LowerOptions {
@@ -278,6 +280,7 @@ export function lowerModel(model: ModelSpec, options: LowerOptions = {}): Lowere
     emit({ op: 'unpack', layers, x: u.id, y: y.id });
     return y;
   };
+  const paths = new Map<string, KernelPath>();
   const inputs = spec.inputs.map((inp, i) => newValue(inp.shape, 'f32', [], { input: i, ...(!float && options.signInputs?.[i] && { signs: true }) }));
 
   const ctx: LowerContext = {
@@ -381,12 +384,17 @@ export function lowerModel(model: ModelSpec, options: LowerOptions = {}): Lowere
       valueOf.set(resultName, y);
     };
 
+    // Its input is +-1 already (bits holding the full value: a sign quantizer layer wrote them; a
+    // model input checked to hold only +-1), so a layer without an input quantizer (or with the
+    // identity) runs on the XNOR kernels too. Which kernels: the decision the trainer shares.
+    const path = kernelPathOf(l, { signs: u.rep === 'b1' ? u.full : !!u.signs }, { float });
+    paths.set(l.name, path);
     // XNOR-Net's kernels (magnitude_aware_sign: alpha * sign(W), alpha = mean |W| per output
     // channel) run as binary kernels too, alpha folded into the epilogue's per-channel scale.
-    const alpha = kq?.className === 'MagnitudeAwareSign' ? channelMagnitudes(kq.forward(w.data as Float32Array, w.shape), N) : undefined;
+    const alpha = kq?.levels === 'scaledPm1' ? channelMagnitudes(kq.forward(w.data as Float32Array, w.shape), N) : undefined;
     // Larq's ste_tern kernels ({-1, 0, +1}, TWN's threshold or a fixed one) on binary inputs: the
     // ternary kernels (mask and sign planes, zero weights skipped).
-    const ternary = kq?.className === 'SteTern';
+    const ternary = kq?.levels === 'ternary';
     // XNOR-Net's K (the layer's xnor_input_scale): from the real-valued input, before it is packed.
     const xnorK = xnorScaled(l);
     const scaleOf = (x: PlanValue): PlanValue => {
@@ -400,11 +408,7 @@ export function lowerModel(model: ModelSpec, options: LowerOptions = {}): Lowere
       emit({ op: 'scaleRows', layers, x: y0.id, y: y.id, scale: k.id });
       finishFloat(y);
     };
-    // Its input is +-1 already (bits holding the full value: a sign quantizer layer wrote them; a
-    // model input checked to hold only +-1), so a layer without an input quantizer (or with the
-    // identity) runs on the XNOR kernels too.
-    const signsIn = !!iq?.binary || ((!iq || identityAtInference(iq)) && (u.rep === 'b1' ? u.full : !!u.signs));
-    if (!float && signsIn && (kq?.binary || alpha || ternary)) {
+    if (path.kind === 'xnor' || path.kind === 'ternary') {
       // XNOR-Net's K from the real-valued input (unpacked if it arrives as bits, which then go to
       // the kernel as they are). It varies per position, so nothing folds into integer thresholds:
       // the dot products (times alpha) come out as f32, K scales them, BN / bias / activation follow.
@@ -472,8 +476,8 @@ export function lowerModel(model: ModelSpec, options: LowerOptions = {}): Lowere
     // applied after) and DoReFa's 1-bit weights (+-1 values). Ternary weights t in {-1, 0, +1} run
     // as one sign-select product of 2N channels, t with its zeros read as +1, then as -1: the two
     // halves sum to 2 (x . t), halved with BN / bias in one affine step.
-    const oneBitDorefa = kq?.className === 'DoReFa' && kq.config.mode === 'weights' && kq.config.k_bit === 1;
-    if (!float && !iq && (kq?.binary || alpha || oneBitDorefa || ternary)) {
+    if (path.kind === 'signSelect') {
+      const oneBitDorefa = path.weights === 'pm1Values';
       const [x, win] = padded(asFloat(u, layers));
       const values = kernelValues(oneBitDorefa || ternary);
       const weights = ternary ? packRows(zerosBothWays(values), 2 * packedRows, packedCols) : packRows(values, packedRows, packedCols);
@@ -489,8 +493,8 @@ export function lowerModel(model: ModelSpec, options: LowerOptions = {}): Lowere
     // as bit planes straight from x (packDorefaPlanes rounds as the quantizer does), the weights'
     // levels as planes; the integer dot times dorefaScale(ka, kw) in the epilogue, BatchNorm
     // folded after it. The quantized input as floats only when it is asked for by name.
-    const bits = dorefaBits(iq, kq);
-    if (!float && bits && !(window && window.padValues !== 0 && window.padding === 'same')) {
+    if (path.kind === 'dorefaPlanes') {
+      const { bits } = path;
       const [ka, kw] = bits;
       const x0 = asFloat(u, layers);
       if (inputName.some((n) => keep.has(n))) {
@@ -542,7 +546,7 @@ export function lowerModel(model: ModelSpec, options: LowerOptions = {}): Lowere
   }
   const named = new Map([...all].filter(([, id]) => live.has(root(values[id]).id) || root(values[id]).input !== undefined));
   for (const [bypassed, from] of source) if (named.has(from)) named.set(bypassed, named.get(from)!);
-  return { values, steps: liveSteps, inputs: inputs.map((v) => v.id), named };
+  return { values, steps: liveSteps, inputs: inputs.map((v) => v.id), named, paths };
 }
 
 /**
@@ -570,14 +574,6 @@ function once<T>(f: () => T): () => T {
 
 
 
-
-/** [ka, kw] for DoReFa activations into DoReFa weights, both within the bit-serial kernels' 8 bits; else null. */
-function dorefaBits(iq: Quantizer | null, kq: Quantizer | null): [number, number] | null {
-  if (iq?.className !== 'DoReFa' || kq?.className !== 'DoReFa') return null;
-  if (iq.config.mode !== 'activations' || kq.config.mode !== 'weights') return null;
-  const [ka, kw] = [iq.config.k_bit as number, kq.config.k_bit as number];
-  return ka <= MAX_BIT_SERIAL_BITS && kw <= MAX_BIT_SERIAL_BITS ? [ka, kw] : null;
-}
 
 /** Ternary values t twice, one after the other: zeros as +1 (sign(0) = +1), then zeros as -1; t = (first + second) / 2. */
 function zerosBothWays(t: Float32Array): Float32Array {

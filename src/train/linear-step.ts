@@ -1,6 +1,7 @@
 // Dense, QuantDense, Conv2D and QuantConv2D in training: the input quantizer, the kernel
 // quantizer (latent float weights quantized on every forward pass), the product (linear-ops.ts),
-// bias and activation; forward and backward side by side. Which kernels run (layer-step.ts):
+// bias and activation; forward and backward side by side. Which kernels run: the compiler's kernel
+// path mapped to training's (src/plan/kernel-path.ts, trainingPathOf):
 //
 //   binary kernels, input and kernel ste_sign     the seed's layers: x and W as bits (their STE
 //     masks as bits), z = XNOR-popcount product; dW = dz^T . x_b and dx = dz . W_b read the +-1
@@ -48,6 +49,8 @@ export interface LinearConfig {
   stream?: number;
   /** XNOR-Net's input scaling K (the layer's xnor_input_scale; a binary input quantizer): z = (q(x) . q(W)) * K. */
   xnorInputScale?: boolean;
+  /** The product's kernels per kernel set: the layer's shared kernel path as training maps it (trainingPathOf). */
+  paths: Record<'binary' | 'float', Path>;
 }
 
 type Path = 'bits' | 'signSelect' | 'float';
@@ -70,12 +73,12 @@ interface Kept {
   batch: number;
 }
 
-/** ste_sign, or its stochastic version (BinaryNet's; deterministic outside training): +-1 with Larq's STE. */
-export const isSignQuantizer = (q: Quantizer | null) => q?.className === 'SteSign' || q?.className === 'StochasticSteSign';
+/** A quantizer that trains as sign bits with Larq's clip STE as a bit mask (ste_sign; BinaryNet's stochastic one). */
+export const isSignQuantizer = (q: Quantizer | null) => q?.training.signMask !== undefined;
 
 /** signWithMask's stochastic option for quantizer q, drawing from `stream` (none when deterministic). */
 function draw(ctx: StepContext, q: Quantizer | null, stream: number) {
-  return q?.className === 'StochasticSteSign' && ctx.noise ? { noise: ctx.noise, stream } : undefined;
+  return q?.stochastic && ctx.noise ? { noise: ctx.noise, stream } : undefined;
 }
 
 export class LinearStep implements LayerStep {
@@ -123,12 +126,7 @@ export class LinearStep implements LayerStep {
 
   /** Which kernels the product runs on for this step. */
   private path(ctx: StepContext): Path {
-    const { inputQuantizer: qi, kernelQuantizer: qk } = this.config;
-    if (ctx.kernels === 'binary' && isSignQuantizer(qk)) {
-      if (isSignQuantizer(qi)) return 'bits';
-      if (!qi) return 'signSelect';
-    }
-    return 'float';
+    return this.config.paths[ctx.kernels];
   }
 
   async prepare(ctx: StepContext): Promise<void> {
@@ -139,7 +137,7 @@ export class LinearStep implements LayerStep {
       this.wBits ??= this.gpu.tensor(op.weightShape, 'b1', `${name}/kernel.bits`);
       this.wMask ??= this.gpu.tensor(op.weightShape, 'b1', `${name}/kernel.mask`);
       const stochastic = draw(ctx, qk, (this.config.stream ?? 0) + 1);
-      await signWithMask(gpu, this.latent, { clipValue: qk!.config.clip_value as number | null, bits: this.wBits, mask: this.wMask, stochastic, label: `${name}.kernel.sign` });
+      await signWithMask(gpu, this.latent, { clipValue: qk!.training.signMask!.clipValue, bits: this.wBits, mask: this.wMask, stochastic, label: `${name}.kernel.sign` });
     }
     if (path !== 'float') {
       await op.prepareBits(gpu, this.wBits!, name);
@@ -150,13 +148,9 @@ export class LinearStep implements LayerStep {
       return;
     }
     this.wq ??= this.gpu.tensor(op.weightShape, 'f32', `${name}/kernel.quantized`);
-    if (isSignQuantizer(qk)) {
-      await quantize(gpu, this.latent, { quantizer: 'ste_sign', out: this.wq, label: `${name}.kernel.quantize` });
-    } else {
-      const q = await quantizeWeights(gpu, this.latent, qk, { channelAxis: 'first', out: this.wq, label: `${name}.kernel.quantize` });
-      this.wStats?.release();
-      this.wStats = q.stats ?? null;
-    }
+    const q = await quantizeWeights(gpu, this.latent, qk, { channelAxis: 'first', out: this.wq, label: `${name}.kernel.quantize` });
+    this.wStats?.release();
+    this.wStats = q.stats ?? null;
     await op.prepareFloat(gpu, this.wq, name);
   }
 
@@ -173,7 +167,7 @@ export class LinearStep implements LayerStep {
     let z: Tensor;
     if (path === 'bits') {
       const stochastic = draw(ctx, qi, this.config.stream ?? 0);
-      const sx = await signWithMask(gpu, xv, { clipValue: qi!.config.clip_value as number | null, stochastic, label: `${name}.input.sign` });
+      const sx = await signWithMask(gpu, xv, { clipValue: qi!.training.signMask!.clipValue, stochastic, label: `${name}.input.sign` });
       x.release();
       z = await op.forwardBits(gpu, sx.bits, this.wBits!, `${name}.forward`);
       kept.xBits = sx.bits;
@@ -255,7 +249,7 @@ export class LinearStep implements LayerStep {
       dW.release();
     } else if (qk) {
       // ste_tern's threshold does not enter its gradient; magnitude_aware_sign's and DoReFa's statistic does.
-      const stats = qk.className === 'SteTern' ? undefined : (this.wStats ?? undefined);
+      const stats = qk.statistic?.inBackward ? (this.wStats ?? undefined) : undefined;
       await quantizerBackward(gpu, this.latent, dW, qk, { channelAxis: 'first', stats, out: this.grad, label: `${name}.dW.quantizer` });
       dW.release();
     }

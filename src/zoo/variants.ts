@@ -22,7 +22,8 @@ export async function withBinaryNetVariants(model: Model, variants: BinaryNetVar
     if (variants.shiftBatchNorm && 'shift_based' in LAYER_KEYS[layerClass(l.class_name, 'withBinaryNetVariants')]) l.config.shift_based = true;
     if (variants.stochastic && 'input_quantizer' in l.config) {
       const q = getQuantizer(l.config.input_quantizer as never);
-      if (q?.className === 'SteSign') l.config.input_quantizer = serializeQuantizer(getQuantizer({ class_name: 'StochasticSteSign', config: { clip_value: q.config.clip_value } })!);
+      // A deterministic sign trained with the clip STE (ste_sign) gets its stochastic twin, the same clip.
+      if (q?.training.signMask && !q.stochastic) l.config.input_quantizer = serializeQuantizer(getQuantizer({ class_name: 'stochastic_ste_sign', config: { clip_value: q.training.signMask.clipValue } })!);
     }
   }
   return Model.fromJSON(modelJson, shards);
