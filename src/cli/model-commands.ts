@@ -11,7 +11,7 @@ import type { Model } from '../model/model.js';
 import { formatSummary, summarize } from '../model/summary.js';
 import { lowerModel } from '../plan/lower.js';
 import { describePlan } from '../plan/plan.js';
-import { describePasses } from '../plan/passes/describe.js';
+import { describeKernelPaths, describePasses } from '../plan/passes/describe.js';
 import { InferencePlan, type PlanOutput } from '../plan/plan.js';
 import { UsageError, closest, positiveInt, type Command, type Flags } from './flags.js';
 import { ZOO } from '../zoo/registry.js';
@@ -64,7 +64,10 @@ export async function summaryCommand(flags: Flags): Promise<void> {
     console.log(`\nplan (real-valued inputs):\n${describePlan(lowerModel(model.spec))}`);
     const signs = lowerModel(model.spec, { signInputs: model.spec.inputs.map(() => true) });
     const other = describePlan(signs);
-    if (other !== describePlan(lowerModel(model.spec))) console.log(`\nplan (inputs holding only +-1, e.g. binarized pixels):\n${other}`);
+    if (other !== describePlan(lowerModel(model.spec))) {
+      console.log(`\nkernel paths (inputs holding only +-1, e.g. binarized pixels):\n${describeKernelPaths(signs.paths)}`);
+      console.log(`\nplan (inputs holding only +-1, e.g. binarized pixels):\n${other}`);
+    }
   }
 }
 

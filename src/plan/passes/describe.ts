@@ -1,13 +1,15 @@
 // The graph after each of the compiler's passes, as text: what `bnn summary MODEL --plan` prints
-// before the steps, so a user can see why a layer took the kernels it took.
+// before the steps, so a user can see why a layer took the kernels it took (its kernel path and reason).
 import type { ModelSpec } from '../../model/tfjs-format.js';
 import { canonicalize } from './canonicalize.js';
 import { describeGraph } from './graph.js';
 import { valueFacts } from './value-facts.js';
 import { fusions } from './fusions.js';
 import { foldPadding } from './fold-padding.js';
+import { lowerModel } from '../lower.js';
+import type { KernelPath } from '../kernel-path.js';
 
-export function describePasses(model: ModelSpec, options: { keep?: string[]; kernels?: 'binary' | 'float' } = {}): string {
+export function describePasses(model: ModelSpec, options: { keep?: string[]; kernels?: 'binary' | 'float'; signInputs?: boolean[] } = {}): string {
   const canonical = canonicalize({ spec: model, keep: new Set([...model.outputs, ...(options.keep ?? [])]) });
   const { source } = canonical;
   const padded = options.kernels === 'float' ? { graph: canonical.graph, folded: new Map<string, string>() } : foldPadding(canonical.graph);
@@ -21,5 +23,15 @@ export function describePasses(model: ModelSpec, options: { keep?: string[]; ker
     describeGraph(graph),
     `value facts (values read only through their sign, so they may travel as bits): ${[...facts.signOnly].join(', ') || 'none'}`,
     `fusions (BatchNormalization folded into the linear layer before it): ${[...fused.foldedInto].map(([l, bn]) => `${bn.name} -> ${l}`).join(', ') || 'none'}`,
+    // Taken while lowering: whether a layer's input holds +-1 is known from how it is stored there.
+    `kernel paths (one decision per linear layer, shared with the trainer):`,
+    describeKernelPaths(lowerModel(model, options).paths),
   ].join('\n');
+}
+
+/** One line per linear layer: its kernel path (kernel-path.ts), the detail, and the reason. */
+export function describeKernelPaths(paths: ReadonlyMap<string, KernelPath>): string {
+  if (paths.size === 0) return '  none (no linear layer)';
+  const detail = (p: KernelPath) => ('weights' in p ? ` (${p.weights} weights)` : 'bits' in p ? ` (${p.bits.join(' x ')} bits)` : '');
+  return [...paths].map(([name, p]) => `  ${name}: ${p.kind}${detail(p)}: ${p.reason}`).join('\n');
 }
