@@ -254,6 +254,86 @@ describe('registry and serialization', () => {
   });
 });
 
+describe('traits (what code outside the table asks instead of class names)', () => {
+  // Every row, with its non-default configurations that change a trait.
+  const ROWS: Parameters<typeof getQuantizer>[0][] = [
+    'ste_sign', 'stochastic_ste_sign', 'approx_sign', 'swish_sign', 'magnitude_aware_sign', 'ste_heaviside', 'ste_tern',
+    { class_name: 'SteTern', config: { ternary_weight_networks: true } },
+    { class_name: 'DoReFa', config: { k_bit: 3, mode: 'activations' } },
+    { class_name: 'DoReFa', config: { k_bit: 1, mode: 'weights' } },
+    { class_name: 'DoReFa', config: { k_bit: 2, mode: 'weights' } },
+    { class_name: 'NoOp', config: { precision: 1 } },
+    'dorefa_gradient',
+  ];
+  const x = Float32Array.from({ length: 64 }, (_, i) => Math.sin(i * 1.7) * (1 + (i % 5)) * 0.6);
+  const shape = [16, 4];
+  const inSet = (values: Float32Array, ok: (v: number) => boolean) => expect(Array.from(values).filter((v) => !ok(v))).toEqual([]);
+
+  test.each(ROWS.map((id) => [typeof id === 'string' ? id : JSON.stringify(id), id] as const))('%s: its levels, identity, statistic and reads traits hold for its CPU forward', (_, id) => {
+    const qz = q(id);
+    const y = qz.forward(x, shape);
+    const n = qz.precision !== null ? 2 ** qz.precision - 1 : 0;
+    expect(qz.binary).toBe(qz.levels === 'pm1');
+    expect(qz.reads).toBe(qz.levels === 'pm1' ? 'sign' : 'value');
+    switch (qz.levels) {
+      case 'pm1':
+        expect(list(y)).toEqual(Array.from(x, (v) => (v < 0 ? -1 : 1)));
+        // Reads only the sign: the forward of the signs is the forward.
+        expect(list(qz.forward(y, shape))).toEqual(list(y));
+        break;
+      case 'scaledPm1':
+        for (let c = 0; c < 4; c++) inSet(y.filter((_, i) => i % 4 === c).map(Math.abs), (v) => v === Math.abs(y[c]));
+        break;
+      case '01':
+        inSet(y, (v) => v === 0 || v === 1);
+        break;
+      case 'ternary':
+        inSet(y, (v) => v === 0 || v === 1 || v === -1);
+        break;
+      case 'kbit':
+        inSet(y, (v) => Number.isInteger(Math.round(v * n)) && Math.fround(Math.round(v * n) / n) === v && v >= 0 && v <= 1);
+        break;
+      case 'signedKbit':
+        inSet(y, (v) => Math.abs(Math.round(((v + 1) * n) / 2) - ((v + 1) * n) / 2) < 1e-6 && v >= -1 && v <= 1);
+        break;
+      case 'real':
+        break;
+    }
+    expect(qz.identityAtInference).toBe(qz.inference.kind === 'identity');
+    if (qz.identityAtInference) expect(list(y)).toEqual(list(x));
+    // A statistic of the tensor: making the second half louder changes the forward of the first half.
+    const quiet = Float32Array.from(x, (v) => v * 0.1);
+    const louder = Float32Array.from(x, (v, i) => (i < 32 ? v * 0.1 : v));
+    const [a, b] = [qz.forward(quiet, shape), qz.forward(louder, shape)];
+    const same = (u: Float32Array, v: Float32Array) => list(u).slice(0, 32).every((w, i) => Object.is(w, v[i]));
+    const dy = ones(64);
+    // (1-bit DoReFa weights are the sign whatever the statistic: it shows in the backward only.)
+    const local = same(a, b) && same(qz.backward(quiet, dy, shape), qz.backward(louder, dy, shape));
+    expect(local).toBe(qz.statistic === null);
+    if (qz.statistic && !qz.statistic.inBackward) expect(same(a, b)).toBe(false);
+    // Where the element-wise GPU kernel does not compute it, it is because of the statistic.
+    expect(qz.inference.kind === 'weightsOnly').toBe(qz.statistic !== null);
+  });
+
+  test('training forms: the sign-mask form is the clip STE of the sign quantizers; only one row draws at random; DoReFaGradient quantizes the gradient', () => {
+    expect(q('ste_sign').training).toEqual({ signMask: { clipValue: 1 }, elementwise: { gradient: 'clip', clipValue: 1 } });
+    expect(q({ class_name: 'SteSign', config: { clip_value: null } }).training.signMask).toEqual({ clipValue: null });
+    expect(q('stochastic_ste_sign').training).toEqual({ signMask: { clipValue: 1 } });
+    expect([...new Set(Object.values(QUANTIZERS))].filter((d) => q(d.className === 'NoOp' ? { class_name: 'NoOp', config: { precision: 1 } } : d.className).stochastic).map((d) => d.className)).toEqual(['StochasticSteSign']);
+    expect(q('dorefa_gradient').training).toEqual({ gradient: { kBit: 6 } });
+    expect(q('approx_sign').training.signMask).toBeUndefined();
+  });
+
+  test("approx_sign's f32 backward (the training kernel's operations) is within 1 ulp of the f64 one", () => {
+    const a = q('approx_sign');
+    const dy = Float32Array.from(x, (_, i) => Math.cos(i));
+    const f32 = a.backwardF32!(x, dy);
+    const f64 = a.backward(x, dy);
+    f32.forEach((v, i) => expect(Math.abs(v - f64[i])).toBeLessThanOrEqual(Math.abs(f64[i]) * 2 ** -23 + 1e-45));
+    expect(q('ste_sign').backwardF32).toBeNull();
+  });
+});
+
 describe('weight_clip', () => {
   test('clips to [-clip_value, clip_value], NaN stays NaN', () => {
     expect(list(weightClip().apply(F(-3, -1, -0.5, 0, 1, 2, NaN)))).toEqual([-1, -1, -0.5, 0, 1, 1, NaN]);
