@@ -29,14 +29,15 @@ export { signSelectConv2d, bitPlaneConv2d, firstLayerConv2d, defaultFirstLayerMe
 export { bconv2dReuse, prepareBConvReuse, reuseTables, BConvReuseWeights, MAX_REUSE_CHANNELS, REUSE_POSITIONS, type BConv2dReuseOptions, type ReuseTables } from './ops/bconv-reuse.js';
 export { chooseConvPath, convPathChoice, convPathChoices, clearConvPathChoices, type ConvPath, type ConvPathChoice, type ChooseConvPathOptions } from './ops/conv-path.js';
 export { foldBatchNormAffine, foldBatchNormSign, type BatchNormParams } from './model/batchnorm-fold.js';
-export { QUANTIZERS, getQuantizer, serializeQuantizer, getConstraint, serializeConstraint, weightClip, twnThreshold, roundHalfEven, type Quantizer, type SerializedQuantizer, type QuantizerIdentifier, type Constraint } from './model/quantizers.js';
+export { QUANTIZERS, getQuantizer, serializeQuantizer, getConstraint, serializeConstraint, weightClip, twnThreshold, roundHalfEven, type Quantizer, type SerializedQuantizer, type QuantizerIdentifier, type Constraint, type Levels, type Statistic, type TrainingForms, type GpuInferenceForm } from './model/quantizers.js';
 export { parseModel, parseTopology, serializeModel, expectedWeights, MAX_WEIGHT_BYTES, type ModelSpec, type ModelInput, type SerializeOptions, type WeightTensor, type ShardSource } from './model/tfjs-format.js';
 export { ModelFormatError, LAYER_KEYS, ACTIVATIONS, QUANTIZER_LAYER_CLASSES, type LayerSpec, type LayerClass, type LayerConfigs, type BaseConfig, type InputLayerConfig, type DenseConfig, type QuantDenseConfig, type Conv2DConfig, type QuantConv2DConfig, type BatchNormalizationConfig, type Pooling2DConfig, type FlattenConfig, type DropoutConfig, type ActivationConfig, type QuantizerLayerConfig, type QuantizerConfig, type ConstraintConfig, type Activation, type Padding } from './model/layer-config.js';
 export { Model, LayerDef, SymbolicTensor, layers, sequential, model, input, type LayerArgs, type BuildOptions } from './model/model.js';
 export { referenceForward, type ReferenceValue } from './model/reference.js';
 export { summarize, formatSummary, type ModelSummary, type LayerSummary } from './model/summary.js';
 export { lowerModel, CompileError, type LoweredPlan, type LowerOptions, type PlanValue, type Step, type Epilogue } from './plan/lower.js';
-export { describePasses } from './plan/passes/describe.js';
+export { describePasses, describeKernelPaths } from './plan/passes/describe.js';
+export { kernelPathOf, trainingPathOf, type KernelPath } from './plan/kernel-path.js';
 export { InferencePlan, type CompileOptions, type PlanOutput, type RunOptions as PlanRunOptions } from './plan/plan.js';
 export { loadModel, pretrained, saveModel, MAX_MODEL_JSON_BYTES, type ModelBytes, type LoadModelOptions } from './io/model-files.js';
 export { shippedModelNames, locateShippedModel, shippedPreprocessing, shippedModelsDir, isModelName, UnknownModelError, MODELS_INDEX, DEFAULT_MODELS_URL, type ShippedModelOptions } from './io/shipped-models.js';

@@ -12,13 +12,16 @@ const dorefa = (mode: 'activations' | 'weights', k: number) => ({ class_name: 'D
 const twn = { class_name: 'SteTern', config: { ternary_weight_networks: true } };
 const noOp = { class_name: 'NoOp', config: { precision: 1 } };
 
+/** A decision without its reason (Omit over each member of the union). */
+type Want = KernelPath extends infer P ? (P extends KernelPath ? Omit<P, 'reason'> : never) : never;
+
 interface Case {
   iq: QuantizerIdentifier;
   kq: QuantizerIdentifier;
   /** The input holds +-1 (a model input checked to, in the plan). */
   signs?: boolean;
   /** The decision: kind and its detail. */
-  want: Omit<KernelPath, 'reason'>;
+  want: Want;
   /** The trainer's kernels ('binary' kernel set). */
   train: 'bits' | 'signSelect' | 'float';
 }
