@@ -194,7 +194,7 @@ test("bnn summary MODEL --plan prints the compiled steps without a GPU: Larq's f
   expect(r.stdout).toMatch(/plan \(inputs holding only \+-1, e\.g\. binarized pixels\):\nfirst_hidden_layer \+ batch_normalization\s+pack/);
   expect(r.stdout).not.toMatch(/unpack/);
   // Each linear layer's kernel path and why (src/plan/kernel-path.ts).
-  expect(r.stdout).toMatch(/kernel paths \(one decision per linear layer, shared with the trainer\):\n {2}first_hidden_layer: signSelect \(sign weights\): real-valued input/);
+  expect(r.stdout).toMatch(/kernel paths \(one decision per linear layer; the trainer maps the same decision\):\n {2}first_hidden_layer: signSelect \(sign weights\): real-valued input/);
   expect(r.stdout).toMatch(/ {2}second_hidden_layer: xnor \(sign weights\): the input holds \+-1 already, kernel quantizer SteSign gives \+-1: XNOR-popcount/);
   expect(r.stdout).toMatch(/kernel paths \(inputs holding only \+-1, e\.g\. binarized pixels\):\n {2}first_hidden_layer: xnor/);
 });

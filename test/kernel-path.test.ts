@@ -115,7 +115,7 @@ describe('kernelPathOf', () => {
       layers.quantDense({ units: 3, inputQuantizer: 'ste_sign', kernelQuantizer: 'ste_tern', name: 'tern' }),
     ]);
     const text = describePasses(m.spec);
-    expect(text).toContain('kernel paths (one decision per linear layer, shared with the trainer):');
+    expect(text).toContain('kernel paths (one decision per linear layer; the trainer maps the same decision):');
     expect(text).toMatch(/ {2}first: signSelect \(sign weights\): real-valued input \(no input quantizer\), kernel quantizer SteSign gives \+-1: sign-select/);
     expect(text).toMatch(/ {2}tern: ternary: input quantizer SteSign gives \+-1, kernel quantizer SteTern gives \{-1, 0, \+1\}/);
     expect(describePasses(m.spec, { signInputs: [true] })).toMatch(/first: xnor \(sign weights\): the input holds \+-1 already/);

@@ -24,7 +24,7 @@ export function describePasses(model: ModelSpec, options: { keep?: string[]; ker
     `value facts (values read only through their sign, so they may travel as bits): ${[...facts.signOnly].join(', ') || 'none'}`,
     `fusions (BatchNormalization folded into the linear layer before it): ${[...fused.foldedInto].map(([l, bn]) => `${bn.name} -> ${l}`).join(', ') || 'none'}`,
     // Taken while lowering: whether a layer's input holds +-1 is known from how it is stored there.
-    `kernel paths (one decision per linear layer, shared with the trainer):`,
+    `kernel paths (one decision per linear layer; the trainer maps the same decision):`,
     describeKernelPaths(lowerModel(model, options).paths),
   ].join('\n');
 }
