@@ -1,15 +1,19 @@
-// Softmax cross-entropy on logits with integer labels (launchers and CPU references in
-// src/ops/loss.ts): per-row loss, the gradient of the batch's mean loss, top-1/top-5 hits; and the
-// running totals of a metrics accumulator, so N steps' loss and accuracy are read back once.
+// The training losses (launchers and CPU references in src/ops/loss.ts): softmax cross-entropy on
+// logits with integer labels, and the element-wise losses on f32 targets (mean squared error,
+// binary cross-entropy from logits: two variants of one entry point, picked by LOSS); each gives the
+// per-row loss, the gradient of the batch's mean loss and hits; and the running totals of a metrics
+// accumulator, so N steps' loss and accuracy are read back once.
 // Rows are indexed flat, wid.x + wid.y * num_workgroups.x, so grids past 65535 fold into 2D.
 
 struct Params {
   rows: u32, // M
-  classes: u32, // C
+  classes: u32, // C (elementwise_loss: N, the values per row)
   grad_scale: f32, // the output's loss weight (Keras's loss_weights): d_logits is scaled by it
 }
 
 override WORKGROUP_SIZE: u32 = 64;
+// elementwise_loss's variant: 0 mean squared error, 1 binary cross-entropy from logits.
+override LOSS: u32 = 0;
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> logits: array<f32>;
@@ -23,6 +27,8 @@ override WORKGROUP_SIZE: u32 = 64;
 @group(0) @binding(9) var<storage, read> row_top5: array<u32>;
 // [rows, top-1 hits, top-5 hits, bits of the f32 loss sum]: one buffer, one read-back.
 @group(0) @binding(10) var<storage, read_write> totals: array<u32>;
+@group(0) @binding(11) var<storage, read> targets: array<f32>; // elementwise_loss's, laid out as `logits`
+@group(0) @binding(12) var<storage, read_write> hits: array<u32>;
 
 var<workgroup> partial: array<vec3f, WORKGROUP_SIZE>;
 
@@ -75,6 +81,42 @@ fn softmax_cross_entropy(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgro
   loss[row] = select(nan, (m - x_label) + log(sum), valid);
   top1[row] = select(0u, 1u, counted && greater == 0u && tied_before == 0u);
   top5[row] = select(0u, 1u, counted && greater < 5u);
+}
+
+// One invocation per row of N = params.classes values x (`logits`: for MSE the output value itself,
+// for BCE the logits before the output's sigmoid) and their targets t. As Keras reduces them: the
+// loss is the mean over the last axis, then the mean over the M rows (sum_over_batch_size), so
+//   MSE: loss_r = mean_j (x - t)^2,                               d_x = grad_scale * 2 (x - t) / (M N)
+//   BCE: loss_r = mean_j max(x, 0) - x t + log(1 + exp(-|x|)),    d_x = grad_scale * (sigmoid(x) - t) / (M N)
+// BCE is TF's sigmoid_cross_entropy_with_logits, the form Keras takes when the sigmoid is the
+// output's activation: no exp overflows, no log(0). hits: BCE's binary accuracy at 0.5, the
+// elements whose prediction (sigmoid(x) > 0.5, i.e. x > 0) equals the target; MSE counts none.
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn elementwise_loss(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                    @builtin(local_invocation_index) lid: u32) {
+  let row = flat_index(wid, nwg, lid);
+  if (row >= params.rows) {
+    return;
+  }
+  let N = params.classes;
+  let base = row * N;
+  let scale = params.grad_scale / (f32(params.rows) * f32(N));
+  var sum = 0.0;
+  var hit = 0u;
+  for (var j = 0u; j < N; j++) {
+    let x = logits[base + j];
+    let t = targets[base + j];
+    if (LOSS == 0u) {
+      sum += (x - t) * (x - t);
+      d_logits[base + j] = scale * 2.0 * (x - t);
+    } else {
+      sum += max(x, 0.0) - x * t + log(1.0 + exp(-abs(x)));
+      d_logits[base + j] = scale * (1.0 / (1.0 + exp(-x)) - t);
+      hit += select(0u, 1u, t == select(0.0, 1.0, x > 0.0));
+    }
+  }
+  loss[row] = sum / f32(N);
+  hits[row] = hit;
 }
 
 // One workgroup: adds the batch's rows, hits and loss sum to `totals`. Counts are exact (f32

@@ -1,13 +1,14 @@
 // The training kernels of issue 5 against their CPU references: transposes (and the backward
 // GEMMs of a binary dense layer built on them), ste_sign with its mask, BatchNormalization for
-// training, softmax cross-entropy and its GPU-side metrics. Fresh seeded inputs, poisoned outputs,
+// training, softmax cross-entropy, the element-wise losses (MSE, binary cross-entropy from logits)
+// and their GPU-side metrics. Fresh seeded inputs, poisoned outputs,
 // sizes that are not multiples of 32 or of a tile; exact for binary and integer outputs.
 import { describe, expect, test } from 'vitest';
 import { packRows, padBitsAreZero, unpackRows, wordsPerRow } from '../src/bitpack.js';
 import { getQuantizer } from '../src/model/quantizers.js';
 import { batchNormBackward, batchNormBackwardReference, batchNormForward, batchNormForwardReference, type ChannelReduction } from '../src/ops/batchnorm.js';
 import { binaryFloatGemm, type BinaryFloatGemmOptions } from '../src/ops/gemm-binary-float.js';
-import { LossMetrics, softmaxCrossEntropy, softmaxCrossEntropyReference } from '../src/ops/loss.js';
+import { elementwiseLoss, elementwiseLossReference, LossMetrics, softmaxCrossEntropy, softmaxCrossEntropyReference, type ElementwiseLossName } from '../src/ops/loss.js';
 import { signWithMask, signWithMaskReference, steSignBackward, steSignBackwardReference } from '../src/ops/sign-ste.js';
 import { transposeBits, transposeBitsReference, transposeF32, transposeF32Reference } from '../src/ops/transpose.js';
 import { ShapeError } from '../src/gpu/errors.js';
@@ -394,5 +395,64 @@ describe('softmax cross-entropy', () => {
     await expect(softmaxCrossEntropy(g, logits, logits)).rejects.toThrow(/'labels' must be u32/);
     logits.release();
     labels.release();
+  });
+});
+
+describe('element-wise losses (mean squared error, binary cross-entropy from logits)', () => {
+  const cases = (['mean_squared_error', 'binary_crossentropy'] as const).flatMap((kind) => ([[1, 1], [33, 10], [65, 3], [3, 4, 5]] as const).map((shape) => [kind, shape] as const));
+  test.each(cases)('%s %j, with metrics over two steps and loss weight 0.5', async (kind: ElementwiseLossName, shape: readonly number[]) => {
+    const g = gpu();
+    const rng = rngFor(`elementwise loss ${kind} ${shape}`);
+    const cols = shape.at(-1)!;
+    const n = shape.reduce((a, b) => a * b, 1);
+    const rows = n / cols;
+    const metrics = LossMetrics.create(g);
+    let lossSum = 0;
+    let hitSum = 0;
+    for (let step = 0; step < 2; step++) {
+      // Step 1: logits far out (+-60), where the naive BCE's exp overflows and log(sigmoid) is log(0).
+      const xVals = rng.floats(n, step === 0 ? -4 : -60, step === 0 ? 4 : 60);
+      // BCE targets: 0 or 1 mostly (hits count), some in between (they never count as a hit).
+      const tVals = kind === 'mean_squared_error' ? rng.floats(n, -3, 3) : Float32Array.from({ length: n }, () => (rng.int(4) === 0 ? rng.uniform(0, 1) : rng.int(2)));
+      const x = g.upload(xVals, [...shape], 'f32', 'x');
+      const t = g.upload(tVals, [...shape], 'f32', 'targets');
+      const r = await elementwiseLoss(g, kind, x, t, { metrics, gradientScale: 0.5, loss: poisoned(g, [rows], 'f32'), dX: poisoned(g, [...shape], 'f32'), hits: poisoned(g, [rows], 'u32') });
+      const want = elementwiseLossReference(kind, xVals, tVals, rows, cols, 0.5);
+      // Sums of cols terms, each good to a few ulps of the largest (exp and log of WGSL ~2^-21 absolute).
+      expectClose(await r.loss.read(), Float32Array.from(want.loss), Array.from(want.loss, (v) => 2 ** -19 + 8 * cols * U * Math.abs(v)), `loss step ${step} ${seedNote()}`);
+      expectClose(await r.dX.read(), Float32Array.from(want.dX), Array.from(want.dX, (v) => 2 ** -20 / n + 8 * U * Math.abs(v)), `dX step ${step} ${seedNote()}`, { cols });
+      expectExact(await r.hits.read(), want.hits, `hits step ${step} ${seedNote()}`);
+      want.loss.forEach((v) => (lossSum += v));
+      want.hits.forEach((v) => (hitSum += v));
+      for (const u of [x, t, r.loss, r.dX, r.hits]) u.release();
+    }
+    const totals = await metrics.read();
+    expect(totals.rows).toBe(2 * rows);
+    expect(totals.top1 * totals.rows).toBe(hitSum);
+    expect(Math.abs(totals.loss - lossSum / (2 * rows))).toBeLessThanOrEqual(1e-5 * (1 + lossSum / (2 * rows)));
+    metrics.release();
+  });
+
+  test('the formulas on values worked by hand (Keras: the mean over the last axis, then over the rows)', () => {
+    // MSE of rows [1, 2] vs [0, 0] and [3, 3] vs [1, 3]: (1 + 4) / 2 and (4 + 0) / 2; d = 2 (x - t) / (2 rows x 2 cols).
+    const mse = elementwiseLossReference('mean_squared_error', [1, 2, 3, 3], [0, 0, 1, 3], 2, 2);
+    expect(Array.from(mse.loss)).toEqual([2.5, 2]);
+    expect(Array.from(mse.dX)).toEqual([0.5, 1, 1, 0]);
+    // BCE from logit 0 is log 2 whatever the target; sigmoid(0) - t = 0.5 - t. A logit of 0 predicts 0 (not > 0.5).
+    const bce = elementwiseLossReference('binary_crossentropy', [0, 0], [1, 0], 1, 2);
+    expect(bce.loss[0]).toBeCloseTo(Math.log(2), 15);
+    expect(Array.from(bce.dX)).toEqual([-0.25, 0.25]);
+    expect(bce.hits[0]).toBe(1);
+  });
+
+  test('shape errors name the op and the argument', async () => {
+    const g = gpu();
+    const x = g.upload(new Float32Array(6), [2, 3], 'f32', 'x');
+    const t = g.upload(new Float32Array(6), [3, 2], 'f32', 'targets');
+    const u = g.upload(new Uint32Array(6), [2, 3], 'u32', 'labels');
+    await expect(elementwiseLoss(g, 'mean_squared_error', x, t)).rejects.toThrow(/elementwiseLoss: 'targets' must have the shape of 'x', \[2, 3\], got \[3, 2\]/);
+    await expect(elementwiseLoss(g, 'binary_crossentropy', x, u)).rejects.toThrow(/elementwiseLoss: 'targets' must be f32/);
+    await expect(elementwiseLoss(g, 'hinge' as ElementwiseLossName, x, x)).rejects.toThrow(/kind must be one of 'mean_squared_error', 'binary_crossentropy', got "hinge"/);
+    for (const v of [x, t, u]) v.release();
   });
 });

@@ -1,6 +1,8 @@
-// Softmax cross-entropy for training (shaders/loss.wgsl): from logits f32 [M, C] and labels u32 [M],
-// the per-row loss, the gradient of the batch's mean loss (Keras' sparse categorical crossentropy,
-// reduction sum_over_batch_size) times the output's loss weight, and top-1/top-5 hits; LossMetrics accumulates them on the GPU
+// The training losses (shaders/loss.wgsl). Softmax cross-entropy: from logits f32 [M, C] and labels
+// u32 [M], the per-row loss, the gradient of the batch's mean loss (Keras' sparse categorical
+// crossentropy, reduction sum_over_batch_size) times the output's loss weight, and top-1/top-5
+// hits. The element-wise losses on f32 targets (mean squared error, binary cross-entropy from
+// logits) the same way, with BCE's binary-accuracy hits. LossMetrics accumulates them on the GPU
 // over any number of steps and reads them back once. CPU references beside.
 //
 // Hits as Keras counts them (src/train/metrics.ts, whose functions the reference uses): top-1 when
@@ -10,7 +12,7 @@ import { ShapeError } from '../gpu/errors.js';
 import type { Tensor } from '../tensor.js';
 import { rowHits } from '../train/metrics.js';
 import { expectTensor } from './check.js';
-import { checkWorkgroupSize, expectNotAliased, launchAll, outputTensor, type LaunchStep } from './training-launch.js';
+import { checkWorkgroupSize, expectNotAliased, expectRows, expectSameShape, launchAll, outputTensor, type LaunchStep } from './training-launch.js';
 
 export interface SoftmaxCrossEntropyOptions {
   /** Add this step's rows, hits and loss to these totals, in the same GPU pass. */
@@ -64,6 +66,86 @@ export async function softmaxCrossEntropy(gpu: Gpu, logits: Tensor, labels: Tens
   if (options.metrics) steps.push(options.metrics.step(M, { loss, top1, top5 }));
   await launchAll(gpu, label, steps, fresh);
   return { loss, dLogits, top1, top5 };
+}
+
+/** The element-wise losses, by Keras's names; each kernel variant's LOSS constant. */
+export const ELEMENTWISE_LOSSES = { mean_squared_error: 0, binary_crossentropy: 1 } as const;
+export type ElementwiseLossName = keyof typeof ELEMENTWISE_LOSSES;
+
+export interface ElementwiseLossOptions extends Pick<SoftmaxCrossEntropyOptions, 'metrics' | 'gradientScale' | 'label' | 'workgroupSize'> {
+  /** Caller-provided outputs: loss f32[rows], dX f32 (the shape of x), hits u32[rows]. */
+  loss?: Tensor;
+  dX?: Tensor;
+  hits?: Tensor;
+}
+
+export interface ElementwiseLoss {
+  /** Per row (all axes of x but the last): the mean over the last axis of the element losses. */
+  loss: Tensor;
+  /** d(gradientScale * mean loss)/dx, the shape of x. */
+  dX: Tensor;
+  /** Per row: binary_crossentropy's elements predicted right at 0.5 (x > 0 equals the target); 0 for mean_squared_error. */
+  hits: Tensor;
+}
+
+const EOP = 'elementwiseLoss';
+
+/**
+ * Mean squared error on the values `x`, or binary cross-entropy on the logits `x` before a sigmoid
+ * (the stable form), against f32 `targets` of x's shape (any rank; rows are all axes but the last).
+ */
+export async function elementwiseLoss(gpu: Gpu, kind: ElementwiseLossName, x: Tensor, targets: Tensor, options: ElementwiseLossOptions = {}): Promise<ElementwiseLoss> {
+  if (!Object.hasOwn(ELEMENTWISE_LOSSES, kind)) throw new ShapeError(`${EOP}: kind must be one of ${Object.keys(ELEMENTWISE_LOSSES).map((k) => `'${k}'`).join(', ')}, got ${JSON.stringify(kind)}`);
+  const { shape, rows, cols } = expectRows(EOP, 'x', x, 'f32');
+  expectRows(EOP, 'targets', targets, 'f32');
+  expectSameShape(EOP, 'targets', targets, 'x', shape);
+  const wg = checkWorkgroupSize(gpu, EOP, options.workgroupSize);
+  const gradientScale = options.gradientScale ?? 1;
+  if (!Number.isFinite(gradientScale)) throw new ShapeError(`${EOP}: 'gradientScale' must be a finite number, got ${gradientScale}`);
+  expectNotAliased(EOP, { loss: options.loss, dX: options.dX, hits: options.hits }, { x, targets });
+  const label = options.label ?? `${EOP}.${kind}[${rows}x${cols}]`;
+  const fresh: Tensor[] = [];
+  const loss = outputTensor(gpu, EOP, 'loss', options.loss, 'f32', [rows], label, fresh);
+  const dX = outputTensor(gpu, EOP, 'dX', options.dX, 'f32', shape, label, fresh);
+  const hits = outputTensor(gpu, EOP, 'hits', options.hits, 'u32', [rows], label, fresh);
+  if (new Set([loss, dX, hits].map((t) => t.buffer)).size !== 3) throw new ShapeError(`${EOP}: 'loss', 'dX' and 'hits' must be different tensors`);
+  const steps: LaunchStep[] = [{
+    spec: { shader: 'loss' as const, entryPoint: 'elementwise_loss', constants: { WORKGROUP_SIZE: wg, LOSS: ELEMENTWISE_LOSSES[kind] } },
+    bindings: { params: { rows, classes: cols, grad_scale: gradientScale }, logits: x, targets, loss, d_logits: dX, hits },
+    workgroups: Math.ceil(rows / wg),
+  }];
+  // The totals' hit columns both count `hits` (bound read-only twice): top-1 is what BCE reports.
+  if (options.metrics) steps.push(options.metrics.step(rows, { loss, top1: hits, top5: hits }));
+  await launchAll(gpu, label, steps, fresh);
+  return { loss, dX, hits };
+}
+
+/**
+ * CPU reference (f64) of elementwiseLoss on `rows` rows of `cols` values (the formulas in
+ * shaders/loss.wgsl): the per-row loss, d(gradientScale * mean loss)/dx, hits. The training
+ * reference (src/model/reference-training.ts) uses it.
+ */
+export function elementwiseLossReference(kind: ElementwiseLossName, x: ArrayLike<number>, targets: ArrayLike<number>, rows: number, cols: number, gradientScale = 1) {
+  const loss = new Float64Array(rows);
+  const dX = new Float64Array(rows * cols);
+  const hits = new Uint32Array(rows);
+  const scale = gradientScale / (rows * cols);
+  for (let r = 0; r < rows; r++) {
+    let sum = 0;
+    for (let j = r * cols; j < (r + 1) * cols; j++) {
+      const [v, t] = [x[j], targets[j]];
+      if (kind === 'mean_squared_error') {
+        sum += (v - t) ** 2;
+        dX[j] = scale * 2 * (v - t);
+      } else {
+        sum += Math.max(v, 0) - v * t + Math.log1p(Math.exp(-Math.abs(v)));
+        dX[j] = scale * (1 / (1 + Math.exp(-v)) - t);
+        if (t === (v > 0 ? 1 : 0)) hits[r]++;
+      }
+    }
+    loss[r] = sum / cols;
+  }
+  return { loss, dX, hits };
 }
 
 export interface LossTotals {
