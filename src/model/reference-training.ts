@@ -1,6 +1,7 @@
 // The plain CPU training step of a model (issue 5's reference): the forward pass in training mode
-// (BatchNormalization with batch statistics), each output's sparse softmax cross-entropy times its
-// loss weight (Keras's loss_weights; the total loss is their sum), and the backward pass
+// (BatchNormalization with batch statistics), each output's loss (sparse softmax cross-entropy, mean
+// squared error, binary cross-entropy from logits) times its loss weight (Keras's loss_weights; the
+// total loss is their sum), and the backward pass
 // with Larq's straight-through estimators (each quantizer's own backward: ste_sign passes the
 // gradient where |x| <= clip_value, approx_sign's and swish_sign's surrogates, ...). Each layer's
 // forward sits beside its backward in one table. GPU training is tested against it; it is tested
@@ -15,7 +16,8 @@
 // to be shared with the GPU. Which outputs the losses take is src/train/loss-outputs.ts's, as the GPU trainer's.
 import { ShapeError } from '../gpu/errors.js';
 import { argmax } from '../train/metrics.js';
-import { lossOutputs, type LossWeights } from '../train/loss-outputs.js';
+import { lossOutputs, type Losses, type LossWeights } from '../train/loss-outputs.js';
+import { elementwiseLossReference } from '../ops/loss.js';
 import { kindOf } from '../layers/index.js';
 import type { LayerSpec } from './layer-config.js';
 import type { ModelSpec } from './tfjs-format.js';
@@ -28,15 +30,18 @@ import type { Ctx, MergeCtx } from './training-references.js';
 export { TRAINING_REFERENCES, type Ctx, type MergeCtx, type TrainLayer, type MergeTrainLayer, type TrainingReference } from './training-references.js';
 
 export interface TrainingStepResult {
-  /** The total loss: the sum over outputs of loss weight x mean sparse categorical cross-entropy over the batch. */
+  /** The total loss: the sum over outputs of loss weight x that output's mean loss over the batch. */
   loss: number;
-  /** Each output's own figures, in the model's order: its mean cross-entropy (unweighted), its weight, its rows whose label is the argmax. */
-  outputLosses: { name: string; loss: number; weight: number; correct: number }[];
+  /**
+   * Each output's own figures, in the model's order: its mean loss (unweighted), its weight, its
+   * rows whose label is the argmax (sparse cross-entropy; else 0), BCE's target values predicted right at 0.5 (else 0).
+   */
+  outputLosses: { name: string; loss: number; weight: number; correct: number; binaryHits: number }[];
   /** Gradient of the loss for every trainable weight, keyed `layer/param` (moving statistics have none). */
   grads: Map<string, Float64Array>;
   /** BatchNormalization's updated moving statistics (Keras: moving = moving * momentum + batch * (1 - momentum), the biased batch variance). */
   moving: Map<string, Float64Array>;
-  /** Every layer's training-mode output (an output layer's: its softmax probabilities). */
+  /** Every layer's training-mode output (an output layer's: its value, softmax or sigmoid applied). */
   outputs: Map<string, Float64Array>;
   /** Rows whose label is the argmax, first maximum (Keras' accuracy; src/train/metrics.ts), of the first output. */
   correct: number;
@@ -71,23 +76,27 @@ function softmaxCrossEntropy(logits: F64, labels: ArrayLike<number>, M: number, 
 export interface TrainingStepOptions {
   /** Keras's loss_weights, as the GPU trainer takes them (TrainerOptions.lossWeights). Default 1 per output. */
   lossWeights?: LossWeights;
+  /** Keras's loss per output, as the GPU trainer takes them (TrainerOptions.losses). Default: sparse cross-entropy on softmax outputs. */
+  losses?: Losses;
 }
 
 /**
- * One training step's forward and backward on the CPU. Every output ends in a softmax (an
- * Activation layer or a layer with activation softmax); `labels` are class indices, one array per
- * output in the model's order (one array alone for a one-output model). One input or several
+ * One training step's forward and backward on the CPU. Each output has its loss (lossOutputs:
+ * `options.losses`, default sparse cross-entropy on a softmax output); `labels` one array per output
+ * in the model's order (one array alone for a one-output model): class indices, or for an MSE or
+ * BCE output f32 targets, batch x the output's size. One input or several
  * (`input` then one array per model input, in the model's order). Layers run in topological order;
  * going back, a value read by several layers gets the sum of their gradients. Weights are not
  * changed (the optimizer is separate).
  */
 export function referenceTrainingStep(spec: ModelSpec, input: Float32Array | Float32Array[], labels: ArrayLike<number> | readonly ArrayLike<number>[], batch: number, options: TrainingStepOptions = {}): TrainingStepResult {
-  const losses = lossOutputs(spec, options.lossWeights);
+  const losses = lossOutputs(spec, options.lossWeights, options.losses);
   // One output's labels may come alone: a list of label arrays has arrays, not numbers, in it.
   const labelSets = typeof (labels as ArrayLike<unknown>)[0] === 'object' ? (labels as readonly ArrayLike<number>[]) : [labels as ArrayLike<number>];
   if (labelSets.length !== losses.length) throw new ShapeError(`referenceTrainingStep: ${labelSets.length} label array(s) for ${losses.length} output(s)`);
   labelSets.forEach((l, i) => {
-    if (l.length !== batch) throw new ShapeError(`referenceTrainingStep: ${l.length} labels of output "${losses[i].name}" for a batch of ${batch}`);
+    const per = losses[i].loss === 'sparse_categorical_crossentropy' ? 1 : losses[i].size;
+    if (l.length !== batch * per) throw new ShapeError(`referenceTrainingStep: ${l.length} labels of output "${losses[i].name}" for a batch of ${batch} (${per} per sample)`);
   });
   const inputs = Array.isArray(input) ? input : [input];
   if (inputs.length !== spec.inputs.length) throw new ShapeError(`referenceTrainingStep: ${inputs.length} inputs given, the model has ${spec.inputs.length}`);
@@ -102,10 +111,10 @@ export function referenceTrainingStep(spec: ModelSpec, input: Float32Array | Flo
   const shapes = new Map(spec.layers.map((l) => [l.name, l.outputShape]));
   // A layer without inbound layers reads the model input of its name.
   const inputIndex = (l: LayerSpec) => spec.inputs.findIndex((inp) => inp.name === l.name);
-  // Each output's softmax is folded into its loss: its layer runs with a linear activation (an
-  // Activation('softmax') output becomes the identity).
-  const outNames = new Set(spec.outputs);
-  const linearOut = (l: LayerSpec): LayerSpec => (outNames.has(l.name) ? ({ ...l, config: { ...l.config, activation: 'linear' } } as LayerSpec) : l);
+  // An output's softmax or sigmoid that its loss folds in: its layer runs with a linear activation
+  // (an Activation('softmax') output becomes the identity).
+  const folded = new Set(losses.filter((o) => o.folded).map((o) => o.name));
+  const linearOut = (l: LayerSpec): LayerSpec => (folded.has(l.name) ? ({ ...l, config: { ...l.config, activation: 'linear' } } as LayerSpec) : l);
   for (const layer of spec.layers) {
     const l = linearOut(layer);
     const train = kindOf(l).trainReference?.();
@@ -133,10 +142,19 @@ export function referenceTrainingStep(spec: ModelSpec, input: Float32Array | Flo
   }
   const dOut = new Map<string, F64>();
   const outputLosses = losses.map((o, i) => {
-    const { probs, dlogits, loss, correct } = softmaxCrossEntropy(outputs.get(o.name)!, labelSets[i], batch, o.classes, o.weight);
-    outputs.set(o.name, probs);
-    dOut.set(o.name, dlogits); // output layers are read by no layer (lossOutputs): nothing to sum yet
-    return { name: o.name, loss, weight: o.weight, correct };
+    const x = outputs.get(o.name)!; // the logits, for a folded activation
+    // Layers read an output only if its loss folds nothing in, and they come later: nothing to sum yet.
+    if (o.loss === 'sparse_categorical_crossentropy') {
+      const { probs, dlogits, loss, correct } = softmaxCrossEntropy(x, labelSets[i], batch, o.units, o.weight);
+      outputs.set(o.name, probs);
+      dOut.set(o.name, dlogits);
+      return { name: o.name, loss, weight: o.weight, correct, binaryHits: 0 };
+    }
+    const rows = x.length / o.units;
+    const r = elementwiseLossReference(o.loss, x, labelSets[i], rows, o.units, o.weight);
+    if (o.folded) outputs.set(o.name, x.map((v) => 1 / (1 + Math.exp(-v))));
+    dOut.set(o.name, r.dX);
+    return { name: o.name, loss: r.loss.reduce((a, b) => a + b, 0) / rows, weight: o.weight, correct: 0, binaryHits: r.hits.reduce((a, b) => a + b, 0) };
   });
   const loss = outputLosses.reduce((sum, o) => sum + o.weight * o.loss, 0);
 

@@ -36,7 +36,7 @@ export interface StepGraph {
   readers: number[];
   /** Per value: whether the loss's gradient is wanted (a layer with parameters made it, or one of its inputs). */
   needsGrad: boolean[];
-  /** Per model output, in its order: its loss, and the value that loss reads (the logits before the output's softmax). */
+  /** Per model output, in its order: its loss, and the value that loss reads (the logits before a folded activation, else the output). */
   outputs: (LossOutput & { logits: number })[];
   /** A sample's shape of each model input, in the model's order. */
   inputShapes: Shape[];
@@ -109,8 +109,8 @@ export async function backwardGraph(graph: StepGraph, dLogits: readonly Tensor[]
 
 /**
  * The model as a graph of training steps, checked: what this trainer covers. Any number of inputs;
- * `outputs` (lossOutputs: each output ends in a softmax, which its loss takes: the loss reads the
- * logits before it). Every layer must lead to an output.
+ * `outputs` (lossOutputs: each output's loss; one that folds the output's softmax or sigmoid reads
+ * the logits before it). Every layer must lead to an output.
  */
 export function buildStepGraph(gpu: Gpu, model: Model, kernels: TrainKernels, outputs: readonly LossOutput[]): StepGraph {
   const spec = model.spec;
@@ -137,7 +137,7 @@ export function buildStepGraph(gpu: Gpu, model: Model, kernels: TrainKernels, ou
   try {
     for (const l of spec.layers) {
       const output = byOutput.get(l.name);
-      if (output?.softmaxLayer) continue; // the loss's softmax
+      if (output?.activationLayer) continue; // the activation the loss folds in (softmax, sigmoid)
       // A layer without inbound layers reads the model input of its name (tfjs-format.ts).
       const reads = l.inbound.length ? l.inbound.map((n) => valueOf.get(n)!) : [spec.inputs.findIndex((i) => i.name === l.name)];
       if (l.class === 'InputLayer') {
@@ -146,8 +146,8 @@ export function buildStepGraph(gpu: Gpu, model: Model, kernels: TrainKernels, ou
       }
       const shape = shapes[reads[0]];
       const c = l.config as Record<string, any>;
-      const activation = (output ? 'linear' : c.activation) as ChannelActivation | 'softmax';
-      if (activation === 'softmax') throw new TrainError(`${at(l)}: softmax is only trained as a model output (with the cross-entropy loss); make this layer an output, or use another activation`);
+      const activation = (output?.folded ? 'linear' : c.activation) as ChannelActivation | 'softmax';
+      if (activation === 'softmax') throw new TrainError(`${at(l)}: softmax is only trained as a model output (with the sparse_categorical_crossentropy loss); make this layer an output, or use another activation`);
       const inputGrad = reads.some((v) => needsGrad[v]);
       const train = kindOf(l).train;
       if (!train) throw new TrainError(`${at(l)}: not trained yet`);

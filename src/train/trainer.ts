@@ -2,12 +2,13 @@
 // steps (layer-step.ts; one file per kind family, forward and backward side by side); one training
 // step is recorded once per batch size through Gpu.capture (like an inference plan) and replayed:
 // each layer's prepare (binarize latent weights), forward with batch statistics, each output's
-// sparse softmax cross-entropy (times its loss weight) with metrics summed on the GPU, backward
+// loss (times its loss weight) with metrics summed on the GPU, backward
 // with Larq's STEs, the optimizer's update; one command buffer per step. `kernels: 'float'` runs
 // the same model as a float simulation through the fp32 kernels: the baseline of bench/train.ts.
 //
 // What trains: a graph of layers (Sequential, or functional: shortcuts, merges, fan-out) with any
-// number of inputs and outputs, each output ending in a softmax with its own loss (loss-outputs.ts);
+// number of inputs and outputs, each output with its own loss as Keras names it (loss-outputs.ts:
+// sparse categorical cross-entropy on a softmax, mean squared error, binary cross-entropy on a sigmoid);
 // each layer kind's `train` hook (src/layers/) builds its step and says which options train,
 // step-graph.ts wires the steps and walks the graph both ways.
 import { BufferPool } from '../gpu/buffer-pool.js';
@@ -15,8 +16,8 @@ import type { Dispatch, Gpu } from '../gpu/context.js';
 import { LimitError, ShapeError } from '../gpu/errors.js';
 import type { Model } from '../model/model.js';
 import type { BinaryFloatMethod } from '../ops/gemm-binary-float.js';
-import { LossMetrics, softmaxCrossEntropy, type LossTotals } from '../ops/loss.js';
-import { lossOutputs, type LossOutput, type LossWeights } from './loss-outputs.js';
+import { elementwiseLoss, LossMetrics, softmaxCrossEntropy, type LossTotals } from '../ops/loss.js';
+import { lossOutputs, type LossName, type LossOutput, type Losses, type LossWeights } from './loss-outputs.js';
 import { batchInputs, batchLabels, type BatchInputs, type BatchLabels, type BatchSignature } from './step-batch.js';
 import type { Shape, Tensor } from '../tensor.js';
 import type { LayerStep, StepContext, TrainKernels } from './layer-step.js';
@@ -25,8 +26,8 @@ import { LentTensor } from './tensor-handles.js';
 import { createOptimizer, glorotLrScale, type Optimizer, type OptimizerConfig } from './optimizers.js';
 
 export type { TrainKernels } from './layer-step.js';
-export type { LossWeights } from './loss-outputs.js';
-export type { BatchInputs, BatchLabels } from './step-batch.js';
+export type { LossChoice, LossName, Losses, LossWeights } from './loss-outputs.js';
+export type { BatchInputs, BatchLabels, OutputLabels } from './step-batch.js';
 export { TrainError };
 
 /** One recorded step for a batch size. */
@@ -72,23 +73,38 @@ export interface TrainerOptions {
   seed?: number;
   /**
    * Keras's `loss_weights`: the total loss is the sum over outputs of weight x that output's mean
-   * cross-entropy. One per output in the model's order, or by output name (unnamed outputs weigh 1). Default 1 each.
+   * loss. One per output in the model's order, or by output name (unnamed outputs weigh 1). Default 1 each.
    */
   lossWeights?: LossWeights;
+  /**
+   * Keras's `loss`, per output (a list in the model's order, or by output name):
+   * 'sparse_categorical_crossentropy' (softmax outputs, class indices), 'mean_squared_error' or
+   * 'mse' (any activation but softmax; f32 targets of the output's shape), 'binary_crossentropy'
+   * (sigmoid outputs, f32 targets in [0, 1]). Default: a softmax output's is sparse cross-entropy;
+   * any other output must be given one.
+   */
+  losses?: Losses;
 }
 
-/** The figures of one output since the last reset: its mean cross-entropy (unweighted) and top-1/top-5. */
+/**
+ * The figures of one output since the last reset: its mean loss (unweighted); top-1/top-5 for a
+ * sparse cross-entropy output (NaN for others); binary accuracy for a binary cross-entropy one.
+ */
 export interface OutputTotals extends LossTotals {
   /** The output layer's name. */
   name: string;
+  /** Its loss function. */
+  lossFunction: LossName;
   /** Its loss weight. */
   weight: number;
+  /** binary_crossentropy: the fraction of target values predicted right at 0.5 (Keras's binary_accuracy). */
+  binaryAccuracy?: number;
 }
 
 /**
  * readMetrics' result: `loss` is the total, the sum over outputs of weight x mean loss (what the
- * step minimizes; with one output of weight 1, its cross-entropy), `top1` and `top5` the first
- * output's; `outputs` each output's own figures, in the model's order.
+ * step minimizes; with one output of weight 1, its loss), `top1` and `top5` the first output's
+ * (NaN unless its loss is sparse cross-entropy); `outputs` each output's own figures, in the model's order.
  */
 export interface TrainerTotals extends LossTotals {
   outputs: OutputTotals[];
@@ -133,7 +149,8 @@ export class Trainer {
     this.inputShapes = graph.inputShapes;
     this.inputFeatures = graph.inputShapes.map((s) => s.reduce((a, b) => a * b, 1));
     this.outputs = graph.outputs;
-    this.signature = { inputs: model.spec.inputs.map((inp, i) => ({ name: inp.name, features: this.inputFeatures[i] })), outputs: this.outputs.map((o) => o.name) };
+    const targets = (o: LossOutput) => (o.loss === 'sparse_categorical_crossentropy' ? undefined : o.size);
+    this.signature = { inputs: model.spec.inputs.map((inp, i) => ({ name: inp.name, features: this.inputFeatures[i] })), outputs: this.outputs.map((o) => ({ name: o.name, targets: targets(o) })) };
     this.metrics = this.outputs.map((o) => LossMetrics.create(gpu, { label: `${model.name}.metrics["${o.name}"]` }));
     this.noise = gpu.upload(Uint32Array.of(seed, 0), [2], 'u32', `${model.name}.noise`);
   }
@@ -171,7 +188,7 @@ export class Trainer {
     const seed = options.seed ?? 0;
     if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new ShapeError(`Trainer: seed must be an integer in [0, 2^32), got ${seed}`);
     // The outputs first: a model the losses cannot take is refused before anything is allocated.
-    const outputs = lossOutputs(model.spec, options.lossWeights);
+    const outputs = lossOutputs(model.spec, options.lossWeights, options.losses);
     const graph = buildStepGraph(gpu, model, kernels, outputs);
     const layers = layerStepsOf(graph);
     const config = options.optimizer ?? { kind: 'adam' };
@@ -203,8 +220,9 @@ export class Trainer {
 
   /**
    * One step on a batch: `inputs` f32 [B, features] as the model takes them (one array per model
-   * input, in its order; one array alone for a one-input model), `labels` class indices (one
-   * Uint32Array per output, in the model's order; one alone for a one-output model). Adds the
+   * input, in its order; one array alone for a one-input model), `labels` one array per
+   * output, in the model's order (one alone for a one-output model): a Uint32Array of class indices
+   * for a sparse cross-entropy output, a Float32Array of B x the output's size targets for MSE or BCE. Adds the
    * batch's loss and hits to `metrics` (read them with readMetrics). Nothing is read back.
    * `inputs` null: the step's input tensors (inputTensor) were written on the GPU.
    */
@@ -300,8 +318,13 @@ export class Trainer {
   async readMetrics(reset = true): Promise<TrainerTotals> {
     const outputs: OutputTotals[] = [];
     for (const [i, m] of this.metrics.entries()) {
-      outputs.push({ name: this.outputs[i].name, weight: this.outputs[i].weight, ...(await m.read()) });
+      const o = this.outputs[i];
+      const t = await m.read();
       if (reset) m.reset();
+      const own = { name: o.name, lossFunction: o.loss, weight: o.weight, rows: t.rows, loss: t.loss };
+      if (o.loss === 'sparse_categorical_crossentropy') outputs.push({ ...own, top1: t.top1, top5: t.top5 });
+      // The element-wise losses count hits per row (BCE: its values right at 0.5; elementwiseLoss).
+      else outputs.push({ ...own, top1: NaN, top5: NaN, ...(o.loss === 'binary_crossentropy' && { binaryAccuracy: t.top1 / o.units }) });
     }
     // Keras's total loss: each output's mean loss times its weight, summed.
     const loss = outputs.reduce((sum, o) => sum + o.weight * o.loss, 0);
@@ -367,13 +390,20 @@ export class Trainer {
     for (const l of this.layers) await l.prepare(ctx);
     // The steps release what they do not keep; the model's inputs are the step's own: lent.
     const logits = await forwardGraph(this.graph, inputs.map((x) => new LentTensor(x)), (n) => (n.backward ? ctx : frozen));
-    // Each output's softmax is its loss's; the loss weight scales the gradient it sends back.
+    // Each output's loss (folding its softmax or sigmoid in); the loss weight scales the gradient it sends back.
     const dLogits: Tensor[] = [];
     for (const [i, o] of this.outputs.entries()) {
-      const loss = await softmaxCrossEntropy(gpu, logits[i], labels[i], { metrics: this.metrics[i], gradientScale: o.weight, label: `${this.model.name}.loss["${o.name}"]` });
+      const options = { metrics: this.metrics[i], gradientScale: o.weight, label: `${this.model.name}.loss["${o.name}"]` };
+      if (o.loss === 'sparse_categorical_crossentropy') {
+        const loss = await softmaxCrossEntropy(gpu, logits[i], labels[i], options);
+        for (const t of [loss.loss, loss.top1, loss.top5]) t.release();
+        dLogits.push(loss.dLogits);
+      } else {
+        const loss = await elementwiseLoss(gpu, o.loss, logits[i], labels[i], options);
+        for (const t of [loss.loss, loss.hits]) t.release();
+        dLogits.push(loss.dX);
+      }
       logits[i].release();
-      for (const t of [loss.loss, loss.top1, loss.top5]) t.release();
-      dLogits.push(loss.dLogits);
     }
     await backwardGraph(this.graph, dLogits, ctx);
     await gpu.run(`${this.model.name}.update`, (rec) => this.optimizers.forEach((o) => o.record(rec)));
@@ -384,7 +414,9 @@ export class Trainer {
     const arena = new BufferPool(this.gpu.device, this.gpu.limits.maxBufferSize);
     const { gpu, dispatches } = this.gpu.capture(arena);
     const inputs = this.inputShapes.map((s, i) => this.gpu.tensor([B, ...s], 'f32', `${this.model.name}.inputs["${this.signature.inputs[i].name}"][${B}]`));
-    const labels = this.outputs.map((o) => this.gpu.tensor([B], 'u32', `${this.model.name}.labels["${o.name}"][${B}]`));
+    // Class indices, or targets laid out as the output (its logits have the output's shape).
+    const shapeOf = (o: LossOutput) => this.model.spec.layers.find((l) => l.name === o.name)!.outputShape;
+    const labels = this.outputs.map((o) => (o.loss === 'sparse_categorical_crossentropy' ? this.gpu.tensor([B], 'u32', `${this.model.name}.labels["${o.name}"][${B}]`) : this.gpu.tensor([B, ...shapeOf(o)], 'f32', `${this.model.name}.targets["${o.name}"][${B}]`)));
     let peakBytes = 0;
     const acquire = arena.acquire.bind(arena);
     arena.acquire = (bytes, label) => {
