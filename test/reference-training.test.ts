@@ -6,7 +6,7 @@ import { input, layers, model, sequential, type Model } from '../src/model/model
 import { referenceTrainingStep, type TrainingStepOptions } from '../src/model/reference-training.js';
 import { rngFor } from './helpers/random.js';
 
-type Labels = number[] | number[][];
+type Labels = ArrayLike<number> | ArrayLike<number>[];
 
 function lossOf(m: Model, x: Float32Array | Float32Array[], labels: Labels, batch: number, options: TrainingStepOptions): number {
   return referenceTrainingStep(m.spec, x, labels, batch, options).loss;
@@ -339,6 +339,64 @@ describe('referenceTrainingStep', () => {
     expect(r.outputLosses[0].loss).toBeCloseTo(one.loss, 12);
     expect(r.outputLosses[0].correct).toBe(one.correct);
     if (w[1] === 0) for (const [k, g] of one.grads) g.forEach((v, i) => expect(r.grads.get(k)![i], k).toBeCloseTo(v, 12));
+  });
+
+  // The element-wise losses (Keras's mean_squared_error, binary_crossentropy on a sigmoid's logits):
+  // targets f32 of the output's shape; MSE's gradient flows back through the output's activation.
+  test.each([
+    ['a regression head: Dense, linear, MSE', { out: 'linear', loss: 'mse' }],
+    ['MSE on a tanh output (the gradient through the activation)', { out: 'tanh', loss: 'mean_squared_error' }],
+    ['BCE on a Dense with activation sigmoid', { out: 'sigmoid', loss: 'binary_crossentropy' }],
+    ['BCE on an Activation(sigmoid) layer of its own', { out: 'sigmoid layer', loss: 'binary_crossentropy' }],
+  ] as const)('%s: every gradient equals finite differences', (name, { out, loss }) => {
+    const rng = rngFor(`fd elementwise ${name}`);
+    const x = input({ shape: [4] });
+    const h = layers.batchNormalization().apply(layers.dense({ units: 5, activation: 'tanh' }).apply(x));
+    const y = out === 'sigmoid layer' ? layers.activation({ activation: 'sigmoid', name: 'y' }).apply(layers.dense({ units: 3 }).apply(h)) : layers.dense({ units: 3, activation: out, name: 'y' }).apply(h);
+    const m = model({ inputs: x, outputs: y });
+    randomWeights(m, rng);
+    const batch = 3;
+    const v = rng.floats(batch * 4, -2, 2);
+    // BCE's targets in [0, 1], fractions too (the loss is smooth in the logits whatever they are).
+    const t = loss === 'binary_crossentropy' ? rng.floats(batch * 3, 0, 1) : rng.floats(batch * 3, -2, 2);
+    expectFiniteDifferences(m, v, t, batch, 1e-4, { losses: [loss] });
+    const r = referenceTrainingStep(m.spec, v, t, batch, { losses: { y: loss } });
+    // Keras's value: the mean over every target (the last axis, then the batch) of the element losses.
+    const out_ = r.outputs.get('y')!;
+    const p = (i: number) => out_[i];
+    const want = Array.from(t, (ti, i) => (loss === 'binary_crossentropy' ? -(ti * Math.log(p(i)) + (1 - ti) * Math.log(1 - p(i))) : (p(i) - ti) ** 2)).reduce((a, b) => a + b, 0) / t.length;
+    expect(r.loss).toBeCloseTo(want, 10);
+  });
+
+  test('two outputs, a softmax head (sparse CE) and a sigmoid head (BCE), loss weights 1 and 0.5: every gradient equals finite differences', () => {
+    const rng = rngFor('fd softmax and sigmoid heads');
+    const x = input({ shape: [4] });
+    const trunk = layers.batchNormalization().apply(layers.dense({ units: 5, activation: 'tanh' }).apply(x));
+    const m = model({ inputs: x, outputs: [layers.dense({ units: 3, activation: 'softmax', name: 'cls' }).apply(trunk), layers.dense({ units: 2, activation: 'sigmoid', name: 'tags' }).apply(trunk)] });
+    randomWeights(m, rng);
+    const batch = 3;
+    const v = rng.floats(batch * 4, -2, 2);
+    const labels = [[0, 2, 1], Float32Array.of(1, 0, 0, 1, 1, 1)];
+    const options = { losses: { tags: 'binary_crossentropy' }, lossWeights: [1, 0.5] } as const;
+    expectFiniteDifferences(m, v, labels, batch, 1e-4, options);
+    const r = referenceTrainingStep(m.spec, v, labels, batch, options);
+    expect(r.loss).toBeCloseTo(r.outputLosses[0].loss + 0.5 * r.outputLosses[1].loss, 12);
+    // Binary accuracy at 0.5: each target value predicted right (probability > 0.5 for 1).
+    const probs = r.outputs.get('tags')!;
+    expect(r.outputLosses[1].binaryHits).toBe(Array.from(labels[1], (t, i) => (t === (probs[i] > 0.5 ? 1 : 0) ? 1 : 0)).reduce((a: number, b) => a + b, 0));
+  });
+
+  test('losses that do not fit an output are refused, naming the output and the fix', () => {
+    const x = input({ shape: [2] });
+    const lin = layers.dense({ units: 2, name: 'lin' }).apply(x);
+    const m = model({ inputs: x, outputs: [lin, layers.dense({ units: 2, activation: 'softmax', name: 'p' }).apply(x)] });
+    const v = new Float32Array(2);
+    expect(() => referenceTrainingStep(m.spec, v, [[0, 0], [0]], 1)).toThrow(/output "lin" \(Dense\) has activation "linear" and no loss: .* TrainerOptions\.losses/);
+    expect(() => referenceTrainingStep(m.spec, v, [[0, 0], [0]], 1, { losses: { lin: 'binary_crossentropy' } })).toThrow(/output "lin" \(Dense\) has activation "linear": its loss binary_crossentropy reads the logits before a sigmoid/);
+    expect(() => referenceTrainingStep(m.spec, v, [[0, 0], [0]], 1, { losses: ['mse', 'mse'] })).toThrow(/output "p" \(Dense\) has activation "softmax": the trainer trains a softmax only folded into sparse_categorical_crossentropy/);
+    expect(() => referenceTrainingStep(m.spec, v, [[0, 0], [0]], 1, { losses: ['mse', 'mean_squared_error', 'mse'] })).toThrow(/losses: 3 losses for 2 outputs/);
+    expect(() => referenceTrainingStep(m.spec, v, [[0, 0], [0]], 1, { losses: { lin: 'hinge' as 'mse' } })).toThrow(/the loss of output "lin" \(Dense\) is "hinge"; the trainer knows/);
+    expect(() => referenceTrainingStep(m.spec, v, [[0], [0]], 1, { losses: { lin: 'mse' } })).toThrow(/1 labels of output "lin" for a batch of 1 \(2 per sample\)/);
   });
 
   test('several outputs: labels and loss weights that do not fit are refused, naming the output', () => {
