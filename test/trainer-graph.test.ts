@@ -1,7 +1,7 @@
 // The GPU trainer on functional graphs (issue 16) against the CPU training reference: shortcuts
 // (Add), Concatenate, fan-out (a value read by several layers: gradients summed), global average
-// pooling, ZeroPadding2D, Reshape, several inputs and several outputs (each its own loss, weighted),
-// and a small Bi-Real Net; one Adam step each (loss, gradients, moving averages, the updated
+// pooling, ZeroPadding2D, Reshape, several inputs and several outputs (each its own loss, weighted:
+// sparse cross-entropy, mean squared error, binary cross-entropy), and a small Bi-Real Net; one Adam step each (loss, gradients, moving averages, the updated
 // weights); the storage rules of a step's values; what is refused; and the zoo's Bi-Real Net
 // learning a CIFAR-shaped task.
 import { describe, expect, test } from 'vitest';
@@ -9,7 +9,8 @@ import { input, layers, model, type Model } from '../src/model/model.js';
 import { referenceTrainingStep } from '../src/model/reference-training.js';
 import { optimizerReference } from '../src/train/optimizers.js';
 import { LentTensor, shareReads, TensorView } from '../src/train/tensor-handles.js';
-import { Trainer, TrainError, type LossWeights } from '../src/train/trainer.js';
+import { lossOutputs, type LossOutput } from '../src/train/loss-outputs.js';
+import { Trainer, TrainError, type Losses, type LossWeights } from '../src/train/trainer.js';
 import { biRealNet } from '../src/zoo/bireal-net.js';
 import { expectClose } from './helpers/check.js';
 import { useGpu } from './helpers/gpu.js';
@@ -22,9 +23,9 @@ const sign = (x: ReturnType<typeof input>) => layers.steSign().apply(x);
 
 /**
  * Small functional models, each exercising one graph feature; `inputs`: a sample's shape per model
- * input; `lossWeights` as TrainerOptions takes them; `relative` as in trainer.test.ts (BN chains cancel).
+ * input; `lossWeights` and `losses` as TrainerOptions takes them; `relative` as in trainer.test.ts (BN chains cancel).
  */
-const graphs: Record<string, { inputs: number[][]; build: () => Model; lossWeights?: LossWeights; relative?: number }> = {
+const graphs: Record<string, { inputs: number[][]; build: () => Model; lossWeights?: LossWeights; losses?: Losses; relative?: number }> = {
   // Bi-Real Net's block: a real-valued value, its sign through a binary conv + BN, added back.
   'shortcut: Add of a real-valued branch and a binary conv BatchNorm output': {
     inputs: [[6, 6, 3]],
@@ -143,6 +144,40 @@ const graphs: Record<string, { inputs: number[][]; build: () => Model; lossWeigh
       return model({ inputs: x, outputs: [layers.activation({ activation: 'softmax' }).apply(logits), layers.activation({ activation: 'softmax' }).apply(logits)] });
     },
   },
+  'a regression head: binary trunk, Dense with a linear activation, mean squared error': {
+    inputs: [[7]],
+    losses: ['mse'],
+    build: () => {
+      const x = input({ shape: [7] });
+      const h = layers.batchNormalization().apply(layers.quantDense({ units: 6, kernelQuantizer: 'ste_sign', kernelConstraint: 'weight_clip', useBias: false }).apply(x));
+      return model({ inputs: x, outputs: layers.dense({ units: 2 }).apply(h) });
+    },
+  },
+  'a softmax head (sparse CE) and a sigmoid head (BCE) on a binary QuantDense trunk, loss weights 1 and 0.5': {
+    inputs: [[6]],
+    lossWeights: [1, 0.5],
+    losses: { tags: 'binary_crossentropy' },
+    build: () => {
+      const x = input({ shape: [6] });
+      const h = layers.batchNormalization().apply(layers.dense({ units: 8, useBias: false }).apply(x));
+      const trunk = layers.batchNormalization().apply(layers.quantDense({ units: 8, ...binary }).apply(h));
+      const cls = layers.dense({ units: 3, activation: 'softmax', name: 'cls' }).apply(trunk);
+      const tags = layers.quantDense({ units: 4, ...binary, activation: 'sigmoid', name: 'tags' }).apply(trunk);
+      return model({ inputs: x, outputs: [cls, tags] });
+    },
+  },
+  'three losses: MSE on a tanh output that a softmax head also reads (fan-out from a loss), BCE on an Activation(sigmoid)': {
+    inputs: [[5]],
+    losses: { value: 'mean_squared_error', flags: 'binary_crossentropy' },
+    build: () => {
+      const x = input({ shape: [5] });
+      const trunk = layers.batchNormalization().apply(layers.quantDense({ units: 6, kernelQuantizer: 'ste_sign', useBias: false }).apply(x));
+      const value = layers.dense({ units: 3, activation: 'tanh', name: 'value' }).apply(trunk);
+      const cls = layers.dense({ units: 2, activation: 'softmax', name: 'cls' }).apply(value);
+      const flags = layers.activation({ activation: 'sigmoid', name: 'flags' }).apply(layers.dense({ units: 2 }).apply(trunk));
+      return model({ inputs: x, outputs: [value, cls, flags] });
+    },
+  },
   "the zoo's Bi-Real Net, small (1x1 conv shortcut)": {
     inputs: [[8, 8, 3]],
     relative: 1e-3,
@@ -158,7 +193,7 @@ const graphs: Record<string, { inputs: number[][]; build: () => Model; lossWeigh
 describe('Trainer on functional graphs', () => {
   test.each(Object.keys(graphs).flatMap((g) => (['binary', 'float'] as const).map((k) => [g, k] as const)))('%s (%s kernels): one Adam step equals the CPU reference', async (name, kernels) => {
     const rng = rngFor(`trainer graph ${name}`);
-    const { inputs: shapes, build, lossWeights, relative = 1e-5 } = graphs[name];
+    const { inputs: shapes, build, lossWeights, losses, relative = 1e-5 } = graphs[name];
     const m = build();
     for (const [w, v] of m.spec.weights) {
       if (w.endsWith('/kernel')) m.setWeight(w, rng.floats(v.data.length, -1.2, 1.2));
@@ -168,19 +203,32 @@ describe('Trainer on functional graphs', () => {
     const B = 5;
     // One array per model input and one label array per output, in the model's orders.
     const xs = shapes.map((shape) => Float32Array.from({ length: B * shape.reduce((a, b) => a * b, 1) }, () => rng.int(7) - 3));
-    const labels = m.outputs.map((o) => Uint32Array.from({ length: B }, () => rng.int(m.spec.layers.find((l) => l.name === o)!.outputShape.at(-1)!)));
-    const want = referenceTrainingStep(m.spec, xs, labels, B, { lossWeights });
+    // Class indices for sparse CE; targets for MSE (any real) and BCE (0 or 1: binary accuracy counts them).
+    const labelsOf = (o: LossOutput) => {
+      if (o.loss === 'sparse_categorical_crossentropy') return Uint32Array.from({ length: B }, () => rng.int(o.units));
+      return o.loss === 'binary_crossentropy' ? Float32Array.from({ length: B * o.size }, () => rng.int(2)) : rng.floats(B * o.size, -2, 2);
+    };
+    const outs = lossOutputs(m.spec, lossWeights, losses);
+    const labels = outs.map(labelsOf);
+    const want = referenceTrainingStep(m.spec, xs, labels, B, { lossWeights, losses });
     const adam = { kind: 'adam', learningRate: 0.01 } as const;
-    const trainer = await Trainer.create(gpu(), m, { optimizer: adam, maxBatch: B, kernels, lossWeights });
+    const trainer = await Trainer.create(gpu(), m, { optimizer: adam, maxBatch: B, kernels, lossWeights, losses });
     try {
       const before = await Promise.all(trainer.params.map(async (p) => (await p.param.read()) as Float32Array));
       await trainer.step(xs, labels);
       const metrics = await trainer.readMetrics();
       expect(metrics.loss).toBeCloseTo(want.loss, 4);
-      expect(metrics.top1 * B).toBe(want.correct);
-      // Each output's own loss (unweighted), weight and top-1, as the reference counts them.
-      expect(metrics.outputs.map((o) => [o.name, o.weight, o.top1 * B])).toEqual(want.outputLosses.map((o) => [o.name, o.weight, o.correct]));
-      metrics.outputs.forEach((o, i) => expect(o.loss, o.name).toBeCloseTo(want.outputLosses[i].loss, 4));
+      // Each output's own loss (unweighted), weight, and hits as the reference counts them: top-1
+      // for sparse CE, binary accuracy for BCE, none for MSE (top-1 and top-5 NaN).
+      expect(metrics.outputs.map((o) => [o.name, o.lossFunction, o.weight])).toEqual(outs.map((o) => [o.name, o.loss, o.weight]));
+      metrics.outputs.forEach((o, i) => {
+        const w = want.outputLosses[i];
+        expect(o.loss, o.name).toBeCloseTo(w.loss, 4);
+        if (o.lossFunction === 'sparse_categorical_crossentropy') expect(o.top1 * B, o.name).toBe(w.correct);
+        else expect(o.top1, o.name).toBeNaN();
+        if (o.lossFunction === 'binary_crossentropy') expect(o.binaryAccuracy, o.name).toBe(w.binaryHits / (B * outs[i].size));
+      });
+      expect(metrics.top1).toBe(metrics.outputs[0].top1);
       await expectGradientsLikeReference(trainer, m, want, (v, scale) => 1e-4 * v + relative * scale + 1e-6, seedNote());
       // The update: Adam's first step from the weights before it and the step's gradient, as the
       // optimizer's reference computes it (the gradient itself was compared just above).
@@ -281,11 +329,20 @@ describe('Trainer on functional graphs', () => {
   test('graphs the trainer cannot train are refused by layer or output, with the reason, at construction', async () => {
     const x = input({ shape: [4] });
     const h = layers.dense({ units: 4, name: 'trunk' }).apply(x);
-    // An output without a softmax: the one loss there is, sparse softmax cross-entropy, cannot take it.
+    // An output without a softmax and no loss given: only softmax outputs default to sparse cross-entropy.
     const noSoftmax = model({ inputs: x, outputs: layers.add().apply([h, x]) });
-    await expect(Trainer.create(gpu(), noSoftmax)).rejects.toThrow(/output "add.*" \(Add\) has no activation: .* every output must end in a softmax/);
+    await expect(Trainer.create(gpu(), noSoftmax)).rejects.toThrow(/output "add.*" \(Add\) has no activation and no loss: .* give its loss in TrainerOptions\.losses/);
     const linear = model({ inputs: x, outputs: [layers.dense({ units: 2, activation: 'softmax' }).apply(h), layers.dense({ units: 2, name: 'scores' }).apply(h)] });
     await expect(Trainer.create(gpu(), linear)).rejects.toThrow(/output "scores" \(Dense\) has activation "linear"/);
+    // A loss that does not fit the output's activation: BCE reads a sigmoid's logits; a softmax trains only under sparse CE.
+    await expect(Trainer.create(gpu(), linear, { losses: { scores: 'binary_crossentropy' } })).rejects.toThrow(/output "scores" \(Dense\) has activation "linear": its loss binary_crossentropy reads the logits before a sigmoid/);
+    await expect(Trainer.create(gpu(), linear, { losses: ['mse', 'mse'] })).rejects.toThrow(/output "dense.*" \(Dense\) has activation "softmax": the trainer trains a softmax only folded into sparse_categorical_crossentropy/);
+    await expect(Trainer.create(gpu(), linear, { losses: { nope: 'mse' } })).rejects.toThrow(/losses: "nope" is not an output of the model/);
+    await expect(Trainer.create(gpu(), linear, { losses: { scores: 'mae' as 'mse' } })).rejects.toThrow(/the loss of output "scores" \(Dense\) is "mae"/);
+    // A sigmoid output read by another layer under BCE: the sigmoid is folded into the loss.
+    const sig = layers.dense({ units: 2, activation: 'sigmoid', name: 'sig' }).apply(h);
+    const readSig = model({ inputs: x, outputs: [sig, layers.dense({ units: 2, activation: 'softmax' }).apply(sig)] });
+    await expect(Trainer.create(gpu(), readSig, { losses: { sig: 'binary_crossentropy' } })).rejects.toThrow(/output "sig" \(Dense\) is also read by layer "dense.*" \(Dense\): the loss folds the output's sigmoid into its binary_crossentropy/);
     // An output read by another layer: its softmax is folded into its loss.
     const probs = layers.dense({ units: 3, activation: 'softmax', name: 'probs' }).apply(h);
     const chained = model({ inputs: x, outputs: [probs, layers.dense({ units: 2, activation: 'softmax', name: 'after' }).apply(probs)] });
@@ -314,7 +371,7 @@ describe('Trainer on functional graphs', () => {
       const xs = [new Float32Array(2 * 3), new Float32Array(2 * 2)];
       const ys = [new Uint32Array(2), new Uint32Array(2)];
       await expect(trainer.step(xs, ys[0])).rejects.toThrow(/1 label array\(s\) for a model of 2 output\(s\) \("p", "q"\)/);
-      await expect(trainer.step(xs, [ys[0], new Uint32Array(3)])).rejects.toThrow(/output "q" has 3 labels, output "p" 2/);
+      await expect(trainer.step(xs, [ys[0], new Uint32Array(3)])).rejects.toThrow(/output "q" has labels for 3 samples, output "p" for 2/);
       await expect(trainer.step(xs, [ys[0], [0, 1] as unknown as Uint32Array])).rejects.toThrow(/the labels of output "q" must be a Uint32Array of class indices, got Array/);
       await expect(trainer.step(xs[0], ys)).rejects.toThrow(/1 input array\(s\) for a model of 2 input\(s\) \("a", "b"\)/);
       await expect(trainer.step([xs[0], new Float32Array(3)], ys)).rejects.toThrow(/input "b" has 3 values for 2 samples of 2/);
@@ -325,6 +382,26 @@ describe('Trainer on functional graphs', () => {
       const metrics = await trainer.readMetrics();
       expect(metrics.outputs.map((o) => o.name)).toEqual(['p', 'q']);
       expect(metrics.loss).toBeCloseTo(metrics.outputs[0].loss + metrics.outputs[1].loss, 5);
+    } finally {
+      trainer.destroy();
+    }
+  });
+  test("an MSE or BCE output's targets are a Float32Array of B x its size, checked by name; the step trains on them", async () => {
+    const x = input({ shape: [3] });
+    const h = layers.dense({ units: 4, activation: 'relu' }).apply(x);
+    const m = model({ inputs: x, outputs: [layers.dense({ units: 2, name: 'r' }).apply(h), layers.dense({ units: 3, activation: 'sigmoid', name: 's' }).apply(h)] });
+    const trainer = await Trainer.create(gpu(), m, { maxBatch: 4, losses: ['mse', 'binary_crossentropy'] });
+    try {
+      const xs = new Float32Array(2 * 3).fill(0.5);
+      const t = [Float32Array.of(1, -1, 0.5, 2), Float32Array.of(1, 0, 1, 0, 0, 1)];
+      await expect(trainer.step(xs, [new Uint32Array(2), t[1]])).rejects.toThrow(/the labels of output "r" \(its loss takes targets\) must be a Float32Array of 2 value\(s\) per sample, got Uint32Array/);
+      await expect(trainer.step(xs, [new Float32Array(3), t[1]])).rejects.toThrow(/output "r" has 3 target values, not a whole number of samples of 2/);
+      await expect(trainer.step(xs, [t[0], new Float32Array(9)])).rejects.toThrow(/output "s" has labels for 3 samples, output "r" for 2/);
+      await trainer.step(xs, t);
+      const metrics = await trainer.readMetrics();
+      expect(metrics.outputs.map((o) => [o.name, o.lossFunction, o.rows])).toEqual([['r', 'mean_squared_error', 2], ['s', 'binary_crossentropy', 2]]);
+      expect(metrics.loss).toBeCloseTo(metrics.outputs[0].loss + metrics.outputs[1].loss, 5);
+      expect(metrics.outputs[1].binaryAccuracy).toBeGreaterThanOrEqual(0);
     } finally {
       trainer.destroy();
     }
