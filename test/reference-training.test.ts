@@ -396,6 +396,8 @@ describe('referenceTrainingStep', () => {
     expect(() => referenceTrainingStep(m.spec, v, [[0, 0], [0]], 1, { losses: ['mse', 'mse'] })).toThrow(/output "p" \(Dense\) has activation "softmax": the trainer trains a softmax only folded into sparse_categorical_crossentropy/);
     expect(() => referenceTrainingStep(m.spec, v, [[0, 0], [0]], 1, { losses: ['mse', 'mean_squared_error', 'mse'] })).toThrow(/losses: 3 losses for 2 outputs/);
     expect(() => referenceTrainingStep(m.spec, v, [[0, 0], [0]], 1, { losses: { lin: 'hinge' as 'mse' } })).toThrow(/the loss of output "lin" \(Dense\) is "hinge"; the trainer knows/);
+    // A name the alias table inherits (an object's own keys only).
+    expect(() => referenceTrainingStep(m.spec, v, [[0, 0], [0]], 1, { losses: { lin: 'toString' as 'mse' } })).toThrow(/is "toString"; the trainer knows/);
     expect(() => referenceTrainingStep(m.spec, v, [[0], [0]], 1, { losses: { lin: 'mse' } })).toThrow(/1 labels of output "lin" for a batch of 1 \(2 per sample\)/);
   });
 

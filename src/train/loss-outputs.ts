@@ -98,7 +98,7 @@ function lossOf(l: LayerSpec, given: LossChoice | undefined): LossName {
     if (activation === 'softmax') return 'sparse_categorical_crossentropy';
     throw new TrainError(`${at(l)} has ${hasActivation(activation)} and no loss: only a softmax output defaults to sparse_categorical_crossentropy; give its loss in TrainerOptions.losses (e.g. { "${l.name}": 'mean_squared_error' }, or 'binary_crossentropy' for a sigmoid output), or end it in a softmax`);
   }
-  const loss = typeof given === 'string' ? ALIASES[given] : undefined;
+  const loss = typeof given === 'string' && Object.hasOwn(ALIASES, given) ? ALIASES[given] : undefined;
   if (!loss) throw new TrainError(`losses: the loss of ${at(l)} is ${JSON.stringify(given)}; the trainer knows ${Object.keys(ALIASES).map((k) => `'${k}'`).join(', ')}`);
   return loss;
 }
