@@ -17,6 +17,7 @@ export const INPUT_KINDS = {
     reference: (_l, [x]) => x.data,
     tfjs: () => ([x]) => x,
     trainReference: () => TRAINING_REFERENCES.InputLayer!,
+    levels: (_l, [x]) => x,
     lower: (ctx, l, u) => {
       u.names.push(l.name);
       ctx.define(l.name, u);

@@ -8,6 +8,7 @@ import { imageShape, padBefore, sameShape } from './shapes.js';
 import { windowShape } from './linear.js';
 import { PoolStep } from '../train/shape-steps.js';
 import { TRAINING_REFERENCES, type TrainLayer } from '../model/training-references.js';
+import type { Levels } from '../model/quantizer-forms.js';
 
 export interface Pooling2DConfig extends BaseConfig {
   pool_size: [number, number];
@@ -22,6 +23,9 @@ export interface GlobalAveragePooling2DConfig extends BaseConfig {
 }
 
 export type GlobalMaxPooling2DConfig = GlobalAveragePooling2DConfig;
+
+/** A max takes one of its taps (the 'same' border is never one): the output takes the input's values. */
+const maxLevels = (_l: unknown, [x]: readonly Levels[]): Levels => x;
 
 const POOL: Record<string, KeySpec> = {
   pool_size: { read: pair, default: [2, 2] },
@@ -120,6 +124,7 @@ export const POOLING_KINDS = {
     train: (l) => new PoolStep(l.name, 'max', { poolSize: l.config.pool_size, strides: l.config.strides, padding: l.config.padding }),
     trainReference: () => TRAINING_REFERENCES.MaxPooling2D!,
     signUse: () => 'through',
+    levels: maxLevels,
     lower: (ctx, l, u) => {
       const y = ctx.newValue(l.outputShape, u.rep, [], { full: u.full }); // max of +-1 values is the AND of their bits
       ctx.emit({ op: 'maxPool', layers: [l.name], x: u.id, y: y.id, poolSize: l.config.pool_size, strides: l.config.strides, padding: l.config.padding });
@@ -152,6 +157,7 @@ export const POOLING_KINDS = {
     tfjs: (l, { tf }) => ([x]) => tf.reshape(tf.maxPool(x, [x.shape[1], x.shape[2]], [x.shape[1], x.shape[2]], 'valid'), [x.shape[0], ...l.outputShape]),
     // The max of +-1 values is the AND of their bits: signs pass through, and bits stay bits.
     signUse: () => 'through',
+    levels: maxLevels,
     train: (l, { shape }) => new PoolStep(l.name, 'max', wholeImage(shape), l.outputShape),
     trainReference: () => globalMaxTraining,
     // The max pool with the whole image as its window: [1, 1, C], seen as [C] unless keepdims.
