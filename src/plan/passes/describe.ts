@@ -6,7 +6,7 @@ import { describeGraph } from './graph.js';
 import { valueFacts } from './value-facts.js';
 import { fusions } from './fusions.js';
 import { foldPadding } from './fold-padding.js';
-import { lowerModel } from '../lower.js';
+import { kernelPaths } from './kernel-paths.js';
 import type { KernelPath } from '../kernel-path.js';
 
 export function describePasses(model: ModelSpec, options: { keep?: string[]; kernels?: 'binary' | 'float'; signInputs?: boolean[] } = {}): string {
@@ -14,18 +14,19 @@ export function describePasses(model: ModelSpec, options: { keep?: string[]; ker
   const { source } = canonical;
   const padded = options.kernels === 'float' ? { graph: canonical.graph, folded: new Map<string, string>() } : foldPadding(canonical.graph);
   const { graph } = padded;
-  const facts = valueFacts(graph, { float: options.kernels === 'float' });
+  const facts = valueFacts(graph, { float: options.kernels === 'float', signInputs: options.signInputs });
   const fused = fusions(graph);
+  const known = [...facts.levels].filter(([, v]) => v !== 'real');
   const removed = [...source].map(([name, to]) => `${name} -> ${to}`);
   return [
     `canonicalize (identity layers removed: ${removed.length ? removed.join(', ') : 'none'}):`,
     `fold padding (ZeroPadding2D taken by the convolution after it as its border): ${[...padded.folded].map(([p, c]) => `${p} -> ${c}`).join(', ') || 'none'}`,
     describeGraph(graph),
     `value facts (values read only through their sign, so they may travel as bits): ${[...facts.signOnly].join(', ') || 'none'}`,
+    `value facts (levels of the values known to be quantized): ${known.map(([n, v]) => `${n} ${v}`).join(', ') || 'none'}`,
     `fusions (BatchNormalization folded into the linear layer before it): ${[...fused.foldedInto].map(([l, bn]) => `${bn.name} -> ${l}`).join(', ') || 'none'}`,
-    // Taken while lowering: whether a layer's input holds +-1 is known from how it is stored there.
     `kernel paths (one decision per linear layer; the trainer maps the same decision):`,
-    describeKernelPaths(lowerModel(model, options).paths),
+    describeKernelPaths(kernelPaths(graph, facts, { float: options.kernels === 'float' })),
   ].join('\n');
 }
 
