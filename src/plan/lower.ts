@@ -19,12 +19,8 @@ import { CHANNEL_ACTIVATIONS, quantizeMode, type ChannelActivation, type Quantiz
 import type { Activation, Conv2DConfig, LayerSpec, Padding } from '../model/layer-config.js';
 import type { ModelSpec } from '../model/tfjs-format.js';
 import { kindOf } from '../layers/index.js';
-import { canonicalize } from './passes/canonicalize.js';
-import { valueFacts } from './passes/value-facts.js';
-import { fusions } from './passes/fusions.js';
-import { foldPadding } from './passes/fold-padding.js';
+import { runPasses } from './passes/pipeline.js';
 import type { KernelPath } from './kernel-path.js';
-import { kernelPaths } from './passes/kernel-paths.js';
 import { SIGN_PRESERVING } from '../layers/activations.js';
 import { sameShape } from '../layers/shapes.js';
 import { isQuantized } from '../layers/traits.js';
@@ -207,16 +203,10 @@ export function lowerModel(model: ModelSpec, options: LowerOptions = {}): Lowere
     if (!l || (suffix !== undefined && suffix !== 'input')) throw new CompileError(`"${name}" is not a layer of model "${model.name}" (names are layer names, or "layer:input" for a quantized layer's quantized input)`);
     if (suffix === 'input' && !quantizerOf(l, 'input_quantizer')) throw new CompileError(`"${name}": layer "${layer}" (${l.class}) has no input quantizer, so no quantized input; ask for "${l.inbound[0] ?? layer}" instead`);
   }
-  // The passes: canonicalization, padding folded into convolutions (not for the fp32 baseline, which
-  // keeps the model's layers one to one), value facts, fusions, kernel paths (src/plan/passes/), then
-  // lowering to steps.
-  const canonical = canonicalize({ spec: model, keep: new Set([...model.outputs, ...(options.keep ?? [])]) });
-  const source = canonical.source;
-  const graph = float ? canonical.graph : foldPadding(canonical.graph).graph;
+  // The passes (src/plan/passes/: canonicalization, padding folded into convolutions, value facts,
+  // fusions, kernel paths), then lowering to steps.
+  const { graph, source, facts, fusion, paths } = runPasses(model, options);
   const { spec, keep } = graph;
-  const facts = valueFacts(graph, { float, signInputs: options.signInputs });
-  const fusion = fusions(graph);
-  const paths = kernelPaths(graph, facts, { float });
   const signOnly = (name: string) => facts.signOnly.has(name);
 
   const values: PlanValue[] = [];
