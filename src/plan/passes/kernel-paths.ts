@@ -1,4 +1,4 @@
-// Pass 4, kernel paths: each linear layer's one kernel-path decision (kernel-path.ts), taken from
+// Pass 5, kernel paths: each linear layer's one kernel-path decision (kernel-path.ts), taken from
 // its quantizers and the value facts of its input, so the paths are a function of the graph:
 // lowering follows them, and `bnn summary MODEL --plan` prints them without lowering.
 import { kindOf } from '../../layers/index.js';

@@ -1,4 +1,4 @@
-// Pass 2, value facts: what is known of each value from the graph alone (the layer kinds' traits and
+// Pass 3, value facts: what is known of each value from the graph alone (the layer kinds' traits and
 // the quantizer table's), never from how lowering happens to store it:
 // - levels: the values it takes ('pm1' exactly +-1, '01', k-bit levels, ...: quantizer-forms.ts
 //   Levels). A quantizer (layer) sets them, layers that move or pick values (reshapes, max pooling,
