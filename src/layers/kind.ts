@@ -119,6 +119,9 @@ export interface LayerKind<K extends string = string, C extends BaseConfig = Bas
   readonly lower: (ctx: LowerContext, l: LayerOf<K, C>, u: PlanValue, at: string) => void;
 }
 
+/** `levels` of a kind whose output takes its input's values (views, max pooling, the identity). */
+export const sameLevels = (_l: unknown, [x]: readonly Levels[]): Levels => x;
+
 /** A kind record, its types inferred (no runtime effect). */
 export function defineKind<K extends string, C extends BaseConfig>(kind: LayerKind<K, C>): LayerKind<K, C> {
   return kind;

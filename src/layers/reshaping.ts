@@ -1,7 +1,7 @@
 // The layer kinds that move values without computing: Flatten, Reshape (views of row-major NHWC),
 // ZeroPadding2D (zeros around an image) and Dropout (the identity at inference).
 import { fail, positiveInt, channelsLast, finiteIn, only, anything, type Reader } from './config-readers.js';
-import { defineKind, type ReferenceValue } from './kind.js';
+import { defineKind, sameLevels, type ReferenceValue } from './kind.js';
 import type { TfjsEnv, TfTensor } from './tfjs-ops.js';
 import type { BaseConfig } from './base-config.js';
 import { checkedCount, imageShape } from './shapes.js';
@@ -81,7 +81,7 @@ const VIEW = {
   tfjs: (l: { outputShape: number[] }, { tf }: TfjsEnv) => ([x]: TfTensor[]) => tf.reshape(x, [x.shape[0], ...l.outputShape]),
   train: (l: { name: string; outputShape: number[] }) => new ReshapeStep(l.name, l.outputShape),
   signUse: () => 'through' as const,
-  levels: (_l: unknown, [x]: readonly Levels[]) => x,
+  levels: sameLevels,
   lower: lowerView,
 };
 
@@ -149,7 +149,7 @@ export const RESHAPING_KINDS = {
     },
     trainReference: () => TRAINING_REFERENCES.Dropout!,
     signUse: () => 'through',
-    levels: (_l, [x]) => x,
+    levels: sameLevels,
     lower: (ctx, l, u) => ctx.produce(l, ctx.alias(u, l.outputShape)),
   }),
 };
