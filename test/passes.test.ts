@@ -8,6 +8,8 @@ import { fusions } from '../src/plan/passes/fusions.js';
 import { describeGraph, type Graph } from '../src/plan/passes/graph.js';
 import { describePasses } from '../src/plan/passes/describe.js';
 import { foldPadding } from '../src/plan/passes/fold-padding.js';
+import { kernelPaths } from '../src/plan/passes/kernel-paths.js';
+import { lowerModel } from '../src/plan/lower.js';
 import type { Model } from '../src/model/model.js';
 
 const graphOf = (m: Model, keep: string[] = []): Graph => ({ spec: m.spec, keep: new Set([...m.outputs, ...keep]) });
@@ -77,6 +79,67 @@ describe('value facts', () => {
   });
 });
 
+describe('value facts: levels', () => {
+  const levelsOf = (m: Model, signInputs?: boolean[]) => Object.fromEntries(valueFacts(graphOf(m), { signInputs }).levels);
+  /** A linear layer without an input quantizer: it runs on XNOR only where its input is +-1 already. */
+  const reader = (name = 'd') => layers.quantDense({ units: 3, kernelQuantizer: 'ste_sign', name });
+
+  it('a +-1 input stays +-1 through max pooling and flatten, and the layer reading it runs on XNOR; a real input does not', () => {
+    const m = sequential([layers.maxPooling2d({ name: 'p', inputShape: [4, 4, 2] }), layers.flatten({ name: 'f' }), reader()]);
+    // (A Sequential model's first layer reads the model input of its name.)
+    expect(levelsOf(m, [true])).toEqual({ p: 'pm1', f: 'pm1', d: 'real' });
+    expect(levelsOf(m)).toEqual({ p: 'real', f: 'real', d: 'real' });
+    const path = (signInputs?: boolean[]) => kernelPaths(graphOf(m), valueFacts(graphOf(m), { signInputs })).get('d')!.kind;
+    expect([path([true]), path()]).toEqual(['xnor', 'signSelect']);
+  });
+
+  it('ZeroPadding2D adds zeros: +-1 becomes {-1, 0, +1}, and the layer after it no longer runs on XNOR', () => {
+    const m = sequential([layers.zeroPadding2d({ padding: 1, name: 'pad', inputShape: [4, 4, 2] }), layers.flatten({ name: 'f' }), reader()]);
+    const facts = valueFacts(graphOf(m), { signInputs: [true] });
+    expect([facts.levels.get('pad'), facts.levels.get('f')]).toEqual(['ternary', 'ternary']);
+    expect(kernelPaths(graphOf(m), facts).get('d')!.kind).toBe('signSelect');
+  });
+
+  it('Concatenate: of two +-1 values +-1, of +-1 and a real value real', () => {
+    const x = input({ shape: [8], name: 'x' });
+    const s1 = layers.steSign({ name: 's1' }).apply(x);
+    const s2 = layers.steSign({ name: 's2' }).apply(layers.dense({ units: 5, name: 'dense' }).apply(x));
+    const signs = layers.concatenate({ name: 'signs' }).apply([s1, s2]);
+    const mixed = layers.concatenate({ name: 'mixed' }).apply([s1, x]);
+    const m = model({ inputs: x, outputs: [reader('on_signs').apply(signs), reader('on_mixed').apply(mixed)] });
+    expect(levelsOf(m)).toMatchObject({ s1: 'pm1', s2: 'pm1', signs: 'pm1', mixed: 'real' });
+    const paths = kernelPaths(graphOf(m), valueFacts(graphOf(m)));
+    expect([paths.get('on_signs')!.kind, paths.get('on_mixed')!.kind]).toEqual(['xnor', 'signSelect']);
+  });
+
+  it("quantizer layers make their quantizer's levels: SteSign +-1, DoReFa activations k-bit, ste_heaviside {0, 1}; those stay through hard_tanh, not relu", () => {
+    const x = input({ shape: [6], name: 'x' });
+    const s = layers.steSign({ name: 'sign' }).apply(x);
+    const k = layers.quantizer({ class_name: 'DoReFa', config: { k_bit: 2, mode: 'activations' } }, { name: 'dorefa' }).apply(x);
+    const h = layers.quantizer('ste_heaviside', { name: 'heaviside' }).apply(x);
+    const tanh = layers.activation({ activation: 'hard_tanh', name: 'tanh' }).apply(s);
+    const relu = layers.activation({ activation: 'relu', name: 'relu' }).apply(s);
+    const m = model({ inputs: x, outputs: [k, h, tanh, relu] });
+    expect(levelsOf(m)).toEqual({ x: 'real', sign: 'pm1', dorefa: 'kbit', heaviside: '01', tanh: 'pm1', relu: 'real' });
+  });
+
+  it("the seed's functional MLP: every QuantDense after a SteSign layer runs on XNOR; the first by sign-select on real pixels, on XNOR on +-1 pixels", () => {
+    const x = input({ shape: [28, 28, 1], name: 'x' });
+    let h = layers.flatten({ name: 'flat' }).apply(x);
+    for (const i of [1, 2, 3]) {
+      h = layers.quantDense({ units: 16, kernelQuantizer: 'ste_sign', kernelConstraint: 'weight_clip', name: `hidden${i}` }).apply(h);
+      h = layers.batchNormalization({ momentum: 0.99, scale: false, name: `bn${i}` }).apply(h);
+      h = layers.steSign({ name: `sign${i}` }).apply(h);
+    }
+    const m = model({ inputs: x, outputs: layers.quantDense({ units: 10, activation: 'softmax', kernelQuantizer: 'ste_sign', kernelConstraint: 'weight_clip', name: 'output' }).apply(h) });
+    const kinds = (signInputs?: boolean[]) => Object.fromEntries([...kernelPaths(graphOf(m), valueFacts(graphOf(m), { signInputs }))].map(([n, p]) => [n, p.kind]));
+    expect(kinds()).toEqual({ hidden1: 'signSelect', hidden2: 'xnor', hidden3: 'xnor', output: 'xnor' });
+    expect(kinds([true])).toEqual({ hidden1: 'xnor', hidden2: 'xnor', hidden3: 'xnor', output: 'xnor' });
+    // The decision is the plan's: lowering follows the pass.
+    expect(lowerModel(m.spec).paths).toEqual(kernelPaths(graphOf(m), valueFacts(graphOf(m))));
+  });
+});
+
 describe('fusions', () => {
   const chain = (act = 'linear') => sequential([binaryDense(5, 'd1'), layers.batchNormalization({ name: 'bn' }), binaryDense(3, 'd2')], { inputShape: [7] });
   it('a BatchNormalization read from a linear layer alone folds into its epilogue', () => {
@@ -133,5 +196,11 @@ describe('describePasses', () => {
     expect(text).toContain('bn = BatchNormalization(d1)');
     expect(text).toContain('value facts (values read only through their sign, so they may travel as bits): bn');
     expect(text).toContain('fusions (BatchNormalization folded into the linear layer before it): bn -> d1');
+  });
+  it('prints the levels facts and the kernel paths from the graph (no lowering)', () => {
+    const m = sequential([layers.dense({ units: 5, name: 'd1', inputShape: [7] }), layers.steSign({ name: 's' }), layers.quantDense({ units: 3, kernelQuantizer: 'ste_sign', name: 'd2' })]);
+    const text = describePasses(m.spec);
+    expect(text).toContain('value facts (levels of the values known to be quantized): s pm1');
+    expect(text).toMatch(/ {2}d2: xnor \(sign weights\): the input holds \+-1 already/);
   });
 });

@@ -364,6 +364,36 @@ describe('the plan', () => {
     }
   });
 
+  // Regression: lowering once learned "this input holds +-1" from how the value was stored, so +-1
+  // floats (a +-1 input max-pooled; SteSign outputs concatenated off word boundaries, unpacked) sent
+  // the next layer to sign-select. The value facts know them +-1 from the graph: XNOR, still exact.
+  test('+-1 values through max pooling or an unpacked concatenation run the next layer on XNOR (value facts, not storage)', async () => {
+    const x = input({ shape: [4, 4, 3], name: 'x' });
+    const reader = (name: string) => layers.quantConv2d({ filters: 4, kernelSize: 3, padding: 'same', kernelQuantizer: 'ste_sign', name });
+    const pooled = reader('reads_pooled').apply(layers.maxPooling2d({ poolSize: 2, strides: 1, name: 'pool' }).apply(x));
+    const s1 = layers.steSign({ name: 's1' }).apply(x);
+    const s2 = layers.steSign({ name: 's2' }).apply(layers.batchNormalization().apply(reader('c').apply(x)));
+    const cat = reader('reads_cat').apply(layers.concatenate({ name: 'cat' }).apply([s1, s2])); // 3 + 4 channels: unpacked
+    const m = model({ inputs: x, outputs: [pooled, cat] });
+    const kinds = (signInputs?: boolean[]) => Object.fromEntries([...lowerModel(m.spec, { signInputs }).paths].map(([n, p]) => [n, p.kind]));
+    expect(kinds()).toEqual({ reads_pooled: 'signSelect', c: 'signSelect', reads_cat: 'xnor' });
+    expect(kinds([true])).toEqual({ reads_pooled: 'xnor', c: 'xnor', reads_cat: 'xnor' });
+    const rng = rngFor('facts not storage');
+    randomizeWeights(m, rng);
+    const plan = await InferencePlan.compile(gpu(), m, { maxBatch: 2 });
+    try {
+      const real = randomInputs(m, rng, 2);
+      const signs = [Float32Array.from(real[0], (v) => (v < 0 ? -1 : 1))];
+      for (const xs of [signs, real]) {
+        const ref = referenceForward(m.spec, xs, 2);
+        const got = await plan.run(xs);
+        for (const n of m.outputs) expectClose(got.get(n)!.data, ref.get(n)!.data, tolerance(ref.get(n)!.data), n);
+      }
+    } finally {
+      plan.destroy();
+    }
+  });
+
   test('the seed MLP runs every hidden layer b1 -> b1 with thresholds, one pack at the input', () => {
     const lowered = lowerModel(mlp([512, 512, 512], true).spec);
     const ops = lowered.steps.map((s) => (s.op === 'binaryDense' ? `${s.op}:${s.epilogue.kind}` : s.op));

@@ -7,6 +7,7 @@ import type { BaseConfig } from './base-config.js';
 import { channelAffineReference, softmaxReference } from '../ops/elementwise.js';
 import { ElementwiseStep } from '../train/shape-steps.js';
 import { TRAINING_REFERENCES } from '../model/training-references.js';
+import type { Levels } from '../model/quantizer-forms.js';
 
 export interface ActivationConfig extends BaseConfig {
   activation: Activation;
@@ -21,6 +22,9 @@ export function activate(x: Float32Array, shape: number[], a: Activation): Float
 /** Activations under which a +-1 value keeps its sign (hard_tanh maps +-1 to itself). */
 export const SIGN_PRESERVING: readonly Activation[] = ['linear', 'hard_tanh'];
 
+/** Levels whose values all lie within [-1, 1]. */
+const WITHIN_UNIT: readonly Levels[] = ['pm1', '01', 'ternary', 'kbit', 'signedKbit'];
+
 export const ACTIVATION_KINDS = {
   Activation: defineKind<'Activation', ActivationConfig>({
     className: 'Activation',
@@ -34,6 +38,8 @@ export const ACTIVATION_KINDS = {
     train: (l, ctx) => new ElementwiseStep(l.name, { activation: ctx.activation }),
     trainReference: () => TRAINING_REFERENCES.Activation!,
     signUse: (l) => (SIGN_PRESERVING.includes(l.config.activation) ? 'through' : 'value'),
+    // linear is the identity; hard_tanh (clip to [-1, 1]) leaves values within [-1, 1] as they are.
+    levels: (l, [x]) => (l.config.activation === 'linear' || (l.config.activation === 'hard_tanh' && WITHIN_UNIT.includes(x)) ? x : 'real'),
     lower: (ctx, l, u, at) => {
       const a = l.config.activation;
       if (a === 'linear' || (a === 'hard_tanh' && u.rep === 'b1')) return ctx.produce(l, ctx.alias(u, l.outputShape));

@@ -1,7 +1,7 @@
 // The InputLayer kind: a model input, with its batch_input_shape. It computes nothing; lowering
 // names the model input's value after it.
 import { batchInputShape } from './config-readers.js';
-import { defineKind } from './kind.js';
+import { defineKind, sameLevels } from './kind.js';
 import type { BaseConfig } from './base-config.js';
 import { TRAINING_REFERENCES } from '../model/training-references.js';
 
@@ -17,6 +17,7 @@ export const INPUT_KINDS = {
     reference: (_l, [x]) => x.data,
     tfjs: () => ([x]) => x,
     trainReference: () => TRAINING_REFERENCES.InputLayer!,
+    levels: sameLevels,
     lower: (ctx, l, u) => {
       u.names.push(l.name);
       ctx.define(l.name, u);

@@ -14,6 +14,7 @@ import type { Model } from '../model/model.js';
 import type { ChannelActivation } from '../ops/elementwise.js';
 import type { LayerStep, MergeStep, TrainKernels } from '../train/layer-step.js';
 import type { TrainingReference } from '../model/training-references.js';
+import type { Levels } from '../model/quantizer-forms.js';
 
 export type WeightList = [param: string, shape: number[]][];
 
@@ -89,6 +90,11 @@ export interface LayerKind<K extends string = string, C extends BaseConfig = Bas
   readonly reference: (l: LayerOf<K, C>, xs: ReferenceValue[], ctx: ReferenceContext) => Float32Array;
   /** How it reads its input's value (value facts); default 'value'. */
   readonly signUse?: (l: LayerOf<K, C>) => SignUse;
+  /**
+   * The values its output takes, given the values its inputs take (value facts: 'pm1' exactly +-1,
+   * '01', k-bit levels, ...; quantizer-forms.ts Levels). Default 'real': nothing is known.
+   */
+  readonly levels?: (l: LayerOf<K, C>, inputs: readonly Levels[]) => Levels;
   /** The identity at inference (a canonicalization pass removes it before lowering). Default false. */
   readonly identityAtInference?: (config: C) => boolean;
   /** A linear layer's product: 'dense' (x . W over the last axis) or 'conv' (a 2-D convolution). */
@@ -112,6 +118,9 @@ export interface LayerKind<K extends string = string, C extends BaseConfig = Bas
   /** Lowers the layer to kernel steps: reads `u` (its first input's value; merges read ctx.valueOf), ends with ctx.produce. */
   readonly lower: (ctx: LowerContext, l: LayerOf<K, C>, u: PlanValue, at: string) => void;
 }
+
+/** `levels` of a kind whose output takes its input's values (views, max pooling, the identity). */
+export const sameLevels = (_l: unknown, [x]: readonly Levels[]): Levels => x;
 
 /** A kind record, its types inferred (no runtime effect). */
 export function defineKind<K extends string, C extends BaseConfig>(kind: LayerKind<K, C>): LayerKind<K, C> {

@@ -73,6 +73,9 @@ export const MERGE_KINDS = {
     train: (l, ctx) => new ConcatenateStep(l.name, ctx.inShapes.map((s) => s.at(-1)!)),
     trainReference: () => TRAINING_REFERENCES.Concatenate!,
     signUse: () => 'through',
+    // The inputs' values side by side: one set of levels if all share it. k-bit levels depend on k,
+    // which the fact does not carry, so those are not claimed for a mix.
+    levels: (_l, xs) => (xs.every((v) => v === xs[0]) && xs[0] !== 'kbit' && xs[0] !== 'signedKbit' ? xs[0] : 'real'),
     lower: (ctx, l) => lowerMerge(ctx, l),
   }),
 };

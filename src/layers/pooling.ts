@@ -2,7 +2,7 @@
 // the border, average divides by the valid taps), GlobalMaxPooling2D and GlobalAveragePooling2D.
 // Max pooling stays on bits (the max of +-1 values is the AND of their bits); the averages run on floats.
 import { pair, padding, channelsLast, bool, type KeySpec, type Padding } from './config-readers.js';
-import { defineKind, type ReferenceValue } from './kind.js';
+import { defineKind, sameLevels, type ReferenceValue } from './kind.js';
 import type { BaseConfig } from './base-config.js';
 import { imageShape, padBefore, sameShape } from './shapes.js';
 import { windowShape } from './linear.js';
@@ -120,6 +120,8 @@ export const POOLING_KINDS = {
     train: (l) => new PoolStep(l.name, 'max', { poolSize: l.config.pool_size, strides: l.config.strides, padding: l.config.padding }),
     trainReference: () => TRAINING_REFERENCES.MaxPooling2D!,
     signUse: () => 'through',
+    // A max is one of its taps (the 'same' border is never one): the output takes the input's values.
+    levels: sameLevels,
     lower: (ctx, l, u) => {
       const y = ctx.newValue(l.outputShape, u.rep, [], { full: u.full }); // max of +-1 values is the AND of their bits
       ctx.emit({ op: 'maxPool', layers: [l.name], x: u.id, y: y.id, poolSize: l.config.pool_size, strides: l.config.strides, padding: l.config.padding });
@@ -152,6 +154,7 @@ export const POOLING_KINDS = {
     tfjs: (l, { tf }) => ([x]) => tf.reshape(tf.maxPool(x, [x.shape[1], x.shape[2]], [x.shape[1], x.shape[2]], 'valid'), [x.shape[0], ...l.outputShape]),
     // The max of +-1 values is the AND of their bits: signs pass through, and bits stay bits.
     signUse: () => 'through',
+    levels: sameLevels,
     train: (l, { shape }) => new PoolStep(l.name, 'max', wholeImage(shape), l.outputShape),
     trainReference: () => globalMaxTraining,
     // The max pool with the whole image as its window: [1, 1, C], seen as [C] unless keepdims.

@@ -36,6 +36,11 @@ export const QUANTIZER_KINDS = {
     },
     trainReference: () => TRAINING_REFERENCES.Quantizer!,
     signUse: (l) => getQuantizer(l.config.quantizer)!.reads,
+    // Its output takes the quantizer's levels (a SteSign layer makes +-1), or its input's where it is the identity.
+    levels: (l, [x]) => {
+      const q = getQuantizer(l.config.quantizer)!;
+      return q.identityAtInference ? x : q.levels;
+    },
     // Written under the quantizer's Larq class, its arguments beside the Keras layer keys (as Larq writes it).
     written: ({ quantizer, ...keras }) => ({ className: quantizer.class_name, config: { ...keras, dtype: 'float32', ...quantizer.config } }),
     identityAtInference: (c) => getQuantizer(c.quantizer)!.identityAtInference,

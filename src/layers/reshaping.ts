@@ -1,7 +1,7 @@
 // The layer kinds that move values without computing: Flatten, Reshape (views of row-major NHWC),
 // ZeroPadding2D (zeros around an image) and Dropout (the identity at inference).
 import { fail, positiveInt, channelsLast, finiteIn, only, anything, type Reader } from './config-readers.js';
-import { defineKind, type ReferenceValue } from './kind.js';
+import { defineKind, sameLevels, type ReferenceValue } from './kind.js';
 import type { TfjsEnv, TfTensor } from './tfjs-ops.js';
 import type { BaseConfig } from './base-config.js';
 import { checkedCount, imageShape } from './shapes.js';
@@ -10,6 +10,7 @@ import type { LowerContext, PlanValue } from '../plan/lower.js';
 import { PadStep, ReshapeStep } from '../train/shape-steps.js';
 import { TrainError } from '../train/train-error.js';
 import { TRAINING_REFERENCES } from '../model/training-references.js';
+import type { Levels } from '../model/quantizer-forms.js';
 
 export type FlattenConfig = BaseConfig;
 
@@ -80,8 +81,15 @@ const VIEW = {
   tfjs: (l: { outputShape: number[] }, { tf }: TfjsEnv) => ([x]: TfTensor[]) => tf.reshape(x, [x.shape[0], ...l.outputShape]),
   train: (l: { name: string; outputShape: number[] }) => new ReshapeStep(l.name, l.outputShape),
   signUse: () => 'through' as const,
+  levels: sameLevels,
   lower: lowerView,
 };
+
+/** The values of an input with zeros around it: +-1 with 0 is {-1, 0, +1}; levels that hold 0 keep it; else nothing is known. */
+function withZeros(x: Levels): Levels {
+  if (x === 'pm1') return 'ternary';
+  return x === '01' || x === 'kbit' || x === 'ternary' ? x : 'real';
+}
 
 export const RESHAPING_KINDS = {
   Flatten: defineKind<'Flatten', FlattenConfig>({
@@ -114,6 +122,7 @@ export const RESHAPING_KINDS = {
     },
     reference: (l, [x]) => zeroPadReference(x, l.config.padding),
     borderPadding: (c) => c.padding,
+    levels: (_l, [x]) => withZeros(x),
     train: (l) => {
       const [[top, bottom], [left, right]] = l.config.padding;
       return new PadStep(l.name, { top, bottom, left, right });
@@ -140,6 +149,7 @@ export const RESHAPING_KINDS = {
     },
     trainReference: () => TRAINING_REFERENCES.Dropout!,
     signUse: () => 'through',
+    levels: sameLevels,
     lower: (ctx, l, u) => ctx.produce(l, ctx.alias(u, l.outputShape)),
   }),
 };

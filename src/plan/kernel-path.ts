@@ -1,5 +1,6 @@
-// The one decision of which kernels run a linear layer (Dense, QuantDense, Conv2D, QuantConv2D),
-// asked by lowering (lower.ts) and by the trainer (linear-step.ts), from its quantizers' traits.
+// The one decision of which kernels run a linear layer (Dense, QuantDense, Conv2D, QuantConv2D), from
+// its quantizers' traits and its input's value facts: taken per node by the kernel-paths pass (which
+// lowering follows) and mapped by the trainer (linear-step.ts).
 import { quantizersOf } from '../layers/traits.js';
 import type { Quantizer } from '../model/quantizers.js';
 import { MAX_BIT_SERIAL_BITS } from '../ops/gemm-bit-serial.js';
@@ -22,9 +23,9 @@ export type KernelPath =
   | { kind: 'dorefaPlanes'; bits: [number, number]; reason: string }
   | { kind: 'float'; reason: string };
 
-/** What is known of the layer's input value where the decision is taken. */
+/** What is known of the layer's input value (the value-facts pass). */
 export interface InputFacts {
-  /** It holds exactly +-1: bits a sign wrote, or a model input checked to hold only +-1. */
+  /** It holds exactly +-1 (levels 'pm1': a sign quantizer's output, or a model input checked to hold only +-1). */
   signs: boolean;
 }
 

@@ -19,11 +19,8 @@ import { CHANNEL_ACTIVATIONS, quantizeMode, type ChannelActivation, type Quantiz
 import type { Activation, Conv2DConfig, LayerSpec, Padding } from '../model/layer-config.js';
 import type { ModelSpec } from '../model/tfjs-format.js';
 import { kindOf } from '../layers/index.js';
-import { canonicalize } from './passes/canonicalize.js';
-import { valueFacts } from './passes/value-facts.js';
-import { fusions } from './passes/fusions.js';
-import { foldPadding } from './passes/fold-padding.js';
-import { kernelPathOf, type KernelPath } from './kernel-path.js';
+import { runPasses } from './passes/pipeline.js';
+import type { KernelPath } from './kernel-path.js';
 import { SIGN_PRESERVING } from '../layers/activations.js';
 import { sameShape } from '../layers/shapes.js';
 import { isQuantized } from '../layers/traits.js';
@@ -53,8 +50,6 @@ export interface PlanValue {
   aliasOf?: number;
   /** Index of the model input it is. */
   input?: number;
-  /** f32 holding only +-1 (a model input the plan checked): a layer reading it without an input quantizer runs on the XNOR kernels. */
-  signs?: boolean;
 }
 
 export type Epilogue =
@@ -145,8 +140,8 @@ export interface LowerOptions {
   padRows?: boolean;
   /**
    * Per model input: it holds only +-1 (inputs binarized before the model, as Larq's MNIST example
-   * does; InferencePlan.run checks the values and picks the variant). A first layer without an
-   * input quantizer then runs on the XNOR kernels instead of by sign-select.
+   * does; InferencePlan.run checks the values and picks the variant). A value fact: a first layer
+   * without an input quantizer then runs on the XNOR kernels instead of by sign-select.
    */
   signInputs?: boolean[];
 }
@@ -208,14 +203,10 @@ export function lowerModel(model: ModelSpec, options: LowerOptions = {}): Lowere
     if (!l || (suffix !== undefined && suffix !== 'input')) throw new CompileError(`"${name}" is not a layer of model "${model.name}" (names are layer names, or "layer:input" for a quantized layer's quantized input)`);
     if (suffix === 'input' && !quantizerOf(l, 'input_quantizer')) throw new CompileError(`"${name}": layer "${layer}" (${l.class}) has no input quantizer, so no quantized input; ask for "${l.inbound[0] ?? layer}" instead`);
   }
-  // The passes: canonicalization, padding folded into convolutions (not for the fp32 baseline, which
-  // keeps the model's layers one to one), value facts, fusions (src/plan/passes/), then lowering to steps.
-  const canonical = canonicalize({ spec: model, keep: new Set([...model.outputs, ...(options.keep ?? [])]) });
-  const source = canonical.source;
-  const graph = float ? canonical.graph : foldPadding(canonical.graph).graph;
+  // The passes (src/plan/passes/: canonicalization, padding folded into convolutions, value facts,
+  // fusions, kernel paths), then lowering to steps.
+  const { graph, source, facts, fusion, paths } = runPasses(model, options);
   const { spec, keep } = graph;
-  const facts = valueFacts(graph, { float });
-  const fusion = fusions(graph);
   const signOnly = (name: string) => facts.signOnly.has(name);
 
   const values: PlanValue[] = [];
@@ -229,7 +220,7 @@ export function lowerModel(model: ModelSpec, options: LowerOptions = {}): Lowere
   };
   const emit = (s: Step) => steps.push(s);
   const root = (v: PlanValue) => (v.aliasOf === undefined ? v : values[v.aliasOf]);
-  const alias = (v: PlanValue, shape: number[]) => newValue(shape, v.rep, [], { aliasOf: root(v).id, full: v.full, ...(v.signs && { signs: true }) });
+  const alias = (v: PlanValue, shape: number[]) => newValue(shape, v.rep, [], { aliasOf: root(v).id, full: v.full });
 
   // How a sign or heaviside of an f32 value is decided exactly, by the root of its storage: see Decision.
   const decisions = new Map<number, Decision>();
@@ -280,8 +271,7 @@ export function lowerModel(model: ModelSpec, options: LowerOptions = {}): Lowere
     emit({ op: 'unpack', layers, x: u.id, y: y.id });
     return y;
   };
-  const paths = new Map<string, KernelPath>();
-  const inputs = spec.inputs.map((inp, i) => newValue(inp.shape, 'f32', [], { input: i, ...(!float && options.signInputs?.[i] && { signs: true }) }));
+  const inputs = spec.inputs.map((inp, i) => newValue(inp.shape, 'f32', [], { input: i }));
 
   const ctx: LowerContext = {
     float,
@@ -384,11 +374,9 @@ export function lowerModel(model: ModelSpec, options: LowerOptions = {}): Lowere
       valueOf.set(resultName, y);
     };
 
-    // Its input is +-1 already (bits holding the full value: a sign quantizer layer wrote them; a
-    // model input checked to hold only +-1), so a layer without an input quantizer (or with the
-    // identity) runs on the XNOR kernels too. Which kernels: the decision the trainer shares.
-    const path = kernelPathOf(l, { signs: u.rep === 'b1' ? u.full : !!u.signs }, { float });
-    paths.set(l.name, path);
+    // Which kernels: the kernel-paths pass's decision (the trainer maps the same one), taken from the
+    // value facts: a layer whose input is +-1 already runs on XNOR without an input quantizer.
+    const path = paths.get(l.name)!;
     // XNOR-Net's kernels (magnitude_aware_sign: alpha * sign(W), alpha = mean |W| per output
     // channel) run as binary kernels too, alpha folded into the epilogue's per-channel scale.
     const alpha = kq?.levels === 'scaledPm1' ? channelMagnitudes(kq.forward(w.data as Float32Array, w.shape), N) : undefined;

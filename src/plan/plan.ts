@@ -25,6 +25,7 @@ import { avgPool2d, maxPool2d } from '../ops/pool.js';
 import { Tensor, storageWords } from '../tensor.js';
 import type { Model } from '../model/model.js';
 import { ternaryConv2d, ternaryGemm } from '../ops/gemm-ternary.js';
+import { runPasses } from './passes/pipeline.js';
 import { lowerModel, CompileError, type Epilogue, type LoweredPlan, type PlanValue, type Step, type LowerOptions, stepInputs } from './lower.js';
 
 export interface CompileOptions {
@@ -88,8 +89,9 @@ export class InferencePlan {
     private readonly options: CompileOptions,
   ) {
     this.lowered = lowerModel(model.spec, { kernels: options.kernels });
-    const signs = lowerModel(model.spec, { kernels: options.kernels, signInputs: model.spec.inputs.map(() => true) });
-    this.signsMatter = describePlan(signs) !== describePlan(this.lowered);
+    // Inputs holding +-1 are a value fact, which changes only kernel paths: the passes alone tell.
+    const paths = (signInputs?: boolean[]) => JSON.stringify([...runPasses(model.spec, { kernels: options.kernels, signInputs }).paths]);
+    this.signsMatter = paths(model.spec.inputs.map(() => true)) !== paths();
     this.maxBatch = this.checkMaxBatch(options.maxBatch);
   }
 

@@ -1,31 +1,23 @@
 // The graph after each of the compiler's passes, as text: what `bnn summary MODEL --plan` prints
 // before the steps, so a user can see why a layer took the kernels it took (its kernel path and reason).
 import type { ModelSpec } from '../../model/tfjs-format.js';
-import { canonicalize } from './canonicalize.js';
 import { describeGraph } from './graph.js';
-import { valueFacts } from './value-facts.js';
-import { fusions } from './fusions.js';
-import { foldPadding } from './fold-padding.js';
-import { lowerModel } from '../lower.js';
+import { runPasses, type PassOptions } from './pipeline.js';
 import type { KernelPath } from '../kernel-path.js';
 
-export function describePasses(model: ModelSpec, options: { keep?: string[]; kernels?: 'binary' | 'float'; signInputs?: boolean[] } = {}): string {
-  const canonical = canonicalize({ spec: model, keep: new Set([...model.outputs, ...(options.keep ?? [])]) });
-  const { source } = canonical;
-  const padded = options.kernels === 'float' ? { graph: canonical.graph, folded: new Map<string, string>() } : foldPadding(canonical.graph);
-  const { graph } = padded;
-  const facts = valueFacts(graph, { float: options.kernels === 'float' });
-  const fused = fusions(graph);
+export function describePasses(model: ModelSpec, options: PassOptions = {}): string {
+  const { graph, source, folded, facts, fusion, paths } = runPasses(model, options);
   const removed = [...source].map(([name, to]) => `${name} -> ${to}`);
+  const known = [...facts.levels].filter(([, v]) => v !== 'real');
   return [
     `canonicalize (identity layers removed: ${removed.length ? removed.join(', ') : 'none'}):`,
-    `fold padding (ZeroPadding2D taken by the convolution after it as its border): ${[...padded.folded].map(([p, c]) => `${p} -> ${c}`).join(', ') || 'none'}`,
+    `fold padding (ZeroPadding2D taken by the convolution after it as its border): ${[...folded].map(([p, c]) => `${p} -> ${c}`).join(', ') || 'none'}`,
     describeGraph(graph),
     `value facts (values read only through their sign, so they may travel as bits): ${[...facts.signOnly].join(', ') || 'none'}`,
-    `fusions (BatchNormalization folded into the linear layer before it): ${[...fused.foldedInto].map(([l, bn]) => `${bn.name} -> ${l}`).join(', ') || 'none'}`,
-    // Taken while lowering: whether a layer's input holds +-1 is known from how it is stored there.
+    `value facts (levels of the values known to be quantized): ${known.map(([n, v]) => `${n} ${v}`).join(', ') || 'none'}`,
+    `fusions (BatchNormalization folded into the linear layer before it): ${[...fusion.foldedInto].map(([l, bn]) => `${bn.name} -> ${l}`).join(', ') || 'none'}`,
     `kernel paths (one decision per linear layer; the trainer maps the same decision):`,
-    describeKernelPaths(lowerModel(model, options).paths),
+    describeKernelPaths(paths),
   ].join('\n');
 }
 

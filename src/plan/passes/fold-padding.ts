@@ -1,4 +1,4 @@
-// Pass: zero padding folded into the convolution after it. A ZeroPadding2D of p on every side, read
+// Pass 2: zero padding folded into the convolution after it. A ZeroPadding2D of p on every side, read
 // by one convolution alone (stride 1, 'valid', a window of 2p + 1 taps including dilation) and not
 // kept, is that convolution with TensorFlow's 'same' padding, its border worth what the convolution
 // makes of a 0: 0 without an input quantizer (Larq's pad_values 0), +1 through a sign quantizer

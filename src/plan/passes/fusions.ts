@@ -1,4 +1,4 @@
-// Pass 3, fusions: which per-channel affine layers (BatchNormalization: its kind's
+// Pass 4, fusions: which per-channel affine layers (BatchNormalization: its kind's
 // foldsIntoEpilogue) fold into the epilogue of the linear layer before them. The fold needs the
 // linear layer's output read by that layer alone, not kept, and no activation between them. The
 // lowering then ends the linear layer in the folded affine map, or, where the result is only
