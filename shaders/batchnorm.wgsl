@@ -4,6 +4,14 @@
 // Column reductions run one workgroup per channel, a tree in workgroup memory; element-wise work
 // is indexed flat, wid.x + wid.y * num_workgroups.x (grids past 65535 fold into 2D), and so is the
 // channel of a reduction.
+//
+// Two variants from this one file (scripts/embed-shaders.mjs' `//#variants`): `batchnorm`, and
+// `batchnorm_subgroups`, whose workgroup sums add within each subgroup first (subgroupAdd), for
+// adapters with the `subgroups` feature; the autotuner picks between them (src/tune/).
+//#variants subgroups
+//#if subgroups
+enable subgroups;
+//#endif
 
 struct Params {
   rows: u32, // M: every axis but the last
@@ -39,15 +47,60 @@ override SHIFT: bool = false;
 
 var<workgroup> partial: array<vec2f, WORKGROUP_SIZE>;
 
+// The invocation's place in its workgroup (and, in the subgroup variant, in its subgroup), taken
+// by the reducing entry points as one parameter so that both variants share their signatures.
+//#if subgroups
+struct Invocation {
+  @builtin(local_invocation_index) index: u32,
+  @builtin(subgroup_invocation_id) lane: u32,
+}
+//#else
+struct Invocation {
+  @builtin(local_invocation_index) index: u32,
+}
+//#endif
+
 //#include "lib/ap2.wgsl"
 
 fn flat_index(wid: vec3u, nwg: vec3u, lid: u32) -> u32 {
   return (wid.x + wid.y * nwg.x) * WORKGROUP_SIZE + lid;
 }
 
+//#if subgroups
+// Which slots of `partial` hold a subgroup's sum: a bit per invocation index.
+var<workgroup> leaders: array<atomic<u32>, (WORKGROUP_SIZE + 31u) / 32u>;
+
+// The sums of every invocation's `v`, returned to all of them. Each subgroup adds its lanes in
+// registers; its lane 0 leaves the sum at its own index and marks it; then every invocation adds
+// the marked sums in index order: no assumption on how subgroups tile the workgroup, and the same
+// order (so the same rounding) every run.
+fn workgroup_sum(v: vec2f, inv: Invocation) -> vec2f {
+  let s = subgroupAdd(v);
+  if (inv.lane == 0u) {
+    partial[inv.index] = s;
+    atomicOr(&leaders[inv.index / 32u], 1u << (inv.index % 32u));
+  }
+  workgroupBarrier();
+  var total = vec2f(0.0);
+  for (var w = 0u; w < (WORKGROUP_SIZE + 31u) / 32u; w++) {
+    var bits = atomicLoad(&leaders[w]);
+    while (bits != 0u) {
+      total += partial[w * 32u + countTrailingZeros(bits)];
+      bits &= bits - 1u;
+    }
+  }
+  workgroupBarrier();
+  if (inv.index < (WORKGROUP_SIZE + 31u) / 32u) {
+    atomicStore(&leaders[inv.index], 0u); // cleared for the next reduction
+  }
+  workgroupBarrier();
+  return total;
+}
+//#else
 // The sums of every invocation's `v`, returned to all of them. Any workgroup size: the tree starts
 // at the power of two at or above it and skips missing partners.
-fn workgroup_sum(v: vec2f, lid: u32) -> vec2f {
+fn workgroup_sum(v: vec2f, inv: Invocation) -> vec2f {
+  let lid = inv.index;
   partial[lid] = v;
   workgroupBarrier();
   let top = 1u << (32u - countLeadingZeros(WORKGROUP_SIZE - 1u));
@@ -61,6 +114,7 @@ fn workgroup_sum(v: vec2f, lid: u32) -> vec2f {
   workgroupBarrier(); // before the next reduction overwrites partial[0]
   return result;
 }
+//#endif
 
 // Mean and biased variance of channel c, two passes (the second on x - mean, no cancellation).
 // The per-channel sums over rows first, first + step, ...: one workgroup a channel (rows split
@@ -95,10 +149,11 @@ fn update_moving(c: u32, m: vec2f) {
   moving_variance[c] = moving_variance[c] - (moving_variance[c] - v) * params.decay;
 }
 
-fn channel_moments(c: u32, lid: u32) -> vec2f {
+fn channel_moments(c: u32, inv: Invocation) -> vec2f {
   let M = f32(params.rows);
-  let mean = workgroup_sum(vec2f(row_sum(c, lid, WORKGROUP_SIZE), 0.0), lid).x / M;
-  let variance = workgroup_sum(vec2f(row_squared_deviations(c, mean, lid, WORKGROUP_SIZE), 0.0), lid).x / M;
+  let lid = inv.index;
+  let mean = workgroup_sum(vec2f(row_sum(c, lid, WORKGROUP_SIZE), 0.0), inv).x / M;
+  let variance = workgroup_sum(vec2f(row_squared_deviations(c, mean, lid, WORKGROUP_SIZE), 0.0), inv).x / M;
   if (lid == 0u) {
     store_moments(c, mean, variance);
   }
@@ -114,24 +169,22 @@ fn channel_moments_serial(c: u32) -> vec2f {
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
-fn bn_stats(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-            @builtin(local_invocation_index) lid: u32) {
+fn bn_stats(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, inv: Invocation) {
   let c = wid.x + wid.y * nwg.x;
   if (c >= params.channels) {
     return; // the whole workgroup: c is uniform
   }
-  _ = channel_moments(c, lid);
+  _ = channel_moments(c, inv);
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
-fn bn_stats_update(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-                   @builtin(local_invocation_index) lid: u32) {
+fn bn_stats_update(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, inv: Invocation) {
   let c = wid.x + wid.y * nwg.x;
   if (c >= params.channels) {
     return;
   }
-  let m = channel_moments(c, lid);
-  if (lid == 0u) {
+  let m = channel_moments(c, inv);
+  if (inv.index == 0u) {
     update_moving(c, m);
   }
 }
@@ -219,14 +272,13 @@ fn backward_sums(c: u32, first: u32, step: u32) -> vec2f {
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
-fn bn_backward_reduce(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-                      @builtin(local_invocation_index) lid: u32) {
+fn bn_backward_reduce(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, inv: Invocation) {
   let c = wid.x + wid.y * nwg.x;
   if (c >= params.channels) {
     return;
   }
-  let s = workgroup_sum(backward_sums(c, lid, WORKGROUP_SIZE), lid);
-  if (lid == 0u) {
+  let s = workgroup_sum(backward_sums(c, inv.index, WORKGROUP_SIZE), inv);
+  if (inv.index == 0u) {
     dgamma[c] = s.x;
     dbeta[c] = s.y;
   }

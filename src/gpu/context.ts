@@ -2,6 +2,8 @@
 // and `run`, which records GPU work under a label and turns any error into one that names it.
 import { acquireDevice, describeAdapter, isBrowser, logOf, type AdapterSummary, type GpuFeatureSet, type RequestDeviceOptions } from './device.js';
 import { resolveTuningMode, tuningKind, type TuningKind, type TuningMode } from './tuning.js';
+import { TuningState } from './tuning-table.js';
+import { defaultTuningStore, loadTuningTable, tuningCacheKey, type TuningStore } from './tuning-cache.js';
 import { BufferPool } from './buffer-pool.js';
 import { KernelCache, type BindingValues, type Kernel, type KernelSpec } from './kernel.js';
 import { GpuTimer } from './timer.js';
@@ -73,9 +75,11 @@ export interface GpuOptions extends RequestDeviceOptions {
   /**
    * Which defaults the adapter-dependent choices take (src/gpu/tuning.ts): 'default' (measured for
    * this kind of adapter) or 'gpu' (the GPU defaults on any adapter). Unset: BNN_TUNING in Node,
-   * else 'default'.
+   * else 'default'. 'auto': the table `bnn tune` cached for this adapter (src/gpu/tuning-cache.ts).
    */
   tuning?: TuningMode;
+  /** Where 'auto' reads its table: default the user's cache directory (Node) or IndexedDB (browser). */
+  tuningStore?: TuningStore;
 }
 
 export interface RunOptions {
@@ -99,6 +103,8 @@ export class Gpu {
   readonly tuningKind: TuningKind;
   /** What note() said so far (each line once): choices made for this device's limits. */
   readonly notes: string[] = [];
+  /** The autotuned table ('auto' tuning) and what each tunable launch took from it (src/gpu/tuning-table.ts). */
+  readonly tuned: TuningState;
 
   private constructor(
     readonly device: GPUDevice,
@@ -106,8 +112,10 @@ export class Gpu {
     readonly features: GpuFeatureSet,
     readonly tuning: TuningMode,
     private readonly log: ((line: string) => void) | null,
+    tuned: { table: TuningState['table']; source: string } = { table: null, source: 'no table' },
   ) {
     this.tuningKind = tuningKind(tuning, adapter);
+    this.tuned = new TuningState(tuned.table, tuned.source, (line) => this.note(line));
     this.pool = new BufferPool(device, device.limits.maxBufferSize);
     this.kernels = new KernelCache(device);
     device.lost.then((info) => {
@@ -123,7 +131,14 @@ export class Gpu {
     // Checked before the device is acquired: a mistyped BNN_TUNING fails at once, not after a compile.
     const tuning = resolveTuningMode(options.tuning, isBrowser() ? undefined : process.env);
     const { device, adapter, features } = await acquireDevice(options);
-    return new Gpu(device, adapter, features, tuning, logOf(options));
+    const log = logOf(options);
+    if (tuning !== 'auto') return new Gpu(device, adapter, features, tuning, log);
+    const store = options.tuningStore ?? (await defaultTuningStore());
+    const key = tuningCacheKey(adapter);
+    // A corrupt or stale table is a warning (log, or console.warn when log is null), never an error.
+    const table = await loadTuningTable(store, key, (line) => (log ?? console.warn)(`webgpu-bnn: ${line}`));
+    const source = table ? store.where(key) : `none at ${store.where(key)}`;
+    return new Gpu(device, adapter, features, tuning, log, { table, source });
   }
 
   /**
@@ -143,7 +158,8 @@ export class Gpu {
 
   /** The adapter in words, and the tuning when it is not the adapter's own defaults. */
   describe(): string {
-    return describeAdapter(this.adapter) + (this.tuning === 'default' ? '' : `, ${this.tuning} tuning`);
+    const table = this.tuning === 'auto' ? ` (${this.tuned.table ? `${this.tuned.table.entries.length} tuned shapes` : 'no tuning table: defaults'})` : '';
+    return describeAdapter(this.adapter) + (this.tuning === 'default' ? '' : `, ${this.tuning} tuning${table}`);
   }
 
   /** Compiles (once) and returns the kernel for a shader entry point and its override constants. */

@@ -6,10 +6,11 @@ import { ConfigError } from './errors.js';
 /**
  * 'default': the defaults measured for this kind of adapter (the CPU ones on SwiftShader, the GPU
  * ones on a GPU). 'gpu': the GPU defaults on any adapter, so that a machine without a GPU runs,
- * and CI tests, the code paths a GPU will take. A new mode is one more entry here and a case in
- * tuningKind.
+ * and CI tests, the code paths a GPU will take. 'auto': the winners `bnn tune` measured on this
+ * adapter (its cached table, src/gpu/tuning-cache.ts), the adapter's defaults for shapes not in it.
+ * A new mode is one more entry here and a case in tuningKind.
  */
-export const TUNING_MODES = ['default', 'gpu'] as const;
+export const TUNING_MODES = ['default', 'gpu', 'auto'] as const;
 export type TuningMode = (typeof TUNING_MODES)[number];
 
 /** Which family of defaults applies: the ones measured on CPU adapters, or the ones for GPUs. */
@@ -21,6 +22,7 @@ export const TUNING_ENV = 'BNN_TUNING';
 export function tuningKind(mode: TuningMode, adapter: AdapterSummary): TuningKind {
   switch (mode) {
     case 'default':
+    case 'auto':
       return adapter.isSoftware ? 'software' : 'gpu';
     case 'gpu':
       return 'gpu';
@@ -44,6 +46,6 @@ function checkMode(value: unknown, source: string): TuningMode {
   const accepted = TUNING_MODES.map((m) => `'${m}'`).join(' or ');
   throw new ConfigError(
     `${source} is ${JSON.stringify(value) ?? String(value)}: accepted values are ${accepted} ` +
-      `('gpu' takes the GPU defaults on any adapter, 'default' the ones measured for this adapter); fix or unset it`,
+      `('gpu' takes the GPU defaults on any adapter, 'default' the ones measured for this adapter, 'auto' the winners \`bnn tune\` cached for it); fix or unset it`,
   );
 }

@@ -15,7 +15,8 @@
 // which is moving * momentum + batch * (1 - momentum) up to rounding.
 import { ap2Signed } from '../ap2.js';
 import type { Gpu } from '../gpu/context.js';
-import { ShapeError } from '../gpu/errors.js';
+import { ConfigError, ShapeError } from '../gpu/errors.js';
+import type { ChannelReduction } from '../gpu/tuning-table.js';
 import type { Tensor } from '../tensor.js';
 import { expectVector } from './check.js';
 import { checkWorkgroupSize, expectNotAliased, expectRows, expectSameShape, launchAll, outputTensor, type LaunchStep } from './training-launch.js';
@@ -56,23 +57,39 @@ export interface BatchNormForward {
 }
 
 /**
- * How the per-channel sums over rows are formed: 'workgroup', a workgroup a channel with a tree
- * sum through workgroup memory (GPUs: many rows, few channels); 'serial', an invocation a channel
+ * How the per-channel sums over rows are formed (ChannelReduction, src/gpu/tuning-table.ts):
+ * 'workgroup', a workgroup a channel with a tree sum through workgroup memory (GPUs: many rows,
+ * few channels); 'subgroup', the same with each subgroup adding in registers first (adapters with
+ * the `subgroups` feature; the shader's subgroup variant); 'serial', an invocation a channel
  * summing every row, no barriers (CPU adapters: 2.5-3x faster at the seed MLP's [300, 512] on
  * SwiftShader, bench train --profile). The sums' order differs: results agree to f32 rounding.
- * The default follows gpu.tuningKind.
+ * The default follows gpu.tuningKind; 'auto' tuning takes the autotuned winner per shape.
  */
-export type ChannelReduction = 'workgroup' | 'serial';
+export type { ChannelReduction };
 
 export function channelReduction(gpu: Gpu): ChannelReduction {
   return gpu.tuningKind === 'software' ? 'serial' : 'workgroup';
 }
 
-function reductionLaunch(op: string, gpu: Gpu, reduction: ChannelReduction | undefined, entryPoint: string, C: number, wg: number): { entryPoint: string; workgroups: number } {
-  const r = reduction ?? channelReduction(gpu);
-  if (r === 'serial') return { entryPoint: `${entryPoint}_serial`, workgroups: Math.ceil(C / wg) };
-  if (r !== 'workgroup') throw new ShapeError(`${op}: reduction must be 'workgroup' or 'serial', got ${JSON.stringify(r)}`);
-  return { entryPoint, workgroups: C };
+const REDUCTIONS: readonly ChannelReduction[] = ['workgroup', 'serial', 'subgroup'];
+
+function reductionLaunch(
+  op: string,
+  gpu: Gpu,
+  given: ChannelReduction | undefined,
+  site: { kernel: 'batchNormStats' | 'batchNormBackward'; rows: number; C: number; label: string },
+  entryPoint: string,
+  wg: number,
+): { shader: 'batchnorm' | 'batchnorm_subgroups'; entryPoint: string; workgroups: number } {
+  const tuned = given === undefined ? gpu.tuned.lookup({ kernel: site.kernel, M: site.rows, N: site.C, K: 0 }, site.label) : undefined;
+  const r = given ?? (tuned && 'reduction' in tuned ? tuned.reduction : channelReduction(gpu));
+  if (!REDUCTIONS.includes(r)) throw new ConfigError(`${op}: reduction must be 'workgroup', 'serial' or 'subgroup', got ${JSON.stringify(r)}`);
+  if (r === 'serial') return { shader: 'batchnorm', entryPoint: `${entryPoint}_serial`, workgroups: Math.ceil(site.C / wg) };
+  if (r === 'subgroup') {
+    if (!gpu.features.subgroups) throw new ConfigError(`${op}: reduction 'subgroup' needs the adapter's 'subgroups' feature, which ${gpu.describe()} lacks; use 'workgroup' or 'serial'`);
+    return { shader: 'batchnorm_subgroups', entryPoint, workgroups: site.C };
+  }
+  return { shader: 'batchnorm', entryPoint, workgroups: site.C };
 }
 
 /** BatchNormalization in training mode on f32 x [..., C]. */
@@ -106,10 +123,10 @@ export async function batchNormForward(gpu: Gpu, x: Tensor, options: BatchNormFo
     variance_factor: mode === 'unbiased' && rows > 1 ? rows / (rows - 1) : 1,
   };
   const constants = { WORKGROUP_SIZE: wg, SHIFT: checkShift(op, options.shift) };
-  const reduce = reductionLaunch(op, gpu, options.reduction, movingMean ? 'bn_stats_update' : 'bn_stats', C, wg);
+  const reduce = reductionLaunch(op, gpu, options.reduction, { kernel: 'batchNormStats', rows, C, label }, movingMean ? 'bn_stats_update' : 'bn_stats', wg);
   const stats: LaunchStep = movingMean
-    ? { spec: { shader: 'batchnorm' as const, entryPoint: reduce.entryPoint, constants }, bindings: { params, x, saved, moving_mean: movingMean, moving_variance: movingVar! }, workgroups: reduce.workgroups }
-    : { spec: { shader: 'batchnorm' as const, entryPoint: reduce.entryPoint, constants }, bindings: { params, x, saved }, workgroups: reduce.workgroups };
+    ? { spec: { shader: reduce.shader, entryPoint: reduce.entryPoint, constants }, bindings: { params, x, saved, moving_mean: movingMean, moving_variance: movingVar! }, workgroups: reduce.workgroups }
+    : { spec: { shader: reduce.shader, entryPoint: reduce.entryPoint, constants }, bindings: { params, x, saved }, workgroups: reduce.workgroups };
   const entryPoint = gamma ? (beta ? 'bn_normalize_affine' : 'bn_normalize_scale') : beta ? 'bn_normalize_center' : 'bn_normalize';
   const normalize = {
     spec: { shader: 'batchnorm' as const, entryPoint, constants },
@@ -169,9 +186,9 @@ export async function batchNormBackward(gpu: Gpu, dy: Tensor, x: Tensor, saved: 
   if (dgamma.buffer === dbeta.buffer || dx.buffer === dgamma.buffer || dx.buffer === dbeta.buffer) throw new ShapeError(`${op}: 'dx', 'dgamma' and 'dbeta' must be different tensors`);
   const params = { rows, channels: C, epsilon: 0, decay: 0, variance_factor: 0 };
   const constants = { WORKGROUP_SIZE: wg, SHIFT: checkShift(op, options.shift) };
-  const reduce = reductionLaunch(op, gpu, options.reduction, 'bn_backward_reduce', C, wg);
+  const reduce = reductionLaunch(op, gpu, options.reduction, { kernel: 'batchNormBackward', rows, C, label }, 'bn_backward_reduce', wg);
   await launchAll(gpu, label, [
-    { spec: { shader: 'batchnorm' as const, entryPoint: reduce.entryPoint, constants }, bindings: { params, dy, x, stats: saved, dgamma, dbeta }, workgroups: reduce.workgroups },
+    { spec: { shader: reduce.shader, entryPoint: reduce.entryPoint, constants }, bindings: { params, dy, x, stats: saved, dgamma, dbeta }, workgroups: reduce.workgroups },
     {
       spec: { shader: 'batchnorm' as const, entryPoint: gamma ? 'bn_backward_dx_scale' : 'bn_backward_dx', constants },
       bindings: { params, dy, x, stats: saved, dgamma_in: dgamma, dbeta_in: dbeta, dx, ...(gamma && { gamma }) },

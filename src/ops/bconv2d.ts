@@ -7,6 +7,7 @@ import { wordsPerRow } from '../bitpack.js';
 import type { Gpu } from '../gpu/context.js';
 import { ShapeError } from '../gpu/errors.js';
 import type { Tensor } from '../tensor.js';
+import type { TuningSite } from '../gpu/tuning-table.js';
 import { expectTensor } from './check.js';
 import {
   XNOR_SCHEME,
@@ -19,7 +20,7 @@ import {
   type BinaryGemmReferenceEpilogue,
   type BitScheme,
 } from './gemm-binary.js';
-import { runTiledGemm, type GemmTuning } from './gemm-tiling.js';
+import { gemmTuningFor, runTiledGemm, type GemmTuning } from './gemm-tiling.js';
 import { implicitGemmParams, padForWindows, stepTaps } from './pad.js';
 import { pool2dGeometry, type Pool2dPadding } from './window.js';
 
@@ -119,15 +120,16 @@ export async function bconv2d(gpu: Gpu, x: Tensor, w: Tensor, options: BConv2dOp
  */
 export async function runBitConv(gpu: Gpu, op: string, x: Tensor, w: Tensor, g: Conv2dGeometry, scheme: BitScheme, options: BConv2dOptions): Promise<Tensor> {
   const epilogue = options.epilogue ?? { kind: 'i32' };
-  const tuning = bitGemmTuning(gpu, op, options.tuning, epilogue.kind, scheme);
-  const e = binaryEpilogue(op, epilogue, g.outChannels, tuning);
-  const cWords = wordsPerRow(g.channels);
   const taps = g.kernelH * g.kernelW;
-  const cChunks = Math.ceil(cWords / 4);
-  const tapsPerStep = stepTaps(cWords);
   const M = g.batch * g.outH * g.outW;
   const shape = `${g.batch}x${g.inH}x${g.inW}x${g.channels}*${g.kernelH}x${g.kernelW}->${g.outChannels}`;
   const label = options.label ?? `${op}[${shape}].${epilogue.kind}`;
+  const given = scheme.scheme === 'xnor' ? gemmTuningFor(gpu, options.tuning, convSite(g, options, epilogue.kind), label) : options.tuning;
+  const tuning = bitGemmTuning(gpu, op, given, epilogue.kind, scheme);
+  const e = binaryEpilogue(op, epilogue, g.outChannels, tuning);
+  const cWords = wordsPerRow(g.channels);
+  const cChunks = Math.ceil(cWords / 4);
+  const tapsPerStep = stepTaps(cWords);
   const { src, srcH, srcW, padded } = await padForWindows(gpu, x, g, label);
   try {
     return await runTiledGemm(gpu, {
@@ -165,6 +167,25 @@ export async function runBitConv(gpu: Gpu, op: string, x: Tensor, w: Tensor, g: 
   } finally {
     if (padded) src.release();
   }
+}
+
+/** The autotuner's description of a binary convolution (src/gpu/tuning-table.ts). */
+function convSite(g: Conv2dGeometry, w: Conv2dWindow, epilogue: BinaryGemmEpilogue['kind']): TuningSite {
+  return {
+    kernel: 'bconv2d',
+    epilogue,
+    M: g.batch * g.outH * g.outW,
+    N: g.outChannels,
+    K: g.kernelH * g.kernelW * g.channels,
+    conv: {
+      input: [g.batch, g.inH, g.inW, g.channels],
+      kernel: [g.outChannels, g.kernelH, g.kernelW, g.channels],
+      strides: [g.strideH, g.strideW],
+      dilation: [g.dilationH, g.dilationW],
+      padding: w.padding ?? 'valid',
+      padValues: g.padValues,
+    },
+  };
 }
 
 /**

@@ -6,7 +6,7 @@ import type { Gpu } from '../gpu/context.js';
 import { ShapeError } from '../gpu/errors.js';
 import type { Tensor } from '../tensor.js';
 import { expectTensor } from './check.js';
-import { runTiledGemm } from './gemm-tiling.js';
+import { gemmTuningFor, runTiledGemm } from './gemm-tiling.js';
 import type { GemmOptions } from './gemm-f32.js';
 import { launchAll } from './training-launch.js';
 
@@ -64,6 +64,7 @@ export async function binaryFloatGemm(gpu: Gpu, a: Tensor, b: Tensor, options: B
   const method = options.method ?? 'select';
   if (method === 'table') return signTableGemm(gpu, a, b, M, N, K, options);
   if (method !== 'select') throw new ShapeError(`${OP}: method must be 'select' or 'table', got ${JSON.stringify(method)}`);
+  const label = options.label ?? `${OP}[${M}x${N}x${K}]`;
   return runTiledGemm(gpu, {
     op: OP,
     kind: 'binaryFloat',
@@ -78,8 +79,8 @@ export async function binaryFloatGemm(gpu: Gpu, a: Tensor, b: Tensor, options: B
     extraParams: { k_words: wordsPerRow(K), ...NO_FLOAT_CONV_GEOMETRY },
     constants: { IM2COL: false },
     out: options.out,
-    tuning: options.tuning,
-    label: options.label ?? `${OP}[${M}x${N}x${K}]`,
+    tuning: gemmTuningFor(gpu, options.tuning, { kernel: 'binaryFloatGemm', M, N, K }, label),
+    label,
   });
 }
 
@@ -94,6 +95,7 @@ async function signTableGemm(gpu: Gpu, a: Tensor, b: Tensor, M: number, N: numbe
   const sliceWords = Math.max(1, Math.min(wordsPerRow(K), Math.floor(budget / wordTableBytes)));
   const sliceValues = 32 * sliceWords;
   const table = gpu.tensor([Math.ceil(Math.min(K, sliceValues) / chunkBits) << (chunkBits - 1), M], 'f32', `${label}.table`);
+  const tuning = gemmTuningFor(gpu, options.tuning, { kernel: 'signTableGemm', M, N, K }, label);
   let out = options.out;
   try {
     for (let k0 = 0; k0 < K; k0 += sliceValues) {
@@ -117,7 +119,7 @@ async function signTableGemm(gpu: Gpu, a: Tensor, b: Tensor, M: number, N: numbe
         extraParams: { k_words: params.k_words, chunks, a_stride: K, k_base: k0, b_stride: params.b_stride },
         constants: { CHUNK_BITS: chunkBits, ACCUMULATE: k0 > 0 },
         out,
-        tuning: options.tuning,
+        tuning,
         label,
       });
     }

@@ -6,7 +6,7 @@ import type { Gpu } from '../gpu/context.js';
 import { ShapeError } from '../gpu/errors.js';
 import type { Tensor } from '../tensor.js';
 import { expectTensor, expectVector } from './check.js';
-import { GEMM_OUTPUTS_PER_INVOCATION, defaultGemmTuning, runTiledGemm, type GemmTuning } from './gemm-tiling.js';
+import { GEMM_OUTPUTS_PER_INVOCATION, defaultGemmTuning, gemmTuningFor, runTiledGemm, type GemmTuning } from './gemm-tiling.js';
 
 export type BinaryGemmEpilogue =
   | { kind: 'i32' }
@@ -176,7 +176,10 @@ export async function runBitGemm(
 ): Promise<Tensor> {
   const { a, b, M, N, K } = d;
   const epilogue = options.epilogue ?? { kind: 'i32' };
-  const tuning = bitGemmTuning(gpu, op, options.tuning, epilogue.kind, scheme);
+  const label = options.label ?? `${op}[${M}x${N}x${K}].${epilogue.kind}`;
+  // Only the XNOR scheme is autotuned (the low-bit GEMMs share the kernel but not its shapes).
+  const given = scheme.scheme === 'xnor' ? gemmTuningFor(gpu, options.tuning, { kernel: 'binaryGemm', epilogue: epilogue.kind, M, N, K }, label) : options.tuning;
+  const tuning = bitGemmTuning(gpu, op, given, epilogue.kind, scheme);
   const e = binaryEpilogue(op, epilogue, N, tuning);
   return runTiledGemm(gpu, {
     op,
@@ -194,7 +197,7 @@ export async function runBitGemm(
     colsPerWorkgroup: 'colsPerWorkgroup' in e ? e.colsPerWorkgroup : undefined,
     out: options.out,
     tuning,
-    label: options.label ?? `${op}[${M}x${N}x${K}].${epilogue.kind}`,
+    label,
   });
 }
 

@@ -4,7 +4,7 @@ import type { Gpu } from '../gpu/context.js';
 import { ShapeError } from '../gpu/errors.js';
 import type { Tensor } from '../tensor.js';
 import { expectTensor } from './check.js';
-import { runTiledGemm, type GemmTuning } from './gemm-tiling.js';
+import { gemmTuningFor, runTiledGemm, type GemmTuning } from './gemm-tiling.js';
 
 export interface GemmOptions {
   out?: Tensor;
@@ -35,6 +35,7 @@ export async function gemmF32(gpu: Gpu, a: Tensor, b: Tensor, options: GemmOptio
   const [M, K] = expectTensor(OP, 'a', a, 'f32', 2);
   const [N, Kb] = expectTensor(OP, 'b', b, 'f32', 2);
   if (K !== Kb) throw new ShapeError(`${OP}: a is [${M}, ${K}] and b is [${N}, ${Kb}]: both must have the same K (C = A . B^T)`);
+  const label = options.label ?? `${OP}[${M}x${N}x${K}]`;
   return runTiledGemm(gpu, {
     op: OP,
     kind: 'f32',
@@ -49,8 +50,8 @@ export async function gemmF32(gpu: Gpu, a: Tensor, b: Tensor, options: GemmOptio
     extraParams: NO_CONV_GEOMETRY_F32,
     constants: { IM2COL: false },
     out: options.out,
-    tuning: options.tuning,
-    label: options.label ?? `${OP}[${M}x${N}x${K}]`,
+    tuning: gemmTuningFor(gpu, options.tuning, { kernel: 'gemmF32', M, N, K }, label),
+    label,
   });
 }
 

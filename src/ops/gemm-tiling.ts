@@ -8,6 +8,7 @@ import type { ShaderName } from '../generated/shaders.js';
 import type { BufferLike } from '../gpu/kernel.js';
 import type { DType, Tensor } from '../tensor.js';
 import { expectOut } from './check.js';
+import type { TuningSite } from '../gpu/tuning-table.js';
 
 export interface GemmTuning {
   /** Invocations along N and M; each computes 4 x 4 outputs, so a tile is 4*wgY x 4*wgX. */
@@ -37,6 +38,17 @@ export function defaultGemmTuning(gpu: Gpu, kind: GemmKind = 'binary', epilogue?
     if (kind === 'binaryFloat' || kind === 'signTable') return { wgX: 8, wgY: 8, tileK: 1, useWorkgroupTiles: false };
   }
   return { wgX: 16, wgY: 16, tileK: kind === 'f32' ? 4 : kind === 'binary' ? 2 : 1, useWorkgroupTiles: true };
+}
+
+/**
+ * The caller's tuning, else the autotuned winner for this launch's shape class ('auto' tuning:
+ * gpu.tuned), else undefined (the defaults). Every tunable GEMM launch asks here, so that the
+ * autotuner's enumeration (gpu.tuned.collect) sees it.
+ */
+export function gemmTuningFor(gpu: Gpu, given: GemmTuning | undefined, site: TuningSite, label: string): GemmTuning | undefined {
+  if (given) return given;
+  const p = gpu.tuned.lookup(site, label);
+  return p && 'gemm' in p ? p.gemm : undefined;
 }
 
 /** Outputs per invocation along M and along N (the kernels' `R`). */
