@@ -29,11 +29,12 @@ describe('resolveTuningMode and tuningKind (no GPU)', () => {
   test('an unknown value is a ConfigError naming where it came from and the accepted values', () => {
     const bad = () => resolveTuningMode(undefined, { BNN_TUNING: 'GPU' });
     expect(bad).toThrow(ConfigError);
-    expect(bad).toThrow(/the environment variable BNN_TUNING is "GPU": accepted values are 'default' or 'gpu'/);
-    expect(() => resolveTuningMode('fast', {})).toThrow(/Gpu.create's option 'tuning' is "fast": accepted values are 'default' or 'gpu'/);
+    expect(bad).toThrow(/the environment variable BNN_TUNING is "GPU": accepted values are 'default' or 'gpu' or 'auto'/);
+    expect(() => resolveTuningMode('fast', {})).toThrow(/Gpu.create's option 'tuning' is "fast": accepted values are 'default' or 'gpu' or 'auto'/);
     expect(() => resolveTuningMode(1, {})).toThrow(ConfigError);
     // The option is checked even when the environment is fine.
-    expect(() => resolveTuningMode('auto', { BNN_TUNING: 'gpu' })).toThrow(/option 'tuning' is "auto"/);
+    expect(() => resolveTuningMode('tuned', { BNN_TUNING: 'gpu' })).toThrow(/option 'tuning' is "tuned"/);
+    expect(resolveTuningMode(undefined, { BNN_TUNING: 'auto' })).toBe('auto');
   });
 
   test("'default' follows the adapter; 'gpu' takes the GPU defaults on any adapter", () => {
@@ -41,6 +42,8 @@ describe('resolveTuningMode and tuningKind (no GPU)', () => {
     expect(tuningKind('default', adapter(false))).toBe('gpu');
     expect(tuningKind('gpu', adapter(true))).toBe('gpu');
     expect(tuningKind('gpu', adapter(false))).toBe('gpu');
+    expect(tuningKind('auto', adapter(true))).toBe('software'); // 'auto' falls back to the adapter's own defaults
+    expect(tuningKind('auto', adapter(false))).toBe('gpu');
   });
 });
 

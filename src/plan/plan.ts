@@ -102,9 +102,17 @@ export class InferencePlan {
     return plan;
   }
 
-  /** One line per step: what it implements, the kernel, and the representations in and out. */
+  /**
+   * One line per step: what it implements, the kernel, and the representations in and out. With
+   * 'auto' tuning, then each tunable launch recorded so far: its shape class and the autotuned
+   * variant it took, or 'default' where the table has none.
+   */
   describe(lowered = this.lowered): string {
-    return describePlan(lowered);
+    const steps = describePlan(lowered);
+    if (this.gpu.tuning !== 'auto') return steps;
+    const names = new Set(lowered.steps.map((s) => `${s.layers.join('+')}.${s.op}`));
+    const launches = this.gpu.tuned.describe((label) => names.has(label));
+    return `${steps}\ntuning: auto, table ${this.gpu.tuned.source}\n${launches || '  (no tunable launch)'}`;
   }
 
   /**
