@@ -10,6 +10,7 @@ import type { LowbitBenchReport } from './lowbit.js';
 import type { MlpBenchReport } from './mlp.js';
 import type { ModelsBenchReport } from './models.js';
 import type { TrainBenchReport } from './train.js';
+import { tuneMarkdown, type TuneBenchReport } from './tune.js';
 import type { RunAllOptions } from './run-all.js';
 import type { SuiteName, SuiteReport } from './suites.js';
 
@@ -75,6 +76,11 @@ export interface BenchRun {
   suites: Partial<Record<SuiteName, SuiteReport & { durationS: number }>>;
   failures: { suite: string; error: string }[];
   summary: SummaryRow[];
+  /**
+   * The autotuner's table for this adapter and the defaults against 'auto' tuning (bench/tune.ts),
+   * run after the suites; absent when not asked for (options.tune false) or when it failed (failures names it).
+   */
+  tuning?: TuneBenchReport;
 }
 
 const stat = (t: Timing): Stat => ({ medianMs: t.medianMs, minMs: t.minMs, maxMs: t.maxMs, reps: t.reps, source: t.source });
@@ -196,6 +202,10 @@ export function validateRun(x: unknown): string[] {
   need(num(x.durationS), 'durationS must be a number');
   need(isObj(x.suites), 'suites must be an object');
   need(Array.isArray(x.failures), 'failures must be an array');
+  if (x.tuning !== undefined) {
+    const t = x.tuning as Record<string, unknown>;
+    need(isObj(t) && t.benchmark === 'tune' && isObj(t.table) && Array.isArray((t.table as Record<string, unknown>).entries) && Array.isArray(t.cases), 'tuning needs benchmark "tune", table.entries and cases');
+  }
   if (!Array.isArray(x.summary)) return [...errors, 'summary must be an array'];
   x.summary.forEach((r: unknown, i) => {
     const at = `summary[${i}]`;
@@ -400,6 +410,7 @@ export function runMarkdown(run: BenchRun): string {
       );
     }
   }
+  if (run.tuning) lines.push('', "**Autotuning: the defaults against 'auto' (bnn bench tune)**", '', tuneMarkdown(run.tuning));
   if (run.failures.length) lines.push('', `Failed: ${run.failures.map((f) => `${f.suite} (${f.error})`).join('; ')}`);
   return lines.join('\n');
 }

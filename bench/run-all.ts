@@ -9,6 +9,7 @@ import { SUITES, type SuiteName, type SuiteOptions } from './suites.js';
 import { loadTfjsWebgpu, tfjsUnavailable, tfjsVersion } from './tfjs.js';
 import { loadOrtWebgpu, ortUnavailable, ortVersion } from './ort.js';
 import { BENCH_SCHEMA, summarizeRun, type BenchRun, type TimestampInfo } from './report.js';
+import { benchTune, type TuneBenchOptions } from './tune.js';
 
 /** What `bench all` runs by default (first-layer and the kernel-variant benchmarks run on their own). */
 export const DEFAULT_SUITES: readonly SuiteName[] = ['gemm', 'lowbit', 'conv', 'mlp', 'models', 'train'];
@@ -18,6 +19,8 @@ export interface RunAllOptions {
   /** Options for every suite (reps, warmup, tfjs, ort), then per suite. Plain data: it crosses into the page. */
   common?: SuiteOptions;
   perSuite?: { [K in SuiteName]?: Parameters<(typeof SUITES)[K]['run']>[1] };
+  /** The autotuning step after the suites (its table and defaults-against-auto timings in run.tuning); false: none. Default: bench/tune.ts's defaults. */
+  tune?: Omit<TuneBenchOptions, 'onProgress'> | false;
 }
 
 /**
@@ -34,6 +37,7 @@ export const QUICK: RunAllOptions = {
     models: { models: ['cnv-tiny'] },
     train: { batch: 8 },
   },
+  tune: { cases: ['mlp-tiny', 'mlp-train-tiny'], reps: 1, warmup: 0, rounds: 2, tuneReps: 1, save: false },
 };
 
 export async function runAll(gpu: Gpu, options: RunAllOptions, env: BenchRun['env'], engine: string, onProgress: (line: string) => void = () => {}): Promise<BenchRun> {
@@ -78,6 +82,18 @@ export async function runAll(gpu: Gpu, options: RunAllOptions, env: BenchRun['en
     } catch (err) {
       // One suite failing (a check, a device limit) must not lose the others' results.
       run.failures.push({ suite: name, error: String((err as Error).message ?? err) });
+      onProgress(`${tag()} FAILED: ${(err as Error).message}`);
+    }
+  }
+  if (options.tune !== false) {
+    const t0 = Date.now();
+    const tag = () => `[${clock()} tune]`;
+    onProgress(`${tag()} starting`);
+    try {
+      run.tuning = await benchTune(gpu, { ...options.tune, onProgress: (line) => onProgress(`${tag()} ${line}`) });
+      onProgress(`${tag()} done in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+    } catch (err) {
+      run.failures.push({ suite: 'tune', error: String((err as Error).message ?? err) });
       onProgress(`${tag()} FAILED: ${(err as Error).message}`);
     }
   }

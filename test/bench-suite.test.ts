@@ -39,6 +39,19 @@ describe('bnn bench all (headless Chromium, --quick)', () => {
     expect(report.ort).toMatch(/ONNX Runtime Web/);
     for (const s of ['conv', 'mlp', 'models']) expect(report.summary.filter((r) => r.suite === s).every((r) => r.ort && r.speedupVsOrt! > 0)).toBe(true);
     expect(out.stdout).toContain('| case | binary ms');
+    // The tuning step (docs/gpu.md's runbook brings it back in the same JSON): the table for this
+    // adapter, every variant of every tuned shape timed, and the defaults against 'auto' on each case.
+    const tuning = report.tuning!;
+    expect(tuning.table.key).toMatch(/swiftshader/);
+    expect(tuning.table.entries.length).toBeGreaterThan(0);
+    for (const e of tuning.table.entries) {
+      expect(e.medianMs[e.winner]).toBeGreaterThan(0);
+      expect(e.speedup).toBeGreaterThanOrEqual(1);
+    }
+    expect(tuning.table.entries.some((e) => e.kernel === 'batchNormBackward' && 'subgroup reduction' in e.medianMs)).toBe(true);
+    expect(tuning.cases.map((c) => `${c.case} ${c.batch}`)).toEqual(['mlp (tiny batch) 2', 'mlp training step (tiny batch) 4']);
+    for (const c of tuning.cases) expect(c.speedup).toBeGreaterThan(0);
+    expect(out.stdout).toContain("the defaults against 'auto'");
     // Progress while it runs: elapsed time, suite n of m.
     const n = DEFAULT_SUITES.length;
     expect(stderr).toMatch(new RegExp(`\\[\\d+:\\d\\d ${n}/${n} train\\] done in`));
@@ -48,7 +61,9 @@ describe('bnn bench all (headless Chromium, --quick)', () => {
     const broken = structuredClone(report) as unknown as Record<string, unknown> & { summary: { binary: { minMs: number } }[] };
     broken.schema = 'other';
     broken.summary[0].binary.minMs = 1e9;
+    broken.tuning = { benchmark: 'tune' };
     const errors = validateRun(broken);
+    expect(errors.join('\n')).toMatch(/tuning needs benchmark "tune", table.entries and cases/);
     expect(errors.join('\n')).toMatch(/schema must be/);
     expect(errors.join('\n')).toMatch(/summary\[0\]\.binary: min <= median <= max/);
   });

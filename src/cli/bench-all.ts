@@ -23,6 +23,7 @@ export async function benchAllCommand(flags: Flags): Promise<void> {
       ...(flags.switches.has('no-ort') ? { ort: false } : {}),
       ...(flags.switches.has('large') ? { large: true } : {}),
     },
+    ...(flags.switches.has('no-tune') ? { tune: false as const } : {}),
   };
   const env = flags.switches.has('node') ? 'node' : 'chromium';
   const t0 = Date.now();
@@ -79,6 +80,7 @@ export const BENCH_ALL_COMMANDS: Command[] = [
       'no-tfjs': BENCH_OPTIONS['no-tfjs'],
       'no-ort': BENCH_OPTIONS['no-ort'],
       large: BENCH_OPTIONS.large,
+      'no-tune': { kind: 'switch', help: "skip the autotuning step (bnn bench tune: the table, and the defaults against 'auto')" },
     },
     run: benchAllCommand,
   },

@@ -12,6 +12,7 @@ import { KERNELS_COMMAND } from './kernels-command.js';
 import { MODEL_COMMANDS } from './model-commands.js';
 import { reportError } from './report-error.js';
 import { TRAIN_COMMANDS, demoTraining } from './train-commands.js';
+import { TUNE_COMMANDS } from './tune-command.js';
 
 async function infoCommand(flags: Flags): Promise<void> {
   const gpu = await Gpu.create({ log: null });
@@ -33,7 +34,7 @@ async function infoCommand(flags: Flags): Promise<void> {
       return;
     }
     console.log(`adapter:  ${report.name}`);
-    console.log(`tuning:   ${gpu.tuning} (the ${gpu.tuningKind === 'gpu' ? 'GPU' : 'CPU-adapter'} defaults; BNN_TUNING=gpu takes the GPU ones anywhere)`);
+    console.log(`tuning:   ${gpu.tuning} (the ${gpu.tuningKind === 'gpu' ? 'GPU' : 'CPU-adapter'} defaults${gpu.tuning === 'auto' ? ` where the table has no winner; table: ${gpu.tuned.source}` : ''}; BNN_TUNING=gpu takes the GPU ones anywhere, BNN_TUNING=auto the winners of \`bnn tune\`)`);
     console.log(`features: ${Object.entries(gpu.features).map(([k, v]) => `${k} ${v ? 'yes' : 'no'}`).join(', ')}`);
     for (const [k, v] of Object.entries(limits)) console.log(`${k.padEnd(36)} ${v}`);
   } finally {
@@ -65,7 +66,7 @@ const DEMO: Command = {
 };
 
 /** Every command, in the order `bnn help` lists them. */
-const COMMANDS: Command[] = [INFO, ...BENCH_ALL_COMMANDS, ...BENCH_COMMANDS, KERNELS_COMMAND, ...MODEL_COMMANDS, CONVERT_COMMAND, ...TRAIN_COMMANDS, DEMO];
+const COMMANDS: Command[] = [INFO, ...BENCH_ALL_COMMANDS, ...BENCH_COMMANDS, ...TUNE_COMMANDS, KERNELS_COMMAND, ...MODEL_COMMANDS, CONVERT_COMMAND, ...TRAIN_COMMANDS, DEMO];
 
 /** Command names are one word, or a group and a word ('bench gemm'). */
 const GROUPS = new Set(COMMANDS.filter((c) => c.name.includes(' ')).map((c) => c.name.split(' ')[0]));

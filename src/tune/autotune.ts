@@ -22,11 +22,11 @@ export interface TuneTarget {
 }
 
 export interface TuneOptions {
-  /** Timed repetitions per variant (interleaved: rep r runs every variant once). Default 5. */
+  /** Timed repetitions per variant (interleaved: rep r runs every variant once). Default 7. */
   reps?: number;
   /** Untimed runs per variant after the checked one. Default 1. */
   warmup?: number;
-  /** A challenger must beat the default's median by this fraction to win (noise guard). Default 0.03. */
+  /** A challenger must beat the default's median by this fraction to win (noise guard). Default 0.05. */
   margin?: number;
   onProgress?: (line: string) => void;
 }
@@ -73,9 +73,9 @@ function outputWidth(model: Model): number {
 
 /** One site's measurements: every variant checked, then timed. */
 export async function tuneSite(gpu: Gpu, site: TuningSite, options: TuneOptions = {}): Promise<TuningEntry & { wrong: Record<string, string> }> {
-  const reps = options.reps ?? 5;
+  const reps = options.reps ?? 7;
   const warmup = options.warmup ?? 1;
-  const margin = options.margin ?? 0.03;
+  const margin = options.margin ?? 0.05;
   const shape = shapeClass(site);
   const def = defaultVariant(gpu, site);
   const trial = makeTrial(gpu, site);
@@ -97,11 +97,18 @@ export async function tuneSite(gpu: Gpu, site: TuningSite, options: TuneOptions 
       }
     }
     // Interleaved, each repetition starting at another variant, so that load hits all alike.
+    let live = ok;
     for (let r = 0; r < reps; r++) {
-      for (let i = 0; i < ok.length; i++) {
-        const v = ok[(i + r) % ok.length];
+      for (let i = 0; i < live.length; i++) {
+        const v = live[(i + r) % live.length];
         const t = await timeGpu(gpu, () => trial.run(v.params), { warmup: 0, reps: 1, release: (out) => out.forEach((x) => x.release()) });
         times.get(v.name)!.push(t.medianMs);
+      }
+      // After the first repetition, a variant 3x slower than the fastest cannot win: its first
+      // time is its figure (tiled GEMMs on a CPU adapter take seconds where storage reads take ms).
+      if (r === 0) {
+        const fastest = Math.min(...live.map((v) => times.get(v.name)![0]));
+        live = live.filter((v) => v.name === def.name || times.get(v.name)![0] <= 3 * fastest);
       }
     }
   } finally {
