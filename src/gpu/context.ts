@@ -133,10 +133,18 @@ export class Gpu {
     const { device, adapter, features } = await acquireDevice(options);
     const log = logOf(options);
     if (tuning !== 'auto') return new Gpu(device, adapter, features, tuning, log);
-    const store = options.tuningStore ?? (await defaultTuningStore());
+    // A missing cache directory, a corrupt or stale table: a warning (log, or console.warn when log
+    // is null) and the defaults, never an error.
+    const warn = (line: string) => (log ?? console.warn)(`webgpu-bnn: ${line}`);
+    let store: TuningStore;
+    try {
+      store = options.tuningStore ?? (await defaultTuningStore());
+    } catch (err) {
+      warn(`auto tuning: ${(err as Error).message}; using the defaults`);
+      return new Gpu(device, adapter, features, tuning, log, { table: null, source: `none (${(err as Error).message})` });
+    }
     const key = tuningCacheKey(adapter);
-    // A corrupt or stale table is a warning (log, or console.warn when log is null), never an error.
-    const table = await loadTuningTable(store, key, (line) => (log ?? console.warn)(`webgpu-bnn: ${line}`));
+    const table = await loadTuningTable(store, key, warn);
     const source = table ? store.where(key) : `none at ${store.where(key)}`;
     return new Gpu(device, adapter, features, tuning, log, { table, source });
   }

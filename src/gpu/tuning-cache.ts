@@ -2,6 +2,8 @@
 // an IndexedDB record (browsers), both behind TuningStore, keyed by tuningCacheKey.
 import { isBrowser, type AdapterSummary } from './device.js';
 import { PACKAGE_VERSION } from '../version.js';
+import { ConfigError } from './errors.js';
+import { writeFileAtomic } from '../io/write-atomic.js';
 import { TUNING_SCHEMA, parseTuningTable, type TuningTable } from './tuning-table.js';
 
 /** A place tables are read from and written to. `where` names the record in warnings and reports. */
@@ -45,13 +47,16 @@ export async function saveTuningTable(store: TuningStore, table: TuningTable): P
   return store.where(table.key);
 }
 
-/** Node: $BNN_CACHE_DIR, else $XDG_CACHE_HOME/webgpu-bnn, else ~/.cache/webgpu-bnn; file tuning-<key>.json. */
+/**
+ * Node: $BNN_CACHE_DIR, else $XDG_CACHE_HOME/webgpu-bnn, else $HOME/.cache/webgpu-bnn; file
+ * tuning-<key>.json. With none of the three set it throws a ConfigError naming them.
+ */
 export async function fileTuningStore(env: Record<string, string | undefined> = process.env): Promise<TuningStore> {
   const path = await import('node:path');
-  const os = await import('node:os');
   const fs = await import('node:fs/promises');
-  const { writeFileAtomic } = await import('../io/write-atomic.js');
-  const dir = env.BNN_CACHE_DIR || path.join(env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'webgpu-bnn');
+  const home = env.HOME || env.USERPROFILE;
+  if (!env.BNN_CACHE_DIR && !env.XDG_CACHE_HOME && !home) throw new ConfigError('no cache directory for tuning tables: set BNN_CACHE_DIR (or XDG_CACHE_HOME, or HOME)');
+  const dir = env.BNN_CACHE_DIR || path.join(env.XDG_CACHE_HOME || path.join(home!, '.cache'), 'webgpu-bnn');
   const file = (key: string) => path.join(dir, `tuning-${key}.json`);
   return {
     where: file,
