@@ -1,12 +1,12 @@
 // `bnn bench tune` and bench all's tuning section: runs the autotuner on the seeds (the MNIST MLP at
 // batch 1 and 300, its training step, CNV; VGG16 when asked), then times the plans and the
-// training step with the defaults against 'auto' tuning with that table, same adapter, same run:
+// training step with the defaults against 'auto' tuning with that table, same device, same run:
 // rounds alternating which goes first (A B, B A, ...), each a warm-up and several repetitions.
-import { Gpu } from '../src/gpu/context.js';
+import type { Gpu } from '../src/gpu/context.js';
 import { describeAdapter } from '../src/gpu/device.js';
 import { median, timeGpu, type Timing } from '../src/gpu/timing.js';
-import { saveTuningTable, defaultTuningStore, loadTuningTable, tuningCacheKey, type TuningStore } from '../src/gpu/tuning-cache.js';
-import type { TuningTable } from '../src/gpu/tuning-table.js';
+import { saveTuningTable, defaultTuningStore, loadTuningTable, tuningCacheKey } from '../src/gpu/tuning-cache.js';
+import { shapeClass, type TuningTable } from '../src/gpu/tuning-table.js';
 import type { Model } from '../src/model/model.js';
 import { referenceForward } from '../src/model/reference.js';
 import { InferencePlan } from '../src/plan/plan.js';
@@ -52,6 +52,8 @@ export interface TuneBenchOptions {
   tuneReps?: number;
   /** Write the table to this environment's cache (the user's cache directory; IndexedDB). Default true. */
   save?: boolean;
+  /** Take the cached table as it is when it holds every shape class of the cases (no tuning). Default false. */
+  cached?: boolean;
   onProgress?: (line: string) => void;
 }
 
@@ -79,12 +81,6 @@ export interface TuneBenchReport {
   tuneSeconds: number;
   table: TuningTable;
   cases: TuneCaseReport[];
-}
-
-/** A store holding one table in memory: the 'auto' Gpu of the comparison reads exactly the table just made. */
-function memoryStore(table: TuningTable): TuningStore {
-  const text = JSON.stringify(table);
-  return { where: () => 'the table just measured (in memory)', read: async (key) => (key === table.key ? text : null), write: async () => {} };
 }
 
 export async function benchTune(gpu: Gpu, options: TuneBenchOptions = {}): Promise<TuneBenchReport> {
@@ -115,14 +111,19 @@ export async function benchTune(gpu: Gpu, options: TuneBenchOptions = {}): Promi
   let previous: TuningTable | null = null;
   const store = options.save === false ? null : await defaultTuningStore();
   if (store) previous = await loadTuningTable(store, tuningCacheKey(gpu.adapter), (line) => log(line));
-  const table = await autotune(gpu, sites, { reps: options.tuneReps, onProgress: (l) => log(`tune: ${l}`) }, previous);
-  if (store) saved = await saveTuningTable(store, table);
+  const shapes = new Set(previous?.entries.map((e) => e.shape));
+  const reuse = options.cached === true && previous !== null && sites.every((s) => shapes.has(shapeClass(s)));
+  if (options.cached && !reuse) log('tune: the cached table lacks some of these shape classes: tuning them all again');
+  const table = reuse ? previous! : await autotune(gpu, sites, { reps: options.tuneReps, onProgress: (l) => log(`tune: ${l}`) }, previous);
+  if (store && !reuse) saved = await saveTuningTable(store, table);
+  if (reuse) saved = `the cached table, not re-measured (${store!.where(table.key)})`;
   const tuneSeconds = (performance.now() - t0) / 1000;
   log(`tune: done in ${tuneSeconds.toFixed(0)} s; table ${saved}`);
 
-  const auto = await Gpu.create({ tuning: 'auto', tuningStore: memoryStore(table), log: (l) => log(`auto: ${l}`) });
+  // The same device under 'auto' with the table just measured: only the tuning differs.
+  const auto = gpu.withTuningTable(table, 'just measured');
   const reports: TuneCaseReport[] = [];
-  try {
+  {
     for (const [i, c] of cases.entries()) {
       const label = `${c.name} batch ${c.batch}`;
       log(`tune: timing ${label}, defaults against auto, ${rounds} rounds alternating which goes first`);
@@ -157,8 +158,6 @@ export async function benchTune(gpu: Gpu, options: TuneBenchOptions = {}): Promi
         side.destroy();
       }
     }
-  } finally {
-    auto.destroy();
   }
   return { benchmark: 'tune', schema: 1, date: new Date().toISOString(), adapterName: describeAdapter(gpu.adapter), saved, tuneSeconds, table, cases: reports };
 }

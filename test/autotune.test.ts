@@ -183,6 +183,34 @@ describe("'auto' tuning", () => {
   });
 });
 
+describe('withTuningTable', () => {
+  test("a view of the same device under 'auto' takes the table's winner; the Gpu itself keeps its defaults", async () => {
+    const model = mlp();
+    const site: TuningSite = { kernel: 'binaryGemm', epilogue: 'threshold', M: 2, N: 36, K: 128 };
+    const table = await autotune(gpu, [site], { reps: 1, warmup: 0 });
+    table.entries[0] = { ...table.entries[0], winner: 'direct 8x4 k8', params: { gemm: { wgX: 8, wgY: 4, tileK: 8, useWorkgroupTiles: false } } };
+    const view = gpu.withTuningTable(table, 'test table');
+    expect(view.device).toBe(gpu.device);
+    expect(view.tuning).toBe('auto');
+    expect(gpu.tuning).toBe('default');
+    const plans = [await InferencePlan.compile(gpu, model, { maxBatch: 2 }), await InferencePlan.compile(view, model, { maxBatch: 2 })];
+    try {
+      const xs = [new Random(9).floats(2 * 40)];
+      const [a, b] = [await plans[0].run(xs), await plans[1].run(xs)];
+      expect(b.get(model.outputs[0])!.data).toEqual(a.get(model.outputs[0])!.data);
+      expect(plans[1].describe()).toMatch(/M<=2 N36 K128 +tuned: direct 8x4 k8/);
+      expect(plans[0].describe()).not.toContain('tuning:');
+      // Timing the view times its own runs (its own timer), not the Gpu's.
+      const timer = view.startTimer();
+      await plans[1].run(xs);
+      expect(timer === null || (await timer.read()).length === 1).toBe(true);
+      view.stopTimer();
+    } finally {
+      plans.forEach((p) => p.destroy());
+    }
+  });
+});
+
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** Just enough of IndexedDB for the store: open (with upgrade), one object store, get and put, all async. */

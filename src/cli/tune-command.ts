@@ -67,7 +67,7 @@ async function benchTuneCommand(flags: Flags): Promise<void> {
   const cases = flags.values.get('cases')?.split(',') as TuneCaseName[] | undefined;
   const gpu = await Gpu.create({ log: progress, tuning: 'default' });
   try {
-    const report = await benchTune(gpu, { cases, reps: positiveInt(flags, 'reps'), rounds: positiveInt(flags, 'rounds'), warmup: flags.values.has('warmup') ? Number(flags.values.get('warmup')) : undefined, onProgress: progress });
+    const report = await benchTune(gpu, { cases, cached: flags.switches.has('cached'), reps: positiveInt(flags, 'reps'), rounds: positiveInt(flags, 'rounds'), warmup: flags.values.has('warmup') ? Number(flags.values.get('warmup')) : undefined, onProgress: progress });
     const out = flags.values.get('out');
     if (out) writeFileSync(out, JSON.stringify(report, null, 2) + '\n');
     console.log(flags.switches.has('json') ? JSON.stringify(report, null, 2) : tuneMarkdown(report));
@@ -102,6 +102,7 @@ export const TUNE_COMMANDS: Command[] = [
       reps: BENCH_OPTIONS.reps,
       warmup: BENCH_OPTIONS.warmup,
       rounds: { ...BENCH_OPTIONS.rounds, help: 'rounds of the comparison (alternating which goes first; default 4)' },
+      cached: { kind: 'switch', help: "time with the cached table when it covers every case's shapes, instead of tuning first" },
       json: BENCH_OPTIONS.json,
       out: BENCH_OPTIONS.out,
     },

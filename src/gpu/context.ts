@@ -2,7 +2,7 @@
 // and `run`, which records GPU work under a label and turns any error into one that names it.
 import { acquireDevice, describeAdapter, isBrowser, logOf, type AdapterSummary, type GpuFeatureSet, type RequestDeviceOptions } from './device.js';
 import { resolveTuningMode, tuningKind, type TuningKind, type TuningMode } from './tuning.js';
-import { TuningState } from './tuning-table.js';
+import { TuningState, type TuningTable } from './tuning-table.js';
 import { defaultTuningStore, loadTuningTable, tuningCacheKey, type TuningStore } from './tuning-cache.js';
 import { BufferPool } from './buffer-pool.js';
 import { KernelCache, type BindingValues, type Kernel, type KernelSpec } from './kernel.js';
@@ -327,6 +327,19 @@ export class Gpu {
     Object.defineProperty(view, 'captured', { value: dispatches });
     Object.defineProperty(view, 'timer', { value: null });
     return { gpu: view, dispatches };
+  }
+
+  /**
+   * A view of this Gpu under 'auto' tuning with `table`: the same device, kernels and buffer pool,
+   * its own record of choices. For comparing tunings in one run on one device (bnn bench tune);
+   * plans and trainers made with it take the table's winners. Destroy the Gpu, never the view.
+   */
+  withTuningTable(table: TuningTable | null, source: string): Gpu {
+    const view = Object.create(this) as Gpu;
+    Object.defineProperty(view, 'tuning', { value: 'auto' });
+    Object.defineProperty(view, 'tuned', { value: new TuningState(table, source, (line) => this.note(line)) });
+    Object.defineProperty(view, 'timer', { value: null, writable: true });
+    return view;
   }
 
   /** Waits until the GPU has finished all submitted work. */
