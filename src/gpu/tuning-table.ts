@@ -60,7 +60,7 @@ export interface TuningEntry {
   /** The variant the defaults take on this adapter, and each variant's median ms (errors: null). */
   defaultVariant: string;
   medianMs: Record<string, number | null>;
-  /** Default's median over the winner's. */
+  /** The winner against the default: the median over paired repetitions of default ms / winner ms (1: the default won). */
   speedup: number;
 }
 

@@ -26,7 +26,7 @@ export interface TuneOptions {
   reps?: number;
   /** Untimed runs per variant after the checked one. Default 1. */
   warmup?: number;
-  /** A challenger must beat the default's median by this fraction to win (noise guard). Default 0.05. */
+  /** A challenger must beat the default by this fraction in the median of paired repetitions to win (noise guard). Default 0.1. */
   margin?: number;
   onProgress?: (line: string) => void;
 }
@@ -75,7 +75,7 @@ function outputWidth(model: Model): number {
 export async function tuneSite(gpu: Gpu, site: TuningSite, options: TuneOptions = {}): Promise<TuningEntry & { wrong: Record<string, string> }> {
   const reps = options.reps ?? 7;
   const warmup = options.warmup ?? 1;
-  const margin = options.margin ?? 0.05;
+  const margin = options.margin ?? 0.1;
   const shape = shapeClass(site);
   const def = defaultVariant(gpu, site);
   const trial = makeTrial(gpu, site);
@@ -116,20 +116,27 @@ export async function tuneSite(gpu: Gpu, site: TuningSite, options: TuneOptions 
   }
   const medianMs: Record<string, number | null> = {};
   for (const name of [...times.keys(), ...Object.keys(wrong)]) medianMs[name] = times.has(name) ? median(times.get(name)!) : null;
-  const defMs = medianMs[def.name];
+  // A challenger is compared with the default repetition by repetition (the two ran back to back,
+  // under the same load): it wins only if faster in at least 3 of 4 pairs (and 3 pairs at least)
+  // and by more than the margin in the median pair, so that noise on a loaded machine does not
+  // replace the default. Without a correct default, the fastest correct variant wins.
+  const defTimes = times.get(def.name);
   let winner = def;
-  let best = defMs ?? Infinity;
+  let speedup = 1;
+  let fastest = Infinity;
   for (const v of variantsFor(gpu, site)) {
-    const ms = medianMs[v.name];
-    if (ms === null || ms === undefined || v.name === def.name) continue;
-    // A challenger wins only by more than the margin, so noise does not replace the default.
-    if (ms < best && (defMs === null || defMs === undefined || ms < defMs * (1 - margin))) {
-      winner = v;
-      best = ms;
+    const vt = times.get(v.name);
+    if (!vt || v.name === def.name) continue;
+    if (!defTimes) {
+      if (median(vt) < fastest) [winner, fastest, speedup] = [v, median(vt), 1];
+      continue;
     }
+    const pairs = Array.from({ length: Math.min(vt.length, defTimes.length) }, (_, r) => defTimes[r] / vt[r]);
+    const ratio = median(pairs);
+    const consistent = pairs.length >= 3 && pairs.filter((x) => x > 1).length >= 0.75 * pairs.length;
+    if (consistent && ratio > 1 + margin && ratio > speedup) [winner, speedup] = [v, ratio];
   }
-  if (best === Infinity) throw new Error(`${shape}: no variant gave the reference's result (${Object.entries(wrong).map(([k, v]) => `${k}: ${v}`).join('; ')})`);
-  const speedup = defMs ? defMs / best : 1;
+  if (!defTimes && fastest === Infinity) throw new Error(`${shape}: no variant gave the reference's result (${Object.entries(wrong).map(([k, v]) => `${k}: ${v}`).join('; ')})`);
   options.onProgress?.(`${shape}: ${Object.entries(medianMs).map(([k, v]) => `${k} ${v === null ? 'wrong' : v.toFixed(2)}`).join(', ')} -> ${winner.name} (${speedup.toFixed(2)}x)`);
   return { kernel: site.kernel, shape, site, winner: winner.name, params: winner.params, defaultVariant: def.name, medianMs, speedup, wrong };
 }
