@@ -15,7 +15,7 @@ import { referenceForward } from '../src/model/reference.js';
 import { batchNormForward } from '../src/ops/batchnorm.js';
 import { InferencePlan } from '../src/plan/plan.js';
 import { Random } from '../src/random.js';
-import { autotune, collectSites, formatTuningTable, tuneSite } from '../src/tune/autotune.js';
+import { autotune, collectSites, formatTuningTable, pickWinner, tuneSite } from '../src/tune/autotune.js';
 import { variantsFor } from '../src/tune/variants.js';
 import { PACKAGE_VERSION } from '../src/version.js';
 
@@ -77,6 +77,25 @@ describe('variants', () => {
       x.release();
     }
     await expect(Gpu.create({ log: null, tuning: 'fastest' as never })).rejects.toThrow(ConfigError);
+  });
+});
+
+describe('pickWinner (no GPU)', () => {
+  const t = (o: Record<string, number[]>) => new Map(Object.entries(o));
+  test('a challenger wins only when faster in 3 of 4 paired repetitions and by more than the margin in the median pair', () => {
+    expect(pickWinner('d', t({ d: [10, 10, 10, 10], a: [8, 8, 8, 8] }), 0.1)).toEqual({ name: 'a', speedup: 1.25 });
+    expect(pickWinner('d', t({ d: [10, 10, 10, 10], a: [8, 8, 8, 8], b: [5, 5, 5, 5] }), 0.1)).toEqual({ name: 'b', speedup: 2 });
+    // The regression: a challenger whose own median is lower (10.5 against 15) but that lost half
+    // its pairs (load swinging between repetitions) does not replace the default.
+    expect(pickWinner('d', t({ d: [10, 20, 10, 20], a: [12, 9, 12, 9] }), 0.1)).toEqual({ name: 'd', speedup: 1 });
+    expect(pickWinner('d', t({ d: [10, 10, 10], a: [9.5, 9.5, 9.5] }), 0.1)).toEqual({ name: 'd', speedup: 1 }); // within the margin
+    expect(pickWinner('d', t({ d: [10, 10], a: [5, 5] }), 0.1)).toEqual({ name: 'd', speedup: 1 }); // too few pairs
+    expect(pickWinner('d', t({ d: [10, 10, 10, 10], a: [5] }), 0.1)).toEqual({ name: 'd', speedup: 1 }); // timed once (pruned)
+  });
+
+  test('without a correct default the fastest correct variant wins; none correct: null', () => {
+    expect(pickWinner('d', t({ a: [3, 3], b: [2, 2] }), 0.1)).toEqual({ name: 'b', speedup: 1 });
+    expect(pickWinner('d', t({}), 0.1)).toBeNull();
   });
 });
 

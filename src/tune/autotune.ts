@@ -116,29 +116,37 @@ export async function tuneSite(gpu: Gpu, site: TuningSite, options: TuneOptions 
   }
   const medianMs: Record<string, number | null> = {};
   for (const name of [...times.keys(), ...Object.keys(wrong)]) medianMs[name] = times.has(name) ? median(times.get(name)!) : null;
-  // A challenger is compared with the default repetition by repetition (the two ran back to back,
-  // under the same load): it wins only if faster in at least 3 of 4 pairs (and 3 pairs at least)
-  // and by more than the margin in the median pair, so that noise on a loaded machine does not
-  // replace the default. Without a correct default, the fastest correct variant wins.
-  const defTimes = times.get(def.name);
-  let winner = def;
-  let speedup = 1;
+  const pick = pickWinner(def.name, times, margin);
+  if (!pick) throw new Error(`${shape}: no variant gave the reference's result (${Object.entries(wrong).map(([k, v]) => `${k}: ${v}`).join('; ')})`);
+  const winner = variantsFor(gpu, site).find((v) => v.name === pick.name)!;
+  const speedup = pick.speedup;
+  options.onProgress?.(`${shape}: ${Object.entries(medianMs).map(([k, v]) => `${k} ${v === null ? 'wrong' : v.toFixed(2)}`).join(', ')} -> ${winner.name} (${speedup.toFixed(2)}x)`);
+  return { kernel: site.kernel, shape, site, winner: winner.name, params: winner.params, defaultVariant: def.name, medianMs, speedup, wrong };
+}
+
+/**
+ * The winner from each variant's times per repetition (`times`, in the order run). A challenger is
+ * compared with the default repetition by repetition (the two ran back to back, under the same
+ * load): it wins only if faster in at least 3 of 4 pairs (and in 3 pairs at least) and by more than
+ * `margin` in the median pair, so that noise on a loaded machine does not replace the default.
+ * Without a correct default (no times), the fastest correct variant wins. null: none is correct.
+ */
+export function pickWinner(defaultName: string, times: ReadonlyMap<string, readonly number[]>, margin: number): { name: string; speedup: number } | null {
+  const defTimes = times.get(defaultName);
+  let best: { name: string; speedup: number } | null = defTimes ? { name: defaultName, speedup: 1 } : null;
   let fastest = Infinity;
-  for (const v of variantsFor(gpu, site)) {
-    const vt = times.get(v.name);
-    if (!vt || v.name === def.name) continue;
+  for (const [name, vt] of times) {
+    if (name === defaultName) continue;
     if (!defTimes) {
-      if (median(vt) < fastest) [winner, fastest, speedup] = [v, median(vt), 1];
+      if (median(vt) < fastest) [best, fastest] = [{ name, speedup: 1 }, median(vt)];
       continue;
     }
     const pairs = Array.from({ length: Math.min(vt.length, defTimes.length) }, (_, r) => defTimes[r] / vt[r]);
     const ratio = median(pairs);
     const consistent = pairs.length >= 3 && pairs.filter((x) => x > 1).length >= 0.75 * pairs.length;
-    if (consistent && ratio > 1 + margin && ratio > speedup) [winner, speedup] = [v, ratio];
+    if (consistent && ratio > 1 + margin && ratio > best!.speedup) best = { name, speedup: ratio };
   }
-  if (!defTimes && fastest === Infinity) throw new Error(`${shape}: no variant gave the reference's result (${Object.entries(wrong).map(([k, v]) => `${k}: ${v}`).join('; ')})`);
-  options.onProgress?.(`${shape}: ${Object.entries(medianMs).map(([k, v]) => `${k} ${v === null ? 'wrong' : v.toFixed(2)}`).join(', ')} -> ${winner.name} (${speedup.toFixed(2)}x)`);
-  return { kernel: site.kernel, shape, site, winner: winner.name, params: winner.params, defaultVariant: def.name, medianMs, speedup, wrong };
+  return best;
 }
 
 /** Tunes every site; the table for this adapter, merged over `previous` (same key) so shapes of other models stay. */
