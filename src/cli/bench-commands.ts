@@ -133,7 +133,7 @@ export const BENCH_COMMANDS: Command[] = [
   ...(Object.keys(SUITE_COMMANDS) as SuiteName[]).map((name): Command => ({ name: `bench ${name}`, ...SUITE_COMMANDS[name], run: (flags) => benchSuiteCommand(name, flags) })),
   {
     name: 'bench gemm-variants',
-    summary: 'each tuning variant of the binary and fp32 GEMM, checked then timed',
+    summary: 'each numbered tuning variant of the binary, fp32 and sign-select GEMMs, checked then timed',
     options: { shapes: { ...BENCH_OPTIONS.shapes, help: 'one shape (default 512x512x512)' }, reps: BENCH_OPTIONS.reps, json: BENCH_OPTIONS.json },
     run: benchVariantsCommand,
   },

@@ -14,13 +14,19 @@ export interface Variant {
 /** [wgX, wgY, tileK, useWorkgroupTiles]: what each GEMM kernel tries besides both kinds' defaults. */
 type Tiling = readonly [number, number, number, boolean];
 
+/**
+ * One extra tiling per kernel, each a winner somewhere on SwiftShader (bnn bench tune, 2026-12-07,
+ * docs/performance.md): 8x8 k4 for the affine GEMM at batch 300 with N = 10 (1.76x); 8x4 k8 for the
+ * threshold epilogue (its storage-read form gives an invocation whole output words; 1.20x on a
+ * CNV layer); 16x4 k2 for the sign-table GEMM at M = 16 (3.2x). fp32's 16x4 k4 storage reads have
+ * not won yet (its one alternative, kept until a GPU is measured). The variants that never won there
+ * (direct 32x2 k8, tiled 8x8 k4, direct 8x8 k2, direct 4x4 k1) are bench/gemm-variants.ts's v6, v7, v1, v10.
+ */
 const EXTRA_TILINGS: Record<'binary' | 'threshold' | 'f32' | 'binaryFloat', readonly Tiling[]> = {
-  // The threshold epilogue's storage-read form gives each invocation whole output words (4*wgX
-  // columns a workgroup must cover 32): 8x4 halves 4x4's workgroups along M.
-  binary: [[8, 8, 4, false], [32, 2, 8, false]],
-  threshold: [[8, 4, 8, false], [8, 8, 4, true]],
-  f32: [[16, 4, 4, false], [8, 8, 2, false]],
-  binaryFloat: [[16, 4, 2, false], [4, 4, 1, false]],
+  binary: [[8, 8, 4, false]],
+  threshold: [[8, 4, 8, false]],
+  f32: [[16, 4, 4, false]],
+  binaryFloat: [[16, 4, 2, false]],
 };
 
 export function variantName(p: VariantParams): string {
@@ -48,7 +54,7 @@ export function defaultVariant(gpu: Gpu, site: TuningSite): Variant {
 
 /**
  * The variants tried on a site: the defaults of both tuning kinds (so 'auto' can never lose to
- * either), a few more tilings, and for BatchNorm every reduction the adapter can run.
+ * either), one more tiling, and for BatchNorm every reduction the adapter can run.
  */
 export function variantsFor(gpu: Gpu, site: TuningSite): Variant[] {
   const params: VariantParams[] = [];
