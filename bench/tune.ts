@@ -69,6 +69,8 @@ export interface TuneCaseReport {
   speedup: number;
   /** The launches of the auto plan and the variants they took (plan.describe()'s tuning lines). */
   choices: string;
+  /** How many of those launches took a variant other than the default: 0 means both sides ran the same kernels (the ratio is then noise). */
+  tunedLaunches: number;
 }
 
 export interface TuneBenchReport {
@@ -153,6 +155,7 @@ export async function benchTune(gpu: Gpu, options: TuneBenchOptions = {}): Promi
           rounds: roundRows,
           speedup,
           choices: side.choices,
+          tunedLaunches: side.choices.split('\n').filter((l) => l.includes('tuned: ') && !l.includes(`tuned: ${defaultOf(table, l)}`)).length,
         });
       } finally {
         side.destroy();
@@ -160,6 +163,11 @@ export async function benchTune(gpu: Gpu, options: TuneBenchOptions = {}): Promi
     }
   }
   return { benchmark: 'tune', schema: 1, date: new Date().toISOString(), adapterName: describeAdapter(gpu.adapter), saved, tuneSeconds, table, cases: reports };
+}
+
+/** The default variant of the table entry a describe() line names (by its shape class). */
+function defaultOf(table: TuningTable, line: string): string {
+  return table.entries.find((e) => line.includes(` ${e.shape} `))?.defaultVariant ?? '';
 }
 
 interface Sides {
@@ -219,9 +227,9 @@ export function tuneMarkdown(r: TuneBenchReport): string {
   const lines = [
     `Device: ${r.adapterName}. Tuned in ${r.tuneSeconds.toFixed(0)} s (${r.table.entries.length} shape classes in the table; ${r.saved}).`,
     '',
-    '| case | batch | defaults ms | auto ms | speed-up (rounds) |',
-    '|---|---:|---:|---:|---:|',
-    ...r.cases.map((c) => `| ${c.case} | ${c.batch} | ${c.defaults.medianMs.toFixed(2)} | ${c.auto.medianMs.toFixed(2)} | **${c.speedup.toFixed(2)}x** (${c.rounds.map((x) => x.speedup.toFixed(2)).join(', ')}) |`),
+    '| case | batch | launches on a tuned variant | defaults ms | auto ms | speed-up (rounds) |',
+    '|---|---:|---:|---:|---:|---:|',
+    ...r.cases.map((c) => `| ${c.case} | ${c.batch} | ${c.tunedLaunches} | ${c.defaults.medianMs.toFixed(2)} | ${c.auto.medianMs.toFixed(2)} | **${c.speedup.toFixed(2)}x** (${c.rounds.map((x) => x.speedup.toFixed(2)).join(', ')}) |`),
     '',
     '| kernel, shape class | default | winner | speed-up |',
     '|---|---|---|---:|',

@@ -65,6 +65,8 @@ describe('usage errors: one line and where the help is, before any work', () => 
     [['predict', '--ouput', 'y.npy'], /unknown option --ouput \(did you mean --output\?\)/],
     [['summary', 'mnist-mlp', '--epochs', '3'], /unknown option --epochs \(it is an option of bnn train\)/],
     [['train', 'mnist-mlp', '--epochs', 'ten'], /--epochs must be a positive integer, got 'ten'/],
+    [['tune', 'mnist-mlp', '--batch', '0'], /--batch 0: write positive integers, e.g. 1,300/],
+    [['bench', 'tune', '--cases', 'mlp-2'], /mlp-2/],
     [['train', 'mnist-mlp', '--epochs', '0'], /--epochs must be a positive integer, got '0'/],
     [['train', 'mnist-mlp', '--lr', '-1'], /--lr needs a value; to pass one starting with '-', write --lr=VALUE/],
     [['train', 'mnist-mlp', '--lr=-1'], /--lr must be a positive number, got '-1'/],
