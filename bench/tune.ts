@@ -122,11 +122,12 @@ export async function benchTune(gpu: Gpu, options: TuneBenchOptions = {}): Promi
   const tuneSeconds = (performance.now() - t0) / 1000;
   log(`tune: done in ${tuneSeconds.toFixed(0)} s; table ${saved}`);
 
-  // The same device under 'auto' with the table just measured: only the tuning differs.
-  const auto = gpu.withTuningTable(table, 'just measured');
   const reports: TuneCaseReport[] = [];
   {
     for (const [i, c] of cases.entries()) {
+      // The same device under 'auto' with the table just measured: only the tuning differs. A view
+      // per case, so that its record of choices holds this case's launches only.
+      const auto = gpu.withTuningTable(table, 'just measured');
       const label = `${c.name} batch ${c.batch}`;
       log(`tune: timing ${label}, defaults against auto, ${rounds} rounds alternating which goes first`);
       const side = c.train ? await trainingSides(gpu, auto, models[i], c.batch, rng) : await planSides(gpu, auto, models[i], c.batch, rng);
@@ -180,7 +181,10 @@ interface Sides {
 
 /** Both plans, checked against the CPU reference on one image first. */
 async function planSides(gpu: Gpu, auto: Gpu, model: Model, batch: number, rng: Random): Promise<Sides> {
-  const plans = [await InferencePlan.compile(gpu, model, { maxBatch: batch }), await InferencePlan.compile(auto, model, { maxBatch: batch })];
+  const plans = [await InferencePlan.compile(gpu, model, { maxBatch: batch })];
+  // The launches of the timed batch's recording only (compiling records batch 1).
+  let from = auto.tuned.choices.length;
+  plans.push(await InferencePlan.compile(auto, model, { maxBatch: batch }));
   const out = model.outputs[0];
   const cx = randomInputs(model, rng, 1);
   const want = referenceForward(model.spec, cx, 1).get(out)!.data;
@@ -190,12 +194,13 @@ async function planSides(gpu: Gpu, auto: Gpu, model: Model, batch: number, rng: 
     if (i >= 0) throw new Error(`tune bench: the ${k ? 'auto' : 'default'} plan's ${out}[${i}] is ${got[i]}, the CPU reference ${want[i]}`);
   }
   const x = randomInputs(model, rng, batch);
-  await plans[1].run(x); // records the batch's variant, so describe() lists its launches
+  if (batch > 1) from = auto.tuned.choices.length;
+  await plans[1].run(x); // records the batch's variant
   return {
     defaults: () => plans[0].run(x),
     auto: () => plans[1].run(x),
     check: `both plans' ${out} = CPU reference within 1e-4 relative on 1 image`,
-    choices: plans[1].describe().split('\ntuning:')[1] ?? '',
+    choices: auto.tuned.describe(undefined, from),
     destroy: () => plans.forEach((p) => p.destroy()),
   };
 }
@@ -218,7 +223,7 @@ async function trainingSides(gpu: Gpu, auto: Gpu, model: Model, batch: number, r
     defaults: () => trainers[0].step(x, y),
     auto: () => trainers[1].step(x, y),
     check: `first losses equal within 1e-4 relative (${losses[0].toFixed(5)}, ${losses[1].toFixed(5)})`,
-    choices: auto.tuned.describe((l) => !l.startsWith('tune.')),
+    choices: auto.tuned.describe(),
     destroy: () => trainers.forEach((t) => t.destroy()),
   };
 }

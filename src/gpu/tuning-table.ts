@@ -166,11 +166,11 @@ export class TuningState {
     return [...sites.values()];
   }
 
-  /** One line per launch that asked the table: its label, shape class and the variant it took. */
-  describe(labels?: (label: string) => boolean): string {
+  /** One line per launch that asked the table (from choice `from` on): its label, shape class and the variant it took. */
+  describe(labels?: (label: string) => boolean, from = 0): string {
     const seen = new Set<string>();
     const lines: string[] = [];
-    for (const c of this.choices) {
+    for (const c of this.choices.slice(from)) {
       if (labels && !labels(c.label)) continue;
       const line = `  ${c.label.padEnd(44)} ${c.shape.padEnd(48)} ${c.source === 'default' ? 'default (not in the table)' : `tuned: ${c.source}`}`;
       if (!seen.has(line)) lines.push(line), seen.add(line);
