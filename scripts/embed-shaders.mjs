@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dir = join(root, 'shaders');
 const files = readdirSync(dir).filter((f) => f.endsWith('.wgsl')).sort();
-// The one template step: a line `//#include "lib/NAME.wgsl"` is replaced by that file (from
+// The include step: a line `//#include "lib/NAME.wgsl"` is replaced by that file (from
 // shaders/lib/, itself not a shader), so kernels share WGSL functions without copies. Once per file.
 function expand(file, seen = new Set()) {
   return readFileSync(file, 'utf8').replace(/^\/\/#include "([^"]+)"$/gm, (_, name) => {
