@@ -3,13 +3,11 @@
 // the CPU reference and the compiled plan on the page's WebGPU, and refuses a truncated file with
 // a ModelFormatError. Node computes the same: the reference outputs must be equal bit for bit,
 // the GPU's equal Keras's (argmax, probabilities within 1e-5).
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Browser } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium, startStaticServer, type StaticServer } from './helpers/browser.js';
+import { libraryPage, type LibraryPage } from './helpers/library-page.js';
 import { loadModel } from '../src/io/model-files.js';
 import { readNpy } from '../src/io/npy.js';
 import { referenceForward } from '../src/model/reference.js';
@@ -60,55 +58,22 @@ async function main() {
   }
   return result;
 }
-main().then(
-  (r) => (document.body.dataset.result = JSON.stringify(r)),
-  (e) => (document.body.dataset.result = JSON.stringify({ error: String(e && e.stack || e) })),
-);
 `;
 
 describe('Keras files in headless Chromium', () => {
-  let work = '';
-  let server: StaticServer | undefined;
-  let browser: Browser | undefined;
-  const log: string[] = [];
+  let page: LibraryPage | undefined;
 
   beforeAll(async () => {
-    work = mkdtempSync(join(tmpdir(), 'bnn-keras-web-'));
-    writeFileSync(join(work, 'index.html'), '<!doctype html><meta charset="utf-8"><title>keras files</title><body><script type="module" src="./main.ts"></script></body>');
-    writeFileSync(join(work, 'main.ts'), PAGE);
-    const { build } = await import('vite');
-    await build({
-      root: work,
-      base: './',
-      configFile: false,
-      logLevel: 'warn',
-      resolve: {
-        alias: [
-          { find: 'webgpu-bnn', replacement: join(REPO, 'src/index.ts') },
-          { find: /^node:(fs|fs\/promises|path|module)$/, replacement: join(REPO, 'train/web/src/node-stub.ts') },
-        ],
-      },
-      build: { outDir: join(work, 'dist'), emptyOutDir: true, target: 'es2022', chunkSizeWarningLimit: 4000 },
-    });
-    server = await startStaticServer(join(work, 'dist'), { '/fixtures/': join(REPO, 'test/fixtures') });
-    browser = await launchChromium();
+    page = await libraryPage(PAGE, { title: 'keras files', mounts: { '/fixtures/': join(REPO, 'test/fixtures') } });
   }, 180_000);
 
   afterAll(async () => {
-    if (log.length) console.log(`page log:\n${log.slice(-20).join('\n')}`);
-    await browser?.close();
-    await server?.close();
-    if (work) rmSync(work, { recursive: true, force: true, maxRetries: 3 });
+    await page?.close();
   });
 
   it('loads .h5 by URL and .keras as a File, with Node\'s outputs and Keras\'s; a truncated file is a ModelFormatError', { timeout: 180_000 }, async () => {
-    const page = await browser!.newPage();
-    page.on('console', (m) => log.push(`console.${m.type()}: ${m.text()}`));
-    page.on('pageerror', (e) => log.push(`pageerror: ${(e as Error).message}`));
-    await page.goto(server!.url, { waitUntil: 'load' });
-    await page.waitForFunction(() => document.body?.dataset.result !== undefined, { timeout: 150_000, polling: 100 });
-    const result: PageResult = JSON.parse((await page.evaluate(() => document.body.dataset.result)) as string);
-    expect(result.error, `the page threw; log:\n${log.join('\n')}`).toBeUndefined();
+    const result = await page!.result<PageResult>();
+    expect(result.error, `the page threw; log:\n${page!.log.join('\n')}`).toBeUndefined();
     expect(result.adapter).toBeTruthy();
     for (const name of FIXTURES) {
       const got = result.models![name];

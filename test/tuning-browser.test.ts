@@ -3,15 +3,8 @@
 // stores the table with a winner no default takes, and a second Gpu.create({ tuning: 'auto' })
 // reads it from IndexedDB: its plan takes the winner (describe) and equals the CPU reference; a
 // corrupt record is ignored with a warning naming it.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import type { Browser } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium, startStaticServer, type StaticServer } from './helpers/browser.js';
-
-const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+import { libraryPage, type LibraryPage } from './helpers/library-page.js';
 
 interface PageResult {
   error?: string;
@@ -64,55 +57,22 @@ async function main() {
   again.destroy();
   return result;
 }
-main().then(
-  (r) => (document.body.dataset.result = JSON.stringify(r)),
-  (e) => (document.body.dataset.result = JSON.stringify({ error: String(e && e.stack || e) })),
-);
 `;
 
 describe("'auto' tuning in headless Chromium (IndexedDB)", () => {
-  let work = '';
-  let server: StaticServer | undefined;
-  let browser: Browser | undefined;
-  const log: string[] = [];
+  let page: LibraryPage | undefined;
 
   beforeAll(async () => {
-    work = mkdtempSync(join(tmpdir(), 'bnn-tuning-web-'));
-    writeFileSync(join(work, 'index.html'), '<!doctype html><meta charset="utf-8"><title>tuning</title><body><script type="module" src="./main.ts"></script></body>');
-    writeFileSync(join(work, 'main.ts'), PAGE);
-    const { build } = await import('vite');
-    await build({
-      root: work,
-      base: './',
-      configFile: false,
-      logLevel: 'warn',
-      resolve: {
-        alias: [
-          { find: 'webgpu-bnn', replacement: join(REPO, 'src/index.ts') },
-          { find: /^node:(fs|fs\/promises|path|module)$/, replacement: join(REPO, 'train/web/src/node-stub.ts') },
-        ],
-      },
-      build: { outDir: join(work, 'dist'), emptyOutDir: true, target: 'es2022', chunkSizeWarningLimit: 4000 },
-    });
-    server = await startStaticServer(join(work, 'dist'), {});
-    browser = await launchChromium();
+    page = await libraryPage(PAGE, { title: 'tuning' });
   }, 180_000);
 
   afterAll(async () => {
-    if (log.length) console.log(`page log:\n${log.slice(-20).join('\n')}`);
-    await browser?.close();
-    await server?.close();
-    if (work) rmSync(work, { recursive: true, force: true, maxRetries: 3 });
+    await page?.close();
   });
 
   it('a table in IndexedDB reaches the plan; a corrupt record is a warning naming it', { timeout: 180_000 }, async () => {
-    const page = await browser!.newPage();
-    page.on('console', (m) => log.push(`console.${m.type()}: ${m.text()}`));
-    page.on('pageerror', (e) => log.push(`pageerror: ${(e as Error).message}`));
-    await page.goto(server!.url, { waitUntil: 'load' });
-    await page.waitForFunction(() => document.body?.dataset.result !== undefined, { timeout: 150_000, polling: 100 });
-    const r: PageResult = JSON.parse((await page.evaluate(() => document.body.dataset.result)) as string);
-    expect(r.error, `the page threw; log:\n${log.join('\n')}`).toBeUndefined();
+    const r = await page!.result<PageResult>();
+    expect(r.error, `the page threw; log:\n${page!.log.join('\n')}`).toBeUndefined();
     expect(r.where).toMatch(/^IndexedDB webgpu-bnn\/tuning\/google-swiftshader/);
     expect(r.describe).toContain(`tuning: auto, table ${r.where}`);
     expect(r.describe).toMatch(/binaryGemm\.threshold M<=4 N36 K128 +tuned: direct 8x4 k8/);
