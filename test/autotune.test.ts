@@ -10,8 +10,8 @@ import { Gpu } from '../src/gpu/context.js';
 import { ConfigError } from '../src/gpu/errors.js';
 import { fileTuningStore, indexedDbTuningStore, loadTuningTable, saveTuningTable, tuningCacheKey, type IdbFactoryLike } from '../src/gpu/tuning-cache.js';
 import { TUNING_SCHEMA, parseTuningTable, shapeClass, type TuningSite, type TuningTable } from '../src/gpu/tuning-table.js';
-import { layers, sequential } from '../src/model/model.js';
 import { referenceForward } from '../src/model/reference.js';
+import { tuningMlp } from './helpers/tuning-mlp.js';
 import { batchNormForward } from '../src/ops/batchnorm.js';
 import { InferencePlan } from '../src/plan/plan.js';
 import { Random } from '../src/random.js';
@@ -33,15 +33,6 @@ const SITES: TuningSite[] = [
   { kernel: 'batchNormStats', M: 37, N: 11, K: 0 },
   { kernel: 'batchNormBackward', M: 37, N: 11, K: 0 },
 ];
-
-const mlp = () =>
-  sequential([
-    layers.flatten({ inputShape: [40, 1] }),
-    layers.quantDense({ units: 36, inputQuantizer: 'ste_sign', kernelQuantizer: 'ste_sign', useBias: false }),
-    layers.batchNormalization({ momentum: 0.9 }),
-    layers.quantDense({ units: 10, inputQuantizer: 'ste_sign', kernelQuantizer: 'ste_sign', useBias: false }),
-    layers.activation({ activation: 'softmax' }),
-  ]);
 
 let dir: string;
 let gpu: Gpu;
@@ -165,7 +156,7 @@ describe('the cache', () => {
 describe("'auto' tuning", () => {
   test('a plan takes the cached winner (seen in describe) and still equals the reference; shapes not in the table take the defaults, said once', async () => {
     const store = await fileTuningStore({ BNN_CACHE_DIR: dir });
-    const model = mlp();
+    const model = tuningMlp();
     // Compiling records batch 1, the run batch 3: two layers at each (the first's K padded to 128 bits).
     const sites = await collectSites(gpu, [{ model, batches: [3] }]);
     expect(sites.map((s) => `${s.kernel} ${s.M}x${s.N}x${s.K}`)).toEqual(['binaryGemm 1x36x128', 'binaryGemm 1x10x36', 'binaryGemm 3x36x128', 'binaryGemm 3x10x36']);
@@ -204,7 +195,7 @@ describe("'auto' tuning", () => {
 
 describe('withTuningTable', () => {
   test("a view of the same device under 'auto' takes the table's winner; the Gpu itself keeps its defaults", async () => {
-    const model = mlp();
+    const model = tuningMlp();
     const site: TuningSite = { kernel: 'binaryGemm', epilogue: 'threshold', M: 2, N: 36, K: 128 };
     const table = await autotune(gpu, [site], { reps: 1, warmup: 0 });
     table.entries[0] = { ...table.entries[0], winner: 'direct 8x4 k8', params: { gemm: { wgX: 8, wgY: 4, tileK: 8, useWorkgroupTiles: false } } };

@@ -10,7 +10,7 @@ import type { AdapterSummary } from '../src/gpu/device.js';
 import { channelReduction } from '../src/ops/batchnorm.js';
 import { defaultFirstLayerMethod, FIRST_LAYER_DEFAULTS } from '../src/ops/first-layer.js';
 import { defaultGemmTuning } from '../src/ops/gemm-tiling.js';
-import { layers, sequential } from '../src/model/model.js';
+import { tuningMlp } from './helpers/tuning-mlp.js';
 import { InferencePlan } from '../src/plan/plan.js';
 import { Trainer } from '../src/train/trainer.js';
 
@@ -114,19 +114,10 @@ describe('Gpu.create with a tuning', () => {
     return specs;
   }
 
-  const mlp = () =>
-    sequential([
-      layers.flatten({ inputShape: [40, 1] }),
-      layers.quantDense({ units: 36, inputQuantizer: 'ste_sign', kernelQuantizer: 'ste_sign', useBias: false }),
-      layers.batchNormalization({ momentum: 0.9 }),
-      layers.quantDense({ units: 10, inputQuantizer: 'ste_sign', kernelQuantizer: 'ste_sign', useBias: false }),
-      layers.activation({ activation: 'softmax' }),
-    ]);
-
   test('the choice reaches compiled plans and the trainer: workgroup tiles and workgroup reductions under gpu tuning', async () => {
-    const compile = async (g: Gpu) => (await InferencePlan.compile(g, mlp(), { maxBatch: 4 })).destroy();
+    const compile = async (g: Gpu) => (await InferencePlan.compile(g, tuningMlp(), { maxBatch: 4 })).destroy();
     const train = async (g: Gpu) => {
-      const trainer = await Trainer.create(g, mlp(), { optimizer: { kind: 'sgd', learningRate: 0 }, maxBatch: 4 });
+      const trainer = await Trainer.create(g, tuningMlp(), { optimizer: { kind: 'sgd', learningRate: 0 }, maxBatch: 4 });
       try {
         await trainer.step(new Float32Array(4 * 40).fill(1), new Uint32Array(4));
       } finally {
