@@ -222,7 +222,7 @@ describe('bnn train never writes into the shipped models, and keeps a record of 
     for (const out of [join(modelsDir, 'mnist-mlp'), join(modelsDir, 'new-model'), modelsDir]) {
       const r = await bnn(['train', 'mnist-mlp', '--epochs', '1', '--out', out], { BNN_MODELS_DIR: modelsDir });
       expect(r.code).toBe(2);
-      expect(r.stderr.split('\n')[0]).toMatch(/^bnn: --out .* is inside .*models, where the shipped models live .*; train into another directory \(default runs\/MODEL\)/);
+      expect(r.stderr.split('\n')[0]).toMatch(/^bnn: --out .* is inside .*models, where the shipped models live .*; write into another directory \(default runs\/MODEL\)/);
     }
     expect(existsSync(join(modelsDir, 'new-model'))).toBe(false);
     expect(existsSync(join(modelsDir, 'mnist-mlp', 'checkpoint'))).toBe(false);

@@ -10,6 +10,7 @@ import { runFiltered } from './dawn-filter.js';
 import { UsageError, closest, commandHelp, parse, wrap, type Command, type Flags } from './flags.js';
 import { KERNELS_COMMAND } from './kernels-command.js';
 import { MODEL_COMMANDS } from './model-commands.js';
+import { RECALIBRATE_COMMAND } from './recalibrate-command.js';
 import { reportError } from './report-error.js';
 import { TRAIN_COMMANDS, demoTraining } from './train-commands.js';
 import { TUNE_COMMANDS } from './tune-command.js';
@@ -66,7 +67,7 @@ const DEMO: Command = {
 };
 
 /** Every command, in the order `bnn help` lists them. */
-const COMMANDS: Command[] = [INFO, ...BENCH_ALL_COMMANDS, ...BENCH_COMMANDS, ...TUNE_COMMANDS, KERNELS_COMMAND, ...MODEL_COMMANDS, CONVERT_COMMAND, ...TRAIN_COMMANDS, DEMO];
+const COMMANDS: Command[] = [INFO, ...BENCH_ALL_COMMANDS, ...BENCH_COMMANDS, ...TUNE_COMMANDS, KERNELS_COMMAND, ...MODEL_COMMANDS, CONVERT_COMMAND, ...TRAIN_COMMANDS, RECALIBRATE_COMMAND, DEMO];
 
 /** Command names are one word, or a group and a word ('bench gemm'). */
 const GROUPS = new Set(COMMANDS.filter((c) => c.name.includes(' ')).map((c) => c.name.split(' ')[0]));

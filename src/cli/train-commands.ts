@@ -16,6 +16,7 @@ import { shippedModelsDir } from '../io/shipped-models.js';
 import { TrainingLog } from './training-record.js';
 import { loadCheckpoint, saveCheckpoint, type Checkpoint, type CheckpointRun } from '../train/checkpoint.js';
 import { ensureWritableDirectory } from '../io/write-atomic.js';
+import { RUNS_DIR, refuseShippedDirectory } from './shipped-guard.js';
 import { evaluate, fit } from '../train/fit.js';
 import { argmax } from '../train/metrics.js';
 import { batchCount } from '../data/batches.js';
@@ -252,40 +253,8 @@ export async function trainCommand(flags: Flags): Promise<void> {
   }
 }
 
-/** Where `bnn train` writes by default: runs/MODEL (gitignored), never models/, which holds the shipped models. */
-const RUNS_DIR = 'runs';
-
 /** The command line after `bnn`, as typed (the filtered child gets the same argv). */
 const commandLine = () => process.argv.slice(2).filter((a) => a !== '--debug');
-
-/**
- * Training writes checkpoints and overwrites model.json: refused inside the shipped models'
- * directory (the package's models/), so a run can neither replace nor litter a shipped model.
- */
-async function refuseShippedDirectory(out: string): Promise<void> {
-  const { realpath } = await import('node:fs/promises');
-  // Without a models directory to find (no package.json above the modules), there is nothing to protect.
-  const dir = await shippedModelsDir().catch(() => null);
-  if (dir === null) return;
-  const shipped = await realpath(dir).catch(() => resolve(dir));
-  // The nearest existing ancestor decides (out itself may not exist yet).
-  let probe = resolve(out);
-  let suffix = '';
-  for (;;) {
-    const r = await realpath(probe).catch(() => null);
-    if (r !== null) {
-      probe = join(r, suffix);
-      break;
-    }
-    suffix = join(basename(probe), suffix);
-    const up = dirname(probe);
-    if (up === probe) break;
-    probe = up;
-  }
-  if (probe === shipped || probe.startsWith(shipped + sep)) {
-    throw new UsageError(`--out ${out} is inside ${shipped}, where the shipped models live (tracked by git, in the npm package); train into another directory (default ${join(RUNS_DIR, 'MODEL')}), then ship with bnn convert OUT ${join('models', 'NAME')} --pack and scripts/model-card.mjs (docs/training.md, "Shipping a model")`);
-  }
-}
 
 export async function evalCommand(flags: Flags): Promise<void> {
   await resolveModelFlag(flags);
