@@ -2,13 +2,14 @@
 // `bnn summary`, the figures from a fresh `bnn eval` on all 10,000 test images (and, with --python,
 // the numpy evaluation scripts/eval_shipped_model.py), the recipe, command, epochs, device and dates
 // from the run's record (RUN/training.json, written by bnn train) or, for runs older than that
-// record, from the training log; the Keras figure from bench/results/keras-reference-NAME.json.
+// record, from the training log; the Keras figure from bench/results/keras-reference-NAME.json;
+// with --recalibration, the record bnn recalibrate-bn wrote for a model recalibrated after training.
 // Also rewrites models/index.json (the shipped names, for pages) and the README's accuracy table
 // (between <!-- models:begin --> and <!-- models:end -->: each shipped model's figures from its
 // card, beside the Keras reference and the published anchors). Needs the build (npm run build).
 //
 // Usage:
-//   node scripts/model-card.mjs NAME --run RUN_DIR [--python /work/.venv-tf/bin/python] [--keras FILE]
+//   node scripts/model-card.mjs NAME --run RUN_DIR [--python /work/.venv-tf/bin/python] [--keras FILE] [--recalibration DIR/recalibration.json]
 //   node scripts/model-card.mjs NAME --log RUN.log --command "bnn train mnist-mlp --epochs 30 --out DIR" [...]
 //   node scripts/model-card.mjs --readme        (only the index and the README's table, from the cards there are)
 import { execFileSync } from 'node:child_process';
@@ -36,7 +37,7 @@ function fail(message) {
 
 const { values: flags, positionals } = parseArgs({
   allowPositionals: true,
-  options: { run: { type: 'string' }, log: { type: 'string' }, command: { type: 'string' }, keras: { type: 'string' }, python: { type: 'string' }, readme: { type: 'boolean' } },
+  options: { run: { type: 'string' }, log: { type: 'string' }, command: { type: 'string' }, keras: { type: 'string' }, python: { type: 'string' }, readme: { type: 'boolean' }, recalibration: { type: 'string' } },
 });
 
 /** Writes models/index.json and the README's table of shipped models from the cards' facts. */
@@ -56,7 +57,7 @@ function writeIndexAndReadme() {
   const rows = all.map((n) => {
     const f = names.includes(n) ? facts(n) : undefined;
     const k = keras(n);
-    const ours = f ? `**${pct(f.top1)}** | ${pct(f.top5)} | ${f.loss.toFixed(4)} | ${f.epochs} | ${f.numpyAgrees === undefined ? 'not run' : f.numpyAgrees ? 'agrees' : '**differs**'}` : 'not shipped yet | | | |';
+    const ours = f ? `**${pct(f.top1)}** | ${pct(f.top5)} | ${f.loss.toFixed(4)} | ${f.epochs}${f.recalibrated ? ', then BN recalibrated' : ''} | ${f.numpyAgrees === undefined ? 'not run' : f.numpyAgrees ? 'agrees' : '**differs**'}` : 'not shipped yet | | | |';
     const ks = k ? `${pct(k.final.test_top1)} after ${k.final.epoch} epochs (best: ${pct(k.best.test_top1)}, epoch ${k.best.epoch})` : 'not run';
     return `| ${f ? `[${n}](models/${n}/README.md)` : n} | ${ours} | ${ks} |`;
   });
@@ -102,6 +103,9 @@ const record = flags.run
     };
 if (!record.finished) fail(`the run has not finished (${record.epochs.length} of ${record.run.epochs} epochs in its record): ship finished runs only`);
 const last = record.epochs.at(-1);
+// bnn recalibrate-bn's record, when the shipped model is the run's last model with its BatchNorm statistics re-estimated.
+const recalibration = flags.recalibration ? JSON.parse(readFileSync(statSync(flags.recalibration).isDirectory() ? join(flags.recalibration, 'recalibration.json') : flags.recalibration, 'utf8')) : undefined;
+if (recalibration && recalibration.trainAfter.top1 < recalibration.trainBefore.top1) fail(`${flags.recalibration}: the recalibration lowered training-split top-1 (${pct(recalibration.trainBefore.top1)} to ${pct(recalibration.trainAfter.top1)}): ship the model as trained`);
 const testTop1 = (e) => (e.testRecalibrated ?? e.test)?.top1 ?? -1; // with --recalibrate-bn the saved model is the recalibrated one
 const best = record.epochs.reduce((a, e) => (testTop1(e) > testTop1(a) ? e : a), last);
 
@@ -125,7 +129,7 @@ const started = record.sessions[0].started; // '' when read from a log
 const agree = numpy && numpy.top1 === evaluation.top1 && numpy.top5 === evaluation.top5 && Math.abs(numpy.loss - evaluation.loss) <= 1e-4 * Math.max(1, evaluation.loss);
 
 const card = `<!-- Written by scripts/model-card.mjs from the run's record, bnn summary and bnn eval; do not edit by hand: re-run it. -->
-<!-- facts: ${JSON.stringify({ top1: evaluation.top1, top5: evaluation.top5, loss: evaluation.loss, count: evaluation.count, epochs: last.epoch, ...(numpy && { numpyAgrees: agree }) })} -->
+<!-- facts: ${JSON.stringify({ top1: evaluation.top1, top5: evaluation.top5, loss: evaluation.loss, count: evaluation.count, epochs: last.epoch, ...(recalibration && { recalibrated: true }), ...(numpy && { numpyAgrees: agree }) })} -->
 # ${name}
 
 ${RECIPES[name] ?? `A model trained by \`bnn train ${run.model}\`.`}
@@ -135,7 +139,7 @@ Test set of MNIST, all ${evaluation.count.toLocaleString('en')} images, counted 
 | evaluation | test top-1 | test top-5 | test loss |
 |---|---:|---:|---:|
 | \`bnn eval --model ${name}\` (this engine, ${evaluation.device}) | **${pct(evaluation.top1)}** | ${pct(evaluation.top5)} | ${evaluation.loss.toFixed(4)} |
-${numpy ? `| \`scripts/eval_shipped_model.py\` (numpy ${numpy.numpy}, reads the files as docs/executor.md documents them) | ${pct(numpy.top1)} | ${pct(numpy.top5)} | ${numpy.loss.toFixed(4)} |\n` : ''}${keras ? `| the same recipe in Keras ${keras.tools.keras} / TensorFlow ${keras.tools.tensorflow} (\`${keras.command}\`, seed ${keras.recipe.seed}), after ${keras.final.epoch} epochs | ${pct(keras.final.test_top1)} | ${pct(keras.final.test_top5)} | ${keras.final.test_loss.toFixed(4)} |\n| the same in Keras, its best epoch (${keras.best.epoch}) | ${pct(keras.best.test_top1)} | ${pct(keras.best.test_top5)} | ${keras.best.test_loss.toFixed(4)} |\n` : ''}
+${numpy ? `| \`scripts/eval_shipped_model.py\` (numpy ${numpy.numpy}, reads the files as docs/executor.md documents them) | ${pct(numpy.top1)} | ${pct(numpy.top5)} | ${numpy.loss.toFixed(4)} |\n` : ''}${keras ? `| the same recipe in Keras ${keras.tools.keras} / TensorFlow ${keras.tools.tensorflow} (\`${keras.command}\`, seed ${keras.recipe.seed}), after ${keras.final.epoch} epochs | ${pct(keras.final.test_top1)} | ${pct(keras.final.test_top5)} | ${keras.final.test_loss.toFixed(4)} |\n| the same in Keras, its best epoch (${keras.best.epoch}) | ${pct(keras.best.test_top1)} | ${pct(keras.best.test_top5)} | ${keras.best.test_loss.toFixed(4)} |\n` : ''}${recalibration && last.test ? `| the last epoch's model before BatchNorm recalibration (as training measured it) | ${pct(last.test.top1)} | ${pct(last.test.top5)} | ${last.test.loss.toFixed(4)} |\n` : ''}
 ${numpy ? (agree ? 'The numpy evaluation agrees with `bnn eval` (top-1 and top-5 equal, loss within 1e-4 relative).' : '**The numpy evaluation does not agree with `bnn eval`.**') : 'Not checked by the numpy evaluation (run with --python).'}
 
 ## Recipe
@@ -143,16 +147,17 @@ ${numpy ? (agree ? 'The numpy evaluation agrees with `bnn eval` (top-1 and top-5
 | | |
 |---|---|
 | command | ${commands.map((c) => `\`${c}\``).join(', then ')} |
-| epochs | ${last.epoch} (of ${run.epochs}); the model is the last epoch's, not the best one's |
+| epochs | ${last.epoch} (of ${run.epochs}); the model is the last epoch's, not the best one's${recalibration ? ', its BatchNorm statistics then recalibrated' : ''} |
+${recalibration ? `| BatchNorm recalibration | \`bnn ${recalibration.argv.join(' ')}\`: every BatchNormalization's moving mean and variance re-estimated as the average over one pass of ${recalibration.samples.toLocaleString('en')} training images (batch ${recalibration.batchSize}, in order, no augmentation), weights unchanged. Kept because it raised top-1 on the training split (with the moving statistics) from ${pct(recalibration.trainBefore.top1)} to ${pct(recalibration.trainAfter.top1)}: the decision used no test labels |\n` : ''}
 | batch | ${run.batchSize} |
 | optimizer | ${optimizer} |
 | seed | ${run.seed} (weights and shuffling) |
-| data | MNIST's 60,000 training images, inputs \`pixel / 127.5 - 1\` (preprocessing.json) |
+| data | MNIST's 60,000 training images, inputs \`pixel / 127.5 - 1\` (preprocessing.json)${run.shift ? `, each training image shifted at random by up to ${run.shift} pixel(s) (\`--shift\`)` : ''} |
 | device | ${devices.join('; ')} |
 | date | ${started ? `${day(started)} to ` : ''}${day(record.finished)} |
 | record | ${record.source} |
 
-Test figures after each epoch, as training measured them (the last row is the shipped model; best test top-1: epoch ${best.epoch}, ${pct(testTop1(best))}):
+Test figures after each epoch, as training measured them (the last row is the shipped model${recalibration ? ' before its recalibration' : ''}; best test top-1: epoch ${best.epoch}, ${pct(testTop1(best))}):
 
 | epoch | train loss | train top-1 | test top-1 | test top-5 | test loss | seconds |
 |---:|---:|---:|---:|---:|---:|---:|
