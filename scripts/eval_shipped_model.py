@@ -116,9 +116,12 @@ def forward(layers, weights, x):
 
 
 def softmax(z):
-    """float32, the row's maximum subtracted first."""
+    """float32, the row's maximum subtracted first, subnormal results flushed to zero as TensorFlow's CPU
+    kernels compute them (tf.nn.softmax([0, -90]) gives [1, 0], not 8e-40: TF runs with flush-to-zero),
+    so probabilities far below the maximum tie at 0 in in_top_k as they do in Keras's evaluation."""
     e = np.exp(z - z.max(axis=1, keepdims=True))
-    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+    p = (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+    return np.where(np.abs(p) < np.finfo(np.float32).tiny, np.float32(0), p)
 
 
 def main():

@@ -42,6 +42,15 @@ describe('metrics (CPU)', () => {
     expect(inTopK([1, 2, 3], 3, 5)).toBe(false); // a label outside the row
   });
 
+  test('in_top_k compares probabilities with subnormals flushed to zero, as TensorFlow computes them', () => {
+    // Softmax of integer logits: exp(-90) and the like are subnormal in float32; TF's softmax gives 0 for them, so they tie.
+    const row = Float32Array.of(0.5, 0.3, 0.2, 5e-39, 4e-39, 3e-39, 1e-39, 0, 0, 0);
+    expect(inTopK(row, 6, 5)).toBe(true); // 3 scores above it once flushed (6 without flushing)
+    expect(inTopK(row, 9, 5)).toBe(true); // ties with the flushed ones
+    expect(inTopK(Float32Array.of(0.5, 0.3, 0.2, 0.1, 0.05, 2e-38, 1e-39, 0, 0, 0), 6, 5)).toBe(false); // 2e-38 is normal: 6 above
+    expect(rowHits(row, 6)).toEqual({ predicted: 0, top1: false, top5: true });
+  });
+
   test('random integer logits in [-2, 2] (ties on most rows): equal to the plain counts', () => {
     const rng = rngFor('metrics ties');
     let ties = 0;

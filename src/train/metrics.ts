@@ -16,16 +16,29 @@ export function argmax(row: ArrayLike<number>): number {
   return best;
 }
 
+/** The smallest normal float32, 2^-126: below it a float32 is subnormal. */
+const MIN_NORMAL_F32 = 1.1754943508222875e-38;
+
+/**
+ * A score as TensorFlow's CPU kernels leave it: they run with subnormals flushed to zero, so
+ * Keras's softmax gives 0, not exp(-90) = 8e-40, and those zeros tie. WebGPU may flush or keep
+ * subnormals (SwiftShader flushes; WGSL allows either), so the metrics flush them here and count
+ * the same on any device.
+ */
+const flushed = (v: number) => (Math.abs(v) < MIN_NORMAL_F32 ? 0 : v);
+
 /**
  * TF's `in_top_k(row, label, k)`: the label is in the top k when fewer than k entries are strictly
  * greater than its own, so classes tied at the k-th place all count as in (a row of ten equal
- * scores is a top-5 hit for every label). A label outside the row, or whose score is NaN, is not.
+ * scores is a top-5 hit for every label). Scores are compared with subnormals flushed to zero, as
+ * Keras's evaluation on TensorFlow computes them (`flushed`). A label outside the row, or whose
+ * score is NaN, is not in.
  */
 export function inTopK(row: ArrayLike<number>, label: number, k: number): boolean {
   if (!(label >= 0 && label < row.length) || Number.isNaN(row[label])) return false;
-  const x = row[label];
+  const x = flushed(row[label]);
   let greater = 0;
-  for (let c = 0; c < row.length; c++) if (row[c] > x) greater++;
+  for (let c = 0; c < row.length; c++) if (flushed(row[c]) > x) greater++;
   return greater < k;
 }
 
