@@ -244,7 +244,12 @@ export function trainTab(root: HTMLElement, app: AppState): { run(): TrainingRun
     run = new TrainingRun(settings, entry.build(settings.seed), data, hooks);
     await run.run(gpu);
   });
-  buttons.pause.addEventListener('click', () => run?.pause());
+  buttons.pause.addEventListener('click', () => {
+    if (!run) return;
+    run.pause(); // 'paused' once the step in flight is done (training-run.ts)
+    buttons.pause.disabled = true;
+    stats.state.textContent = 'pausing';
+  });
   buttons.resume.addEventListener('click', () => run?.resume());
   buttons.stop.addEventListener('click', () => run?.stop());
   buttons.save.addEventListener('click', () => {

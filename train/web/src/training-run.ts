@@ -82,10 +82,14 @@ export class TrainingRun {
     return batchCount(this.data.train.count, this.settings.batchSize);
   }
 
+  /**
+   * Asks the run to pause before its next step. The state becomes 'paused' when the loop is
+   * actually waiting, after the step in flight and its progress report, so nothing moves while
+   * the page says paused (a step already submitted to the GPU finishes first).
+   */
   pause(): void {
     if (this.state !== 'running' || this.pausedPromise) return;
     this.pausedPromise = new Promise((r) => (this.resumeWaiter = r));
-    this.setState('paused');
   }
 
   resume(): void {
@@ -105,6 +109,7 @@ export class TrainingRun {
     const { settings, data } = this;
     const cp = this.checkpoint;
     this.stopRequested = false;
+    this.pausedPromise = this.resumeWaiter = null; // a pause asked for after the last step of an earlier run
     this.setState('running');
     const model = new Model({ ...this.model.spec, weights: copyWeights(cp.weights) });
     this.model = model;
@@ -128,6 +133,9 @@ export class TrainingRun {
         for (const batch of epochBatches(data.train, { batchSize: settings.batchSize, seed: settings.seed, epoch })) {
           if (this.pausedPromise) {
             const p0 = performance.now();
+            await previous; // the last step's GPU work done: nothing runs while paused
+            previous = null;
+            this.setState('paused');
             await this.pausedPromise;
             pausedMs += performance.now() - p0;
           }
