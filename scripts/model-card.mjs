@@ -58,7 +58,7 @@ function writeIndexAndReadme() {
     const f = names.includes(n) ? facts(n) : undefined;
     const k = keras(n);
     const ours = f ? `**${pct(f.top1)}** | ${pct(f.top5)} | ${f.loss.toFixed(4)} | ${f.epochs}${f.recalibrated ? ', then BN recalibrated' : ''} | ${f.numpyAgrees === undefined ? 'not run' : f.numpyAgrees ? 'agrees' : '**differs**'}` : 'not shipped yet | | | |';
-    const ks = k ? `${pct(k.final.test_top1)} after ${k.final.epoch} epochs (best: ${pct(k.best.test_top1)}, epoch ${k.best.epoch})` : 'not run';
+    const ks = k ? `${pct(k.final.test_top1)} after ${k.final.epoch} epochs${k.final.test_top1_as_trained !== undefined ? `, BN recalibrated (${pct(k.final.test_top1_as_trained)} as trained)` : ''} (best: ${pct(k.best.test_top1)}, epoch ${k.best.epoch})` : 'not run';
     return `| ${f ? `[${n}](models/${n}/README.md)` : n} | ${ours} | ${ks} |`;
   });
   const block = [
@@ -139,7 +139,7 @@ Test set of MNIST, all ${evaluation.count.toLocaleString('en')} images, counted 
 | evaluation | test top-1 | test top-5 | test loss |
 |---|---:|---:|---:|
 | \`bnn eval --model ${name}\` (this engine, ${evaluation.device}) | **${pct(evaluation.top1)}** | ${pct(evaluation.top5)} | ${evaluation.loss.toFixed(4)} |
-${numpy ? `| \`scripts/eval_shipped_model.py\` (numpy ${numpy.numpy}, reads the files as docs/executor.md documents them) | ${pct(numpy.top1)} | ${pct(numpy.top5)} | ${numpy.loss.toFixed(4)} |\n` : ''}${keras ? `| the same recipe in Keras ${keras.tools.keras} / TensorFlow ${keras.tools.tensorflow} (\`${keras.command}\`, seed ${keras.recipe.seed}), after ${keras.final.epoch} epochs | ${pct(keras.final.test_top1)} | ${pct(keras.final.test_top5)} | ${keras.final.test_loss.toFixed(4)} |\n| the same in Keras, its best epoch (${keras.best.epoch}) | ${pct(keras.best.test_top1)} | ${pct(keras.best.test_top5)} | ${keras.best.test_loss.toFixed(4)} |\n` : ''}${recalibration && last.test ? `| the last epoch's model before BatchNorm recalibration (as training measured it) | ${pct(last.test.top1)} | ${pct(last.test.top5)} | ${last.test.loss.toFixed(4)} |\n` : ''}
+${numpy ? `| \`scripts/eval_shipped_model.py\` (numpy ${numpy.numpy}, reads the files as docs/executor.md documents them) | ${pct(numpy.top1)} | ${pct(numpy.top5)} | ${numpy.loss.toFixed(4)} |\n` : ''}${keras ? `| the same recipe in Keras ${keras.tools.keras} / TensorFlow ${keras.tools.tensorflow} (\`${keras.command}\`, seed ${keras.recipe.seed}), after ${keras.final.epoch} epochs${keras.final.test_top1_as_trained !== undefined ? `, BatchNorm recalibrated (as trained: ${pct(keras.final.test_top1_as_trained)} top-1)` : ''} | ${pct(keras.final.test_top1)} | ${pct(keras.final.test_top5)} | ${keras.final.test_loss.toFixed(4)} |\n| the same in Keras, its best epoch (${keras.best.epoch}) | ${pct(keras.best.test_top1)} | ${pct(keras.best.test_top5)} | ${keras.best.test_loss.toFixed(4)} |\n` : ''}${recalibration && last.test ? `| the last epoch's model before BatchNorm recalibration (as training measured it) | ${pct(last.test.top1)} | ${pct(last.test.top5)} | ${last.test.loss.toFixed(4)} |\n` : ''}
 ${numpy ? (agree ? 'The numpy evaluation agrees with `bnn eval` (top-1 and top-5 equal, loss within 1e-4 relative).' : '**The numpy evaluation does not agree with `bnn eval`.**') : 'Not checked by the numpy evaluation (run with --python).'}
 
 ## Recipe
