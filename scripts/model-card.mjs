@@ -25,7 +25,7 @@ const BNN = join(REPO, 'dist/src/cli/bnn.js');
 /** What each trainable model is; the rest of the card is measured. */
 const RECIPES = {
   'mnist-mlp': "The seed's binarized MLP for MNIST as written (Larq's BinaryNet example): 784-512-512-512-10, inputs and weights binarized by `ste_sign` on every QuantDense (binary inputs), `weight_clip` on the latent weights, Keras's default biases (`use_bias=True`), BatchNormalization (momentum 0.99, no scale) after each hidden layer and none before the softmax, so its scores are integers (sums of +-1 products) plus a bias.",
-  'mnist-mlp-bn': 'The same binarized MLP with BatchNormalization before the softmax (as BinaryNet and FINN\'s LFC write it).',
+  'mnist-mlp-bn': "mnist-mlp's binarized MLP (784-512-512-512-10, `ste_sign` on every QuantDense's inputs and weights, `weight_clip`) with BatchNormalization after every QuantDense, the last one too, before the softmax (as BinaryNet and FINN's LFC write it), and no biases: each QuantDense is followed by a BatchNorm, whose offset does their work (the Keras reference keeps Keras's default biases; in front of a BatchNorm they change nothing it computes at inference).",
 };
 
 const pct = (x, digits = 2) => `${(100 * x).toFixed(digits)}%`;
@@ -120,6 +120,8 @@ if (flags.python) {
 const kerasFile = flags.keras ?? join(REPO, `bench/results/keras-reference-${name}.json`);
 const keras = existsSync(kerasFile) ? JSON.parse(readFileSync(kerasFile, 'utf8')) : undefined;
 
+// The model the web app's Predict and Inspect tabs start with (train/web/src/shipped-model.ts).
+const webStartsWith = /export const SHIPPED_MODEL = '([^']+)'/.exec(readFileSync(join(REPO, 'train/web/src/shipped-model.ts'), 'utf8'))?.[1];
 const files = readdirSync(dir).filter((f) => f !== 'README.md').sort().map((f) => `\`${f}\` (${statSync(join(dir, f)).size.toLocaleString('en')} bytes)`);
 const run = record.run;
 const optimizer = run.optimizer.text ?? `${run.optimizer.kind} lr ${run.optimizer.learningRate}${run.optimizer.schedule && run.optimizer.schedule !== 'constant' ? `, ${run.optimizer.schedule} schedule` : ''}${run.optimizer.lrScale && run.optimizer.lrScale !== 'none' ? `, lr scale ${run.optimizer.lrScale}` : ''}`;
@@ -147,8 +149,7 @@ ${numpy ? (agree ? 'The numpy evaluation agrees with `bnn eval` (top-1 and top-5
 | | |
 |---|---|
 | command | ${commands.map((c) => `\`${c}\``).join(', then ')} |
-| epochs | ${last.epoch} (of ${run.epochs}); the model is the last epoch's, not the best one's${recalibration ? ', its BatchNorm statistics then recalibrated' : ''} |
-${recalibration ? `| BatchNorm recalibration | \`bnn ${recalibration.argv.join(' ')}\`: every BatchNormalization's moving mean and variance re-estimated as the average over one pass of ${recalibration.samples.toLocaleString('en')} training images (batch ${recalibration.batchSize}, in order, no augmentation), weights unchanged. Kept because it raised top-1 on the training split (with the moving statistics) from ${pct(recalibration.trainBefore.top1)} to ${pct(recalibration.trainAfter.top1)}: the decision used no test labels |\n` : ''}
+| epochs | ${last.epoch} (of ${run.epochs}); the model is the last epoch's, not the best one's${recalibration ? ', its BatchNorm statistics then recalibrated' : ''} |${recalibration ? `\n| BatchNorm recalibration | \`bnn ${recalibration.argv.join(' ')}\`: every BatchNormalization's moving mean and variance re-estimated as the average over one pass of ${recalibration.samples.toLocaleString('en')} training images (batch ${recalibration.batchSize}, in order, no augmentation), weights unchanged. Kept because it raised top-1 on the training split (with the moving statistics) from ${pct(recalibration.trainBefore.top1)} to ${pct(recalibration.trainAfter.top1)}: the decision used no test labels |` : ''}
 | batch | ${run.batchSize} |
 | optimizer | ${optimizer} |
 | seed | ${run.seed} (weights and shuffling) |
@@ -181,7 +182,7 @@ const model = await pretrained('${name}'); // in a page: served under models/ (d
 const preprocessing = await shippedPreprocessing('${name}'); // how pixels become its input
 \`\`\`
 
-\`bnn predict --model ${name} --image digit.png\`, \`bnn eval --model ${name}\`, \`bnn summary ${name}\`; in the web app it is the model the Predict and Inspect tabs start with.
+\`bnn predict --model ${name} --image digit.png\`, \`bnn eval --model ${name}\`, \`bnn summary ${name}\`; ${webStartsWith === name ? 'in the web app it is the model the Predict and Inspect tabs start with.' : `in the web app, load its \`model.json\` and shard on the Train tab (the Predict and Inspect tabs start with ${webStartsWith}).`}
 `;
 writeFileSync(join(dir, 'README.md'), card);
 const names = writeIndexAndReadme();

@@ -31,7 +31,7 @@ import { mnistMlp } from '../src/zoo/mnist-mlp.js';
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const ARTIFACTS = join(REPO, 'test-artifacts/web');
 /** The model the page starts with (train/web/src/shipped-model.ts). */
-const SHIPPED = 'mnist-mlp';
+const SHIPPED = 'mnist-mlp-bn';
 /** Whether a trained model is shipped in the repository (else the test serves a stand-in). */
 const TRAINED_SHIPPED = existsSync(join(REPO, 'models', SHIPPED, 'model.json'));
 
@@ -119,7 +119,7 @@ describe('the web app in headless Chromium', () => {
     modelsDir = join(REPO, 'models');
     if (!TRAINED_SHIPPED) {
       modelsDir = join(work, 'models');
-      await saveModel(mnistMlp({ useBias: true, seed: 3 }), join(modelsDir, SHIPPED), { packBinaryWeights: true });
+      await saveModel(mnistMlp({ outputBatchNorm: true, seed: 3 }), join(modelsDir, SHIPPED), { packBinaryWeights: true });
       await savePreprocessing(join(modelsDir, SHIPPED), { dataset: 'mnist' });
       writeFileSync(join(modelsDir, 'index.json'), JSON.stringify({ models: [SHIPPED] }));
     }
@@ -324,7 +324,7 @@ describe('the web app in headless Chromium', () => {
       expect(await other.evaluate(() => document.body.dataset.shipped)).toBe('missing');
       expect(await other.$eval('#banner', (b) => (b as HTMLElement).dataset.kind)).toBe('shipped-missing');
       const text = await other.$eval('#banner', (b) => b.textContent ?? '');
-      expect(text).toMatch(/The shipped model "mnist-mlp" could not be loaded/);
+      expect(text).toMatch(new RegExp(`The shipped model "${SHIPPED}" could not be loaded`));
       expect(text).toMatch(/models\/index\.json.*HTTP 404/);
       expect(text).toMatch(/train a model on the Train tab or load one/);
       expect(await other.$eval('#model-line', (e) => e.textContent)).toMatch(/^No model yet/);

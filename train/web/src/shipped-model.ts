@@ -6,8 +6,12 @@ import type { AppState } from './app-state.js';
 import { errorText, showBanner } from './banner.js';
 import { byId } from './dom.js';
 
-/** The seed's MLP, trained by `bnn train mnist-mlp` (models/mnist-mlp/README.md is its card). */
-export const SHIPPED_MODEL = 'mnist-mlp';
+/**
+ * The MLP with BatchNorm before its softmax, trained by `bnn train mnist-mlp-bn` on shifted digits
+ * (models/mnist-mlp-bn/README.md is its card): the most accurate shipped model, its probabilities
+ * not saturated as mnist-mlp's integer scores leave them, and the shifts help with drawn digits.
+ */
+export const SHIPPED_MODEL = 'mnist-mlp-bn';
 
 /** Loads the shipped model into `app` (body[data-shipped] = 'loaded' | 'missing' | 'replaced', for tests). */
 export async function loadShippedModel(app: AppState, name = SHIPPED_MODEL): Promise<void> {
