@@ -42,7 +42,10 @@ fn flat_index(wid: vec3u, nwg: vec3u, lid: u32) -> u32 {
 //   batch, times the output's loss weight (a model of several outputs sums weighted losses).
 //   top-1 hit: the label is the argmax, first maximum (Keras' accuracy): no logit above the
 //   label's, none equal to it at a lower index. Top-5 hit: fewer than 5 logits strictly greater
-//   than the label's (TF's in_top_k: ties at the boundary count as in). CPU twins: src/train/metrics.ts.
+//   than the label's (TF's in_top_k: ties at the boundary count as in). CPU twins: src/train/metrics.ts,
+//   which counts on probabilities with subnormals flushed to zero, as Keras evaluates; on logits
+//   here, so a training figure differs from it only where a probability underflows (a label far
+//   below the top five: both miss it unless five or fewer classes are above it).
 //   A label >= C or a NaN label logit: no hits. A label >= C: loss NaN, d_logits = softmax / M.
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn softmax_cross_entropy(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
